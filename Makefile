@@ -1,0 +1,48 @@
+# Two commands a fresh machine needs: `make demo` and `make test`.
+# Both create .venv, install torch (CPU build) first, then the project with its test
+# extras, and register a Jupyter kernel spec for the venv. A second run skips the
+# install unless pyproject.toml changed.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.handler-kit-installed
+TORCH := torch==2.13.0
+KERNEL := handler-kit
+
+# Nothing may come from the Hugging Face Hub: models load from local folders only.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: setup test lint format demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[test]' $(TORCH)
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))"
+	touch $(STAMP)
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: setup
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+test: lint
+	$(PY) -m pytest
+
+demo: setup
+	$(PY) examples/reload_demo.py
+
+bench: setup
+	$(PY) bench/reload.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -1,0 +1,31 @@
+"""handler_kit: develop Hugging Face Inference Endpoints handlers in a live kernel.
+
+``%load_ext handler_kit`` registers the magics; everything they do is in the Python API below.
+"""
+
+from typing import TYPE_CHECKING
+
+from .errors import HandlerKitError, HandlerLoadError, HandlerReloadError
+from .live import LiveHandler
+from .loader import load
+from .reload import ReloadReport
+
+__all__ = [
+    "HandlerKitError",
+    "HandlerLoadError",
+    "HandlerReloadError",
+    "LiveHandler",
+    "ReloadReport",
+    "load",
+]
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+
+def load_ipython_extension(ipython: "InteractiveShell") -> None:
+    """Register the handler_kit magics (``%load_ext handler_kit``)."""
+    from .magics import HandlerMagics
+
+    ipython.register_magics(HandlerMagics)

@@ -1,0 +1,98 @@
+"""The one exception family of handler_kit: what went wrong, where, and what to do."""
+
+from __future__ import annotations
+
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+
+class HandlerKitError(Exception):
+    """Base of every error handler_kit raises.
+
+    The message reads ``file:line: what went wrong`` followed by the user's frames of the
+    traceback (if any) and lines that say what to do: the ``hint`` of this error, then the
+    ``advice`` of its kind.
+    """
+
+    advice = ""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+        trace: str | None = None,
+    ) -> None:
+        self.what = what
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.hint = hint
+        self.trace = trace
+        super().__init__(self._message())
+
+    @property
+    def where(self) -> str:
+        """``file:line`` (or just the file) the error points at, or ``""``."""
+        if self.file is None:
+            return ""
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def _message(self) -> str:
+        head = f"{self.where}: {self.what}" if self.where else self.what
+        parts = [head]
+        if self.trace:
+            parts.append(self.trace.rstrip())
+        parts += [text for text in (self.hint, self.advice) if text]
+        return "\n".join(parts)
+
+
+class HandlerLoadError(HandlerKitError):
+    """A handler repository could not be loaded (missing files, bad class, failing __init__)."""
+
+
+class HandlerReloadError(HandlerKitError):
+    """A reload failed; the last good handler is still the one serving."""
+
+    advice = "The last good handler keeps serving: fix the file and reload again."
+
+
+def user_location(exc: BaseException, repo: Path) -> tuple[str | None, int | None]:
+    """The innermost ``(file, line)`` of ``exc`` that lies inside ``repo``.
+
+    A SyntaxError points at the offending line itself; otherwise the traceback is searched
+    from the innermost frame outwards, so the error names the user's line, not ours.
+    """
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return exc.filename, exc.lineno
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if _inside(frame.filename, repo):
+            return frame.filename, frame.lineno
+    return None, None
+
+
+def user_trace(tb: TracebackType | None, repo: Path) -> str:
+    """The frames of a traceback that lie in the user's repository, one line each."""
+    lines = []
+    for frame in traceback.extract_tb(tb):
+        if _inside(frame.filename, repo):
+            code = f"    {frame.line.strip()}" if frame.line else ""
+            lines.append(f"  {frame.filename}:{frame.lineno} in {frame.name}{code}")
+    return "\n".join(lines)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` for an exception, the form Python's own tracebacks end with."""
+    if isinstance(exc, SyntaxError):
+        return f"{type(exc).__name__}: {exc.msg}"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _inside(filename: str, repo: Path) -> bool:
+    try:
+        return Path(filename).resolve().is_relative_to(repo)
+    except (OSError, ValueError):
+        return False

@@ -1,0 +1,341 @@
+"""Load a handler repository exactly as the production inference toolkit does.
+
+Production imports ``<repo>/handler.py`` from its file under the module key
+``handler.EndpointHandler``, puts the repository first on ``sys.path`` and builds
+``EndpointHandler(repo_dir)`` with the path passed positionally; a legacy ``pipeline.py``
+with ``PreTrainedPipeline`` is used when there is no handler.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import inspect
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from .errors import HandlerKitError, HandlerLoadError, describe, user_location, user_trace
+
+if TYPE_CHECKING:
+    from .live import LiveHandler
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The file production imports from a repository, its module key and its class."""
+
+    file: Path
+    module_key: str
+    class_name: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """One executed module of the repository: its name, file and the text that ran."""
+
+    name: str
+    file: Path
+    text: str
+
+    @property
+    def digest(self) -> str:
+        return digest(self.text)
+
+
+ENTRIES = (
+    ("handler.py", "handler.EndpointHandler", "EndpointHandler"),
+    ("pipeline.py", "pipeline.PreTrainedPipeline", "PreTrainedPipeline"),
+)
+ENTRY_KEYS = frozenset(key for _, key, _ in ENTRIES)
+
+
+def load(path: str | Path = ".") -> LiveHandler:
+    """Load the handler of the repository at ``path`` and return it as a LiveHandler."""
+    from .live import LiveHandler
+
+    started = time.perf_counter()
+    repo, entry = find_entry(path)
+    put_first_on_sys_path(repo)
+    forget_other_repositories(repo)
+    text = read_source(entry.file, HandlerLoadError)
+    staged = StagedModules()
+    try:
+        module = staged.execute(entry.module_key, entry.file, text, repo, HandlerLoadError)
+        cls = handler_class(module, entry, text, HandlerLoadError)
+        instance = build(cls, repo, entry, HandlerLoadError)
+    except BaseException:
+        staged.rollback()
+        raise
+    sources = {entry.module_key: Source(entry.module_key, entry.file, text)}
+    sources.update(sibling_sources(repo))
+    return LiveHandler(repo, entry, module, instance, sources, time.perf_counter() - started)
+
+
+def find_entry(path: str | Path) -> tuple[Path, Entry]:
+    """The repository folder and the entry file production would import from it."""
+    given = Path(path).expanduser()
+    repo = given.resolve()
+    if repo.is_file() and repo.name in {name for name, _, _ in ENTRIES}:
+        repo = repo.parent
+    if not repo.exists():
+        raise HandlerLoadError(
+            f"no such folder: {given}",
+            hint="Pass the folder of your model repository, the one that holds handler.py.",
+        )
+    if not repo.is_dir():
+        raise HandlerLoadError(
+            f"{given} is a file, not a model repository folder",
+            hint="Pass the folder that holds handler.py (or handler.py itself).",
+        )
+    for name, key, class_name in ENTRIES:
+        if (repo / name).is_file():
+            return repo, Entry(repo / name, key, class_name)
+    found = ", ".join(sorted(p.name for p in repo.iterdir())[:12]) or "nothing"
+    raise HandlerLoadError(
+        f"no handler.py in {repo} (it holds: {found})",
+        hint=(
+            f"Create {repo / 'handler.py'} with `class EndpointHandler` (methods "
+            "`__init__(self, path)` and `__call__(self, data)`), or a legacy pipeline.py "
+            "with `class PreTrainedPipeline`."
+        ),
+    )
+
+
+def put_first_on_sys_path(repo: Path) -> None:
+    """Put the repository first on sys.path, as production does, without duplicates."""
+    entry = str(repo)
+    if sys.path[:1] != [entry]:
+        while entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)
+
+
+def forget_other_repositories(repo: Path) -> None:
+    """Forget modules of another handler repository that this one's files would shadow.
+
+    Production starts one repository per process. In a kernel that loaded repository A
+    before, ``import utils`` from B's handler.py would find A's ``utils`` in sys.modules;
+    forgetting it lets B import its own, as a fresh process would. Only modules that sit
+    next to another repository's handler.py or pipeline.py are forgotten.
+    """
+    importlib.invalidate_caches()  # files created a moment ago must be found
+    own = {p.stem if p.suffix == ".py" else p.name for p in repo.iterdir()}
+    for name in list(sys.modules):
+        if name.split(".")[0] not in own:
+            continue
+        file = getattr(sys.modules[name], "__file__", None)
+        if not isinstance(file, str) or Path(file).resolve().is_relative_to(repo):
+            continue
+        folder = Path(file).resolve().parent
+        if any((d / e).is_file() for d in (folder, folder.parent) for e, _, _ in ENTRIES):
+            del sys.modules[name]
+
+
+def read_source(file: Path, error: type[HandlerKitError]) -> str:
+    """The text of a source file; a clear error when it cannot be read."""
+    try:
+        return file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{file.name} is gone", file=file, hint="Restore the file.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read {file.name}: {describe(exc)}", file=file) from exc
+
+
+def digest(text: str) -> str:
+    """A short fingerprint of a source text."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class StagedModules:
+    """Execute modules into fresh module objects, with a way back.
+
+    Each module runs in a new module object registered in sys.modules under its name
+    (so the code it runs imports the staged versions); ``rollback`` puts every previous
+    entry back, so a failure leaves the modules that the last good handler uses untouched.
+    """
+
+    _MISSING = object()
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[str, Any, ModuleType | None, Any]] = []
+
+    def execute(
+        self,
+        name: str,
+        file: Path,
+        text: str,
+        repo: Path,
+        error: type[HandlerKitError],
+        package: bool = False,
+        attach: bool = False,
+    ) -> ModuleType:
+        """Compile ``text`` with its real filename and run it as module ``name``.
+
+        ``package`` makes it a package (``__init__.py``); ``attach`` also sets it as an
+        attribute of its parent package, as an import of ``pkg.mod`` would.
+        """
+        locations = [str(file.parent)] if package else None
+        spec = importlib.util.spec_from_file_location(
+            name, file, submodule_search_locations=locations
+        )
+        assert spec is not None, file
+        module = importlib.util.module_from_spec(spec)
+        parent_name, _, child = name.rpartition(".")
+        parent = sys.modules.get(parent_name) if attach and parent_name else None
+        self._saved.append(
+            (
+                name,
+                sys.modules.get(name, self._MISSING),
+                parent,
+                getattr(parent, child, self._MISSING) if parent else None,
+            )
+        )
+        sys.modules[name] = module
+        if parent is not None:
+            setattr(parent, child, module)
+        try:
+            # Compiled from the text we hold, under the real path: tracebacks and
+            # line numbers point into the user's file.
+            code = compile(text, str(file), "exec", dont_inherit=True)
+            exec(code, module.__dict__)
+        except Exception as exc:
+            where, line = user_location(exc, repo)
+            raise error(
+                f"{describe(exc)} (while running {file.name})",
+                file=where or file,
+                line=line,
+                trace=None if isinstance(exc, SyntaxError) else user_trace(exc.__traceback__, repo),
+                hint=_import_hint(exc, file),
+            ) from exc
+        return module
+
+    def discard(self, name: str) -> None:
+        """Take module ``name`` out of sys.modules (its file is gone), until a rollback."""
+        self._saved.append((name, sys.modules.pop(name, self._MISSING), None, None))
+
+    def rollback(self) -> None:
+        """Put back every sys.modules entry (and package attribute) this object replaced."""
+        for name, old, parent, old_attr in reversed(self._saved):
+            if old is self._MISSING:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = old
+            if parent is not None:
+                child = name.rpartition(".")[2]
+                if old_attr is self._MISSING:
+                    parent.__dict__.pop(child, None)
+                else:
+                    setattr(parent, child, old_attr)
+        self._saved.clear()
+
+
+def _import_hint(exc: BaseException, file: Path) -> str | None:
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.split(".")[0]
+        return (
+            f"Install it here (pip install {top}) and list it in "
+            f"{file.parent / 'requirements.txt'}, which production installs before start-up."
+        )
+    if isinstance(exc, SyntaxError):
+        return f"Fix the syntax of {file.name}."
+    return None
+
+
+def handler_class(
+    module: ModuleType, entry: Entry, text: str, error: type[HandlerKitError]
+) -> type:
+    """The handler class of an executed entry module, checked against production's contract."""
+    cls = module.__dict__.get(entry.class_name)
+    if not isinstance(cls, type):
+        found = [
+            name
+            for name, value in module.__dict__.items()
+            if isinstance(value, type) and value.__module__ == module.__name__
+        ]
+        listed = ", ".join(found) if found else "none"
+        what = "is not a class" if cls is not None else "is missing"
+        raise error(
+            f"class {entry.class_name} {what} in {entry.file.name} "
+            f"(classes defined there: {listed})",
+            file=entry.file,
+            hint=f"Production looks for exactly `class {entry.class_name}` in {entry.file.name}.",
+        )
+    class_line = _class_line(text, entry.class_name)
+    if not any("__call__" in vars(klass) for klass in cls.__mro__[:-1]):
+        raise error(
+            f"{entry.class_name} has no __call__ method",
+            file=entry.file,
+            line=class_line,
+            hint="Production calls handler(data) for every request: add "
+            "`def __call__(self, data): ...` returning a list or dict.",
+        )
+    try:
+        inspect.signature(cls).bind("path")
+    except TypeError as exc:
+        init = cls.__dict__.get("__init__")
+        line = getattr(getattr(init, "__code__", None), "co_firstlineno", class_line)
+        raise error(
+            f"{entry.class_name}.__init__ cannot take the repository path as its one "
+            f"positional argument ({exc})",
+            file=entry.file,
+            line=line,
+            hint=f"Production calls {entry.class_name}(path): declare "
+            '`def __init__(self, path="")`.',
+        ) from None
+    except ValueError:
+        pass  # no signature to inspect (a C type): let the call itself decide
+    return cls
+
+
+def build(cls: type, repo: Path, entry: Entry, error: type[HandlerKitError]) -> Any:
+    """Build the handler as production does: ``cls(repo_dir)``, path passed positionally."""
+    try:
+        return cls(str(repo))
+    except Exception as exc:
+        where, line = user_location(exc, repo)
+        raise error(
+            f"{describe(exc)} (in {entry.class_name}.__init__)",
+            file=where or entry.file,
+            line=line,
+            trace=user_trace(exc.__traceback__, repo),
+        ) from exc
+
+
+def sibling_sources(repo: Path) -> dict[str, Source]:
+    """The repository's own modules that are imported now (``utils.py``, ``pkg/mod.py``).
+
+    A module counts when it is what ``import name`` finds from the repository root: its
+    file is ``<repo>/name.py`` or ``<repo>/name/__init__.py`` (dots as folders). That keeps
+    out everything else that lives below the folder, such as a virtual environment.
+    """
+    found = {}
+    prefix = str(repo)
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        # A cheap string test first: thousands of modules are loaded next to torch.
+        if not isinstance(file, str) or not file.startswith(prefix) or name in ENTRY_KEYS:
+            continue
+        path = Path(file).resolve()
+        stem = repo.joinpath(*name.split("."))
+        if path in (stem.with_suffix(".py"), stem / "__init__.py"):
+            try:
+                found[name] = Source(name, path, path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                continue
+    return found
+
+
+def _class_line(text: str, name: str) -> int | None:
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return node.lineno
+    return None

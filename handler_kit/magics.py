@@ -1,0 +1,118 @@
+"""IPython magics: thin shells over the Python API (``%load_ext handler_kit``)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from .errors import HandlerKitError
+from .live import LiveHandler
+from .loader import load
+
+T = TypeVar("T")
+
+
+@magics_class
+class HandlerMagics(Magics):
+    """``%handler_load``, ``%handler_reload``, ``%handler_autoreload``, ``%%handler_file``."""
+
+    autoreload = False
+
+    @line_magic
+    @magic_arguments()
+    @argument("path", nargs="?", default=".", help="the model repository (default: .)")
+    @argument("--name", default="handler", help="variable to bind the handler to")
+    def handler_load(self, line: str) -> None:
+        """Load the handler of a repository and bind it to a variable (default ``handler``)."""
+        args = parse_argstring(self.handler_load, line)
+        live = _run(load, _unquote(args.path))
+        self.shell.user_ns[args.name] = live
+        display(live)
+
+    @line_magic
+    @magic_arguments()
+    @argument("--hot", action="store_true", help="keep the instance state whatever changed")
+    @argument("--reinit", action="store_true", help="build a new instance whatever changed")
+    @argument("--name", default="handler", help="variable the handler is bound to")
+    def handler_reload(self, line: str) -> None:
+        """Reload handler.py (and edited sibling modules) and show what happened in one line."""
+        args = parse_argstring(self.handler_reload, line)
+        if args.hot and args.reinit:
+            raise HandlerKitError("choose one of --hot and --reinit, not both")
+        mode = "hot" if args.hot else "reinit" if args.reinit else "auto"
+        live = self._bound(args.name)
+        display(_run(live.reload, mode))
+
+    @line_magic
+    @magic_arguments()
+    @argument("state", choices=["on", "off"], help="reload before each cell when files changed")
+    def handler_autoreload(self, line: str) -> None:
+        """Before each cell, reload every loaded handler whose files changed (silent if none)."""
+        args = parse_argstring(self.handler_autoreload, line)
+        events = self.shell.events
+        registered = self._autoreload in events.callbacks["pre_run_cell"]
+        if args.state == "on" and not registered:
+            events.register("pre_run_cell", self._autoreload)
+        elif args.state == "off" and registered:
+            events.unregister("pre_run_cell", self._autoreload)
+        print(f"handler autoreload is {args.state}")
+
+    @cell_magic
+    @magic_arguments()
+    @argument("path", nargs="?", default="handler.py", help="file to write (default handler.py)")
+    @argument("--name", default="handler", help="variable of the handler to reload")
+    def handler_file(self, line: str, cell: str) -> None:
+        """Write the cell to a file (default ``handler.py``), then reload the bound handler."""
+        args = parse_argstring(self.handler_file, line)
+        path = Path(_unquote(args.path)).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        path.write_text(cell, encoding="utf-8")
+        live = self.shell.user_ns.get(args.name)
+        if isinstance(live, LiveHandler) and path.resolve().is_relative_to(live.path):
+            display(_run(live.reload))
+        else:
+            print(f"{'Overwrote' if existed else 'Wrote'} {path}")
+
+    def _bound(self, name: str) -> LiveHandler:
+        live = self.shell.user_ns.get(name)
+        if not isinstance(live, LiveHandler):
+            what = "nothing" if live is None else f"a {type(live).__name__}"
+            raise HandlerKitError(
+                f"`{name}` is {what}, not a loaded handler",
+                hint=f"Load one first: %handler_load PATH --name {name}",
+            )
+        return live
+
+    def _autoreload(self, *_: object) -> None:
+        seen = set()
+        for value in list(self.shell.user_ns.values()):
+            if isinstance(value, LiveHandler) and id(value) not in seen:
+                seen.add(id(value))
+                try:
+                    report = value.reload_if_changed()
+                except HandlerKitError as exc:
+                    # An event callback cannot fail the cell: say it once, plainly.
+                    print(f"handler autoreload failed: {exc}", file=sys.stderr)
+                    continue
+                if report is not None:
+                    display(report)
+
+
+def _run(func: Callable[..., T], *args: Any) -> T:
+    """Call the API; a handler_kit error shows as the cell's error, without our frames."""
+    __tracebackhide__ = True
+    try:
+        return func(*args)
+    except HandlerKitError as exc:
+        raise exc.with_traceback(None) from None
+
+
+def _unquote(text: str) -> str:
+    return text.strip().strip("'\"")

@@ -1,0 +1,130 @@
+"""loader.py: a handler repository is loaded exactly as production loads it."""
+
+import sys
+
+import pytest
+
+import handler_kit
+from handler_kit import HandlerLoadError
+
+
+def test_load_builds_the_handler_like_production(repo):
+    repo.write("handler.py", "records_args.py")
+    live = handler_kit.load(repo.path)
+    # Path passed positionally, as a string; module key and sys.path as production sets them.
+    assert live.instance.args == (str(repo.path.resolve()),)
+    assert live.instance.kwargs == {}
+    assert live.instance.module_name == "handler.EndpointHandler"
+    assert sys.modules["handler.EndpointHandler"] is live.module
+    assert live.instance.sys_path_head == str(repo.path.resolve())
+    assert live({"inputs": "x"}) == {"args": (str(repo.path.resolve()),)}
+
+
+def test_repository_goes_first_on_sys_path_once(repo):
+    repo.write("handler.py", "base.py")
+    for _ in range(3):
+        live = handler_kit.load(repo.path)
+        live.reload("reinit")
+    assert sys.path[0] == str(repo.path.resolve())
+    assert sys.path.count(str(repo.path.resolve())) == 1
+
+
+def test_a_path_to_handler_py_itself_is_accepted(repo):
+    repo.write("handler.py", "base.py")
+    live = handler_kit.load(repo.path / "handler.py")
+    assert live.path == repo.path.resolve()
+    assert live({"inputs": "a good day"}) == [{"label": "positive", "score": 1.0}]
+
+
+def test_legacy_pipeline_py_is_loaded_when_there_is_no_handler_py(repo):
+    repo.write("pipeline.py", "legacy_pipeline.py")
+    live = handler_kit.load(repo.path)
+    assert type(live.instance).__name__ == "PreTrainedPipeline"
+    assert live.file.name == "pipeline.py"
+    assert live("hi") == [{"label": "legacy", "inputs": "hi"}]
+
+
+def test_handler_py_wins_over_pipeline_py(repo):
+    repo.write("pipeline.py", "legacy_pipeline.py")
+    repo.write("handler.py", "base.py")
+    assert type(handler_kit.load(repo.path).instance).__name__ == "EndpointHandler"
+
+
+def test_missing_path_is_named(tmp_path):
+    with pytest.raises(HandlerLoadError, match="no such folder: .*nowhere") as info:
+        handler_kit.load(tmp_path / "nowhere")
+    assert "holds handler.py" in str(info.value)
+
+
+def test_folder_without_handler_says_what_is_expected_where(repo):
+    repo.write("config.json", text="{}")
+    with pytest.raises(HandlerLoadError) as info:
+        handler_kit.load(repo.path)
+    message = str(info.value)
+    assert f"no handler.py in {repo.path.resolve()} (it holds: config.json)" in message
+    assert "class EndpointHandler" in message and "pipeline.py" in message
+
+
+def test_missing_class_lists_the_classes_found(repo):
+    repo.write("handler.py", "class_renamed.py")
+    with pytest.raises(HandlerLoadError) as info:
+        handler_kit.load(repo.path)
+    assert "class EndpointHandler is missing in handler.py" in str(info.value)
+    assert "classes defined there: Handler" in str(info.value)
+    assert info.value.file == str(repo.path.resolve() / "handler.py")
+
+
+def test_init_that_cannot_take_the_path_positionally(repo):
+    repo.write("handler.py", "keyword_only_init.py")
+    with pytest.raises(HandlerLoadError, match="cannot take the repository path") as info:
+        handler_kit.load(repo.path)
+    assert info.value.line == 17  # the `def __init__` line
+    assert 'def __init__(self, path="")' in str(info.value)
+
+
+def test_class_without_call(repo):
+    repo.write("handler.py", "no_call.py")
+    with pytest.raises(HandlerLoadError, match="EndpointHandler has no __call__ method") as info:
+        handler_kit.load(repo.path)
+    assert info.value.where.endswith("handler.py:14")
+
+
+def test_exception_in_init_points_at_the_users_line(repo):
+    repo.write("handler.py", "init_error.py")
+    with pytest.raises(HandlerLoadError) as info:
+        handler_kit.load(repo.path)
+    error = info.value
+    assert error.where == f"{repo.path.resolve() / 'handler.py'}:18"
+    assert "KeyError: 'weights' (in EndpointHandler.__init__)" in str(error)
+    assert 'load_model(path)["weights"]' in str(error)  # the user's frame, with its code
+    assert isinstance(error.__cause__, KeyError)
+
+
+def test_missing_package_says_to_install_and_list_it(repo):
+    repo.write("handler.py", "import_error.py")
+    with pytest.raises(HandlerLoadError) as info:
+        handler_kit.load(repo.path)
+    assert info.value.line == 3
+    assert "ModuleNotFoundError" in str(info.value)
+    assert "pip install not_a_real_module_for_handler_kit" in str(info.value)
+    assert "requirements.txt" in str(info.value)
+
+
+def test_failed_load_leaves_no_half_module_behind(repo):
+    repo.write("handler.py", "module_error.py")
+    with pytest.raises(HandlerLoadError, match="ZeroDivisionError"):
+        handler_kit.load(repo.path)
+    assert "handler.EndpointHandler" not in sys.modules
+
+
+def test_a_second_repository_imports_its_own_sibling_modules(tmp_path):
+    from conftest import Repo
+
+    first, second = Repo(tmp_path / "a"), Repo(tmp_path / "b")
+    for r, label in ((first, "A"), (second, "B")):
+        r.write("handler.py", "siblings/handler.py")
+        r.write("consts.py", "siblings/consts.py")
+        r.write("utils.py", text=f'from consts import PREFIX\n\ndef load_model(path):\n'
+                f'    return {{"label": "{label}"}}\n\ndef clean(text):\n    return text\n')
+    assert handler_kit.load(first.path)({"inputs": "x"})[0]["label"] == "A"
+    assert handler_kit.load(second.path)({"inputs": "x"})[0]["label"] == "B"

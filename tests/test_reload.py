@@ -1,0 +1,256 @@
+"""reload.py: edits take effect without a restart; the model survives request-time edits."""
+
+import os
+import sys
+import threading
+
+import pytest
+
+import handler_kit
+from handler_kit import HandlerReloadError
+
+GOOD = {"inputs": "a good day"}
+
+
+@pytest.fixture
+def live(repo):
+    repo.write("handler.py", "base.py")
+    return handler_kit.load(repo.path)
+
+
+@pytest.mark.parametrize(
+    ("after", "mode", "reason", "answer"),
+    [
+        ("call_edited.py", "hot", "__call__ changed", "POSITIVE"),
+        ("helper_call_edited.py", "hot", "helper postprocess changed", "positive"),
+        ("comments_only.py", "hot", "only comments or formatting changed", "positive"),
+        ("init_edited.py", "reinit", "__init__ changed", "positive"),
+        ("constant_edited.py", "reinit", "module constant LABELS changed", "POS"),
+        ("import_added.py", "reinit", "imports of handler.py changed (+ import json)", "positive"),
+        (
+            "helper_init_edited.py",
+            "reinit",
+            "helper load_model changed (reached from __init__)",
+            "negative",
+        ),
+        (
+            "method_init_edited.py",
+            "reinit",
+            "method _tokenizer changed (reached from __init__)",
+            "positive",
+        ),
+        ("class_attr_edited.py", "reinit", "class attribute EndpointHandler.version changed", None),
+        ("bases_edited.py", "reinit", "bases or decorators of EndpointHandler changed", None),
+    ],
+)
+def test_each_rule_decides_hot_or_reinit(live, repo, after, mode, reason, answer):
+    model = live.instance.model
+    repo.write("handler.py", after)
+    report = live.reload()
+    assert (report.mode, report.reason) == (mode, reason)
+    assert (live.instance.model is model) == (mode == "hot")
+    if answer:
+        assert live(GOOD)[0]["label"] == answer
+    assert live.reloads == 1
+
+
+def test_hot_reload_keeps_state_and_reports_it_in_one_line(live, repo):
+    model = live.instance.model
+    repo.write("handler.py", "call_edited.py")
+    report = live.reload()
+    assert live.instance.model is model
+    assert type(live.instance) is not type(model) and type(live.instance).__name__ == "EndpointHandler"
+    assert report.kept == ("model", "split")
+    line = str(report)
+    assert line.startswith("handler.py reloaded hot in ")
+    assert line.endswith(" ms: __call__ changed; kept model, split")
+    assert "\n" not in line
+    assert repr(report) == line
+    assert "__call__ changed" in report._repr_html_()
+
+
+def test_nothing_changed_reloads_nothing(live):
+    instance = live.instance
+    report = live.reload()
+    assert report.mode == "unchanged"
+    assert str(report) == "handler.py unchanged: nothing to reload"
+    assert live.instance is instance and live.reloads == 0
+
+
+def test_modes_can_be_forced(live, repo):
+    model = live.instance.model
+    repo.write("handler.py", "init_edited.py")
+    report = live.reload("hot")
+    assert report.hot and report.forced and "(forced)" in str(report)
+    assert live.instance.model is model and not hasattr(live.instance, "threshold")
+
+    report = live.reload("reinit")  # nothing changed since: a forced re-init still runs
+    assert report.mode == "reinit" and live.instance.model is not model
+    assert live.instance.threshold == 0.5
+    with pytest.raises(ValueError, match="mode must be one of auto, hot, reinit"):
+        live.reload("warm")
+
+
+@pytest.mark.parametrize(
+    ("broken", "line", "cause"),
+    [
+        ("syntax_error.py", 27, "SyntaxError: '(' was never closed"),
+        ("import_error.py", 3, "ModuleNotFoundError: No module named"),
+        ("module_error.py", 4, "ZeroDivisionError: division by zero (while running handler.py)"),
+        ("init_error.py", 18, "KeyError: 'weights' (in EndpointHandler.__init__)"),
+        ("class_renamed.py", None, "class EndpointHandler is missing in handler.py"),
+        ("no_call.py", 14, "EndpointHandler has no __call__ method"),
+        ("keyword_only_init.py", 17, "cannot take the repository path"),
+    ],
+)
+def test_a_failed_reload_names_file_and_line_and_keeps_the_last_good_handler(
+    live, repo, broken, line, cause
+):
+    repo.write("handler.py", "call_edited.py")
+    live.reload()
+    instance, module = live.instance, live.module
+    repo.write("handler.py", broken)
+    with pytest.raises(HandlerReloadError) as info:
+        live.reload()
+    error = info.value
+    assert error.file == str(repo.path.resolve() / "handler.py")
+    assert error.line == line
+    assert cause in str(error)
+    assert "The last good handler keeps serving" in str(error)
+    # Nothing was swapped in: same instance, same module, under production's module key.
+    assert live.instance is instance and live.module is module
+    assert sys.modules["handler.EndpointHandler"] is module
+    assert live(GOOD)[0]["label"] == "POSITIVE"
+    assert live.reloads == 1
+
+    repo.write("handler.py", "base.py")  # the fix: a good file again
+    assert live.reload().mode == "hot"
+    assert live(GOOD)[0]["label"] == "positive"
+
+
+def test_a_broken_file_is_reported_once_not_on_every_check(live, repo):
+    repo.write("handler.py", "syntax_error.py")
+    assert live.changed()
+    with pytest.raises(HandlerReloadError):
+        live.reload_if_changed()
+    assert not live.changed()
+    assert live.reload_if_changed() is None  # same broken file: silent
+    repo.write("handler.py", "call_edited.py")
+    assert live.changed()
+    assert live.reload_if_changed().reason == "__call__ changed"
+    assert live.reload_if_changed() is None
+
+
+def test_an_explicit_reload_retries_a_broken_file(live, repo):
+    repo.write("handler.py", "syntax_error.py")
+    for _ in range(2):
+        with pytest.raises(HandlerReloadError, match="SyntaxError"):
+            live.reload()
+
+
+def test_deleted_handler_py_is_an_error_not_a_crash(live, repo):
+    (repo.path / "handler.py").unlink()
+    with pytest.raises(HandlerReloadError, match="handler.py is gone"):
+        live.reload()
+    assert live(GOOD)[0]["label"] == "positive"
+
+
+@pytest.fixture
+def siblings(repo):
+    for name in ("handler.py", "utils.py", "consts.py"):
+        repo.write(name, f"siblings/{name}")
+    return handler_kit.load(repo.path)
+
+
+def test_sibling_modules_are_tracked(siblings):
+    assert set(siblings.sources) == {"handler.EndpointHandler", "utils", "consts"}
+
+
+def test_edited_sibling_used_at_request_time_reloads_hot(siblings, repo):
+    model = siblings.instance.model
+    repo.write("utils.py", "siblings/utils_clean_edited.py")
+    report = siblings.reload()
+    assert report.files == ("handler.py", "utils.py")
+    assert (report.mode, report.reason) == ("hot", "helper utils.clean changed")
+    assert str(report).startswith("handler.py and utils.py reloaded hot in ")
+    assert siblings({"inputs": " ABC "})[0]["text"] == "> abc"
+    assert siblings.instance.model is model
+
+
+def test_edited_sibling_called_from_init_reinitialises(siblings, repo):
+    repo.write("utils.py", "siblings/utils_load_edited.py")
+    report = siblings.reload()
+    assert report.reason == "helper utils.load_model changed (reached from __init__)"
+    assert siblings({"inputs": "x"})[0]["label"] == "OK"
+
+
+def test_siblings_run_again_in_dependency_order(siblings, repo):
+    repo.write("consts.py", "siblings/consts_edited.py")
+    report = siblings.reload()
+    # utils imports PREFIX from consts, so it runs again too, after consts.
+    assert report.files == ("handler.py", "consts.py", "utils.py")
+    assert report.reason == "module constant consts.PREFIX changed"
+    assert siblings({"inputs": "x"})[0]["text"] == ">> x"
+
+
+def test_broken_sibling_rolls_back_every_module(siblings, repo):
+    utils = sys.modules["utils"]
+    repo.write("consts.py", "siblings/consts_edited.py")
+    repo.write("utils.py", "siblings/utils_syntax_error.py")
+    with pytest.raises(HandlerReloadError) as info:
+        siblings.reload()
+    assert info.value.where == f"{repo.path.resolve() / 'utils.py'}:9"
+    assert sys.modules["utils"] is utils
+    assert sys.modules["consts"].PREFIX == "> "
+    assert siblings({"inputs": "x"})[0]["text"] == "> x"
+
+
+def test_a_new_sibling_module_is_tracked_after_the_reload(live, repo):
+    repo.write("helpers.py", text="def shout(text):\n    return text.upper() + '!'\n")
+    handler = (repo.path / "handler.py").read_text()
+    repo.write(
+        "handler.py",
+        text="from helpers import shout\n"
+        + handler.replace("return postprocess(label)", "return postprocess(shout(label))"),
+    )
+    assert live.reload().mode == "reinit"  # imports changed
+    assert live(GOOD)[0]["label"] == "POSITIVE!"
+    assert "helpers" in live.sources
+    repo.write("helpers.py", text="def shout(text):\n    return text.upper() + '!!'\n")
+    report = live.reload()
+    assert (report.mode, report.files) == ("hot", ("handler.py", "helpers.py"))
+    assert live(GOOD)[0]["label"] == "POSITIVE!!"
+
+
+def test_a_call_in_flight_finishes_on_the_old_code(repo):
+    repo.write("handler.py", "slow.py")
+    live = handler_kit.load(repo.path)
+    started, gate, answers = threading.Event(), threading.Event(), []
+    worker = threading.Thread(
+        target=lambda: answers.append(live({"inputs": "", "started": started, "gate": gate}))
+    )
+    worker.start()
+    assert started.wait(5)
+    repo.write("handler.py", "slow_edited.py")
+    report = live.reload()  # does not wait for the call in flight
+    assert report.hot
+    assert live({"inputs": ""}) == "v2"
+    gate.set()
+    worker.join(5)
+    assert answers == ["v1"]
+
+
+def _rss() -> int:
+    with open(f"/proc/{os.getpid()}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads RSS from /proc")
+def test_reinit_releases_the_old_instance(repo):
+    repo.write("handler.py", "big.py")
+    live = handler_kit.load(repo.path)
+    live.reload("reinit")
+    after_one = _rss()
+    for _ in range(19):
+        live.reload("reinit")
+    assert _rss() <= after_one * 1.10
