@@ -51,7 +51,7 @@ def test_handler_py_wins_over_pipeline_py(repo):
 
 
 def test_missing_path_is_named(tmp_path):
-    with pytest.raises(HandlerLoadError, match="no such folder: .*nowhere") as info:
+    with pytest.raises(HandlerLoadError, match=r"no such folder: .*nowhere") as info:
         handler_kit.load(tmp_path / "nowhere")
     assert "holds handler.py" in str(info.value)
 
@@ -124,7 +124,10 @@ def test_a_second_repository_imports_its_own_sibling_modules(tmp_path):
     for r, label in ((first, "A"), (second, "B")):
         r.write("handler.py", "siblings/handler.py")
         r.write("consts.py", "siblings/consts.py")
-        r.write("utils.py", text=f'from consts import PREFIX\n\ndef load_model(path):\n'
-                f'    return {{"label": "{label}"}}\n\ndef clean(text):\n    return text\n')
+        r.write(
+            "utils.py",
+            text=f"from consts import PREFIX\n\ndef load_model(path):\n"
+            f'    return {{"label": "{label}"}}\n\ndef clean(text):\n    return text\n',
+        )
     assert handler_kit.load(first.path)({"inputs": "x"})[0]["label"] == "A"
     assert handler_kit.load(second.path)({"inputs": "x"})[0]["label"] == "B"
