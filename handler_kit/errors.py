@@ -78,8 +78,9 @@ def user_trace(tb: TracebackType | None, repo: Path) -> str:
     lines = []
     for frame in traceback.extract_tb(tb):
         if _inside(frame.filename, repo):
-            code = f"    {frame.line.strip()}" if frame.line else ""
-            lines.append(f"  {frame.filename}:{frame.lineno} in {frame.name}{code}")
+            lines.append(f"  {frame.filename}:{frame.lineno} in {frame.name}")
+            if frame.line:
+                lines.append(f"    {frame.line.strip()}")
     return "\n".join(lines)
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
@@ -15,14 +15,17 @@ from .errors import HandlerKitError
 from .live import LiveHandler
 from .loader import load
 
-T = TypeVar("T")
-
 
 @magics_class
 class HandlerMagics(Magics):
     """``%handler_load``, ``%handler_reload``, ``%handler_autoreload``, ``%%handler_file``."""
 
-    autoreload = False
+    def __init__(self, shell: InteractiveShell) -> None:
+        super().__init__(shell)
+        # Our errors already name the user's file, line and frames: show just the message,
+        # not our own frames. Only where no other extension has claimed the hook.
+        if shell is not None and not shell.custom_exceptions:
+            shell.set_custom_exc((HandlerKitError,), _show_message)
 
     @line_magic
     @magic_arguments()
@@ -31,7 +34,7 @@ class HandlerMagics(Magics):
     def handler_load(self, line: str) -> None:
         """Load the handler of a repository and bind it to a variable (default ``handler``)."""
         args = parse_argstring(self.handler_load, line)
-        live = _run(load, _unquote(args.path))
+        live = load(_unquote(args.path))
         self.shell.user_ns[args.name] = live
         display(live)
 
@@ -47,7 +50,7 @@ class HandlerMagics(Magics):
             raise HandlerKitError("choose one of --hot and --reinit, not both")
         mode = "hot" if args.hot else "reinit" if args.reinit else "auto"
         live = self._bound(args.name)
-        display(_run(live.reload, mode))
+        display(live.reload(mode))
 
     @line_magic
     @magic_arguments()
@@ -73,10 +76,10 @@ class HandlerMagics(Magics):
         path = Path(_unquote(args.path)).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         existed = path.exists()
-        path.write_text(cell, encoding="utf-8")
+        path.write_text(cell if cell.endswith("\n") else cell + "\n", encoding="utf-8")
         live = self.shell.user_ns.get(args.name)
         if isinstance(live, LiveHandler) and path.resolve().is_relative_to(live.path):
-            display(_run(live.reload))
+            display(live.reload())
         else:
             print(f"{'Overwrote' if existed else 'Wrote'} {path}")
 
@@ -105,13 +108,13 @@ class HandlerMagics(Magics):
                     display(report)
 
 
-def _run(func: Callable[..., T], *args: Any) -> T:
-    """Call the API; a handler_kit error shows as the cell's error, without our frames."""
-    __tracebackhide__ = True
-    try:
-        return func(*args)
-    except HandlerKitError as exc:
-        raise exc.with_traceback(None) from None
+def _show_message(
+    shell: InteractiveShell, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
+) -> list[str]:
+    """Show a handler_kit error as the cell's error: its type and message, no frames."""
+    lines = shell.InteractiveTB.get_exception_only(etype, value)
+    shell._showtraceback(etype, value, lines)
+    return lines
 
 
 def _unquote(text: str) -> str:

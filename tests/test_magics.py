@@ -1,0 +1,137 @@
+"""magics.py: the magics in a real IPython shell (the papermill kernel run is in test_notebooks)."""
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from handler_kit import HandlerKitError, HandlerReloadError, LiveHandler
+
+GOOD = {"inputs": "a good day"}
+
+
+@pytest.fixture(scope="module")
+def shell():
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("colors", "nocolor")
+    shell.run_line_magic("load_ext", "handler_kit")
+    yield shell
+    InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def run(shell, capsys):
+    """Run a cell; return (stdout, stderr, error) like a notebook would show them."""
+    shell.user_ns.pop("handler", None)
+
+    def run(cell):
+        result = shell.run_cell(cell)
+        out, err = capsys.readouterr()
+        return out, err, result.error_in_exec
+
+    yield run
+    shell.run_line_magic("handler_autoreload", "off")
+    capsys.readouterr()
+
+
+@pytest.fixture
+def loaded(repo, run, shell):
+    repo.write("handler.py", "base.py")
+    _, _, error = run(f"%handler_load {repo.path}")
+    assert error is None
+    return shell.user_ns["handler"]
+
+
+def test_load_binds_the_handler_and_shows_it(repo, run, shell):
+    repo.write("handler.py", "base.py")
+    out, _, error = run(f"%handler_load '{repo.path}' --name clf")
+    assert error is None
+    live = shell.user_ns["clf"]
+    assert isinstance(live, LiveHandler)
+    assert out.startswith("<LiveHandler EndpointHandler from ")
+    assert live(GOOD) == [{"label": "positive", "score": 1.0}]
+
+
+def test_load_error_is_the_cells_error(tmp_path, run, shell):
+    _, _, error = run(f"%handler_load {tmp_path / 'nowhere'}")
+    assert isinstance(error, HandlerKitError)
+    assert "no such folder" in str(error)
+    assert "handler" not in shell.user_ns
+
+
+def test_reload_prints_one_line(loaded, repo, run):
+    model = loaded.instance.model
+    repo.write("handler.py", "call_edited.py")
+    out, _, error = run("%handler_reload")
+    assert error is None
+    assert out.count("\n") == 1
+    assert out.startswith("handler.py reloaded hot in ")
+    assert out.strip().endswith("__call__ changed; kept model, split")
+    assert loaded.instance.model is model
+
+
+def test_reload_modes_are_flags(loaded, repo, run):
+    repo.write("handler.py", "init_edited.py")
+    out, _, _ = run("%handler_reload --hot")
+    assert "reloaded hot (forced)" in out
+    out, _, _ = run("%handler_reload --reinit")
+    assert "re-initialised (forced)" in out
+    _, _, error = run("%handler_reload --hot --reinit")
+    assert "choose one of --hot and --reinit" in str(error)
+
+
+def test_failed_reload_fails_the_cell_and_keeps_the_handler(loaded, repo, run, shell):
+    repo.write("handler.py", "syntax_error.py")
+    out, _, error = run("%handler_reload")
+    assert isinstance(error, HandlerReloadError)
+    assert f"{repo.path.resolve() / 'handler.py'}:27: SyntaxError" in str(error)
+    # Shown as the message alone: the user's file and line, none of the kit's frames.
+    assert out.startswith(f"HandlerReloadError: {repo.path.resolve() / 'handler.py'}:27: ")
+    assert "magics.py" not in out and "Traceback" not in out
+    assert shell.user_ns["handler"] is loaded
+    assert loaded(GOOD)[0]["label"] == "positive"
+
+
+def test_reload_without_a_loaded_handler_says_what_to_do(run):
+    _, _, error = run("%handler_reload")
+    assert "`handler` is nothing, not a loaded handler" in str(error)
+    assert "%handler_load PATH" in str(error)
+
+
+def test_handler_file_writes_and_reloads(loaded, repo, run):
+    source = (repo.path / "handler.py").read_text()
+    source = source.replace("postprocess(label)\n", "postprocess(label.title())\n")
+    out, _, error = run(f"%%handler_file {repo.path / 'handler.py'}\n{source}")
+    assert error is None
+    assert (repo.path / "handler.py").read_text() == source
+    assert out.startswith("handler.py reloaded hot in ")
+    assert loaded(GOOD)[0]["label"] == "Positive"
+
+
+def test_handler_file_without_a_handler_only_writes(tmp_path, run):
+    target = tmp_path / "new" / "handler.py"
+    out, _, error = run(f"%%handler_file {target}\nclass EndpointHandler: pass")
+    assert error is None
+    assert out == f"Wrote {target}\n"
+    assert target.read_text() == "class EndpointHandler: pass\n"
+
+
+def test_autoreload_reloads_before_a_cell_and_is_silent_otherwise(loaded, repo, run):
+    out, _, _ = run("%handler_autoreload on")
+    assert out == "handler autoreload is on\n"
+    assert run("pass")[:2] == ("", "")  # nothing changed: silent
+
+    repo.write("handler.py", "call_edited.py")
+    out, _, _ = run("x = handler({'inputs': 'a good day'})[0]['label']")
+    assert out.startswith("handler.py reloaded hot in ")
+    assert run("print(x)")[0] == "POSITIVE\n"  # the cell ran on the new code
+
+    repo.write("handler.py", "syntax_error.py")
+    _, err, _ = run("pass")
+    assert err.startswith("handler autoreload failed: ")
+    assert ":27: SyntaxError" in err
+    assert run("pass")[1] == ""  # the same broken file is not reported again
+    assert loaded(GOOD)[0]["label"] == "POSITIVE"
+
+    run("%handler_autoreload off")
+    repo.write("handler.py", "base.py")
+    assert run("pass")[0] == ""
+    assert loaded(GOOD)[0]["label"] == "POSITIVE"
