@@ -35,13 +35,14 @@ def minilm_dir() -> Path:
 
 def model_repo(
     dest: str | Path,
-    handler: str | Path,
+    handler: str | Path | None = None,
     model: str | Path | None = None,
     requirements: str | None = None,
 ) -> Path:
     """Assemble a model repository at ``dest``: the model's files plus ``handler.py``.
 
-    ``handler`` is a handler.py file to copy or its source text; ``model`` is a model folder
+    ``handler`` is a handler.py file to copy or its source text (None: write none, for a
+    notebook that writes it with ``%%handler_file``); ``model`` is a model folder
     (default: the packaged MiniLM). Model files are copied, not linked, so that a later
     ``save_pretrained`` into the repository cannot overwrite the source model.
     """
@@ -56,8 +57,9 @@ def model_repo(
     for name in MODEL_FILES:
         if (source / name).is_file() and not (dest / name).exists():
             shutil.copy2(source / name, dest / name)
-    text = Path(handler).read_text(encoding="utf-8") if _is_file(handler) else str(handler)
-    (dest / "handler.py").write_text(text, encoding="utf-8")
+    if handler is not None:
+        text = Path(handler).read_text(encoding="utf-8") if _is_file(handler) else str(handler)
+        (dest / "handler.py").write_text(text, encoding="utf-8")
     if requirements is not None:
         (dest / "requirements.txt").write_text(requirements, encoding="utf-8")
     return dest
