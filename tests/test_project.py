@@ -1,10 +1,15 @@
 """The project's own files: environment.yml and pyproject.toml name the same packages."""
 
 import re
-import tomllib
+import sys
 from pathlib import Path
 
 import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 ROOT = Path(__file__).parent.parent
 
