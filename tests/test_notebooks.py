@@ -1,31 +1,60 @@
-"""The tutorial notebooks run top to bottom in a real kernel (papermill); their cells assert."""
+"""notebooks.py, and every tutorial in notebooks/ executed top to bottom in a real kernel."""
 
 from pathlib import Path
 
-import papermill
+import nbformat
 import pytest
-from jupyter_client.kernelspec import KernelSpecManager
+
+from handler_kit.notebooks import NotebookError, run_notebook
 
 ROOT = Path(__file__).parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 OUT = ROOT / "build" / "notebooks"
 
 
-def kernel_name() -> str:
-    """The project's kernel (registered by `make setup`), else this Python's own."""
-    return "handler-kit" if "handler-kit" in KernelSpecManager().find_kernel_specs() else "python3"
+def small_notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
+    nb = nbformat.v4.new_notebook()
+    if parameters is not None:
+        cell = nbformat.v4.new_code_cell(parameters)
+        cell.metadata["tags"] = ["parameters"]
+        nb.cells.append(cell)
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_failure_names_the_cell_the_error_and_the_copies(tmp_path):
+    notebook = small_notebook(tmp_path / "three.ipynb", "x = 1", "y = 2", "assert x == y, 'x is 1'")
+    run = run_notebook(notebook, tmp_path / "out")
+    assert not run.ok
+    assert run.cell == 3
+    assert run.error == "AssertionError: x is 1"
+    assert run.output == tmp_path / "out" / "three.ipynb" and run.output.is_file()
+    assert run.html == tmp_path / "out" / "three.html" and "x is 1" in run.html.read_text()
+    with pytest.raises(NotebookError) as info:
+        run.check()
+    message = str(info.value)
+    assert message.startswith(f"{notebook}: cell 3 failed: AssertionError: x is 1")
+    assert str(run.output) in message and str(run.html) in message
+
+
+def test_cells_are_counted_in_the_users_notebook_not_with_the_injected_one(tmp_path):
+    notebook = small_notebook(
+        tmp_path / "params.ipynb",
+        "assert expected == 'joy', expected",
+        parameters="expected = 'joy'",
+    )
+    assert run_notebook(notebook, tmp_path / "out").check().ok
+    run = run_notebook(notebook, tmp_path / "out", parameters={"expected": "anger"})
+    assert (run.cell, run.error) == (2, "AssertionError: anger")
+
+
+def test_a_missing_notebook_is_named(tmp_path):
+    with pytest.raises(NotebookError, match="no such notebook"):
+        run_notebook(tmp_path / "nope.ipynb")
 
 
 @pytest.mark.model
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
-def test_notebook_runs(notebook, tmp_path):
-    OUT.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        notebook,
-        OUT / notebook.name,
-        parameters={"workdir": str(tmp_path)},
-        kernel_name=kernel_name(),
-        cwd=tmp_path,
-        execution_timeout=600,
-        progress_bar=False,
-    )
+def test_tutorial_notebook_runs(notebook, tmp_path):
+    run_notebook(notebook, OUT, parameters={"workdir": str(tmp_path)}, cwd=tmp_path).check()
