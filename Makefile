@@ -39,7 +39,7 @@ test: lint
 	$(PY) -m pytest
 
 demo: setup
-	$(PY) examples/reload_demo.py
+	$(PY) examples/demo.py
 
 bench: setup
 	$(PY) bench/reload.py

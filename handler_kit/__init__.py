@@ -9,14 +9,17 @@ from .errors import HandlerKitError, HandlerLoadError, HandlerReloadError
 from .live import LiveHandler
 from .loader import load
 from .reload import ReloadReport
+from .server import Endpoint, serve
 
 __all__ = [
+    "Endpoint",
     "HandlerKitError",
     "HandlerLoadError",
     "HandlerReloadError",
     "LiveHandler",
     "ReloadReport",
     "load",
+    "serve",
 ]
 __version__ = "0.1.0"
 

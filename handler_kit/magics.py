@@ -14,11 +14,13 @@ from IPython.display import display
 from .errors import HandlerKitError
 from .live import LiveHandler
 from .loader import load
+from .server import Endpoint, serve
 
 
 @magics_class
 class HandlerMagics(Magics):
-    """``%handler_load``, ``%handler_reload``, ``%handler_autoreload``, ``%%handler_file``."""
+    """``%handler_load``, ``%handler_reload``, ``%handler_autoreload``, ``%handler_serve``,
+    ``%%handler_file``."""
 
     def __init__(self, shell: InteractiveShell) -> None:
         super().__init__(shell)
@@ -26,6 +28,7 @@ class HandlerMagics(Magics):
         # not our own frames. Only where no other extension has claimed the hook.
         if shell is not None and not shell.custom_exceptions:
             shell.set_custom_exc((HandlerKitError,), _show_message)
+        self._endpoints: dict[str, Endpoint] = {}
 
     @line_magic
     @magic_arguments()
@@ -65,6 +68,26 @@ class HandlerMagics(Magics):
         elif args.state == "off" and registered:
             events.unregister("pre_run_cell", self._autoreload)
         print(f"handler autoreload is {args.state}")
+
+    @line_magic
+    @magic_arguments()
+    @argument("--port", type=int, default=0, help="port (default: any free one)")
+    @argument("--host", default="127.0.0.1", help="address to listen on")
+    @argument("--token", help="require `Authorization: Bearer TOKEN`")
+    @argument("--stop", action="store_true", help="stop the endpoint of this handler")
+    @argument("--name", default="handler", help="variable the handler is bound to")
+    def handler_serve(self, line: str) -> None:
+        """Serve the bound handler over HTTP with the production contract, in the background."""
+        args = parse_argstring(self.handler_serve, line)
+        running = self._endpoints.pop(args.name, None)
+        if running is not None:
+            running.stop()
+        if args.stop:
+            display(running if running is not None else f"no endpoint was serving `{args.name}`")
+            return
+        endpoint = serve(self._bound(args.name), args.host, args.port, args.token)
+        self._endpoints[args.name] = endpoint
+        display(endpoint)
 
     @cell_magic
     @magic_arguments()

@@ -1,0 +1,264 @@
+"""A local endpoint: the live handler served over HTTP with production's contract.
+
+Starlette under uvicorn, as production uses, in a background thread so a notebook stays
+usable. ``GET /`` and ``GET /health`` answer ``Ok``; ``POST /`` and ``POST /predict`` run the
+handler, one call at a time in a worker thread, so ``/health`` answers while a call runs. It
+serves a LiveHandler: after a reload the next request uses the new code.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import logging
+import socket
+import threading
+import time
+import traceback
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from . import contract
+from .errors import HandlerKitError
+
+log = logging.getLogger("handler_kit.server")
+MAX_BODY = 32 * 2**20
+
+
+@dataclass
+class Stats:
+    """What an endpoint has answered so far."""
+
+    requests: int = 0
+    ok: int = 0
+    errors: int = 0
+    last_error: str | None = None  # the full traceback of the last handler error
+    recent: deque = field(default_factory=lambda: deque(maxlen=20))  # (path, status, ms)
+
+
+def create_app(
+    handler: Any,
+    token: str | None = None,
+    max_body: int = MAX_BODY,
+    concurrency: int = 1,
+    stats: Stats | None = None,
+) -> Starlette:
+    """The Starlette app that serves ``handler`` (any callable taking the request's data)."""
+    stats = stats if stats is not None else Stats()
+    limiter = anyio.CapacityLimiter(concurrency)
+
+    def refused(status: int, message: str) -> Response:
+        return Response(contract.encode_answer({"error": message}), status, media_type=JSON)
+
+    def unauthorised(request: Request) -> Response | None:
+        if token is not None and request.headers.get("authorization") != f"Bearer {token}":
+            return refused(401, "missing or wrong token: send `Authorization: Bearer <token>`")
+        return None
+
+    async def health(request: Request) -> Response:
+        return unauthorised(request) or PlainTextResponse("Ok")
+
+    async def predict(request: Request) -> Response:
+        started = time.perf_counter()
+        stats.requests += 1
+        response = unauthorised(request) or await answer(request)
+        if response.status_code == 200:
+            stats.ok += 1
+        else:
+            stats.errors += 1
+        ms = (time.perf_counter() - started) * 1000
+        stats.recent.append((request.url.path, response.status_code, round(ms, 2)))
+        log.info("POST %s %s | %.2f ms", request.url.path, response.status_code, ms)
+        return response
+
+    async def answer(request: Request) -> Response:
+        body = await read_body(request, max_body)
+        if body is None:
+            return refused(413, f"the body is over {max_body} bytes; send less, or raise max_body")
+        try:
+            data = contract.request_data(
+                request.headers.get("content-type"), body, dict(request.query_params)
+            )
+            result = await anyio.to_thread.run_sync(partial(handler, data), limiter=limiter)
+            return Response(contract.encode_answer(result), media_type=JSON)
+        except HandlerKitError as error:
+            return refused(400, " ".join(str(error).split("\n")))
+        except Exception as error:
+            # Production answers any handler error with 400 and the message; the full
+            # traceback goes to the log, which production does not give you.
+            stats.last_error = traceback.format_exc()
+            log.error("handler error on %s:\n%s", request.url.path, stats.last_error)
+            return refused(400, str(error))
+
+    return Starlette(
+        routes=[
+            Route("/", health, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/", predict, methods=["POST"]),
+            Route("/predict", predict, methods=["POST"]),
+        ]
+    )
+
+
+JSON = "application/json"
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to be over ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Endpoint:
+    """A running local endpoint: ``.url``, ``.stop()``, and a context manager."""
+
+    def __init__(self, server: Any, thread: threading.Thread, host: str, port: int, stats: Stats):
+        self._server, self._thread = server, thread
+        self.host, self.port, self.stats = host, port, stats
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 10) -> None:
+        """Stop serving and wait (at most ``timeout`` seconds) for the server thread."""
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    def __enter__(self) -> Endpoint:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "serving" if self.running else "stopped"
+        s = self.stats
+        return f"<Endpoint {self.url} {state}: {s.requests} requests, {s.ok} ok, {s.errors} errors>"
+
+    def _repr_html_(self) -> str:
+        return f"<div><b>Endpoint</b> <code>{html.escape(repr(self)[10:-1])}</code></div>"
+
+
+def exposed(host: str) -> bool:
+    """True when ``host`` is reachable from other machines (not a loopback address)."""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a host name: assume others can reach it
+
+
+def serve(
+    handler: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    token: str | None = None,
+    concurrency: int = 1,
+    max_body: int = MAX_BODY,
+    start_timeout: float = 10,
+) -> Endpoint:
+    """Serve ``handler`` (a LiveHandler or any callable) over HTTP in a background thread.
+
+    ``port=0`` picks a free port; the endpoint's ``url`` says which.
+    """
+    import uvicorn
+
+    if exposed(host) and token is None:
+        warnings.warn(
+            f"serving on {host} without a token: anyone who can reach this machine can call "
+            "your handler; pass token=... (or --token)",
+            stacklevel=2,
+        )
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise HandlerKitError(
+            f"cannot listen on {host}:{port}: {error.strerror}",
+            hint="Pick another port, or port=0 for any free one.",
+        ) from None
+    stats = Stats()
+    app = create_app(handler, token, max_body, concurrency, stats)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    # uvicorn installs signal handlers only in the main thread; a kernel's is not ours.
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="handler-kit-endpoint", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not server.started:
+        server.should_exit = True
+        raise HandlerKitError(f"the endpoint did not start within {start_timeout} s on {host}")
+    return Endpoint(server, thread, host, sock.getsockname()[1], stats)
+
+
+def run(
+    repo: str,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    token: str | None = None,
+    reload: bool = False,
+    interval: float = 0.5,
+    stop: threading.Event | None = None,
+    echo: Any = None,
+) -> None:
+    """Load ``repo`` and serve it until ``stop`` is set (or Ctrl-C); the CLI's ``serve``.
+
+    With ``reload``, handler.py and its sibling modules are checked every ``interval``
+    seconds and hot-reloaded on save; each reload is echoed in one line.
+    """
+    from .loader import load
+
+    live = load(repo)
+    stop = stop or threading.Event()
+    echo = echo or partial(print, flush=True)  # flushed: a pipe reader sees each line now
+    with serve(live, host, port, token) as endpoint:
+        echo(f"serving {live.file} at {endpoint.url} (POST / or /predict; GET /health)")
+        try:
+            while endpoint.running and not stop.wait(interval):
+                if reload:
+                    _reload_changed(live, echo)
+        except KeyboardInterrupt:
+            pass
+    echo("stopped")
+
+
+def _reload_changed(live: Any, echo: Any) -> None:
+    try:
+        report = live.reload_if_changed()
+    except HandlerKitError as error:
+        echo(f"reload failed, still serving the last good handler:\n{error}")
+    else:
+        if report is not None:
+            echo(str(report))

@@ -1,0 +1,263 @@
+"""server.py: the production HTTP contract over real HTTP on 127.0.0.1."""
+
+import base64
+import io
+import logging
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+import handler_kit
+from handler_kit.server import exposed, run, serve
+
+
+@pytest.fixture
+def endpoint(repo):
+    repo.write("handler.py", "server/inspect_handler.py")
+    live = handler_kit.load(repo.path)
+    with serve(live, max_body=1024) as endpoint:
+        yield endpoint
+
+
+def post(endpoint, path="/", **kwargs):
+    return httpx.post(endpoint.url + path, timeout=10, **kwargs)
+
+
+def test_health_routes_answer_ok(endpoint):
+    for path in ("/", "/health"):
+        response = httpx.get(endpoint.url + path)
+        assert (response.status_code, response.text) == (200, "Ok")
+
+
+@pytest.mark.parametrize("path", ["/", "/predict"])
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"]
+)
+def test_json_bodies_reach_the_handler(endpoint, path, content_type):
+    response = post(
+        endpoint, path, content=b'{"inputs": "hi"}', headers={"content-type": content_type}
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"type": "builtins.str", "parameters": None, "keys": ["inputs"]}
+
+
+def test_instances_is_accepted_in_place_of_inputs(endpoint):
+    response = post(endpoint, json={"instances": [1, 2]})
+    assert response.status_code == 200 and response.json()["keys"] == ["instances"]
+
+
+def test_query_parameters_become_parameters_as_production_converts_them(endpoint):
+    response = post(endpoint, "/predict?top_k=3&flag=true&off=false&name=x1", json={"inputs": "a"})
+    assert response.json()["parameters"] == {"top_k": 3, "flag": True, "off": False, "name": "x1"}
+    own = post(endpoint, "/?top_k=3", json={"inputs": "a", "parameters": {"top_k": 1}})
+    assert own.json()["parameters"] == {"top_k": 1}  # the body's own parameters win
+
+
+def test_an_image_body_arrives_as_a_pil_image_in_rgb(endpoint):
+    buffer = io.BytesIO()
+    Image.new("RGBA", (3, 2), (0, 0, 255, 128)).save(buffer, format="PNG")
+    response = post(endpoint, content=buffer.getvalue(), headers={"content-type": "image/png"})
+    assert response.json() == {
+        "type": "PIL.Image",
+        "parameters": None,
+        "keys": ["inputs"],
+        "mode": "RGB",
+        "size": [3, 2],
+    }
+
+
+def test_an_audio_body_arrives_as_bytes(endpoint):
+    response = post(endpoint, content=b"RIFF....WAVE", headers={"content-type": "audio/wav"})
+    assert response.json()["type"] == "builtins.bytes" and response.json()["length"] == 12
+
+
+def test_numpy_values_and_images_in_answers_are_serialised(endpoint):
+    assert post(endpoint, json={"inputs": "", "answer": "numpy"}).json() == {
+        "scores": [0.5, 0.25],
+        "top": 3,
+    }
+    png = base64.b64decode(post(endpoint, json={"inputs": "", "answer": "image"}).json()["image"])
+    assert Image.open(io.BytesIO(png)).getpixel((0, 0)) == (255, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"json": {"input": "typo"}}, "must be a JSON object with an `inputs` key; got keys"),
+        ({"json": ["inputs"]}, "got a JSON list"),
+        (
+            {"content": b'{"inputs": ', "headers": {"content-type": "application/json"}},
+            "the body is not valid JSON",
+        ),
+        (
+            {"content": b"<x/>", "headers": {"content-type": "text/xml"}},
+            'content type "text/xml" is not supported Supported content types: application/json',
+        ),
+        ({"content": b"{}"}, "no content type is not supported"),
+        (
+            {"content": b"not a png", "headers": {"content-type": "image/png"}},
+            "the body is not a readable image",
+        ),
+        (
+            {"json": {"inputs": "", "answer": "tensor"}},
+            "answer[0]['score'] is a torch.Tensor, which production cannot turn into JSON",
+        ),
+    ],
+)
+def test_bad_requests_get_400_and_a_message_that_says_what_to_do(endpoint, kwargs, message):
+    response = post(endpoint, **kwargs)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+def test_a_handler_error_is_400_with_its_message_and_the_traceback_in_the_log(endpoint, caplog):
+    with caplog.at_level(logging.ERROR, logger="handler_kit.server"):
+        response = post(endpoint, json={"inputs": "", "fail": "no"})
+    assert (response.status_code, response.json()) == (400, {"error": "the handler refused: no"})
+    assert "Traceback" in endpoint.stats.last_error
+    assert 'raise ValueError("the handler refused: "' in endpoint.stats.last_error
+    assert "handler.py" in caplog.text and "ValueError: the handler refused: no" in caplog.text
+    assert endpoint.stats.errors == 1
+
+
+def test_a_body_over_the_limit_is_413(endpoint):
+    response = post(endpoint, json={"inputs": "x" * 2000})
+    assert response.status_code == 413
+    assert "over 1024 bytes" in response.json()["error"]
+    assert post(endpoint, json={"inputs": "x" * 100}).status_code == 200
+
+
+def test_the_token_is_required_when_set(repo):
+    repo.write("handler.py", "server/inspect_handler.py")
+    with serve(handler_kit.load(repo.path), token="s3cret") as endpoint:
+        assert httpx.get(endpoint.url + "/health").status_code == 401
+        refused = post(endpoint, json={"inputs": "a"})
+        assert refused.status_code == 401 and "Bearer" in refused.json()["error"]
+        wrong = post(endpoint, json={"inputs": "a"}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        ok = post(endpoint, json={"inputs": "a"}, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+
+
+def test_health_answers_while_a_slow_call_runs(endpoint):
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(post, endpoint, json={"inputs": "", "sleep": 1.5})
+        time.sleep(0.2)
+        started = time.perf_counter()
+        assert httpx.get(endpoint.url + "/health").text == "Ok"
+        waited = time.perf_counter() - started
+        assert not slow.done() and waited < 1.0
+        assert slow.result().status_code == 200
+
+
+def test_calls_run_one_at_a_time(repo):
+    repo.write("handler.py", "server/inspect_handler.py")
+    with serve(handler_kit.load(repo.path)) as endpoint, ThreadPoolExecutor(3) as pool:
+        started = time.perf_counter()
+        calls = [pool.submit(post, endpoint, json={"inputs": "", "sleep": 0.3}) for _ in range(3)]
+        assert all(c.result().status_code == 200 for c in calls)
+        assert time.perf_counter() - started >= 0.9
+
+
+def test_a_reload_under_load_drops_nothing_and_never_mixes(repo):
+    repo.write("handler.py", "server/version_v1.py")
+    live = handler_kit.load(repo.path)
+    answers: dict[int, list[int]] = {}
+
+    def client(number: int) -> None:
+        with httpx.Client(base_url=endpoint.url, timeout=10) as session:
+            seen = answers.setdefault(number, [])
+            for i in range(60):
+                response = session.post("/predict", json={"inputs": f"{number}-{i}"})
+                assert response.status_code == 200, response.text
+                body = response.json()
+                assert body["inputs"] == f"{number}-{i}"
+                seen.append(body["version"])
+
+    with serve(live) as endpoint:
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.1)
+        repo.write("handler.py", "server/version_v2.py")
+        assert live.reload().hot
+        for thread in threads:
+            thread.join(30)
+        assert post(endpoint, json={"inputs": "after"}).json()["version"] == 2
+    assert sum(len(seen) for seen in answers.values()) == 240
+    for seen in answers.values():
+        assert set(seen) <= {1, 2}
+        assert seen == sorted(seen)  # once the new code answered, the old one never did again
+    assert 2 in {v for seen in answers.values() for v in seen}
+
+
+def test_only_loopback_addresses_count_as_private():
+    assert not exposed("127.0.0.1") and not exposed("::1") and not exposed("localhost")
+    assert exposed("0.0.0.0") and exposed("192.0.2.1") and exposed("myhost")
+
+
+def test_a_port_in_use_is_a_clear_error(endpoint):
+    with pytest.raises(
+        handler_kit.HandlerKitError, match=f"cannot listen on 127.0.0.1:{endpoint.port}"
+    ):
+        serve(lambda data: data, port=endpoint.port)
+
+
+def test_run_hot_reloads_on_save(repo):
+    repo.write("handler.py", "server/version_v1.py")
+    lines: list[str] = []
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run,
+        kwargs=dict(
+            repo=str(repo.path), port=0, reload=True, interval=0.05, stop=stop, echo=lines.append
+        ),
+    )
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not lines and time.monotonic() < deadline:
+            time.sleep(0.02)
+        url = lines[0].split(" at ")[1].split(" ")[0]
+        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 1
+        repo.write("handler.py", "server/version_v2.py")
+        while len(lines) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lines[1].startswith("handler.py reloaded hot in ")
+        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
+        repo.write("handler.py", "syntax_error.py")
+        while len(lines) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lines[2].startswith("reload failed, still serving the last good handler")
+        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
+    finally:
+        stop.set()
+        worker.join(10)
+    assert lines[-1] == "stopped"
+
+
+def test_the_command_line_serves_a_repository(repo):
+    repo.write("handler.py", "server/version_v1.py")
+    command = [Path(sys.executable).parent / "handler-kit", "serve", str(repo.path), "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()
+        assert first.startswith(
+            f"serving {repo.path.resolve() / 'handler.py'} at http://127.0.0.1:"
+        )
+        url = first.split(" at ")[1].split(" ")[0]
+        assert httpx.post(url + "/predict", json={"inputs": "cli"}).json() == {
+            "version": 1,
+            "inputs": "cli",
+        }
+    finally:
+        process.terminate()
+        process.wait(10)
