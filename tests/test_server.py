@@ -3,6 +3,7 @@
 import base64
 import io
 import logging
+import socket
 import subprocess
 import sys
 import threading
@@ -261,3 +262,14 @@ def test_the_command_line_serves_a_repository(repo):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_answers_are_not_held_back_by_nagle(endpoint):
+    # Without TCP_NODELAY on accepted connections every answer waits for a delayed ACK.
+    with httpx.Client(base_url=endpoint.url) as session:
+        assert session.get("/health").text == "Ok"
+        connections = endpoint._server.server_state.connections
+        sockets = [c.transport.get_extra_info("socket") for c in connections]
+        assert sockets and all(
+            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets
+        )
