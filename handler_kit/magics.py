@@ -28,7 +28,6 @@ class HandlerMagics(Magics):
         # not our own frames. Only where no other extension has claimed the hook.
         if shell is not None and not shell.custom_exceptions:
             shell.set_custom_exc((HandlerKitError,), _show_message)
-        self._endpoints: dict[str, Endpoint] = {}
 
     @line_magic
     @magic_arguments()
@@ -77,16 +76,21 @@ class HandlerMagics(Magics):
     @argument("--stop", action="store_true", help="stop the endpoint of this handler")
     @argument("--name", default="handler", help="variable the handler is bound to")
     def handler_serve(self, line: str) -> None:
-        """Serve the bound handler over HTTP with the production contract, in the background."""
+        """Serve the bound handler over HTTP with the production contract, in the background.
+
+        The endpoint is bound to ``<name>_endpoint`` (``handler_endpoint``): its ``url``,
+        ``stats`` and ``stop()``.
+        """
         args = parse_argstring(self.handler_serve, line)
-        running = self._endpoints.pop(args.name, None)
-        if running is not None:
+        variable = f"{args.name}_endpoint"
+        running = self.shell.user_ns.get(variable)
+        if isinstance(running, Endpoint):
             running.stop()
         if args.stop:
             display(running if running is not None else f"no endpoint was serving `{args.name}`")
             return
         endpoint = serve(self._bound(args.name), args.host, args.port, args.token)
-        self._endpoints[args.name] = endpoint
+        self.shell.user_ns[variable] = endpoint
         display(endpoint)
 
     @cell_magic

@@ -135,3 +135,22 @@ def test_autoreload_reloads_before_a_cell_and_is_silent_otherwise(loaded, repo, 
     repo.write("handler.py", "base.py")
     assert run("pass")[0] == ""
     assert loaded(GOOD)[0]["label"] == "POSITIVE"
+
+
+def test_serve_starts_and_stops_an_endpoint_for_the_bound_handler(loaded, repo, run, shell):
+    import httpx
+
+    out, _, error = run("%handler_serve")
+    assert error is None
+    endpoint = shell.user_ns["handler_endpoint"]
+    assert out.startswith(f"<Endpoint {endpoint.url} serving")
+    try:
+        assert httpx.post(endpoint.url, json=GOOD).json() == [{"label": "positive", "score": 1.0}]
+        repo.write("handler.py", "call_edited.py")
+        run("%handler_reload")
+        assert httpx.post(endpoint.url, json=GOOD).json()[0]["label"] == "POSITIVE"
+        run("%handler_serve")  # again: the old endpoint stops, a new one starts
+        assert not endpoint.running and shell.user_ns["handler_endpoint"].running
+    finally:
+        out, _, _ = run("%handler_serve --stop")
+    assert "stopped" in out and not shell.user_ns["handler_endpoint"].running
