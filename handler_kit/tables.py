@@ -1,0 +1,227 @@
+"""Result tables: a handler's answer laid out to be read, in a notebook or a terminal.
+
+``result_table(answer)`` recognises the usual shapes of handler answers (labels with scores,
+top-k per input, token classification, question answering, generated text, embeddings, a
+dict) and renders them as an HTML table (``_repr_html_``) or plain text (``repr``). Long
+values are shortened with a note of what was left out, never dropped silently; every string is
+HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import HandlerKitError
+
+MAX_TEXT = 200  # characters of one value shown before it is shortened
+MAX_ROWS = 50
+MAX_NUMBERS = 8  # leading values of an embedding shown
+
+ENTITY_KEYS = ("entity_group", "entity")
+TEXT_KEYS = ("generated_text", "summary_text", "translation_text")
+
+
+@dataclass
+class Section:
+    """One table: a title, column names and rows of cells (already shortened text)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    bars: int | None = None  # index of a 0..1 score column to draw as bars
+    notes: list[str] = field(default_factory=list)
+
+
+class ResultTable:
+    """A handler answer, rendered: HTML in notebooks, plain text in terminals."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+        self.kind, self.sections = _layout(_plain(result))
+
+    def to_dataframe(self) -> Any:
+        """The rows as one pandas DataFrame (a ``table`` column when there are several)."""
+        try:
+            import pandas
+        except ImportError:
+            raise HandlerKitError("to_dataframe needs pandas", hint="pip install pandas") from None
+        frames = []
+        for section in self.sections:
+            frame = pandas.DataFrame(section.rows, columns=section.columns)
+            if len(self.sections) > 1:
+                frame.insert(0, "table", section.title)
+            frames.append(frame)
+        return pandas.concat(frames, ignore_index=True) if frames else pandas.DataFrame()
+
+    def __repr__(self) -> str:
+        out = []
+        for section in self.sections:
+            out.append(f"{section.title}")
+            cells = [section.columns] + [[_text(c) for c in row] for row in section.rows]
+            widths = [max(len(str(r[i])) for r in cells) for i in range(len(section.columns))]
+            for n, row in enumerate(cells):
+                line = "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+                out.append(line.rstrip())
+                if n == 0:
+                    out.append("  ".join("-" * w for w in widths))
+            out += [f"({note})" for note in section.notes]
+        return "\n".join(out).rstrip()
+
+    def _repr_html_(self) -> str:
+        parts = ['<div class="handler-kit-result">']
+        for section in self.sections:
+            parts.append(f"<b>{html.escape(section.title)}</b>")
+            head = "".join(f"<th>{html.escape(c)}</th>" for c in section.columns)
+            parts.append(f'<table style="border-collapse:collapse"><tr>{head}</tr>')
+            for row in section.rows:
+                cells = []
+                for i, cell in enumerate(row):
+                    text = html.escape(_text(cell))
+                    if i == section.bars and isinstance(cell, (int, float)):
+                        width = max(0.0, min(1.0, float(cell))) * 100
+                        text = (
+                            f'<div style="background:#4c8bf5;height:0.8em;width:{width:.0f}px;'
+                            f'display:inline-block;margin-right:4px"></div>{text}'
+                        )
+                    cells.append(f'<td style="padding:2px 8px;text-align:left">{text}</td>')
+                parts.append(f"<tr>{''.join(cells)}</tr>")
+            parts.append("</table>")
+            parts += [f"<small>{html.escape(note)}</small><br>" for note in section.notes]
+        parts.append("</div>")
+        return "\n".join(parts)
+
+
+def result_table(result: Any) -> ResultTable:
+    """Lay out a handler's answer as a table (see the module docstring for the shapes)."""
+    return ResultTable(result)
+
+
+show = result_table
+
+
+def shorten(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, saying how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def _text(cell: Any) -> str:
+    if isinstance(cell, float):
+        return f"{cell:.4f}"
+    return shorten(cell if isinstance(cell, str) else json.dumps(cell, default=str))
+
+
+def _plain(value: Any) -> Any:
+    """numpy arrays and scalars as lists and numbers; everything else as it is."""
+    if type(value).__module__.split(".")[0] in ("numpy", "torch") and hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _records(value: Any, *keys: str) -> bool:
+    """A non-empty list of dicts that all have every key."""
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(v, dict) and all(k in v for k in keys) for v in value)
+    )
+
+
+def _layout(result: Any) -> tuple[str, list[Section]]:
+    if _records(result, "label", "score"):
+        return "labels", [_labels("labels", result)]
+    if isinstance(result, list) and result and all(_records(r, "label", "score") for r in result):
+        return "top-k", [_labels(f"input {i + 1}", r) for i, r in enumerate(result)]
+    if any(_records(result, key, "word") for key in ENTITY_KEYS):
+        key = next(k for k in ENTITY_KEYS if _records(result, k, "word"))
+        columns = [key, "word", "start", "end", "score"]
+        return "entities", [_section("entities", columns, result, bars=4)]
+    answers = [result] if isinstance(result, dict) else result
+    if _records(answers, "answer"):
+        columns = ["answer", "score", "start", "end"]
+        return "answers", [_section("answers", columns, answers, bars=1)]
+    texts = [result] if isinstance(result, dict) else result
+    for key in TEXT_KEYS:
+        if _records(texts, key):
+            return "text", [_section(key.replace("_", " "), [key], texts)]
+    shape = _numeric_shape(result)
+    if shape:
+        return "embeddings", [_embeddings(result, shape)]
+    if isinstance(result, dict) and result:
+        rows = [[str(k), v] for k, v in result.items()]
+        return "dict", [_cut(Section("answer", ["key", "value"], rows))]
+    return "json", [Section("answer", ["json"], [[shorten(_json(result), 2000)]])]
+
+
+def _labels(title: str, records: list[dict]) -> Section:
+    ordered = sorted(
+        records, key=lambda r: r["score"] if _is_number(r["score"]) else 0, reverse=True
+    )
+    return _section(title, ["label", "score"], ordered, bars=1)
+
+
+def _section(
+    title: str, columns: list[str], records: list[dict], bars: int | None = None
+) -> Section:
+    rows = [[record.get(c, "") for c in columns] for record in records]
+    extra = sorted({k for r in records for k in r} - set(columns))
+    section = _cut(Section(title, columns, rows, bars))
+    if extra:
+        section.notes.append(f"also in each item, not shown: {', '.join(extra)}")
+    return section
+
+
+def _cut(section: Section) -> Section:
+    if len(section.rows) > MAX_ROWS:
+        section.notes.append(f"{len(section.rows) - MAX_ROWS} more rows not shown")
+        section.rows = section.rows[:MAX_ROWS]
+    return section
+
+
+def _numeric_shape(value: Any) -> tuple[int, ...] | None:
+    """The shape of a (nested) list of numbers, or None when it is not one."""
+    if _is_number(value):
+        return ()
+    if not isinstance(value, list) or not value:
+        return None
+    inner = [_numeric_shape(v) for v in value]
+    if inner[0] is None or any(s != inner[0] for s in inner):
+        return None
+    return (len(value), *inner[0])
+
+
+def _embeddings(result: list, shape: tuple[int, ...]) -> Section:
+    vectors = result if len(shape) > 1 else [result]
+    rows = []
+    for i, vector in enumerate(vectors[:MAX_ROWS]):
+        flat = _flatten(vector)
+        head = ", ".join(f"{x:.4f}" for x in flat[:MAX_NUMBERS])
+        more = f", … ({len(flat) - MAX_NUMBERS} more)" if len(flat) > MAX_NUMBERS else ""
+        norm = sum(x * x for x in flat) ** 0.5
+        rows.append([i, len(flat), round(norm, 4), f"[{head}{more}]"])
+    section = Section(f"embeddings, shape {list(shape)}", ["#", "size", "norm", "values"], rows)
+    if len(vectors) > MAX_ROWS:
+        section.notes.append(f"{len(vectors) - MAX_ROWS} more vectors not shown")
+    return section
+
+
+def _flatten(value: Any) -> list[float]:
+    if _is_number(value):
+        return [float(value)]
+    return [x for v in value for x in _flatten(v)]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=repr, ensure_ascii=False)

@@ -1,0 +1,80 @@
+"""tables.py: the usual shapes of handler answers, laid out to be read."""
+
+import numpy as np
+import pytest
+
+from handler_kit import HandlerKitError
+from handler_kit.tables import result_table, show
+
+
+def lines(table):
+    return repr(table).splitlines()
+
+
+def test_labels_are_sorted_by_score_with_bars():
+    table = result_table([{"label": "sadness", "score": 0.1}, {"label": "joy", "score": 0.85}])
+    assert table.kind == "labels"
+    assert lines(table)[3:] == ["joy      0.8500", "sadness  0.1000"]
+    html = table._repr_html_()
+    assert html.index("joy") < html.index("sadness")
+    assert "width:85px" in html and "width:10px" in html
+
+
+def test_top_k_per_input_is_one_table_per_input():
+    table = show([[{"label": "a", "score": 0.2}], [{"label": "b", "score": 0.9}]])
+    assert table.kind == "top-k"
+    assert [s.title for s in table.sections] == ["input 1", "input 2"]
+
+
+def test_token_classification():
+    table = result_table(
+        [{"entity_group": "PER", "word": "Ann", "start": 0, "end": 3, "score": 0.99, "extra": 1}]
+    )
+    assert table.kind == "entities"
+    assert table.sections[0].columns == ["entity_group", "word", "start", "end", "score"]
+    assert "also in each item, not shown: extra" in repr(table)  # nothing dropped silently
+
+
+def test_question_answering_and_generated_text():
+    assert result_table({"answer": "Paris", "score": 0.9, "start": 1, "end": 6}).kind == "answers"
+    table = result_table([{"generated_text": "x" * 250}])
+    assert table.kind == "text"
+    assert "x" * 200 + "… (50 more characters)" in repr(table)
+
+
+def test_embeddings_show_shape_and_first_values_not_thousands_of_numbers():
+    table = result_table(np.arange(2 * 384, dtype=np.float32).reshape(2, 384) / 1000)
+    assert table.kind == "embeddings"
+    assert table.sections[0].title == "embeddings, shape [2, 384]"
+    text = repr(table)
+    assert "… (376 more)" in text and len(text) < 600
+
+
+def test_dicts_and_anything_else():
+    assert result_table({"a": 1, "b": [1, 2]}).sections[0].rows == [["a", 1], ["b", [1, 2]]]
+    other = result_table("hello")
+    assert other.kind == "json" and '"hello"' in repr(other)
+
+
+def test_long_tables_say_how_many_rows_were_left_out():
+    table = result_table([{"label": str(i), "score": i / 100} for i in range(60)])
+    assert len(table.sections[0].rows) == 50
+    assert "(10 more rows not shown)" in repr(table)
+
+
+def test_html_is_escaped():
+    html = result_table([{"label": "<script>alert(1)</script>", "score": 0.5}])._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    html = result_table({"<b>key</b>": "<img src=x onerror=alert(1)>"})._repr_html_()
+    assert "<img" not in html and "<b>key" not in html
+
+
+def test_to_dataframe():
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        with pytest.raises(HandlerKitError, match="pip install pandas"):
+            result_table([{"label": "a", "score": 1.0}]).to_dataframe()
+        return
+    frame = result_table([{"label": "a", "score": 1.0}]).to_dataframe()
+    assert list(frame.columns) == ["label", "score"] and frame.iloc[0]["label"] == "a"
