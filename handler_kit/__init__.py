@@ -10,6 +10,7 @@ from .live import LiveHandler
 from .loader import load
 from .reload import ReloadReport
 from .server import Endpoint, serve
+from .tables import ResultTable, result_table, show
 
 __all__ = [
     "Endpoint",
@@ -18,13 +19,28 @@ __all__ = [
     "HandlerReloadError",
     "LiveHandler",
     "ReloadReport",
+    "ResultTable",
     "load",
+    "payload_form",
+    "result_table",
     "serve",
+    "show",
 ]
+
+
+def payload_form(handler: object, sample: dict | None = None) -> "PayloadForm":
+    """An ipywidgets form to compose payloads for ``handler`` and read its answers."""
+    from .widgets import payload_form
+
+    return payload_form(handler, sample)
+
+
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
+
+    from .widgets import PayloadForm
 
 
 def load_ipython_extension(ipython: "InteractiveShell") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from .server import Endpoint, serve
 @magics_class
 class HandlerMagics(Magics):
     """``%handler_load``, ``%handler_reload``, ``%handler_autoreload``, ``%handler_serve``,
-    ``%%handler_file``."""
+    ``%handler_form``, ``%%handler_file``."""
 
     def __init__(self, shell: InteractiveShell) -> None:
         super().__init__(shell)
@@ -92,6 +93,18 @@ class HandlerMagics(Magics):
         endpoint = serve(self._bound(args.name), args.host, args.port, args.token)
         self.shell.user_ns[variable] = endpoint
         display(endpoint)
+
+    @line_magic
+    @magic_arguments()
+    @argument("name", nargs="?", default="handler", help="variable the handler is bound to")
+    @argument("--sample", help="a sample payload as JSON, to build the fields from")
+    def handler_form(self, line: str) -> None:
+        """Show a payload form for the bound handler: compose, send, read the answer."""
+        from .widgets import payload_form
+
+        args = parse_argstring(self.handler_form, line)
+        sample = json.loads(_unquote(args.sample)) if args.sample else None
+        display(payload_form(self._bound(args.name), sample))
 
     @cell_magic
     @magic_arguments()

@@ -1,0 +1,149 @@
+"""Payload cases: requests kept as JSON files, with the answer they should get.
+
+A case file (``cases/*.json`` in a repository by default) holds a ``payload`` (the request body
+as JSON) or, for an image or audio request, a ``body_file`` next to it and its
+``content_type``; optionally an ``expected`` answer, compared exactly, or an ``expected_label``
+with a ``tolerance`` on its ``expected_score``. The payload form's history exports to it, and
+``handler-kit check`` and the pytest plugin replay it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import contract
+from .errors import HandlerKitError
+
+
+class CaseError(HandlerKitError):
+    """A case file that cannot be read, or an answer that does not match its case."""
+
+
+@dataclass
+class Case:
+    """One request and what its answer should be."""
+
+    name: str
+    payload: Any = None
+    body_file: Path | None = None
+    content_type: str = "application/json"
+    expected: Any = None
+    expected_label: str | None = None
+    expected_score: float | None = None
+    tolerance: float = 0.05
+    has_expected: bool = False
+    file: Path | None = field(default=None, repr=False)
+
+    def data(self) -> Any:
+        """The handler's ``data`` for this case, decoded the way production decodes it."""
+        if self.body_file is None:
+            return contract.request_data(
+                "application/json", json.dumps(self.payload).encode(), query={}
+            )
+        return contract.request_data(self.content_type, self.body_file.read_bytes(), query={})
+
+    def check(self, answer: Any) -> None:
+        """Raise CaseError when ``answer`` does not match what the case expects."""
+        plain = json.loads(contract.encode_answer(answer))
+        if self.has_expected and plain != self.expected:
+            raise CaseError(
+                f"case {self.name}: the answer differs from `expected`",
+                file=self.file,
+                hint=f"expected {_short(self.expected)}\n     got {_short(plain)}",
+            )
+        if self.expected_label is not None:
+            top = _top_label(plain)
+            if top is None:
+                raise CaseError(f"case {self.name}: the answer has no label", file=self.file)
+            label, score = top
+            if label != self.expected_label:
+                raise CaseError(
+                    f"case {self.name}: label {label!r}, expected {self.expected_label!r}",
+                    file=self.file,
+                )
+            if self.expected_score is not None and not math.isclose(
+                score, self.expected_score, abs_tol=self.tolerance
+            ):
+                raise CaseError(
+                    f"case {self.name}: score {score:.4f} is not within {self.tolerance} of "
+                    f"{self.expected_score}",
+                    file=self.file,
+                )
+
+
+def load_cases(folder: str | Path) -> list[Case]:
+    """Every ``*.json`` case in ``folder``, by name; a clear error for a malformed one."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CaseError(f"no cases folder at {folder}", hint="Create it, or pass --cases DIR.")
+    return [read_case(file) for file in sorted(folder.glob("*.json"))]
+
+
+def read_case(file: Path) -> Case:
+    """One case file."""
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise CaseError(f"cannot read the case: {error}", file=file) from None
+    if not isinstance(raw, dict) or ("payload" not in raw and "body_file" not in raw):
+        raise CaseError(
+            "a case needs `payload` (the JSON body) or `body_file` (with `content_type`)",
+            file=file,
+        )
+    return Case(
+        name=file.stem,
+        payload=raw.get("payload"),
+        body_file=file.parent / raw["body_file"] if "body_file" in raw else None,
+        content_type=raw.get("content_type", "application/json"),
+        expected=raw.get("expected"),
+        expected_label=raw.get("expected_label"),
+        expected_score=raw.get("expected_score"),
+        tolerance=raw.get("tolerance", 0.05),
+        has_expected="expected" in raw,
+        file=file,
+    )
+
+
+def save_case(
+    folder: str | Path,
+    name: str,
+    payload: Any = None,
+    answer: Any = None,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+    suffix: str = ".bin",
+) -> Path:
+    """Write a case: a JSON payload, or raw ``body`` bytes saved next to the case file."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    case: dict[str, Any] = {}
+    if body is not None:
+        (folder / f"{name}{suffix}").write_bytes(body)
+        case.update(body_file=f"{name}{suffix}", content_type=content_type)
+    else:
+        case["payload"] = payload
+    if answer is not None:
+        case["expected"] = json.loads(contract.encode_answer(answer))
+    file = folder / f"{name}.json"
+    file.write_text(json.dumps(case, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return file
+
+
+def _top_label(answer: Any) -> tuple[str, float] | None:
+    while isinstance(answer, list) and answer and isinstance(answer[0], list):
+        answer = answer[0]
+    if isinstance(answer, list) and answer and all(isinstance(a, dict) for a in answer):
+        scored = [a for a in answer if "label" in a and "score" in a]
+        if scored:
+            best = max(scored, key=lambda a: a["score"])
+            return best["label"], float(best["score"])
+    return None
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 300 else text[:300] + f"… ({len(text) - 300} more characters)"

@@ -1,0 +1,387 @@
+"""The payload form: compose a request with widgets, send it to a handler, read the answer.
+
+``payload_form(handler, sample)`` builds one field per key of the sample payload: ``inputs`` as
+a text area with a file upload for images and audio, dates as a date picker, numbers and
+booleans as number fields and checkboxes, ``parameters`` (and any list or dict) as JSON that is
+checked as you type. Send runs the handler in a background thread, so the form never freezes,
+and shows the answer as a result table; a history keeps the last requests.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import html
+import json
+import re
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from . import contract
+from .cases import save_case
+from .errors import HandlerKitError, user_trace
+from .tables import result_table, shorten
+
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+KINDS = ("text", "number", "bool", "date", "json")
+
+
+class Field:
+    """One key of the payload and its editor widget."""
+
+    def __init__(self, name: str, value: Any, kind: str | None = None) -> None:
+        self.name = name
+        self.kind = kind or guess_kind(name, value)
+        self.error = w.HTML()
+        self.upload: w.FileUpload | None = None
+        self.thumbnail: w.Image | None = None
+        self.editor = self._editor(value)
+        self.remove = w.Button(description="✕", layout=w.Layout(width="32px"), tooltip="remove")
+        label = w.Label(name, layout=w.Layout(width="110px"))
+        parts: list[w.Widget] = [label, self.editor]
+        if name == "inputs":
+            self.upload = w.FileUpload(accept="image/*,audio/*", multiple=False)
+            self.thumbnail = w.Image(layout=w.Layout(max_width="96px", display="none"))
+            self.upload.observe(self._uploaded, "value")
+            parts += [w.VBox([self.upload, self.thumbnail])]
+        else:
+            parts.append(self.remove)
+        self.widget = w.VBox([w.HBox(parts), self.error])
+
+    def _editor(self, value: Any) -> w.Widget:
+        layout = w.Layout(width="420px")
+        if self.kind == "bool":
+            return w.Checkbox(value=bool(value), indent=False)
+        if self.kind == "number":
+            number = w.IntText if isinstance(value, int) else w.FloatText
+            return number(value=value or 0, layout=layout)
+        if self.kind == "date":
+            picked = dt.date.fromisoformat(value) if isinstance(value, str) and value else None
+            return w.DatePicker(value=picked)
+        if self.kind == "json":
+            editor = w.Textarea(value=json.dumps(value, indent=1), layout=layout)
+            editor.observe(lambda _: self._validate(), "value")
+            return editor
+        area = w.Textarea if self.name == "inputs" else w.Text
+        return area(value="" if value is None else str(value), layout=layout)
+
+    def _validate(self) -> bool:
+        try:
+            json.loads(self.editor.value or "null")
+        except json.JSONDecodeError as error:
+            self.error.value = (
+                f'<span style="color:#cf222e">{self.name}: not JSON: '
+                f"{html.escape(error.msg)} (line {error.lineno}, column {error.colno})</span>"
+            )
+            return False
+        self.error.value = ""
+        return True
+
+    def _uploaded(self, _: Any) -> None:
+        file = self.file()
+        if self.thumbnail is None:
+            return
+        if file and file["type"].startswith("image/"):
+            self.thumbnail.value = bytes(file["content"])
+            self.thumbnail.layout.display = None
+        else:
+            self.thumbnail.layout.display = "none"
+
+    def file(self) -> dict | None:
+        """The uploaded file (name, type, content) of an ``inputs`` field, if any."""
+        return self.upload.value[0] if self.upload is not None and self.upload.value else None
+
+    def value(self) -> Any:
+        """The value this field puts in the payload (an upload decoded as production does)."""
+        file = self.file()
+        if file is not None:
+            return contract.decode_body(file["type"], bytes(file["content"]))["inputs"]
+        if self.kind == "json":
+            if not self._validate():
+                raise HandlerKitError(f"`{self.name}` is not valid JSON", hint="Fix the field.")
+            return json.loads(self.editor.value or "null")
+        if self.kind == "date":
+            return self.editor.value.isoformat() if self.editor.value else None
+        return self.editor.value
+
+    def set(self, value: Any) -> None:
+        """Show ``value`` in the editor."""
+        if self.kind == "json":
+            self.editor.value = json.dumps(value, indent=1)
+        elif self.kind == "date":
+            self.editor.value = dt.date.fromisoformat(value) if value else None
+        elif self.kind in ("bool", "number"):
+            self.editor.value = value
+        else:
+            self.editor.value = "" if value is None else str(value)
+
+
+def guess_kind(name: str, value: Any) -> str:
+    """The editor for a payload value: text, number, bool, date or json."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if name == "date" or (isinstance(value, str) and ISO_DATE.match(value)):
+        return "date"
+    if name == "parameters" or (not isinstance(value, str) and value is not None):
+        return "json"
+    return "text"
+
+
+@dataclass
+class Entry:
+    """One request in the history: what was sent, what came back, how long it took."""
+
+    payload: dict
+    answer: Any
+    ms: float
+    error: str | None = None
+    body: bytes | None = None  # the raw bytes of an uploaded file, with its type
+    content_type: str = "application/json"
+    suffix: str = ".bin"
+
+    def summary(self) -> str:
+        sent = {
+            k: (f"<{type(v).__name__}>" if k == "inputs" and self.body else v)
+            for k, v in self.payload.items()
+        }
+        got = f"error: {self.error}" if self.error else _answer_summary(self.answer)
+        return (
+            f"{shorten(json.dumps(sent, default=str), 60)} → {shorten(got, 60)}  {self.ms:.0f} ms"
+        )
+
+
+class PayloadForm:
+    """A form that composes payloads for a handler and shows its answers and history."""
+
+    def __init__(self, handler: Any, sample: dict | None = None, keep: int = 20) -> None:
+        self.handler = handler
+        self.keep = keep
+        self.fields: dict[str, Field] = {}
+        self.history: list[Entry] = []
+        self._thread: threading.Thread | None = None
+        self.field_box = w.VBox()
+        self.send_button = w.Button(description="Send", button_style="primary", icon="play")
+        self.status = w.HTML("ready")
+        self.output = w.Output()
+        self.error_panel = w.HTML()
+        self.new_name = w.Text(placeholder="new field", layout=w.Layout(width="140px"))
+        self.new_kind = w.Dropdown(options=KINDS, value="text", layout=w.Layout(width="90px"))
+        self.add_button = w.Button(description="add field", icon="plus")
+        self.history_list = w.Select(options=[], rows=5, layout=w.Layout(width="700px"))
+        self.resend_button = w.Button(description="re-send", icon="repeat")
+        self.copy_button = w.Button(description="copy to form", icon="arrow-up")
+        self.export_button = w.Button(description="export cases", icon="download")
+
+        self.send_button.on_click(lambda _: self.send())
+        self.add_button.on_click(lambda _: self._add_from_inputs())
+        self.resend_button.on_click(lambda _: self._resend())
+        self.copy_button.on_click(lambda _: self._copy_back())
+        self.export_button.on_click(lambda _: self._export())
+        for name, value in (sample or {"inputs": ""}).items():
+            self.add_field(name, value)
+        self.widget = w.VBox(
+            [
+                self.field_box,
+                w.HBox([self.new_name, self.new_kind, self.add_button]),
+                w.HBox([self.send_button, self.status]),
+                self.error_panel,
+                self.output,
+                w.HTML("<b>history</b>"),
+                self.history_list,
+                w.HBox([self.resend_button, self.copy_button, self.export_button]),
+            ]
+        )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # --- composing ---------------------------------------------------------------------
+
+    def add_field(self, name: str, value: Any = None, kind: str | None = None) -> Field:
+        """Add (or replace) a field of the payload."""
+        if name in self.fields:
+            self.remove_field(name)
+        field = Field(name, value, kind)
+        field.remove.on_click(lambda _: self.remove_field(name))
+        self.fields[name] = field
+        self.field_box.children = [f.widget for f in self.fields.values()]
+        return field
+
+    def remove_field(self, name: str) -> None:
+        """Take a field out of the payload (``inputs`` stays)."""
+        if name != "inputs":
+            self.fields.pop(name, None)
+            self.field_box.children = [f.widget for f in self.fields.values()]
+
+    def payload(self) -> dict:
+        """The payload the form composes now."""
+        return {name: field.value() for name, field in self.fields.items()}
+
+    def fill(self, payload: dict) -> None:
+        """Show ``payload`` in the form, adding fields it needs."""
+        for name, value in payload.items():
+            if name in self.fields:
+                self.fields[name].set(value)
+            else:
+                self.add_field(name, value)
+        for name in set(self.fields) - set(payload) - {"inputs"}:
+            self.remove_field(name)
+
+    def _add_from_inputs(self) -> None:
+        name = self.new_name.value.strip()
+        if name:
+            defaults = {"text": "", "number": 0, "bool": False, "date": "", "json": {}}
+            self.add_field(name, defaults[self.new_kind.value], self.new_kind.value)
+            self.new_name.value = ""
+
+    # --- sending -----------------------------------------------------------------------
+
+    def send(self, payload: dict | None = None, entry: Entry | None = None) -> None:
+        """Send the form's payload (or ``payload``) to the handler in a background thread."""
+        if self.running:
+            return
+        try:
+            if payload is None:
+                payload = self.payload()
+        except HandlerKitError as error:
+            self._show_error(str(error), "")
+            return
+        upload = self.fields["inputs"].file() if "inputs" in self.fields else None
+        if entry is None:
+            entry = Entry(payload, None, 0.0)
+            if upload is not None:
+                entry.body = bytes(upload["content"])
+                entry.content_type = upload["type"]
+                entry.suffix = Path(upload["name"]).suffix or ".bin"
+        self.send_button.disabled = True
+        self.error_panel.value = ""
+        self._thread = threading.Thread(target=self._run, args=(entry,), daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the call in flight, if any (at most ``timeout`` seconds)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self, entry: Entry) -> None:
+        started = time.perf_counter()
+        done = threading.Event()
+        ticker = threading.Thread(target=self._tick, args=(started, done), daemon=True)
+        ticker.start()
+        try:
+            # A copy: handlers such as the guide's pop keys from the payload they get.
+            answer = self.handler(copy.deepcopy(entry.payload))
+        except Exception as error:
+            entry.ms = (time.perf_counter() - started) * 1000
+            entry.error = f"{type(error).__name__}: {error}"
+            done.set()
+            self._show_error(entry.error, self._trace(error))
+            self.status.value = f'<span style="color:#cf222e">failed</span> in {entry.ms:.0f} ms'
+        else:
+            entry.ms = (time.perf_counter() - started) * 1000
+            entry.answer = answer
+            done.set()
+            self.output.clear_output()
+            self.output.append_display_data(result_table(answer))
+            self.status.value = f'<span style="color:#1a7f37">ok</span> in {entry.ms:.1f} ms'
+        finally:
+            done.set()
+            self.send_button.disabled = False
+        self._remember(entry)
+
+    def _tick(self, started: float, done: threading.Event) -> None:
+        while not done.wait(0.25):
+            self.status.value = f"running… {time.perf_counter() - started:.1f} s"
+
+    def _trace(self, error: BaseException) -> str:
+        repo = getattr(self.handler, "path", None)
+        if repo is not None:
+            return user_trace(error.__traceback__, Path(repo))
+        return "".join(traceback.format_tb(error.__traceback__))
+
+    def _show_error(self, message: str, trace: str) -> None:
+        self.output.clear_output()
+        self.error_panel.value = (
+            '<div style="border-left:4px solid #cf222e;padding:4px 8px;background:#fff5f5">'
+            f"<b>{html.escape(message)}</b><pre>{html.escape(trace)}</pre></div>"
+        )
+
+    # --- history -----------------------------------------------------------------------
+
+    def _remember(self, entry: Entry) -> None:
+        self.history = [*self.history, entry][-self.keep :]
+        options = [(f"{i + 1}. {e.summary()}", i) for i, e in enumerate(self.history)]
+        self.history_list.options = options
+        self.history_list.value = len(self.history) - 1
+
+    def _selected(self) -> Entry | None:
+        index = self.history_list.value
+        return self.history[index] if index is not None and index < len(self.history) else None
+
+    def _resend(self) -> None:
+        entry = self._selected()
+        if entry is not None:
+            again = Entry(
+                entry.payload, None, 0.0, None, entry.body, entry.content_type, entry.suffix
+            )
+            self.send(entry.payload, again)
+
+    def _copy_back(self) -> None:
+        entry = self._selected()
+        if entry is not None and entry.body is None:
+            self.fill(entry.payload)
+
+    def export_cases(self, folder: str | Path | None = None) -> list[Path]:
+        """Write the successful requests of the history as payload cases (JSON files)."""
+        repo = getattr(self.handler, "path", None)
+        folder = Path(folder) if folder is not None else Path(repo or ".") / "cases"
+        written = []
+        for i, entry in enumerate(e for e in self.history if e.error is None):
+            name = f"case_{i + 1:03d}"
+            if entry.body is not None:
+                extra = {k: v for k, v in entry.payload.items() if k != "inputs"}
+                if extra:
+                    continue  # a binary body carries nothing else, as in production
+                written.append(
+                    save_case(
+                        folder,
+                        name,
+                        answer=entry.answer,
+                        body=entry.body,
+                        content_type=entry.content_type,
+                        suffix=entry.suffix,
+                    )
+                )
+            else:
+                written.append(save_case(folder, name, entry.payload, entry.answer))
+        return written
+
+    def _export(self) -> None:
+        written = self.export_cases()
+        where = written[0].parent if written else "nowhere (no successful requests yet)"
+        self.status.value = f"exported {len(written)} cases to {html.escape(str(where))}"
+
+
+def payload_form(handler: Any, sample: dict | None = None) -> PayloadForm:
+    """A payload form for ``handler`` (a LiveHandler or any callable), from a sample payload."""
+    return PayloadForm(handler, sample)
+
+
+def _answer_summary(answer: Any) -> str:
+    table = result_table(answer)
+    if table.kind in ("labels", "top-k"):
+        first = table.sections[0].rows[0]
+        return f"{first[0]} ({first[1]:.2f})"
+    return json.dumps(answer, default=str)
