@@ -15,9 +15,15 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup test lint format demo bench clean
+.PHONY: setup chromium test lint format demo bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
+
+# The browser test drives Debian's Chromium; install it where this user can (root, apt).
+chromium:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "could not install chromium: the browser test will say it skipped"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +49,7 @@ demo: setup
 
 bench: setup
 	$(PY) bench/reload.py
+	$(PY) bench/serve.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

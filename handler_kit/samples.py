@@ -33,6 +33,29 @@ RECIPE = {
     "version": 1,
 }
 GUIDE_PAYLOAD = "I am quite excited how this will turn out"
+# The guide's handler, as it writes it: the model answers, except on US holidays.
+GUIDE_HANDLER = """from typing import Dict, List, Any
+from transformers import pipeline
+import holidays
+
+
+class EndpointHandler():
+    def __init__(self, path=""):
+        self.pipeline = pipeline("text-classification", model=path)
+        self.holidays = holidays.US()
+
+    def __call__(self, data: Dict[str, Any]) -> List[Dict[str, Any]]:
+        inputs = data.pop("inputs", data)
+        date = data.pop("date", None)
+
+        # check if date exists and if it is a holiday
+        if date is not None and date in self.holidays:
+            return [{"label": "happy", "score": 1}]
+
+        # run normal prediction
+        prediction = self.pipeline(inputs)
+        return prediction
+"""
 
 MODEL_FILES = (
     "config.json",
@@ -126,6 +149,14 @@ def emotion_repo(dest: str | Path | None = None, progress: bool = True) -> Path:
         if file.is_file() and not file.name.startswith("."):
             shutil.copy2(file, dest / file.name)
     return dest
+
+
+def guide_repo(dest: str | Path) -> Path:
+    """The guide's finished repository: the emotion model, its handler.py and requirements.txt."""
+    repo = emotion_repo(dest)
+    (repo / "handler.py").write_text(GUIDE_HANDLER, encoding="utf-8")
+    (repo / "requirements.txt").write_text("holidays\n", encoding="utf-8")
+    return repo
 
 
 def _cache_dir() -> Path:

@@ -74,7 +74,9 @@ class ResultTable:
         parts = ['<div class="handler-kit-result">']
         for section in self.sections:
             parts.append(f"<b>{html.escape(section.title)}</b>")
-            head = "".join(f"<th>{html.escape(c)}</th>" for c in section.columns)
+            head = "".join(
+                f'<th style="text-align:left">{html.escape(c)}</th>' for c in section.columns
+            )
             parts.append(f'<table style="border-collapse:collapse"><tr>{head}</tr>')
             for row in section.rows:
                 cells = []
