@@ -58,3 +58,14 @@ def test_a_missing_notebook_is_named(tmp_path):
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
 def test_tutorial_notebook_runs(notebook, tmp_path):
     run_notebook(notebook, OUT, parameters={"workdir": str(tmp_path)}, cwd=tmp_path).check()
+
+
+@pytest.mark.model
+def test_the_tutorial_fails_when_its_answer_is_wrong(tmp_path):
+    notebook = ROOT / "notebooks" / "01_custom_handler.ipynb"
+    cells = nbformat.read(notebook, as_version=4).cells
+    check = next(i for i, c in enumerate(cells) if "the model said" in c.source) + 1
+    parameters = {"workdir": str(tmp_path), "expected_label": "anger"}
+    run = run_notebook(notebook, tmp_path / "out", parameters=parameters, cwd=tmp_path)
+    assert run.cell == check
+    assert run.error.startswith("AssertionError: expected 'anger', the model said [{'label': 'joy'")
