@@ -5,6 +5,7 @@
 
 from typing import TYPE_CHECKING
 
+from .check import CheckReport, check
 from .errors import HandlerKitError, HandlerLoadError, HandlerReloadError
 from .live import LiveHandler
 from .loader import load
@@ -13,6 +14,7 @@ from .server import Endpoint, serve
 from .tables import ResultTable, result_table, show
 
 __all__ = [
+    "CheckReport",
     "Endpoint",
     "HandlerKitError",
     "HandlerLoadError",
@@ -20,6 +22,7 @@ __all__ = [
     "LiveHandler",
     "ReloadReport",
     "ResultTable",
+    "check",
     "load",
     "payload_form",
     "result_table",

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import Any
 
 from . import __version__, samples, server
+from .check import DEFAULT_TIMEOUT, check
 from .errors import HandlerKitError
 from .loader import load
 
@@ -28,8 +31,45 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
     serve.add_argument("--token", help="require `Authorization: Bearer TOKEN`")
     serve.add_argument("--reload", action="store_true", help="hot-reload handler.py on save")
+    ready = commands.add_parser(
+        "check", help="check that a repository is ready to deploy (handler run in a fresh process)"
+    )
+    ready.add_argument("repo", help="the model repository (the folder that holds handler.py)")
+    ready.add_argument(
+        "--cases", metavar="DIR", help="folder of payload cases (default: REPO/cases)"
+    )
+    ready.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds the handler may take to build and answer (default {DEFAULT_TIMEOUT:.0f})",
+    )
+    test = commands.add_parser("test", help="execute notebooks as tests (papermill)")
+    test.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks to execute")
+    test.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a parameter for the notebooks' parameters cell; VALUE is JSON if it parses",
+    )
+    test.add_argument(
+        "--output", metavar="DIR", default="build/notebooks", help="folder for executed copies"
+    )
+    test.add_argument(
+        "--timeout", metavar="S", type=int, default=600, help="seconds each cell may take"
+    )
     args = parser.parse_args(argv)
     try:
+        if args.command == "check":
+            report = check(args.repo, args.cases, args.timeout)
+            print(report)
+            return 0 if report.ok else 1
+        if args.command == "test":
+            return _test(args.notebooks, _parameters(args.parameter), args.output, args.timeout)
         if args.command == "serve":
             server.run(args.repo, args.host, args.port, args.token, args.reload)
             return 0
@@ -58,6 +98,34 @@ def _call(repo: str, payload: str) -> int:
     answer = load(repo)(data)
     print(json.dumps(answer, indent=2, default=str))
     return 0
+
+
+def _parameters(pairs: list[list[str]]) -> dict[str, Any]:
+    """``-p NAME VALUE`` pairs as papermill parameters: JSON values when they parse."""
+    parameters: dict[str, Any] = {}
+    for name, value in pairs:
+        try:
+            parameters[name] = json.loads(value)
+        except json.JSONDecodeError:
+            parameters[name] = value  # a bare word such as `joy` is meant as a string
+    return parameters
+
+
+def _test(notebooks: list[str], parameters: dict[str, Any], output: str, timeout: int) -> int:
+    from .notebooks import run_notebook
+
+    failed = 0
+    for notebook in notebooks:
+        try:
+            run = run_notebook(Path(notebook), output, parameters, timeout=timeout)
+            print(repr(run), flush=True)
+            run.check()
+        except HandlerKitError as error:
+            failed += 1
+            print(f"handler-kit: {error}", file=sys.stderr, flush=True)
+    n = len(notebooks)
+    print(f"{n} notebook{'s' * (n != 1)}: {n - failed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from .check import DEFAULT_TIMEOUT, check
 from .errors import HandlerKitError
 from .live import LiveHandler
 from .loader import load
@@ -21,7 +22,7 @@ from .server import Endpoint, serve
 @magics_class
 class HandlerMagics(Magics):
     """``%handler_load``, ``%handler_reload``, ``%handler_autoreload``, ``%handler_serve``,
-    ``%handler_form``, ``%%handler_file``."""
+    ``%handler_form``, ``%handler_check``, ``%%handler_file``."""
 
     def __init__(self, shell: InteractiveShell) -> None:
         super().__init__(shell)
@@ -105,6 +106,17 @@ class HandlerMagics(Magics):
         args = parse_argstring(self.handler_form, line)
         sample = json.loads(_unquote(args.sample)) if args.sample else None
         display(payload_form(self._bound(args.name), sample))
+
+    @line_magic
+    @magic_arguments()
+    @argument("path", nargs="?", default=".", help="the model repository (default: .)")
+    @argument("--cases", help="folder of payload cases (default: PATH/cases)")
+    @argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for the worker")
+    def handler_check(self, line: str) -> None:
+        """Check that a repository is ready to deploy, in a fresh process, and show the report."""
+        args = parse_argstring(self.handler_check, line)
+        cases = _unquote(args.cases) if args.cases else None
+        display(check(_unquote(args.path), cases, args.timeout))
 
     @cell_magic
     @magic_arguments()

@@ -1,0 +1,417 @@
+"""check.py: `handler-kit check` runs the handler in a fresh process and says what would fail.
+
+Also `handler-kit test` (notebooks as tests) and `%handler_check`.
+"""
+
+import json
+from importlib.metadata import version
+from pathlib import Path
+
+import nbformat
+import numpy as np
+from IPython.core.interactiveshell import InteractiveShell
+
+from handler_kit import CheckReport, check
+from handler_kit.check import Row, unserializable_path
+from handler_kit.cli import main
+
+PYTEST = version("pytest")
+
+HANDLER = """\
+class EndpointHandler:
+    def __init__(self, path=""):
+        self.path = path
+
+    def __call__(self, data):
+        return {answer}
+"""
+
+
+def handler(answer: str, imports: str = "") -> str:
+    """A handler.py whose __call__ returns the Python expression ``answer``."""
+    return imports + HANDLER.format(answer=answer)
+
+
+def row(report: CheckReport, name: str) -> Row:
+    """The one row of ``report`` for the check ``name``."""
+    found = [r for r in report.rows if r.check == name]
+    assert len(found) == 1, f"{name!r} in {[r.check for r in report.rows]}"
+    return found[0]
+
+
+def run_check(capsys, *args: str) -> tuple[int, str]:
+    """`handler-kit check ARGS`: exit status and what it printed."""
+    status = main(["check", *args])
+    return status, capsys.readouterr().out
+
+
+def line_of(out: str, check_name: str) -> str:
+    """The table line of the check ``check_name`` in the printed report."""
+    lines = [line for line in out.splitlines() if line.split("  ")[0] == check_name]
+    assert len(lines) == 1, out
+    return lines[0]
+
+
+def small_notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
+    """A notebook of code cells, after a cell tagged `parameters` when one is given."""
+    nb = nbformat.v4.new_notebook()
+    if parameters is not None:
+        nb.cells.append(nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}))
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(nb, path)
+    return path
+
+
+def case(repo, name: str, expected_label: str, inputs: str = "a good day") -> None:
+    payload = {"payload": {"inputs": inputs}, "expected_label": expected_label}
+    repo.write(f"cases/{name}.json", text=json.dumps(payload))
+
+
+# --- a repository that is ready ---------------------------------------------------------------
+
+
+def test_a_good_repository_is_ready_to_deploy(repo, capsys):
+    repo.write("handler.py", "base.py")
+    repo.write("requirements.txt", text="# what production installs\n\npytest>=1  # for tests\n")
+    status, out = run_check(capsys, str(repo.path))
+    assert status == 0
+    assert out.splitlines()[-1] == "ready to deploy"
+    assert "pass    handler.py: EndpointHandler(path) built" in line_of(out, "entry")
+    assert f"pytest>=1: {PYTEST} installed" in line_of(out, "requirement pytest")
+    start_up = line_of(out, "start-up")
+    assert " pass " in start_up and "built in" in start_up and " MB" in start_up
+    default = line_of(out, "case default")
+    assert " pass " in default and " ms: " in default
+    assert '{"inputs": "I am quite excited how this will turn out"}' in default
+    assert '[{"label":"negative","score":1.0}]' in default  # the default payload's answer
+
+
+def test_the_handler_is_built_in_a_fresh_process_as_production_builds_it(repo):
+    # Each assert fails when the handler is imported in this process or not as production does.
+    repo.write("utils.py", text="LABEL = 'sibling'\n")
+    repo.write(
+        "handler.py",
+        text="""\
+import os
+import sys
+
+import utils  # a sibling module: the repository is first on sys.path
+
+assert __name__ == "handler.EndpointHandler", __name__
+
+
+class EndpointHandler:
+    def __init__(self, path=""):
+        assert "pytest" not in sys.modules, "built in the test process"
+        assert sys.path[0] == path, sys.path[:2]
+        assert os.getcwd() != path, "the working directory is the repository"
+
+    def __call__(self, data):
+        return [{"label": utils.LABEL, "score": 1.0}]
+""",
+    )
+    report = check(repo.path)
+    assert report.ok, report
+    assert '"label":"sibling"' in row(report, "case default").detail
+
+
+def test_a_legacy_pipeline_py_is_checked_like_production_loads_it(repo):
+    repo.write("pipeline.py", "legacy_pipeline.py")
+    report = check(repo.path)
+    assert report.ok, report
+    assert row(report, "entry").detail == "pipeline.py: PreTrainedPipeline(path) built"
+
+
+def test_the_report_reads_as_a_table_and_as_escaped_html(repo):
+    repo.write("handler.py", "base.py")
+    repo.write("requirements.txt", text="pytest<1\n")
+    report = check(repo.path)
+    text = str(report)
+    assert repr(report) == text
+    assert text.splitlines()[0] == f"Deployment check of {repo.path}"
+    assert text.splitlines()[1].split() == ["check", "status", "detail"]
+    assert text.splitlines()[-1] == "1 check failed"
+    page = report._repr_html_()
+    assert "pytest&lt;1" in page and "pytest<1" not in page
+    assert "1 check failed" in page
+
+
+# --- entry ------------------------------------------------------------------------------------
+
+
+def test_a_missing_handler_py_fails_the_entry_and_skips_the_rest(repo, capsys):
+    repo.write("model.txt", text="weights")
+    report = check(repo.path)
+    assert not report.ok
+    entry = row(report, "entry")
+    assert entry.status == "fail" and f"no handler.py in {repo.path}" in entry.detail
+    assert row(report, "start-up").status == "skip"
+    assert row(report, "cases").status == "skip"
+    status, out = run_check(capsys, str(repo.path))
+    assert status == 1
+    assert " fail " in line_of(out, "entry")
+    assert out.splitlines()[-1] == "1 check failed"
+
+
+def test_an_init_without_the_path_argument_fails_the_entry_with_its_line(repo, capsys):
+    repo.write("handler.py", "keyword_only_init.py")  # def __init__(self, *, path) on line 17
+    status, out = run_check(capsys, str(repo.path))
+    assert status == 1
+    entry = line_of(out, "entry")
+    assert " fail " in entry
+    assert f"{repo.path / 'handler.py'}:17: EndpointHandler.__init__ cannot take" in entry
+
+
+def test_a_folder_that_does_not_exist_is_an_error_not_a_report(tmp_path, capsys):
+    assert main(["check", str(tmp_path / "nowhere")]) == 1
+    assert "no such folder" in capsys.readouterr().err
+
+
+# --- requirements -----------------------------------------------------------------------------
+
+
+def test_requirements_not_installed_or_in_another_version_fail_by_name(repo, capsys):
+    repo.write("handler.py", "base.py")
+    repo.write(
+        "requirements.txt",
+        text="-r base.txt\npytest>=1\nsurely-not-installed-pkg==1.0\npytest<1  # too old\n",
+    )
+    report = check(repo.path)
+    assert not report.ok
+    rows = {(r.check, r.detail.split(":")[0]): r for r in report.rows}
+    missing = rows["requirement surely-not-installed-pkg", "surely-not-installed-pkg==1.0"]
+    assert missing.status == "fail" and "not installed" in missing.detail
+    mismatch = rows["requirement pytest", "pytest<1"]
+    assert mismatch.status == "fail" and f"{PYTEST} is installed" in mismatch.detail
+    assert rows["requirement pytest", "pytest>=1"].status == "pass"
+    option = row(report, "requirements")
+    assert option.status == "warn" and "`-r base.txt`" in option.detail
+    status, out = run_check(capsys, str(repo.path))
+    assert status == 1
+    assert out.splitlines()[-1] == "2 checks failed"
+    assert " fail    surely-not-installed-pkg==1.0: not installed" in out
+
+
+def test_no_requirements_txt_is_a_pass_that_says_so(repo):
+    repo.write("handler.py", "base.py")
+    requirements = row(check(repo.path), "requirements")
+    assert requirements.status == "pass" and "no requirements.txt" in requirements.detail
+
+
+# --- cases ------------------------------------------------------------------------------------
+
+
+def test_each_case_is_a_row_and_a_wrong_label_fails_it(repo, capsys):
+    repo.write("handler.py", "base.py")
+    case(repo, "good", "positive")
+    case(repo, "bad", "negative")
+    status, out = run_check(capsys, str(repo.path))
+    assert status == 1
+    assert " pass " in line_of(out, "case good") and " ms: " in line_of(out, "case good")
+    bad = line_of(out, "case bad")
+    assert " fail " in bad and "label 'positive', expected 'negative'" in bad
+    assert "case default" not in out
+
+
+def test_cases_come_from_the_folder_given(repo, tmp_path, capsys):
+    repo.write("handler.py", "base.py")
+    case(repo, "in_repo", "negative")  # would fail: not replayed when another folder is given
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "other.json").write_text(
+        json.dumps({"payload": {"inputs": "good"}, "expected_label": "positive"})
+    )
+    status, out = run_check(capsys, str(repo.path), "--cases", str(elsewhere))
+    assert status == 0, out
+    assert " pass " in line_of(out, "case other") and "case in_repo" not in out
+    status, out = run_check(capsys, str(repo.path), "--cases", str(tmp_path / "missing"))
+    assert status == 1
+    assert f"no cases folder at {tmp_path / 'missing'}" in line_of(out, "cases")
+
+
+def test_an_unreadable_case_fails_alone(repo):
+    repo.write("handler.py", "base.py")
+    repo.write("cases/broken.json", text="{not json")
+    case(repo, "good", "positive")
+    report = check(repo.path)
+    assert row(report, "case broken").status == "fail"
+    assert "cannot read the case" in row(report, "case broken").detail
+    assert row(report, "case good").status == "pass"
+
+
+def test_an_answer_holding_a_tensor_is_named_with_its_path(repo, capsys):
+    repo.write(
+        "handler.py",
+        text=handler('[{"label": "joy", "score": torch.tensor(0.9)}]', "import torch\n\n"),
+    )
+    status, out = run_check(capsys, str(repo.path))
+    assert status == 1
+    default = line_of(out, "case default")
+    assert ' fail    [0]["score"]: torch.Tensor cannot be turned into JSON' in default
+
+
+def test_an_exception_in_call_fails_the_case_with_the_users_line(repo, capsys):
+    repo.write("handler.py", text=handler('{"label": data["missing"]}'))  # line 6
+    status, out = run_check(capsys, str(repo.path))
+    assert status == 1
+    default = line_of(out, "case default")
+    assert f" fail    {repo.path / 'handler.py'}:6: KeyError: 'missing'" in default
+
+
+def test_unserializable_path_names_the_first_value_production_cannot_serialise():
+    class Thing:
+        pass
+
+    assert unserializable_path([{"score": np.float32(0.5), "ids": np.arange(3)}]) is None
+    assert unserializable_path({"a": (1, "x"), "b": [None, True]}) is None
+    assert unserializable_path([{"ok": 1}, {"x": [2, Thing()]}]) == (
+        f'[1]["x"][1]: {Thing.__module__}.{Thing.__qualname__}'
+    )
+    assert unserializable_path({"a": {1: "x"}}) == '["a"] key 1: int (keys must be strings)'
+    assert unserializable_path({1, 2}) == "answer: set"
+
+
+# --- the worker -------------------------------------------------------------------------------
+
+
+def test_a_worker_that_times_out_is_a_failed_row_with_its_stderr(repo):
+    repo.write(
+        "handler.py",
+        text="""\
+import sys
+import time
+
+
+class EndpointHandler:
+    def __init__(self, path=""):
+        print("loading weights", file=sys.stderr, flush=True)
+        time.sleep(60)
+
+    def __call__(self, data):
+        return []
+""",
+    )
+    report = check(repo.path, timeout=3)
+    assert not report.ok
+    entry = row(report, "entry")
+    assert entry.status == "fail"
+    assert entry.detail.startswith("the worker timed out after 3 s while importing the handler")
+    assert entry.detail.endswith("the end of its stderr:\nloading weights")
+
+
+def test_a_worker_that_crashes_is_a_failed_row_and_keeps_the_rows_before(repo):
+    repo.write(
+        "handler.py",
+        text="""\
+import os
+import sys
+
+
+class EndpointHandler:
+    def __init__(self, path=""):
+        pass
+
+    def __call__(self, data):
+        print("segfault, or so", file=sys.stderr, flush=True)
+        os._exit(3)
+""",
+    )
+    report = check(repo.path)
+    assert row(report, "entry").status == "pass"
+    assert row(report, "start-up").status == "pass"
+    crashed = row(report, "case default")
+    assert crashed.status == "fail"
+    assert crashed.detail == (
+        "the worker crashed while answering case default (exit status 3); "
+        "the end of its stderr:\nsegfault, or so"
+    )
+
+
+# --- warnings ---------------------------------------------------------------------------------
+
+
+def test_a_hard_coded_home_path_is_warned_with_its_line(repo, capsys):
+    text = HANDLER.format(answer="[]").replace(
+        "self.path = path", 'self.path = "/home/alice/models/emotion"'
+    )
+    repo.write("handler.py", text=text)  # line 3
+    status, out = run_check(capsys, str(repo.path))
+    assert status == 0  # a warning does not stop a deployment
+    warned = line_of(out, "hard-coded path")
+    assert " warn    handler.py:3: '/home/alice/models/emotion' is a path on this machine" in warned
+    assert out.splitlines()[-1] == "ready to deploy (1 warning)"
+
+
+def test_a_big_file_outside_git_lfs_is_warned(repo, capsys):
+    repo.write("handler.py", "base.py")
+    for name in ("model.bin", "weights/model.safetensors"):
+        file = repo.path / name
+        file.parent.mkdir(exist_ok=True)
+        with file.open("wb") as f:
+            f.truncate(11 * 1024 * 1024)
+    repo.write(".gitattributes", text="*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
+    status, out = run_check(capsys, str(repo.path))
+    assert status == 0
+    warned = line_of(out, "large file")
+    assert " warn    model.bin is 11.0 MB and not tracked by git LFS" in warned
+    assert "safetensors" not in warned
+    repo.write(".gitattributes", text="*.safetensors filter=lfs\n/model.bin filter=lfs -text\n")
+    assert row(check(repo.path), "large files").status == "pass"
+
+
+# --- %handler_check ---------------------------------------------------------------------------
+
+
+def test_the_magic_shows_the_report(repo, capsys):
+    repo.write("handler.py", "base.py")
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_line_magic("load_ext", "handler_kit")
+        result = shell.run_cell(f"%handler_check '{repo.path}'")
+        assert result.error_in_exec is None
+    finally:
+        InteractiveShell.clear_instance()
+    out = capsys.readouterr().out
+    assert f"Deployment check of {repo.path}" in out
+    assert out.rstrip().endswith("ready to deploy")
+
+
+# --- handler-kit test -------------------------------------------------------------------------
+
+
+def test_a_notebook_failing_in_its_third_cell_is_reported_as_cell_3(tmp_path, capsys):
+    notebook = small_notebook(tmp_path / "three.ipynb", "x = 1", "y = 2", "assert x == y, 'x is 1'")
+    out_dir = tmp_path / "out"
+    assert main(["test", str(notebook), "--output", str(out_dir)]) == 1
+    out, err = capsys.readouterr()
+    copy = out_dir / "three.ipynb"
+    assert f"three.ipynb failed at cell 3: AssertionError: x is 1 ({copy})" in out
+    assert out.splitlines()[-1] == "1 notebook: 0 passed, 1 failed"
+    assert f"{notebook}: cell 3 failed: AssertionError: x is 1" in err
+    assert f"HTML: {out_dir / 'three.html'}" in err
+
+
+def test_notebook_parameters_are_json_when_they_parse(tmp_path, capsys):
+    notebook = small_notebook(
+        tmp_path / "params.ipynb",
+        "assert (n, label) == (3, 'joy'), (n, label)",
+        parameters="n = 0\nlabel = ''",
+    )
+    args = ["test", str(notebook), "--output", str(tmp_path / "out")]
+    assert main([*args, "-p", "n", "3", "-p", "label", "joy"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("params.ipynb passed in ")
+    assert out.splitlines()[-1] == "1 notebook: 1 passed, 0 failed"
+    assert main([*args, "-p", "n", '"3"', "-p", "label", "joy"]) == 1  # "3" is a string
+
+
+def test_a_missing_notebook_fails_the_run(tmp_path, capsys):
+    assert main(["test", str(tmp_path / "nope.ipynb"), "--output", str(tmp_path / "out")]) == 1
+    assert "no such notebook" in capsys.readouterr().err
+
+
+def test_check_is_exported():
+    import handler_kit
+
+    assert {"check", "CheckReport"} <= set(handler_kit.__all__)
+    assert handler_kit.check is check
