@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 
+from handler_kit import samples
 from handler_kit.notebooks import run_notebook
 
 ROOT = Path(__file__).parent.parent
@@ -18,6 +19,9 @@ OUT = ROOT / "build" / "demo"
 
 
 def main() -> int:
+    # Built here, with a progress bar, so the notebook finds it in the cache.
+    print("the sample emotion model (fine-tuned once, then cached):", flush=True)
+    print(f"  {samples.emotion_repo()}")
     print(f"running {NOTEBOOK.relative_to(ROOT)} with papermill ...", flush=True)
     run = run_notebook(NOTEBOOK, OUT, parameters={"workdir": str(OUT / "repos")}, cwd=OUT)
     if run.ok:

@@ -57,6 +57,13 @@ class EndpointHandler():
         return prediction
 """
 
+# What a Hub clone has: weights go through git LFS (the Hub refuses files over 10 MB without).
+GITATTRIBUTES = """*.bin filter=lfs diff=lfs merge=lfs -text
+*.safetensors filter=lfs diff=lfs merge=lfs -text
+*.pt filter=lfs diff=lfs merge=lfs -text
+*.onnx filter=lfs diff=lfs merge=lfs -text
+"""
+
 MODEL_FILES = (
     "config.json",
     "model.safetensors",
@@ -100,6 +107,7 @@ def model_repo(
             hint="Pass a folder written by save_pretrained, or a model repository clone.",
         )
     dest.mkdir(parents=True, exist_ok=True)
+    _write_gitattributes(dest)
     for name in MODEL_FILES:
         if (source / name).is_file() and not (dest / name).exists():
             shutil.copy2(source / name, dest / name)
@@ -148,7 +156,13 @@ def emotion_repo(dest: str | Path | None = None, progress: bool = True) -> Path:
     for file in cache.iterdir():
         if file.is_file() and not file.name.startswith("."):
             shutil.copy2(file, dest / file.name)
+    _write_gitattributes(dest)
     return dest
+
+
+def _write_gitattributes(repo: Path) -> None:
+    if not (repo / ".gitattributes").exists():
+        (repo / ".gitattributes").write_text(GITATTRIBUTES, encoding="utf-8")
 
 
 def guide_repo(dest: str | Path) -> Path:
