@@ -10,7 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .loader import Entry, Source, digest
+from .loader import Entry, Source, digest, source_text
 
 if TYPE_CHECKING:
     from .reload import ReloadReport
@@ -93,8 +93,8 @@ class LiveHandler:
         texts: dict[str, str | None] = {}
         for name, source in self._sources.items():
             try:
-                texts[name] = source.file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
+                texts[name] = source_text(source.file)
+            except (OSError, SyntaxError, UnicodeDecodeError):
                 texts[name] = None
         return texts
 

@@ -139,11 +139,20 @@ def forget_other_repositories(repo: Path) -> None:
 def read_source(file: Path, error: type[HandlerKitError]) -> str:
     """The text of a source file; a clear error when it cannot be read."""
     try:
-        return file.read_text(encoding="utf-8")
+        return source_text(file)
     except FileNotFoundError:
         raise error(f"{file.name} is gone", file=file, hint="Restore the file.") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, SyntaxError, UnicodeDecodeError) as exc:
         raise error(f"cannot read {file.name}: {describe(exc)}", file=file) from exc
+
+
+def source_text(file: Path) -> str:
+    """A Python file's text decoded as the import system decodes it.
+
+    A UTF-8 byte-order mark or a ``# -*- coding: ... -*-`` line is honoured, as it is when
+    production imports the file.
+    """
+    return importlib.util.decode_source(file.read_bytes())
 
 
 def digest(text: str) -> str:
@@ -324,8 +333,8 @@ def sibling_sources(repo: Path) -> dict[str, Source]:
         stem = repo.joinpath(*name.split("."))
         if path in (stem.with_suffix(".py"), stem / "__init__.py"):
             try:
-                found[name] = Source(name, path, path.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError):
+                found[name] = Source(name, path, source_text(path))
+            except (OSError, SyntaxError, UnicodeDecodeError):
                 continue
     return found
 

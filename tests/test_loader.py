@@ -131,3 +131,14 @@ def test_a_second_repository_imports_its_own_sibling_modules(tmp_path):
         )
     assert handler_kit.load(first.path)({"inputs": "x"})[0]["label"] == "A"
     assert handler_kit.load(second.path)({"inputs": "x"})[0]["label"] == "B"
+
+
+def test_a_byte_order_mark_or_a_coding_line_is_read_as_python_reads_it(repo):
+    text = repo.write("handler.py", "base.py").read_text(encoding="utf-8")
+    (repo.path / "handler.py").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    live = handler_kit.load(repo.path)
+    assert live({"inputs": "a good day"}) == [{"label": "positive", "score": 1.0}]
+    latin = "# -*- coding: latin-1 -*-\n" + text.replace('"positive"', '"très positive"')
+    (repo.path / "handler.py").write_bytes(latin.encode("latin-1"))
+    live.reload()
+    assert live({"inputs": "a good day"}) == [{"label": "très positive", "score": 1.0}]
