@@ -5,7 +5,9 @@ could differ under the new code. So the reload is hot only when these are unchan
 module of the repository: top-level statements other than function and class definitions,
 imports, the handler class's bases, decorators and class attributes, ``__init__``, and every
 method or function reachable from ``__init__`` (through ``self.x``, a direct call, or a
-sibling module's ``utils.x``). Anything else that changed is request-time code.
+sibling module's ``utils.x``, ``pkg.mod.x`` or a star import, a module-level alias such as
+``LOAD = _load``, or ``self(...)``). The handler class may live in a sibling module that
+handler.py imports it from. Anything else that changed is request-time code.
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ class _Module:
     header: str | None = None  # the handler class's bases, keywords and decorators
     header_node: ast.ClassDef | None = None
     units: dict[str, _Unit] = field(default_factory=dict)  # unit id -> unit
+    # Assignments (module constants, class attributes) by id: not units of their own (their
+    # changes are statements' changes) but followed for what they refer to.
+    values: dict[str, ast.AST] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # local name -> module or unit id
+    stars: list[str] = field(default_factory=list)  # siblings imported with `import *`
 
 
 def decide(
@@ -61,24 +67,25 @@ def decide(
     files = files or {}
     names = sorted(set(old) | set(new), key=lambda n: (n != entry_key, n))
     siblings = set(names) - {entry_key}
+    home = _home(new.get(entry_key) or old.get(entry_key) or "", entry_key, class_name, siblings)
     before, after = {}, {}
     for n in names:
         file = files.get(n) or n.replace(".", "/") + ".py"
-        before[n] = _analyse(n, file, old.get(n), entry_key, class_name, siblings)
-        after[n] = _analyse(n, file, new.get(n), entry_key, class_name, siblings)
+        before[n] = _analyse(n, file, old.get(n), entry_key, home, siblings)
+        after[n] = _analyse(n, file, new.get(n), entry_key, home, siblings)
 
     for name in names:
         reason = _module_change(before[name], after[name], old.get(name), new.get(name))
         if reason:
             return Decision("reinit", reason, _changed_units(before, after))
 
-    if before[entry_key].header != after[entry_key].header:
+    if before[home[0]].header != after[home[0]].header:
         return Decision(
             "reinit", f"bases or decorators of {class_name} changed", _changed_units(before, after)
         )
 
     changed = _changed_units(before, after)
-    reachable = _reachable(before, entry_key, class_name) | _reachable(after, entry_key, class_name)
+    reachable = _reachable(before, home) | _reachable(after, home)
     for unit_id, label in _changed_ids(before, after):
         if unit_id in reachable:
             suffix = "" if unit_id.endswith(".__init__") else " (reached from __init__)"
@@ -136,58 +143,126 @@ def _changed_units(before: dict[str, _Module], after: dict[str, _Module]) -> tup
     return tuple(label for _, label in _changed_ids(before, after))
 
 
-def _reachable(modules: dict[str, _Module], entry_key: str, class_name: str) -> set[str]:
+def _home(text: str, entry_key: str, class_name: str, siblings: set[str]) -> tuple[str, str]:
+    """``(module, class)`` where the handler class is defined.
+
+    Usually handler.py itself; but handler.py may just do ``from impl import EndpointHandler``
+    (or ``import Handler as EndpointHandler``), and then that sibling's class is the one whose
+    ``__init__`` builds the state.
+    """
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return entry_key, class_name
+    home = (entry_key, class_name)
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ClassDef) and stmt.name == class_name:
+            home = (entry_key, class_name)
+        elif isinstance(stmt, ast.ImportFrom):
+            base = _absolute(stmt, entry_key)
+            for alias in stmt.names:
+                if (alias.asname or alias.name) == class_name and base in siblings:
+                    home = (base, alias.name)
+    return home
+
+
+def _reachable(modules: dict[str, _Module], home: tuple[str, str]) -> set[str]:
     """Unit ids reachable from the handler class's __init__ and header (bases, decorators)."""
-    entry = modules[entry_key]
+    home_key, class_name = home
+    owner = modules[home_key]
     todo: list[tuple[str, ast.AST]] = []
-    init_id = f"{entry_key}:{class_name}.__init__"
-    if init_id in entry.units:
-        todo.append((init_id, entry.units[init_id].node))
-    if entry.header_node is not None:
-        header = entry.header_node
+    init_id = f"{home_key}:{class_name}.__init__"
+    if init_id in owner.units:
+        todo.append((init_id, owner.units[init_id].node))
+    if owner.header_node is not None:
+        header = owner.header_node
         for node in [*header.bases, *header.keywords, *header.decorator_list]:
-            todo.append((f"{entry_key}:<header>", node))
+            todo.append((f"{home_key}:<header>", node))
     seen: set[str] = set()
     while todo:
         unit_id, node = todo.pop()
         module = modules[unit_id.split(":", 1)[0]]
-        for ref in _references(node, module, modules, entry_key, class_name):
+        for ref in _references(node, module, modules, home):
             if ref not in seen:
                 seen.add(ref)
-                target = modules[ref.split(":", 1)[0]].units[ref]
-                todo.append((ref, target.node))
+                target = modules[ref.split(":", 1)[0]]
+                unit = target.units.get(ref)
+                todo.append((ref, unit.node if unit else target.values[ref]))
     seen.add(init_id)
     return seen
 
 
 def _references(
-    node: ast.AST, module: _Module, modules: dict[str, _Module], entry_key: str, class_name: str
+    node: ast.AST, module: _Module, modules: dict[str, _Module], home: tuple[str, str]
 ) -> set[str]:
-    """Unit ids a piece of code refers to: names, ``self.x``, ``Class.x`` and ``utils.x``."""
+    """Ids a piece of code refers to: names, ``self.x``, ``Class.x``, ``utils.x``, ``self()``."""
+    home_key, class_name = home
+    in_home = module.name == home_key
     refs = set()
     for sub in ast.walk(node):
+        target = None
         if isinstance(sub, ast.Name):
-            target = _resolve(sub.id, module)
-            if target and target in modules[target.split(":", 1)[0]].units:
-                refs.add(target)
-        elif isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
-            owner = sub.value.id
-            if module.name == entry_key and owner in {"self", "cls", class_name}:
-                target = f"{entry_key}:{class_name}.{sub.attr}"
-            else:
-                aliased = module.aliases.get(owner, "")
-                target = f"{aliased}:{sub.attr}" if aliased in modules else ""
-            if target and target in modules[target.split(":", 1)[0]].units:
-                refs.add(target)
+            target = _resolve(sub.id, module, modules)
+        elif isinstance(sub, ast.Attribute):
+            chain = _dotted(sub)
+            if chain and in_home and chain[0] in {"self", "cls", class_name}:
+                target = f"{home_key}:{class_name}.{chain[1]}"
+            elif chain:
+                target = _resolve_chain(chain, module, modules)
+        elif in_home and isinstance(sub, ast.Call) and _is_name(sub.func, "self"):
+            # `self(...)` in __init__ (a warm-up call) runs __call__ at start-up.
+            target = f"{home_key}:{class_name}.__call__"
+        if target and _known(target, modules):
+            refs.add(target)
     return refs
 
 
-def _resolve(name: str, module: _Module) -> str | None:
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _known(target: str, modules: dict[str, _Module]) -> bool:
+    module = modules.get(target.split(":", 1)[0])
+    return module is not None and (target in module.units or target in module.values)
+
+
+def _dotted(node: ast.Attribute) -> list[str] | None:
+    """``["pkg", "mod", "f"]`` for ``pkg.mod.f``; None when the chain does not start at a name."""
+    parts: list[str] = []
+    current: ast.expr = node
+    while isinstance(current, ast.Attribute):
+        parts.append(current.attr)
+        current = current.value
+    if not isinstance(current, ast.Name):
+        return None
+    parts.append(current.id)
+    return parts[::-1]
+
+
+def _resolve_chain(chain: list[str], module: _Module, modules: dict[str, _Module]) -> str | None:
+    """The id ``utils.f`` or ``pkg.mod.f`` names, following the module's imports."""
+    current = module.aliases.get(chain[0], "")
+    if not current or ":" in current:
+        return None
+    for part in chain[1:]:
+        if f"{current}.{part}" in modules:
+            current = f"{current}.{part}"
+        else:
+            return f"{current}:{part}" if current in modules else None
+    return None
+
+
+def _resolve(name: str, module: _Module, modules: dict[str, _Module]) -> str | None:
     local = f"{module.name}:{name}"
-    if local in module.units:
+    if local in module.units or local in module.values:
         return local
     target = module.aliases.get(name)
-    return target if target and ":" in target else None
+    if target and ":" in target:
+        return target
+    for star in module.stars:
+        if _known(f"{star}:{name}", modules):
+            return f"{star}:{name}"
+    return None
 
 
 def _analyse(
@@ -195,7 +270,7 @@ def _analyse(
     file: str,
     text: str | None,
     entry_key: str,
-    class_name: str,
+    home: tuple[str, str],
     siblings: set[str],
 ) -> _Module:
     display = "" if name == entry_key else f"{name}."
@@ -211,7 +286,7 @@ def _analyse(
             module.units[f"{name}:{stmt.name}"] = _Unit(
                 f"helper {display}{stmt.name}", _dump(stmt), stmt
             )
-        elif isinstance(stmt, ast.ClassDef) and name == entry_key and stmt.name == class_name:
+        elif isinstance(stmt, ast.ClassDef) and (name, stmt.name) == home:
             _analyse_handler_class(stmt, module)
         elif isinstance(stmt, ast.ClassDef):
             module.units[f"{name}:{stmt.name}"] = _Unit(
@@ -219,6 +294,8 @@ def _analyse(
             )
         elif not _is_docstring(stmt):
             module.statements.append((_statement_label(stmt, module), _dump(stmt)))
+            for assigned in _assigned_names(stmt):
+                module.values[f"{name}:{assigned}"] = stmt
     return module
 
 
@@ -235,17 +312,27 @@ def _analyse_handler_class(cls: ast.ClassDef, module: _Module) -> None:
             # Class attributes are read by __init__ as often as not: treat them as state.
             names = ", ".join(_assigned_names(stmt)) or f"statement at line {stmt.lineno}"
             module.statements.append((f"class attribute {cls.name}.{names}", _dump(stmt)))
+            for assigned in _assigned_names(stmt):
+                module.values[f"{module.name}:{cls.name}.{assigned}"] = stmt
 
 
 def _record_aliases(stmt: ast.Import | ast.ImportFrom, module: _Module, siblings: set[str]) -> None:
     if isinstance(stmt, ast.Import):
         for alias in stmt.names:
-            if alias.name in siblings:
-                module.aliases[alias.asname or alias.name.split(".")[0]] = alias.name
+            top = alias.name.split(".")[0]
+            if alias.asname and alias.name in siblings:
+                module.aliases[alias.asname] = alias.name
+            elif not alias.asname and any(s == top or s.startswith(f"{top}.") for s in siblings):
+                # `import pkg.mod` binds `pkg`: `pkg.mod.f` is resolved part by part.
+                module.aliases[top] = top
         return
     base = _absolute(stmt, module.name)
     for alias in stmt.names:
         local = alias.asname or alias.name
+        if alias.name == "*":
+            if base in siblings:
+                module.stars.append(base)
+            continue
         if f"{base}.{alias.name}" in siblings:
             module.aliases[local] = f"{base}.{alias.name}"
         elif base in siblings:

@@ -43,6 +43,14 @@ def _isolated_imports():
     yield
     sys.path[:] = path
     for name in set(sys.modules) - modules:
-        if name.split(".")[0] in {"handler", "pipeline", "utils", "consts", "helpers", "pkg"}:
+        if name.split(".")[0] in {
+            "handler",
+            "pipeline",
+            "utils",
+            "consts",
+            "helpers",
+            "pkg",
+            "impl",
+        }:
             del sys.modules[name]
     importlib.invalidate_caches()
