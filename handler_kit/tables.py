@@ -1,16 +1,19 @@
 """Result tables: a handler's answer laid out to be read, in a notebook or a terminal.
 
 ``result_table(answer)`` recognises the usual shapes of handler answers (labels with scores,
-top-k per input, token classification, question answering, generated text, embeddings, a
-dict) and renders them as an HTML table (``_repr_html_``) or plain text (``repr``). Long
-values are shortened with a note of what was left out, never dropped silently; every string is
-HTML-escaped.
+top-k per input, token classification, question answering, generated text (also per input),
+embeddings, images, a dict) and renders them as an HTML table (``_repr_html_``) or plain text
+(``repr``). Long values are shortened with a note of what was left out, never dropped
+silently; every string is HTML-escaped.
 """
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +22,7 @@ from .errors import HandlerKitError
 MAX_TEXT = 200  # characters of one value shown before it is shortened
 MAX_ROWS = 50
 MAX_NUMBERS = 8  # leading values of an embedding shown
+MAX_PIXELS = 256  # an image answer is shown scaled down to fit this square
 
 ENTITY_KEYS = ("entity_group", "entity")
 TEXT_KEYS = ("generated_text", "summary_text", "translation_text")
@@ -40,7 +44,10 @@ class ResultTable:
 
     def __init__(self, result: Any) -> None:
         self.result = result
-        self.kind, self.sections = _layout(_plain(result))
+        try:
+            self.kind, self.sections = _layout(_plain(result))
+        except Exception:  # an answer of an unforeseen shape is still shown, as JSON
+            self.kind, self.sections = "json", [_json_section(result)]
 
     def to_dataframe(self) -> Any:
         """The rows as one pandas DataFrame (a ``table`` column when there are several)."""
@@ -81,7 +88,7 @@ class ResultTable:
             for row in section.rows:
                 cells = []
                 for i, cell in enumerate(row):
-                    text = html.escape(_text(cell))
+                    text = _img(cell) if _is_image(cell) else html.escape(_text(cell))
                     if i == section.bars and isinstance(cell, (int, float)):
                         width = max(0.0, min(1.0, float(cell))) * 100
                         text = (
@@ -114,6 +121,8 @@ def shorten(text: str, limit: int = MAX_TEXT) -> str:
 def _text(cell: Any) -> str:
     if isinstance(cell, float):
         return f"{cell:.4f}"
+    if _is_image(cell):
+        return f"image {cell.width}×{cell.height} {cell.mode}"
     return shorten(cell if isinstance(cell, str) else json.dumps(cell, default=str))
 
 
@@ -126,6 +135,27 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _is_image(value: Any) -> bool:
+    # Looked up, not imported: an answer can only hold a PIL image once PIL is loaded.
+    image = sys.modules.get("PIL.Image")
+    return image is not None and isinstance(value, image.Image)
+
+
+def _img(image: Any) -> str:
+    """An <img> with the image, scaled down, as a PNG data URL (the text if PNG cannot hold it)."""
+    small = image.copy()
+    small.thumbnail((MAX_PIXELS, MAX_PIXELS))
+    if small.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+        small = small.convert("RGB")  # CMYK, float and others have no PNG form
+    buffer = io.BytesIO()
+    try:
+        small.save(buffer, format="PNG")
+    except (OSError, ValueError):
+        return html.escape(_text(image))
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(_text(image))}">'
 
 
 def _is_number(value: Any) -> bool:
@@ -142,6 +172,11 @@ def _records(value: Any, *keys: str) -> bool:
 
 
 def _layout(result: Any) -> tuple[str, list[Section]]:
+    if _is_image(result):
+        return "image", [Section("image", ["image"], [[result]])]
+    if isinstance(result, list) and result and all(_is_image(r) for r in result):
+        rows = [[i, image] for i, image in enumerate(result)]
+        return "image", [_cut(Section("images", ["#", "image"], rows))]
     if _records(result, "label", "score"):
         return "labels", [_labels("labels", result)]
     if isinstance(result, list) and result and all(_records(r, "label", "score") for r in result):
@@ -158,13 +193,20 @@ def _layout(result: Any) -> tuple[str, list[Section]]:
     for key in TEXT_KEYS:
         if _records(texts, key):
             return "text", [_section(key.replace("_", " "), [key], texts)]
+        # Batched generation: one list of texts per input, laid out like top-k per input.
+        if isinstance(result, list) and result and all(_records(r, key) for r in result):
+            return "text", [_section(f"input {i + 1}", [key], r) for i, r in enumerate(result)]
     shape = _numeric_shape(result)
     if shape:
         return "embeddings", [_embeddings(result, shape)]
     if isinstance(result, dict) and result:
         rows = [[str(k), v] for k, v in result.items()]
         return "dict", [_cut(Section("answer", ["key", "value"], rows))]
-    return "json", [Section("answer", ["json"], [[shorten(_json(result), 2000)]])]
+    return "json", [_json_section(result)]
+
+
+def _json_section(result: Any) -> Section:
+    return Section("answer", ["json"], [[shorten(_json(result), 2000)]])
 
 
 def _labels(title: str, records: list[dict]) -> Section:
@@ -226,4 +268,7 @@ def _flatten(value: Any) -> list[float]:
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, indent=2, default=repr, ensure_ascii=False)
+    try:
+        return json.dumps(value, indent=2, default=repr, ensure_ascii=False)
+    except (TypeError, ValueError):  # keys that are not strings, circular references
+        return repr(value)

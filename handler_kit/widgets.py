@@ -17,7 +17,7 @@ import re
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,9 @@ class Field:
         self.error = w.HTML()
         self.upload: w.FileUpload | None = None
         self.thumbnail: w.Image | None = None
+        self.clear = w.Button(
+            description="✕", layout=w.Layout(width="32px"), tooltip="clear upload"
+        )
         self.editor = self._editor(value)
         self.remove = w.Button(description="✕", layout=w.Layout(width="32px"), tooltip="remove")
         label = w.Label(name, layout=w.Layout(width="110px"))
@@ -49,7 +52,9 @@ class Field:
             self.upload = w.FileUpload(accept="image/*,audio/*", multiple=False)
             self.thumbnail = w.Image(layout=w.Layout(max_width="96px", display="none"))
             self.upload.observe(self._uploaded, "value")
-            parts += [w.VBox([self.upload, self.thumbnail])]
+            self.clear.on_click(lambda _: self.clear_upload())
+            self.clear.layout.display = "none"
+            parts += [w.VBox([w.HBox([self.upload, self.clear]), self.thumbnail])]
         else:
             parts.append(self.remove)
         self.widget = w.VBox([w.HBox(parts), self.error])
@@ -62,8 +67,7 @@ class Field:
             number = w.IntText if isinstance(value, int) else w.FloatText
             return number(value=value or 0, layout=layout)
         if self.kind == "date":
-            picked = dt.date.fromisoformat(value) if isinstance(value, str) and value else None
-            return w.DatePicker(value=picked)
+            return w.DatePicker(value=dt.date.fromisoformat(value) if _is_date(value) else None)
         if self.kind == "json":
             editor = w.Textarea(value=json.dumps(value, indent=1), layout=layout)
             editor.observe(lambda _: self._validate(), "value")
@@ -87,11 +91,17 @@ class Field:
         file = self.file()
         if self.thumbnail is None:
             return
+        self.clear.layout.display = None if file else "none"
         if file and file["type"].startswith("image/"):
             self.thumbnail.value = bytes(file["content"])
             self.thumbnail.layout.display = None
         else:
             self.thumbnail.layout.display = "none"
+
+    def clear_upload(self) -> None:
+        """Forget the uploaded file, so that the text is sent again."""
+        if self.upload is not None:
+            self.upload.value = ()  # the observer hides the thumbnail and this button
 
     def file(self) -> dict | None:
         """The uploaded file (name, type, content) of an ``inputs`` field, if any."""
@@ -115,7 +125,7 @@ class Field:
         if self.kind == "json":
             self.editor.value = json.dumps(value, indent=1)
         elif self.kind == "date":
-            self.editor.value = dt.date.fromisoformat(value) if value else None
+            self.editor.value = dt.date.fromisoformat(value) if _is_date(value) else None
         elif self.kind in ("bool", "number"):
             self.editor.value = value
         else:
@@ -128,11 +138,22 @@ def guess_kind(name: str, value: Any) -> str:
         return "bool"
     if isinstance(value, (int, float)):
         return "number"
-    if name == "date" or (isinstance(value, str) and ISO_DATE.match(value)):
+    if _is_date(value) or (name == "date" and value in (None, "")):
         return "date"
     if name == "parameters" or (not isinstance(value, str) and value is not None):
         return "json"
     return "text"
+
+
+def _is_date(value: Any) -> bool:
+    """A plain ISO date (2022-08-08), the only text a DatePicker can show and give back."""
+    if not isinstance(value, str) or not ISO_DATE.match(value):
+        return False
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:  # 2022-13-45 has the shape but is no date
+        return False
+    return True
 
 
 @dataclass
@@ -146,6 +167,7 @@ class Entry:
     body: bytes | None = None  # the raw bytes of an uploaded file, with its type
     content_type: str = "application/json"
     suffix: str = ".bin"
+    file_name: str = ""
 
     def summary(self) -> str:
         sent = {
@@ -153,9 +175,7 @@ class Entry:
             for k, v in self.payload.items()
         }
         got = f"error: {self.error}" if self.error else _answer_summary(self.answer)
-        return (
-            f"{shorten(json.dumps(sent, default=str), 60)} → {shorten(got, 60)}  {self.ms:.0f} ms"
-        )
+        return f"{shorten(_json(sent), 60)} → {shorten(got, 60)}  {self.ms:.0f} ms"
 
 
 class PayloadForm:
@@ -211,6 +231,8 @@ class PayloadForm:
             self.remove_field(name)
         field = Field(name, value, kind)
         field.remove.on_click(lambda _: self.remove_field(name))
+        if field.upload is not None:
+            field.editor.observe(lambda _: self._note_upload(), "value")
         self.fields[name] = field
         self.field_box.children = [f.widget for f in self.fields.values()]
         return field
@@ -225,10 +247,21 @@ class PayloadForm:
         """The payload the form composes now."""
         return {name: field.value() for name, field in self.fields.items()}
 
+    def _note_upload(self) -> None:
+        # The upload wins over the text (see Field.value): say so while the text is edited.
+        file = self.fields["inputs"].file() if "inputs" in self.fields else None
+        if file is not None:
+            self.status.value = (
+                f"sending the uploaded file {html.escape(file['name'])}; clear it to send the text"
+            )
+
     def fill(self, payload: dict) -> None:
         """Show ``payload`` in the form, adding fields it needs."""
         for name, value in payload.items():
-            if name in self.fields:
+            field = self.fields.get(name)
+            if field is not None and field.kind == "date" and value and not _is_date(value):
+                self.add_field(name, value)  # a DatePicker cannot show it: a text field can
+            elif field is not None:
                 self.fields[name].set(value)
             else:
                 self.add_field(name, value)
@@ -261,6 +294,7 @@ class PayloadForm:
                 entry.body = bytes(upload["content"])
                 entry.content_type = upload["type"]
                 entry.suffix = Path(upload["name"]).suffix or ".bin"
+                entry.file_name = upload["name"]
         self.send_button.disabled = True
         self.error_panel.value = ""
         self._thread = threading.Thread(target=self._run, args=(entry,), daemon=True)
@@ -281,25 +315,36 @@ class PayloadForm:
         ticker = threading.Thread(target=self._tick, args=(started, done), daemon=True)
         ticker.start()
         try:
-            # A copy: handlers such as the guide's pop keys from the payload they get.
-            answer = self.handler(copy.deepcopy(entry.payload))
+            try:
+                # A copy: handlers such as the guide's pop keys from the payload they get.
+                answer = self.handler(copy.deepcopy(entry.payload))
+            except Exception as error:
+                entry.ms = (time.perf_counter() - started) * 1000
+                entry.error = f"{type(error).__name__}: {error}"
+                done.set()
+                ticker.join()  # so that "running…" cannot overwrite the outcome
+                self._show_error(entry.error, self._trace(error))
+                self.status.value = (
+                    f'<span style="color:#cf222e">failed</span> in {entry.ms:.0f} ms'
+                )
+            else:
+                entry.ms = (time.perf_counter() - started) * 1000
+                entry.answer = answer
+                done.set()
+                ticker.join()
+                self.status.value = f'<span style="color:#1a7f37">ok</span> in {entry.ms:.1f} ms'
+                self.output.clear_output()
+                self.output.append_display_data(result_table(answer))
         except Exception as error:
-            entry.ms = (time.perf_counter() - started) * 1000
-            entry.error = f"{type(error).__name__}: {error}"
-            done.set()
-            self._show_error(entry.error, self._trace(error))
-            self.status.value = f'<span style="color:#cf222e">failed</span> in {entry.ms:.0f} ms'
-        else:
-            entry.ms = (time.perf_counter() - started) * 1000
-            entry.answer = answer
-            done.set()
-            self.output.clear_output()
-            self.output.append_display_data(result_table(answer))
-            self.status.value = f'<span style="color:#1a7f37">ok</span> in {entry.ms:.1f} ms'
+            # This thread's exceptions only reach stderr: show a rendering failure in the form.
+            message = f"cannot show the answer: {type(error).__name__}: {error}"
+            self._show_error(message, "".join(traceback.format_tb(error.__traceback__)))
         finally:
             done.set()
-            self.send_button.disabled = False
-        self._remember(entry)
+            try:
+                self._remember(entry)
+            finally:
+                self.send_button.disabled = False
 
     def _tick(self, started: float, done: threading.Event) -> None:
         while not done.wait(0.25):
@@ -333,27 +378,41 @@ class PayloadForm:
     def _resend(self) -> None:
         entry = self._selected()
         if entry is not None:
-            again = Entry(
-                entry.payload, None, 0.0, None, entry.body, entry.content_type, entry.suffix
-            )
-            self.send(entry.payload, again)
+            self.send(entry.payload, replace(entry, answer=None, ms=0.0, error=None))
 
     def _copy_back(self) -> None:
         entry = self._selected()
-        if entry is not None and entry.body is None:
-            self.fill(entry.payload)
+        if entry is None:
+            return
+        if entry.body is not None:
+            # A FileUpload cannot be given bytes from Python: say so rather than do nothing.
+            self.status.value = (
+                f"the uploaded file {html.escape(entry.file_name or 'of this request')} "
+                "can't be copied back into the form; use re-send to send it again"
+            )
+            return
+        if "inputs" in self.fields:
+            self.fields["inputs"].clear_upload()  # else the old upload is sent, not this text
+        self.fill(entry.payload)
 
     def export_cases(self, folder: str | Path | None = None) -> list[Path]:
-        """Write the successful requests of the history as payload cases (JSON files)."""
+        """Write the successful requests of the history as new payload cases (JSON files)."""
+        return self._write_cases(folder)[0]
+
+    def _write_cases(self, folder: str | Path | None) -> tuple[list[Path], int]:
+        """The case files written (never over existing ones) and the uploads skipped."""
         repo = getattr(self.handler, "path", None)
         folder = Path(folder) if folder is not None else Path(repo or ".") / "cases"
-        written = []
-        for i, entry in enumerate(e for e in self.history if e.error is None):
-            name = f"case_{i + 1:03d}"
+        taken = [re.match(r"case_(\d+)\.", p.name) for p in folder.glob("case_*")]
+        number = max((int(m.group(1)) for m in taken if m), default=0)
+        written, skipped = [], 0
+        for entry in (e for e in self.history if e.error is None):
+            if entry.body is not None and any(k != "inputs" for k in entry.payload):
+                skipped += 1  # a binary body carries nothing else, as in production
+                continue
+            number += 1
+            name = f"case_{number:03d}"
             if entry.body is not None:
-                extra = {k: v for k, v in entry.payload.items() if k != "inputs"}
-                if extra:
-                    continue  # a binary body carries nothing else, as in production
                 written.append(
                     save_case(
                         folder,
@@ -366,12 +425,18 @@ class PayloadForm:
                 )
             else:
                 written.append(save_case(folder, name, entry.payload, entry.answer))
-        return written
+        return written, skipped
 
     def _export(self) -> None:
-        written = self.export_cases()
-        where = written[0].parent if written else "nowhere (no successful requests yet)"
-        self.status.value = f"exported {len(written)} cases to {html.escape(str(where))}"
+        written, skipped = self._write_cases(None)
+        where = f" to {written[0].parent}" if written else ""
+        status = f"exported {_count(len(written), 'case')}{where}"
+        if skipped:
+            status += (
+                f"; skipped {_count(skipped, 'upload')} with extra fields: "
+                "a binary body carries nothing else"
+            )
+        self.status.value = html.escape(status)
 
 
 def payload_form(handler: Any, sample: dict | None = None) -> PayloadForm:
@@ -380,8 +445,25 @@ def payload_form(handler: Any, sample: dict | None = None) -> PayloadForm:
 
 
 def _answer_summary(answer: Any) -> str:
-    table = result_table(answer)
-    if table.kind in ("labels", "top-k"):
-        first = table.sections[0].rows[0]
-        return f"{first[0]} ({first[1]:.2f})"
-    return json.dumps(answer, default=str)
+    """The top label and its score, else the answer as JSON: never an exception."""
+    try:
+        table = result_table(answer)
+        if table.kind in ("labels", "top-k"):
+            label, score = table.sections[0].rows[0]
+            # A handler under development may answer a score of None or "0.9".
+            shown = f"{score:.2f}" if isinstance(score, (int, float)) else repr(score)
+            return f"{label} ({shown})"
+    except Exception:  # a summary must not cost the history its entry
+        return _json(answer)
+    return _json(answer)
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):  # keys that are not strings, circular references
+        return repr(value)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -1,7 +1,11 @@
 """tables.py: the usual shapes of handler answers, laid out to be read."""
 
+import base64
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from handler_kit import HandlerKitError
 from handler_kit.tables import result_table, show
@@ -78,3 +82,35 @@ def test_to_dataframe():
         return
     frame = result_table([{"label": "a", "score": 1.0}]).to_dataframe()
     assert list(frame.columns) == ["label", "score"] and frame.iloc[0]["label"] == "a"
+
+
+@pytest.mark.parametrize("score", [None, "0.9", True])
+def test_labels_with_scores_that_are_not_numbers_still_render(score):
+    table = result_table([{"label": "a", "score": score}, {"label": "b", "score": 0.5}])
+    assert "a" in repr(table) and "<td" in table._repr_html_()
+
+
+def test_images_are_shown_as_images():
+    image = Image.new("RGB", (640, 480), (0, 128, 255))
+    table = result_table(image)
+    assert table.kind == "image" and "image 640×480 RGB" in repr(table)
+    html = table._repr_html_()
+    data = html.split('src="data:image/png;base64,')[1].split('"')[0]
+    assert Image.open(io.BytesIO(base64.b64decode(data))).size == (256, 192)
+    several = result_table([image, Image.new("CMYK", (10, 10)), Image.new("F", (4, 4))])
+    assert several.kind == "image" and "image 10×10 CMYK" in repr(several)
+    assert several._repr_html_().count("<img") == 3
+
+
+def test_batched_generation_is_one_table_per_input():
+    table = result_table([[{"generated_text": "one"}], [{"generated_text": "two"}]])
+    assert table.kind == "text"
+    assert [s.title for s in table.sections] == ["input 1", "input 2"]
+    assert [s.rows for s in table.sections] == [[["one"]], [["two"]]]
+
+
+def test_answers_of_an_unforeseen_shape_fall_back_to_json():
+    loop = []
+    loop.append(loop)
+    assert result_table({(1, 2): "tuple key"}).kind == "dict"
+    assert "[[...]]" in repr(result_table(loop))

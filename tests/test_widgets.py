@@ -196,3 +196,99 @@ def test_json_fields_name_the_problem(bad):
     form.fields["extra"].editor.value = bad
     with pytest.raises(handler_kit.HandlerKitError, match="`extra` is not valid JSON"):
         form.payload()
+
+
+@pytest.mark.parametrize("value", ["08/08/2022", "2022-08-08T10:00:00", "2022-13-45"])
+def test_a_date_field_that_is_not_a_plain_iso_date_stays_text(value):
+    form = payload_form(labeller, {"inputs": "x", "date": value})
+    assert form.fields["date"].kind == "text"
+    click_send(form)
+    assert form.history[-1].payload == {"inputs": "x", "date": value}
+    form.fill({"inputs": "y", "date": "2022-08-08"})  # and back: a date picker again
+    form.fill({"inputs": "y", "date": value})
+    assert form.payload() == {"inputs": "y", "date": value}
+
+
+def png(size=(8, 4)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (255, 0, 0)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_an_upload_can_be_cleared_and_typing_says_which_is_sent():
+    seen = []
+    form = payload_form(lambda data: seen.append(data["inputs"]) or [])
+    inputs = form.fields["inputs"]
+    assert inputs.clear.layout.display == "none"  # nothing to clear yet
+    upload(form, "photo.png", "image/png", png())
+    assert inputs.clear.layout.display is None
+    inputs.editor.value = "some text"
+    assert "sending the uploaded file photo.png; clear it to send the text" in form.status.value
+    inputs.clear.click()
+    assert inputs.file() is None and inputs.thumbnail.layout.display == "none"
+    click_send(form)
+    assert seen == ["some text"]
+
+
+def test_copy_to_form_clears_the_upload_or_says_it_cannot_copy_one():
+    seen = []
+    form = payload_form(lambda data: seen.append(data["inputs"]) or [], {"inputs": "words"})
+    click_send(form)
+    upload(form, "photo.png", "image/png", png())
+    click_send(form)
+    form.history_list.value = 1
+    form.copy_button.click()
+    assert "photo.png can't be copied back" in form.status.value and "re-send" in form.status.value
+    form.history_list.value = 0
+    form.copy_button.click()
+    assert form.fields["inputs"].file() is None
+    click_send(form)
+    assert seen[2] == "words"
+    form.history_list.value = 1
+    form.resend_button.click()
+    form.wait(10)
+    assert seen[3].size == (8, 4)  # the upload is re-sent as it was
+
+
+def test_exports_never_overwrite_and_say_what_they_skipped(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a handler without a path exports to ./cases
+    form = payload_form(lambda data: [{"label": type(data["inputs"]).__name__, "score": 1.0}])
+    form.fields["inputs"].editor.value = "first"
+    click_send(form)
+    assert [p.name for p in form.export_cases()] == ["case_001.json"]
+    form.add_field("top", 3)
+    upload(form, "photo.png", "image/png", png())
+    click_send(form)  # an upload with another field: no production request looks like it
+    form.remove_field("top")
+    click_send(form)
+    form.export_button.click()
+    names = sorted(p.name for p in (tmp_path / "cases").iterdir())
+    assert names == ["case_001.json", "case_002.json", "case_003.json", "case_003.png"]
+    assert form.status.value == (
+        "exported 2 cases to cases; "
+        "skipped 1 upload with extra fields: a binary body carries nothing else"
+    )
+    cases = load_cases(tmp_path / "cases")
+    assert [c.expected for c in cases] == [[{"label": "str", "score": 1.0}]] * 2 + [
+        [{"label": "Image", "score": 1.0}]
+    ]
+
+
+@pytest.mark.parametrize("score", [None, "0.9"])
+def test_an_answer_with_a_score_that_is_not_a_number_is_still_remembered(score):
+    form = payload_form(lambda data: [{"label": "a", "score": score}], {"inputs": "x"})
+    click_send(form)
+    assert len(form.history) == 1 and f"→ a ({score!r})" in form.history_list.options[0][0]
+    assert "ok" in form.status.value and not form.send_button.disabled
+    assert "a" in text_of(form)
+
+
+def test_a_failure_to_show_the_answer_is_shown_and_the_history_kept(monkeypatch):
+    def broken(answer):
+        raise RuntimeError("cannot render")
+
+    monkeypatch.setattr("handler_kit.widgets.result_table", broken)
+    form = payload_form(lambda data: {"a": 1}, {"inputs": "x"})
+    click_send(form)
+    assert "cannot show the answer: RuntimeError: cannot render" in form.error_panel.value
+    assert len(form.history) == 1 and not form.send_button.disabled
