@@ -100,12 +100,18 @@ class HandlerMagics(Magics):
     @argument("name", nargs="?", default="handler", help="variable the handler is bound to")
     @argument("--sample", help="a sample payload as JSON, to build the fields from")
     def handler_form(self, line: str) -> None:
-        """Show a payload form for the bound handler: compose, send, read the answer."""
+        """Show a payload form for the bound handler: compose, send, read the answer.
+
+        The form is bound to ``<name>_form`` (``handler_form``): its ``history`` and
+        ``export_cases()``.
+        """
         from .widgets import payload_form
 
         args = parse_argstring(self.handler_form, line)
         sample = json.loads(_unquote(args.sample)) if args.sample else None
-        display(payload_form(self._bound(args.name), sample))
+        form = payload_form(self._bound(args.name), sample)
+        self.shell.user_ns[f"{args.name}_form"] = form
+        display(form)
 
     @line_magic
     @magic_arguments()

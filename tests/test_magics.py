@@ -154,3 +154,17 @@ def test_serve_starts_and_stops_an_endpoint_for_the_bound_handler(loaded, repo, 
     finally:
         out, _, _ = run("%handler_serve --stop")
     assert "stopped" in out and not shell.user_ns["handler_endpoint"].running
+
+
+def test_form_shows_fields_from_the_sample_for_the_bound_handler(loaded, run, shell):
+    out, _, error = run('%handler_form --sample \'{"inputs": "", "date": "2022-08-08"}\'')
+    assert error is None and out.startswith("VBox(")
+    form = shell.user_ns["handler_form"]
+    assert form.handler is loaded and list(form.fields) == ["inputs", "date"]
+    form.fields["inputs"].editor.value = "a good day"
+    form.send_button.click()
+    form.wait(10)
+    assert form.history[-1].answer == [{"label": "positive", "score": 1.0}]
+    _, _, error = run("%handler_form nothing_here")
+    assert isinstance(error, HandlerKitError)
+    assert "`nothing_here` is nothing, not a loaded handler" in str(error)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from PIL import Image
 
 import handler_kit
+from handler_kit import server
 from handler_kit.server import exposed, run, serve
 
 
@@ -273,3 +275,13 @@ def test_answers_are_not_held_back_by_nagle(endpoint):
         assert sockets and all(
             s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets
         )
+
+
+def test_serving_beyond_this_machine_without_a_token_warns(monkeypatch):
+    # Tests bind 127.0.0.1 only: pretend it is exposed to reach the warning.
+    monkeypatch.setattr(server, "exposed", lambda host: True)
+    with pytest.warns(UserWarning, match="without a token: anyone who can reach this machine"):
+        serve(lambda data: data).stop()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        serve(lambda data: data, token="s3cret").stop()
