@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
     serve.add_argument("--token", help="require `Authorization: Bearer TOKEN`")
     serve.add_argument("--reload", action="store_true", help="hot-reload handler.py on save")
+    serve.add_argument(
+        "--concurrency", type=int, default=1, help="calls at once (production: 1, the default)"
+    )
     ready = commands.add_parser(
         "check", help="check that a repository is ready to deploy (handler run in a fresh process)"
     )
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "test":
             return _test(args.notebooks, _parameters(args.parameter), args.output, args.timeout)
         if args.command == "serve":
-            server.run(args.repo, args.host, args.port, args.token, args.reload)
+            options = {"reload": args.reload, "concurrency": args.concurrency}
+            server.run(args.repo, args.host, args.port, args.token, **options)
             return 0
         if args.command == "sample":
             print(samples.emotion_repo(args.dest))

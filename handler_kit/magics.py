@@ -75,6 +75,7 @@ class HandlerMagics(Magics):
     @argument("--port", type=int, default=0, help="port (default: any free one)")
     @argument("--host", default="127.0.0.1", help="address to listen on")
     @argument("--token", help="require `Authorization: Bearer TOKEN`")
+    @argument("--concurrency", type=int, default=1, help="calls at once (production: 1)")
     @argument("--stop", action="store_true", help="stop the endpoint of this handler")
     @argument("--name", default="handler", help="variable the handler is bound to")
     def handler_serve(self, line: str) -> None:
@@ -91,7 +92,7 @@ class HandlerMagics(Magics):
         if args.stop:
             display(running if running is not None else f"no endpoint was serving `{args.name}`")
             return
-        endpoint = serve(self._bound(args.name), args.host, args.port, args.token)
+        endpoint = serve(self._bound(args.name), args.host, args.port, args.token, args.concurrency)
         self.shell.user_ns[variable] = endpoint
         display(endpoint)
 

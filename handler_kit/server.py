@@ -153,13 +153,29 @@ class Endpoint:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    def __repr__(self) -> str:
+    @property
+    def last_error(self) -> str | None:
+        """The full traceback of the last exception the handler raised, if any."""
+        return self.stats.last_error
+
+    def _summary(self) -> str:
         state = "serving" if self.running else "stopped"
         s = self.stats
-        return f"<Endpoint {self.url} {state}: {s.requests} requests, {s.ok} ok, {s.errors} errors>"
+        return f"{self.url} {state}: {s.requests} requests, {s.ok} ok, {s.errors} errors"
+
+    def __repr__(self) -> str:
+        last = self.last_error.strip().splitlines()[-1] if self.last_error else ""
+        return f"<Endpoint {self._summary()}{f'; last handler error: {last}' if last else ''}>"
 
     def _repr_html_(self) -> str:
-        return f"<div><b>Endpoint</b> <code>{html.escape(repr(self)[10:-1])}</code></div>"
+        error = ""
+        if self.last_error:
+            # The traceback production keeps to itself: here it is one click away.
+            error = (
+                "<details><summary>last handler error</summary>"
+                f"<pre>{html.escape(self.last_error)}</pre></details>"
+            )
+        return f"<div><b>Endpoint</b> <code>{html.escape(self._summary())}</code>{error}</div>"
 
 
 def exposed(host: str) -> bool:
@@ -183,7 +199,8 @@ def serve(
 ) -> Endpoint:
     """Serve ``handler`` (a LiveHandler or any callable) over HTTP in a background thread.
 
-    ``port=0`` picks a free port; the endpoint's ``url`` says which.
+    ``port=0`` picks a free port; the endpoint's ``url`` says which. ``concurrency`` is how
+    many calls may run at once in worker threads (production: one at a time).
     """
     import uvicorn
 
@@ -234,6 +251,7 @@ def run(
     interval: float = 0.5,
     stop: threading.Event | None = None,
     echo: Any = None,
+    concurrency: int = 1,
 ) -> None:
     """Load ``repo`` and serve it until ``stop`` is set (or Ctrl-C); the CLI's ``serve``.
 
@@ -245,7 +263,7 @@ def run(
     live = load(repo)
     stop = stop or threading.Event()
     echo = echo or partial(print, flush=True)  # flushed: a pipe reader sees each line now
-    with serve(live, host, port, token) as endpoint:
+    with serve(live, host, port, token, concurrency) as endpoint:
         echo(f"serving {live.file} at {endpoint.url} (POST / or /predict; GET /health)")
         try:
             while endpoint.running and not stop.wait(interval):

@@ -129,6 +129,11 @@ def test_a_handler_error_is_400_with_its_message_and_the_traceback_in_the_log(en
     assert 'raise ValueError("the handler refused: "' in endpoint.stats.last_error
     assert "handler.py" in caplog.text and "ValueError: the handler refused: no" in caplog.text
     assert endpoint.stats.errors == 1
+    # In the notebook: the endpoint's repr names it, its HTML holds the whole traceback.
+    assert repr(endpoint).endswith("; last handler error: ValueError: the handler refused: no>")
+    assert "<details><summary>last handler error</summary><pre>Traceback" in (
+        endpoint._repr_html_()
+    )
 
 
 def test_a_body_over_the_limit_is_413(endpoint):
@@ -168,6 +173,18 @@ def test_calls_run_one_at_a_time(repo):
         calls = [pool.submit(post, endpoint, json={"inputs": "", "sleep": 0.3}) for _ in range(3)]
         assert all(c.result().status_code == 200 for c in calls)
         assert time.perf_counter() - started >= 0.9
+
+
+def test_concurrency_lets_that_many_calls_run_at_once():
+    together = threading.Barrier(3, timeout=5)  # passes only when 3 calls run at the same time
+
+    def handler(data):
+        together.wait()
+        return {"ok": True}
+
+    with serve(handler, concurrency=3) as endpoint, ThreadPoolExecutor(3) as pool:
+        calls = [pool.submit(post, endpoint, json={"inputs": ""}) for _ in range(3)]
+        assert [c.result().status_code for c in calls] == [200, 200, 200]
 
 
 def test_a_reload_under_load_drops_nothing_and_never_mixes(repo):
