@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import sys
 import threading
 from collections.abc import Mapping
 from datetime import datetime
@@ -10,7 +11,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .loader import Entry, Source, digest, source_text
+from .imports import ImportRecorder
+from .loader import Entry, Source, digest, sibling_sources, source_text
 
 if TYPE_CHECKING:
     from .reload import ReloadReport
@@ -45,6 +47,10 @@ class LiveHandler:
         self._failed: str | None = None  # fingerprint of the files whose reload failed
         # Reloads are serialised; calls never wait for this lock.
         self._lock = threading.RLock()
+        # The size of sys.modules when the repository's modules were last looked for: a
+        # new import (a sibling imported lazily, inside __call__) grows it.
+        self._modules_seen = len(sys.modules)
+        ImportRecorder.watch(repo, self)  # the text each later-imported sibling ran
 
     def __call__(self, data: Any) -> Any:
         """Answer one request with the current handler instance."""
@@ -78,6 +84,7 @@ class LiveHandler:
 
     def changed(self) -> bool:
         """True when a file differs from the last good load and from the last failed one."""
+        self.discover()
         now = self.fingerprint(self.current_texts())
         return now != self.fingerprint({n: s.text for n, s in self._sources.items()}) and (
             now != self._failed
@@ -87,6 +94,22 @@ class LiveHandler:
         """Reload when :meth:`changed`; None otherwise. A broken file fails only once."""
         with self._lock:
             return self.reload() if self.changed() else None
+
+    def discover(self) -> None:
+        """Track the repository's modules imported since the last look (lazy imports).
+
+        Their baseline is the text they were imported from (see ``ImportRecorder``), so an
+        edit made after the import and before this look still counts as a change. Cheap:
+        sys.modules is scanned only when its size changed since the last scan.
+        """
+        if len(sys.modules) == self._modules_seen:
+            return
+        with self._lock:
+            self._modules_seen = len(sys.modules)
+            found = sibling_sources(self.path, skip=self._sources)
+            if found:
+                # A new dict, not an update: a reload may be iterating over the old one.
+                self._sources = {**found, **self._sources}
 
     def current_texts(self) -> dict[str, str | None]:
         """Each tracked module's text as it is on disk now (None when the file is gone)."""

@@ -14,12 +14,14 @@ import importlib.util
 import inspect
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .errors import HandlerKitError, HandlerLoadError, describe, user_location, user_trace
+from .imports import imported_text
 
 if TYPE_CHECKING:
     from .live import LiveHandler
@@ -315,25 +317,35 @@ def build(cls: type, repo: Path, entry: Entry, error: type[HandlerKitError]) -> 
         ) from exc
 
 
-def sibling_sources(repo: Path) -> dict[str, Source]:
+def sibling_sources(repo: Path, skip: Collection[str] = ()) -> dict[str, Source]:
     """The repository's own modules that are imported now (``utils.py``, ``pkg/mod.py``).
 
     A module counts when it is what ``import name`` finds from the repository root: its
     file is ``<repo>/name.py`` or ``<repo>/name/__init__.py`` (dots as folders). That keeps
-    out everything else that lives below the folder, such as a virtual environment.
+    out everything else that lives below the folder, such as a virtual environment. Names
+    in ``skip`` (modules already tracked) are left out without reading their files.
+
+    Each module's text is the text it was imported from when :class:`ImportRecorder` saw
+    the import (see there), otherwise the text on disk now.
     """
     found = {}
     prefix = str(repo)
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
         # A cheap string test first: thousands of modules are loaded next to torch.
-        if not isinstance(file, str) or not file.startswith(prefix) or name in ENTRY_KEYS:
+        if (
+            not isinstance(file, str)
+            or not file.startswith(prefix)
+            or name in ENTRY_KEYS
+            or name in skip
+        ):
             continue
         path = Path(file).resolve()
         stem = repo.joinpath(*name.split("."))
         if path in (stem.with_suffix(".py"), stem / "__init__.py"):
+            text = imported_text(module)
             try:
-                found[name] = Source(name, path, source_text(path))
+                found[name] = Source(name, path, source_text(path) if text is None else text)
             except (OSError, SyntaxError, UnicodeDecodeError):
                 continue
     return found

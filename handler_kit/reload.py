@@ -12,6 +12,7 @@ import gc
 import graphlib
 import html
 import importlib
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,7 @@ def reload(live: LiveHandler, mode: str = "auto") -> ReloadReport:
     started = time.perf_counter()
     importlib.invalidate_caches()  # a sibling module created a moment ago must be found
     with live._lock:
+        live.discover()  # siblings imported lazily since the last look are edited too
         old = live._sources
         texts = live.current_texts()
         try:
@@ -136,6 +138,7 @@ def _reload(
     # Commit: one attribute assignment swaps the instance for every caller.
     live._module, live._instance = module, instance
     sources = {key: Source(key, entry.file, handler_text)}
+    live._modules_seen = len(sys.modules)  # the scan below sees every module imported so far
     for name, found in sibling_sources(repo).items():
         sources[name] = executed.get(name) or old.get(name) or found
     live._sources = sources

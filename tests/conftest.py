@@ -51,6 +51,7 @@ def _isolated_imports():
             "helpers",
             "pkg",
             "impl",
+            "lazyutils",
         }:
             del sys.modules[name]
     importlib.invalidate_caches()

@@ -273,3 +273,60 @@ def test_reinit_releases_the_real_model(tmp_path):
         live({"inputs": "warm up"})
     # Each leaked copy of MiniLM would add about 90 MB.
     assert _rss() <= after_one * 1.10
+
+
+@pytest.fixture
+def lazy(repo):
+    for name in ("handler.py", "lazyutils.py"):
+        repo.write(name, f"lazy/{name}")
+    live = handler_kit.load(repo.path)
+    assert "lazyutils" not in live.sources  # handler.py imports it inside __call__ only
+    return live
+
+
+def test_a_sibling_imported_inside_call_is_reloaded_when_edited(lazy, repo):
+    model = lazy.instance.model
+    assert lazy({"inputs": "x"}) == [{"answer": "v1 x"}]  # imports lazyutils
+    # Edited right after the import (same second, same size): the baseline is the text the
+    # import ran, not the file as the reload finds it.
+    repo.write("lazyutils.py", "lazy/lazyutils_edited.py")
+    report = lazy.reload()
+    assert report.files == ("handler.py", "lazyutils.py")
+    assert report.hot and lazy.instance.model is model
+    assert lazy({"inputs": "x"}) == [{"answer": "v2 x"}]
+    assert lazy.sources["lazyutils"].text == (repo.path / "lazyutils.py").read_text()
+    assert lazy.reload().mode == "unchanged"
+
+
+def test_an_edit_of_a_lazily_imported_sibling_is_seen_by_changed(lazy, repo):
+    lazy({"inputs": "x"})
+    assert not lazy.changed()
+    assert "lazyutils" in lazy.sources
+    repo.write("lazyutils.py", "lazy/lazyutils_edited.py")
+    assert lazy.changed()
+    report = lazy.reload_if_changed()
+    assert report is not None and "lazyutils.py" in report.files
+    assert lazy({"inputs": "x"}) == [{"answer": "v2 x"}]
+    assert not lazy.changed() and lazy.reload_if_changed() is None
+
+
+def test_an_edit_before_the_lazy_import_is_not_a_change(lazy, repo):
+    repo.write("lazyutils.py", "lazy/lazyutils_edited.py")
+    assert lazy({"inputs": "x"}) == [{"answer": "v2 x"}]  # the import ran the edited file
+    assert not lazy.changed()
+    assert lazy.reload().mode == "unchanged"
+
+
+def test_a_broken_lazily_imported_sibling_keeps_the_last_good_handler(lazy, repo):
+    lazy({"inputs": "x"})
+    module = sys.modules["lazyutils"]
+    repo.write("lazyutils.py", "lazy/lazyutils_syntax_error.py")
+    with pytest.raises(HandlerReloadError) as info:
+        lazy.reload()
+    assert info.value.where == f"{repo.path.resolve() / 'lazyutils.py'}:5"
+    assert sys.modules["lazyutils"] is module
+    assert lazy({"inputs": "x"}) == [{"answer": "v1 x"}]
+    assert not lazy.changed()  # the same broken file fails once
+    repo.write("lazyutils.py", "lazy/lazyutils_edited.py")
+    assert lazy.reload().files == ("handler.py", "lazyutils.py")
+    assert lazy({"inputs": "x"}) == [{"answer": "v2 x"}]
