@@ -61,3 +61,16 @@ def test_the_command_line_writes_the_repository(tmp_path, capsys):
     assert main(["sample", "emotion", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(tmp_path / "out")
     assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+@pytest.mark.model
+def test_fine_tuning_is_deterministic():
+    import torch
+
+    rows = samples.emotion_data()[0][::25]  # a few sentences of each label: seconds, not a minute
+    recipe = {**samples.RECIPE, "epochs": 1}
+    first, _ = samples.fine_tune(rows, recipe, progress=False)
+    second, _ = samples.fine_tune(rows, recipe, progress=False)
+    other, _ = samples.fine_tune(rows, {**recipe, "seed": recipe["seed"] + 1}, progress=False)
+    a, b, c = (m.classifier.weight for m in (first, second, other))
+    assert torch.equal(a, b) and not torch.equal(a, c)
