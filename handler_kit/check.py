@@ -276,33 +276,21 @@ def _run_case(live: LiveHandler, case: Case, repo: Path) -> Row:
     return Row(name, "pass", said)
 
 
-def unserializable_path(answer: Any, path: str = "") -> str | None:
+def unserializable_path(answer: Any) -> str | None:
     """``[0]["score"]: torch.Tensor``: where the first value production cannot serialise is.
 
     Production serialises answers with orjson (numpy values allowed, PIL images as PNG);
     None when the whole answer serialises.
     """
-    from .contract import NotSerializable, encode_answer
+    from .contract import unserializable
 
-    if isinstance(answer, dict):
-        for key, value in answer.items():
-            if not isinstance(key, str):
-                return f"{path or 'answer'} key {key!r}: {_type_name(key)} (keys must be strings)"
-            found = unserializable_path(value, f"{path}[{json.dumps(key)}]")
-            if found:
-                return found
+    found = unserializable(answer, "")
+    if found is None:
         return None
-    if isinstance(answer, (list, tuple)):
-        for i, value in enumerate(answer):
-            found = unserializable_path(value, f"{path}[{i}]")
-            if found:
-                return found
-        return None
-    try:
-        encode_answer(answer)
-    except NotSerializable:
-        return f"{path or 'answer'}: {_type_name(answer)}"
-    return None
+    path, value = found
+    where = f"answer{path}" if not path or path.startswith(" ") else path
+    keys = " (keys must be strings)" if path.endswith(f" key {value!r}") else ""
+    return f"{where}: {_type_name(value)}{keys}"
 
 
 def peak_memory_mb() -> float | None:

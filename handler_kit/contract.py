@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from typing import Any
 
 from .errors import HandlerKitError
@@ -148,7 +149,7 @@ def unserializable(value: Any, path: str = "answer") -> tuple[str, Any] | None:
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"{path} key {key!r}", key
-            found = unserializable(item, f"{path}[{key!r}]")
+            found = unserializable(item, f"{path}[{json.dumps(key)}]")
             if found:
                 return found
         return None

@@ -111,7 +111,7 @@ def test_numpy_values_and_images_in_answers_are_serialised(endpoint):
         ),
         (
             {"json": {"inputs": "", "answer": "tensor"}},
-            "answer[0]['score'] is a torch.Tensor, which production cannot turn into JSON",
+            'answer[0]["score"] is a torch.Tensor, which production cannot turn into JSON',
         ),
     ],
 )
