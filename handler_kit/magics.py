@@ -12,7 +12,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from .check import DEFAULT_TIMEOUT, check
+from .check import DEFAULT_TIMEOUT, CheckReport, check
 from .errors import HandlerKitError
 from .live import LiveHandler
 from .loader import load
@@ -119,11 +119,14 @@ class HandlerMagics(Magics):
     @argument("path", nargs="?", default=".", help="the model repository (default: .)")
     @argument("--cases", help="folder of payload cases (default: PATH/cases)")
     @argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for the worker")
-    def handler_check(self, line: str) -> None:
-        """Check that a repository is ready to deploy, in a fresh process, and show the report."""
+    def handler_check(self, line: str) -> CheckReport:
+        """Check that a repository is ready to deploy, in a fresh process; returns the report.
+
+        ``report = %handler_check PATH`` keeps it; on its own the cell shows it.
+        """
         args = parse_argstring(self.handler_check, line)
         cases = _unquote(args.cases) if args.cases else None
-        display(check(_unquote(args.path), cases, args.timeout))
+        return check(_unquote(args.path), cases, args.timeout)
 
     @cell_magic
     @magic_arguments()

@@ -49,7 +49,7 @@ class ReloadReport:
         if len(self.files) > 1:
             files = f"{', '.join(self.files[:-1])} and {self.files[-1]}"
         if self.mode == "unchanged":
-            return f"{files} unchanged: nothing to reload"
+            return f"{files} {self.reason}: nothing to reload"
         done = "reloaded hot" if self.hot else "re-initialised"
         forced = " (forced)" if self.forced else ""
         line = f"{files} {done}{forced} in {_duration(self.seconds)}: {self.reason}"
@@ -99,7 +99,9 @@ def _reload(
         raise HandlerReloadError(f"{entry.file.name} is gone", file=entry.file)
     edited = [n for n, t in texts.items() if t != old[n].text and n != key]
     if mode == "auto" and handler_text == old[key].text and not edited:
-        return ReloadReport((entry.file.name,), "unchanged", "no file changed", _since(started))
+        # After a failed reload, the files were put back as they were: say so.
+        reason = "back to the last good version" if live._failed else "unchanged"
+        return ReloadReport((entry.file.name,), "unchanged", reason, _since(started))
 
     decision = _decide(live, old, texts)
     chosen = decision.mode if mode == "auto" else mode

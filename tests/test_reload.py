@@ -129,6 +129,16 @@ def test_a_failed_reload_names_file_and_line_and_keeps_the_last_good_handler(
     assert live(GOOD)[0]["label"] == "positive"
 
 
+def test_putting_the_last_good_version_back_after_a_failure_says_so(live, repo):
+    repo.write("handler.py", "syntax_error.py")
+    with pytest.raises(HandlerReloadError):
+        live.reload()
+    repo.write("handler.py", "base.py")
+    report = live.reload()
+    assert report.mode == "unchanged" and live.reloads == 0
+    assert str(report) == "handler.py back to the last good version: nothing to reload"
+
+
 def test_a_broken_file_is_reported_once_not_on_every_check(live, repo):
     repo.write("handler.py", "syntax_error.py")
     assert live.changed()
