@@ -44,7 +44,7 @@ format: setup
 test: lint
 	$(PY) -m pytest
 
-demo: setup
+demo: $(STAMP)
 	$(PY) examples/demo.py
 
 bench: setup

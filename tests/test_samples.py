@@ -57,6 +57,21 @@ def test_emotion_repo_is_cached_and_rebuilt_when_the_recipe_changes(tmp_path, mo
 
 
 @pytest.mark.model
+def test_a_repository_gets_only_what_the_build_wrote(tmp_path):
+    cache = samples.emotion_repo(progress=False)
+    stray = cache / "handler.py"
+    stray.write_text("broken(")  # somebody used the cache folder as their repository
+    try:
+        repo = samples.emotion_repo(tmp_path / "emotion", progress=False)
+    finally:
+        stray.unlink()
+    assert not (repo / "handler.py").exists()
+    assert {"config.json", "model.safetensors", "README.md", ".gitattributes"} <= {
+        p.name for p in repo.iterdir()
+    }
+
+
+@pytest.mark.model
 def test_the_command_line_writes_the_repository(tmp_path, capsys):
     assert main(["sample", "emotion", str(tmp_path / "out")]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(tmp_path / "out")
