@@ -47,7 +47,7 @@ test: lint
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
-bench: setup
+bench: $(STAMP)
 	$(PY) bench/reload.py
 	$(PY) bench/serve.py
 
