@@ -35,8 +35,25 @@ DEFAULT_CASE = "default"  # the case sent when a repository has no case files
 DEFAULT_TIMEOUT = 300.0
 LFS_LIMIT = 10 * 1024 * 1024  # the Hub refuses files over 10 MB that git LFS does not track
 # Folders of the developer's machine; production mounts the repository somewhere else.
+# /tmp/ is not one: it is a normal scratch folder in production too.
 MACHINE_PATH = re.compile(
-    r"^(/home/|/Users/|/root/|/tmp/|/mnt/|/media/|/var/folders/|[A-Za-z]:[\\/])"
+    r"^(~[\\/]|/home/|/Users/|/root/|/mnt/|/media/|/var/folders/|[A-Za-z]:[\\/])"
+)
+# What production's image has without requirements.txt, as import names: the inference
+# toolkit's own dependency set. It may differ by image (a custom container has its own).
+PRODUCTION_IMPORTS = frozenset(
+    {
+        "transformers",
+        "torch",
+        "huggingface_hub",
+        "tokenizers",
+        "safetensors",
+        "numpy",
+        "PIL",
+        "starlette",
+        "uvicorn",
+        "orjson",
+    }
 )
 STDERR_TAIL = 15  # lines of a crashed worker's stderr shown in its row
 
@@ -78,7 +95,8 @@ class CheckReport:
             n = len(self.failed)
             return f"{n} check{'s' * (n != 1)} failed"
         n = len(self.warnings)
-        return "ready to deploy" + (f" ({n} warning{'s' * (n != 1)})" if n else "")
+        # A warning can be a file the Hub refuses: the verdict must not read as all clear.
+        return "ready to deploy" + (f", but read the {_count(n, 'warning')} above" if n else "")
 
     def __str__(self) -> str:
         width = max([len("check"), *(len(row.check) for row in self.rows)])
@@ -135,7 +153,7 @@ def check(
     else:
         worker = _run_worker(folder, Path(cases) if cases is not None else None, timeout)
     entry_rows = [row for row in worker if row.check == "entry"]
-    rows = entry_rows + requirement_rows(folder)
+    rows = entry_rows + requirement_rows(folder) + import_rows(folder)
     rows += [row for row in worker if row.check != "entry"]
     rows += path_rows(sorted(folder.glob("*.py"))) + large_file_rows(folder)
     return CheckReport(folder, rows)
@@ -221,7 +239,11 @@ def _work(repo: Path, cases: Path | None, out: IO[str]) -> None:
             _emit(out, row=case)
             continue
         _emit(out, step=(f"case {case.name}", f"while answering case {case.name}"))
-        _emit(out, row=_run_case(live, case, repo))
+        try:
+            row = _run_case(live, case, repo)
+        except Exception as exc:  # one bad case fails its own row; the others still run
+            row = Row(f"case {case.name}", "fail", f"the case could not be run: {describe(exc)}")
+        _emit(out, row=row)
 
 
 def _cases(repo: Path, folder: Path | None) -> list[Case | Row]:
@@ -238,7 +260,7 @@ def _cases(repo: Path, folder: Path | None) -> list[Case | Row]:
     for file in files:
         try:
             found.append(read_case(file))
-        except CaseError as error:
+        except Exception as error:  # a case that cannot be read fails alone
             found.append(Row(f"case {file.stem}", "fail", str(error)))
     return found
 
@@ -246,33 +268,43 @@ def _cases(repo: Path, folder: Path | None) -> list[Case | Row]:
 def _run_case(live: LiveHandler, case: Case, repo: Path) -> Row:
     """Answer one case; a failed row says why the answer would not do in production."""
     name = f"case {case.name}"
+    default = case.name == DEFAULT_CASE and case.file is None
+    sent = json.dumps(DEFAULT_PAYLOAD)
+
+    def failed(detail: str) -> Row:
+        if default:  # the user never wrote this payload: say what was sent and what to do
+            detail += (
+                f"\nsent the default payload {sent} because there are no case files; "
+                "add a case in cases/ with a payload your handler takes, e.g. "
+                'cases/first.json: {"payload": {"inputs": ...}}'
+            )
+        return Row(name, "fail", detail)
+
     try:
         data = case.data()
     except HandlerKitError as error:
-        return Row(name, "fail", f"the payload is not one production accepts: {error}")
+        return failed(f"the payload is not one production accepts: {error}")
     started = time.perf_counter()
     try:
         answer = live(data)
     except Exception as exc:
         where, line = user_location(exc, repo)
         at = f"{where}:{line}: " if where else ""
-        return Row(name, "fail", f"{at}{describe(exc)} (in __call__; production answers HTTP 400)")
+        return failed(f"{at}{describe(exc)} (in __call__; production answers HTTP 400)")
     took = _duration(time.perf_counter() - started)
     problem = unserializable_path(answer)
     if problem:
-        return Row(
-            name,
-            "fail",
+        return failed(
             f"{problem} cannot be turned into JSON by production; return plain lists, "
-            "numbers and strings (e.g. `tensor.tolist()`, `tensor.item()`)",
+            "numbers and strings (e.g. `tensor.tolist()`, `tensor.item()`)"
         )
     try:
         case.check(answer)
     except HandlerKitError as error:
-        return Row(name, "fail", f"{took}; {error}")
+        return failed(f"{took}; {error}")
     said = f"{took}: {_preview(answer)}"
-    if case.name == DEFAULT_CASE and case.file is None:
-        said = f"no case files; sent {json.dumps(DEFAULT_PAYLOAD)}: {said}"
+    if default:
+        said = f"no case files; sent {sent}: {said}"
     return Row(name, "pass", said)
 
 
@@ -358,6 +390,10 @@ def _preview(answer: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def _type_name(value: Any) -> str:
     cls = type(value)
     if cls.__module__ == "builtins":
@@ -365,7 +401,7 @@ def _type_name(value: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-# --- static checks: requirements.txt, hard-coded paths, large files ---------------------------
+# --- static checks: requirements.txt, imports, hard-coded paths, large files ------------------
 
 
 def requirement_rows(repo: Path) -> list[Row]:
@@ -418,6 +454,103 @@ def requirement_rows(repo: Path) -> list[Row]:
             continue
         rows.append(Row(name, "pass", f"{line}: {found} installed"))
     return rows or [Row("requirements", "pass", "requirements.txt lists nothing")]
+
+
+def import_rows(repo: Path) -> list[Row]:
+    """Warn about each package the repository's code imports that production may not have.
+
+    Production installs requirements.txt into its image; a package installed only here
+    passes every local test and fails at start-up there.
+    """
+    from importlib.metadata import packages_distributions, version
+
+    from packaging.utils import canonicalize_name
+
+    own = {file.stem for file in repo.glob("*.py")} | {d.name for d in _packages(repo)}
+    listed = _listed_requirements(repo)
+    distributions = packages_distributions()
+    rows = []
+    for name, (file, line) in _imports(repo).items():
+        if name in own or name in sys.stdlib_module_names or name in PRODUCTION_IMPORTS:
+            continue
+        dists = distributions.get(name, [])
+        if {canonicalize_name(d) for d in [*dists, name]} & listed:
+            continue
+        here = (
+            f"distribution {dists[0]} {version(dists[0])} here" if dists else "not installed here"
+        )
+        rows.append(
+            Row(
+                f"import {name}",
+                "warn",
+                f"{file}:{line} imports {name} ({here}), which requirements.txt does not list: "
+                "production's image may not have it; add it to requirements.txt",
+            )
+        )
+    return rows or [
+        Row("imports", "pass", "requirements.txt or production's image has every package imported")
+    ]
+
+
+def _imports(repo: Path) -> dict[str, tuple[str, int]]:
+    """Top-level names the handler's code imports, each with its first ``file, line``.
+
+    The code is handler.py (or pipeline.py) and the repository's own modules it imports, at
+    any depth: a tests/ or scripts/ folder that production never imports is left out.
+    Relative imports are the repository's own and are left out too.
+    """
+    own = {f.stem: [f] for f in repo.glob("*.py")}
+    own.update({d.name: sorted(d.rglob("*.py")) for d in _packages(repo)})
+    entry = [f for f in (repo / "handler.py", repo / "pipeline.py") if f.is_file()][:1]
+    todo, seen = list(entry), set(entry)
+    found: dict[str, tuple[str, int]] = {}
+    while todo:
+        file = todo.pop(0)
+        try:
+            tree = ast.parse(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, SyntaxError):
+            continue  # the entry check reports an unreadable handler.py
+        where = file.relative_to(repo).as_posix()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in (n.split(".")[0] for n in names):
+                found.setdefault(name, (where, node.lineno))
+                for module in own.get(name, []):
+                    if module not in seen:
+                        seen.add(module)
+                        todo.append(module)
+    return found
+
+
+def _packages(repo: Path) -> list[Path]:
+    """The repository's own packages: its folders that hold Python files."""
+    return sorted(
+        d
+        for d in repo.iterdir()
+        if d.is_dir() and not d.name.startswith((".", "__")) and any(d.glob("*.py"))
+    )
+
+
+def _listed_requirements(repo: Path) -> set[str]:
+    """The canonical names of the distributions requirements.txt lists."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    file = repo / "requirements.txt"
+    if not file.is_file():
+        return set()
+    names = set()
+    for _, line in _requirement_lines(file):
+        try:
+            names.add(canonicalize_name(Requirement(line).name))
+        except InvalidRequirement:
+            continue  # requirement_rows warns about it
+    return names
 
 
 def _requirement_lines(file: Path) -> list[tuple[int, str]]:

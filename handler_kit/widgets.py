@@ -396,7 +396,11 @@ class PayloadForm:
         self.fill(entry.payload)
 
     def export_cases(self, folder: str | Path | None = None) -> list[Path]:
-        """Write the successful requests of the history as new payload cases (JSON files)."""
+        """Write the successful requests of the history as new payload cases (JSON files).
+
+        An answer with labels and scores is kept as its top label and score, with a tolerance
+        (scores vary in their last digits across machines); any other answer exactly.
+        """
         return self._write_cases(folder)[0]
 
     def _write_cases(self, folder: str | Path | None) -> tuple[list[Path], int]:

@@ -3,6 +3,7 @@
 Also `handler-kit test` (notebooks as tests) and `%handler_check`.
 """
 
+import io
 import json
 from importlib.metadata import version
 from pathlib import Path
@@ -10,12 +11,16 @@ from pathlib import Path
 import nbformat
 import numpy as np
 from IPython.core.interactiveshell import InteractiveShell
+from PIL import Image
 
 from handler_kit import CheckReport, check
-from handler_kit.check import Row, unserializable_path
+from handler_kit.cases import Case
+from handler_kit.check import Row, _work, import_rows, unserializable_path
 from handler_kit.cli import main
+from handler_kit.samples import GUIDE_HANDLER
 
 PYTEST = version("pytest")
+HOLIDAYS = version("holidays")
 
 HANDLER = """\
 class EndpointHandler:
@@ -198,6 +203,71 @@ def test_no_requirements_txt_is_a_pass_that_says_so(repo):
     assert requirements.status == "pass" and "no requirements.txt" in requirements.detail
 
 
+# --- imports ----------------------------------------------------------------------------------
+
+
+def test_the_guides_repository_without_requirements_txt_warns_about_holidays(repo):
+    repo.write("handler.py", text=GUIDE_HANDLER)
+    assert import_rows(repo.path) == [
+        Row(
+            "import holidays",
+            "warn",
+            f"handler.py:3 imports holidays (distribution holidays {HOLIDAYS} here), which "
+            "requirements.txt does not list: production's image may not have it; "
+            "add it to requirements.txt",
+        )
+    ]
+    repo.write("requirements.txt", text="Holidays>=0.1\n")
+    assert [r.check for r in import_rows(repo.path)] == ["imports"]
+
+
+def test_an_unlisted_import_is_a_warning_in_the_report(repo, capsys):
+    repo.write("handler.py", text=handler('[{"label": "x", "score": 1.0}]', "import holidays\n"))
+    status, out = run_check(capsys, str(repo.path))
+    assert status == 0
+    assert " warn    handler.py:1 imports holidays" in line_of(out, "import holidays")
+    assert out.splitlines()[-1] == "ready to deploy, but read the 1 warning above"
+
+
+def test_only_imports_that_neither_requirements_nor_production_cover_are_warned(repo):
+    repo.write(
+        "handler.py",
+        text="""\
+import json
+import numpy as np
+from PIL import Image
+import utils
+from pkg.sub import thing
+from . import relative
+
+
+def later():
+    import yaml
+    from surely_missing_module.part import x
+""",
+    )
+    repo.write("utils.py", text="import pytest\nimport holidays\n")
+    repo.write("pkg/__init__.py")
+    repo.write("pkg/sub.py", text="import holidays\nfrom ..utils import y\n")
+    repo.write("requirements.txt", text="-r other.txt\nPyYAML>=5  # imported as yaml\n")
+    details = [(r.check, r.detail.split(",")[0]) for r in import_rows(repo.path)]
+    assert details == [
+        (
+            "import surely_missing_module",
+            "handler.py:11 imports surely_missing_module (not installed here)",
+        ),
+        ("import pytest", f"utils.py:1 imports pytest (distribution pytest {PYTEST} here)"),
+        ("import holidays", f"utils.py:2 imports holidays (distribution holidays {HOLIDAYS} here)"),
+    ]
+
+
+def test_code_that_the_handler_never_imports_is_not_scanned(repo):
+    repo.write("handler.py", "base.py")
+    repo.write("tests/test_handler.py", text="import surely_missing_test_tool\n")
+    repo.write("scripts/train.py", text="import surely_missing_trainer\n")
+    assert [r.check for r in import_rows(repo.path)] == ["imports"]
+
+
 # --- cases ------------------------------------------------------------------------------------
 
 
@@ -237,6 +307,117 @@ def test_an_unreadable_case_fails_alone(repo):
     assert row(report, "case broken").status == "fail"
     assert "cannot read the case" in row(report, "case broken").detail
     assert row(report, "case good").status == "pass"
+
+
+def test_a_bad_case_fails_its_own_row_and_the_later_cases_still_run(repo):
+    repo.write(
+        "handler.py",
+        text=handler('[{"label": "x", "score": None if data["inputs"] == "null" else 0.9}]'),
+    )
+    cases = {
+        "a_missing_file": {"body_file": "cat.png", "content_type": "image/png"},
+        "b_bad_score": {"payload": {"inputs": "hi"}, "expected_label": "x", "expected_score": "hi"},
+        "c_null_score": {"payload": {"inputs": "null"}, "expected_label": "x"},
+        "d_good": {"payload": {"inputs": "hi"}, "expected_label": "x", "expected_score": 0.9},
+    }
+    for name, content in cases.items():
+        repo.write(f"cases/{name}.json", text=json.dumps(content))
+    report = check(repo.path)
+    missing = row(report, "case a_missing_file")
+    assert missing.status == "fail" and "cannot read its body file cat.png" in missing.detail
+    assert "Put cat.png next to the case file" in missing.detail
+    bad = row(report, "case b_bad_score")
+    assert bad.status == "fail" and '`expected_score` must be a number, not "hi"' in bad.detail
+    null = row(report, "case c_null_score")
+    assert null.status == "fail" and 'the score of label "x" is not a number: null' in null.detail
+    assert row(report, "case d_good").status == "pass"
+
+
+def test_any_exception_in_a_case_fails_that_case_only(repo, monkeypatch):
+    repo.write("handler.py", "base.py")
+    case(repo, "a_boom", "positive")
+    case(repo, "b_good", "positive")
+    real = Case.data
+
+    def data(self):
+        if self.name == "a_boom":
+            raise RuntimeError("something unforeseen")
+        return real(self)
+
+    monkeypatch.setattr(Case, "data", data)
+    out = io.StringIO()
+    _work(repo.path, None, out)
+    rows = [json.loads(line)["row"] for line in out.getvalue().splitlines() if '"row"' in line]
+    found = {r["check"]: r for r in rows}
+    assert found["case a_boom"]["status"] == "fail"
+    assert found["case a_boom"]["detail"] == (
+        "the case could not be run: RuntimeError: something unforeseen"
+    )
+    assert found["case b_good"]["status"] == "pass"
+
+
+def test_a_wrong_exact_answer_is_named_in_its_row(repo):
+    repo.write("handler.py", "base.py")
+    content = {"payload": {"inputs": "good"}, "expected": [{"label": "positive", "score": 0.5}]}
+    repo.write("cases/exact.json", text=json.dumps(content))
+    exact = row(check(repo.path), "case exact")
+    assert exact.status == "fail"
+    assert "case exact: the answer differs from `expected`" in exact.detail
+    assert 'expected [{"label": "positive", "score": 0.5}]' in exact.detail
+    assert 'got [{"label": "positive", "score": 1.0}]' in exact.detail
+
+
+def test_a_score_outside_the_tolerance_is_named_in_its_row(repo):
+    repo.write("handler.py", "base.py")
+    content = {
+        "payload": {"inputs": "good"},
+        "expected_label": "positive",
+        "expected_score": 0.9,
+        "tolerance": 0.05,
+    }
+    repo.write("cases/near.json", text=json.dumps(content))
+    near = row(check(repo.path), "case near")
+    assert near.status == "fail"
+    assert "case near: score 1.0000 is not within 0.05 of 0.9" in near.detail
+
+
+IMAGE_HANDLER = """\
+class EndpointHandler:
+    def __init__(self, path=""):
+        pass
+
+    def __call__(self, data):
+        image = data["inputs"]  # production decodes an image/png body to a PIL image in RGB
+        return [{"label": f"{image.mode} {image.width}x{image.height}", "score": 1.0}]
+"""
+
+
+def image_case(folder) -> None:
+    """A case sending a small PNG as production's image/png body."""
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (8, 4)).save(folder / "cat.png")
+    content = {"body_file": "cat.png", "content_type": "image/png", "expected_label": "RGB 8x4"}
+    (folder / "cat.json").write_text(json.dumps(content))
+
+
+def test_a_body_file_case_is_sent_as_production_decodes_it(repo):
+    repo.write("handler.py", text=IMAGE_HANDLER)
+    image_case(repo.path / "cases")
+    cat = row(check(repo.path), "case cat")
+    assert cat.status == "pass", cat.detail
+    assert '"label":"RGB 8x4"' in cat.detail
+
+
+def test_a_failing_default_payload_says_what_was_sent_and_what_to_do(repo):
+    repo.write("handler.py", text=handler('{"label": data["text"]}'))
+    default = row(check(repo.path), "case default")
+    assert default.status == "fail"
+    first, second = default.detail.splitlines()
+    assert first.endswith("KeyError: 'text' (in __call__; production answers HTTP 400)")
+    assert second.startswith(
+        'sent the default payload {"inputs": "I am quite excited how this will turn out"} '
+        "because there are no case files; add a case in cases/ with a payload your handler takes"
+    )
 
 
 def test_an_answer_holding_a_tensor_is_named_with_its_path(repo, capsys):
@@ -339,7 +520,14 @@ def test_a_hard_coded_home_path_is_warned_with_its_line(repo, capsys):
     assert status == 0  # a warning does not stop a deployment
     warned = line_of(out, "hard-coded path")
     assert " warn    handler.py:3: '/home/alice/models/emotion' is a path on this machine" in warned
-    assert out.splitlines()[-1] == "ready to deploy (1 warning)"
+    assert out.splitlines()[-1] == "ready to deploy, but read the 1 warning above"
+
+
+def test_a_home_folder_path_is_warned_and_a_tmp_path_is_not(repo):
+    answer = '[{"label": "x", "score": 1.0}] if "/tmp/scratch" else "~/models/emotion"'
+    repo.write("handler.py", text=handler(answer))  # line 6
+    warned = row(check(repo.path), "hard-coded path")  # the one row: none for /tmp/scratch
+    assert warned.detail.startswith("handler.py:6: '~/models/emotion' is a path on this machine")
 
 
 def test_a_big_file_outside_git_lfs_is_warned(repo, capsys):

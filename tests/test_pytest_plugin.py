@@ -6,6 +6,8 @@ installed `pytest11` entry point, as it does for users.
 
 import json
 
+from PIL import Image
+
 pytest_plugins = ["pytester"]
 
 COUNTING = """\
@@ -19,6 +21,17 @@ class EndpointHandler(Base):
         super().__init__(path)
         with open(Path(path) / "builds.txt", "a") as f:  # one line per build
             f.write("built\\n")
+"""
+
+
+IMAGE_HANDLER = """\
+class EndpointHandler:
+    def __init__(self, path=""):
+        pass
+
+    def __call__(self, data):
+        image = data["inputs"]  # production decodes an image/png body to a PIL image in RGB
+        return [{"label": f"{image.mode} {image.width}x{image.height}", "score": 1.0}]
 """
 
 
@@ -46,6 +59,21 @@ def test_each_case_is_an_item_and_the_handler_is_built_once(repo, pytester):
     )
     result.stdout.fnmatch_lines(["*case bad: label 'positive', expected 'negative'*"])
     assert (repo.path / "builds.txt").read_text() == "built\n"
+
+
+def test_a_body_file_case_sends_the_file_as_production_decodes_it(repo, pytester):
+    repo.write("handler.py", text=IMAGE_HANDLER)
+    folder = repo.path / "cases"
+    folder.mkdir()
+    Image.new("L", (8, 4)).save(folder / "cat.png")
+    content = {"body_file": "cat.png", "content_type": "image/png", "expected_label": "RGB 8x4"}
+    (folder / "cat.json").write_text(json.dumps(content))
+    content["body_file"] = "dog.png"  # not there: fails alone, with what to do
+    (folder / "dog.json").write_text(json.dumps(content))
+    result = pytester.runpytest_subprocess("--handler-repo", str(repo.path), "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*cases/cat.json::cat PASSED*", "*cases/dog.json::dog FAILED*"])
+    result.stdout.fnmatch_lines(["*case dog: cannot read its body file dog.png*"])
 
 
 def test_cases_come_from_the_folder_given_and_k_selects_among_them(repo, pytester):

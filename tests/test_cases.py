@@ -1,0 +1,79 @@
+"""cases.py: payload cases read, replayed and saved; a bad case is a clear CaseError."""
+
+import json
+
+import pytest
+
+from handler_kit.cases import Case, CaseError, read_case, save_case
+
+
+def write_case(tmp_path, name: str, **fields) -> Case:
+    file = tmp_path / f"{name}.json"
+    file.write_text(json.dumps(fields))
+    return read_case(file)
+
+
+def test_a_missing_body_file_is_named_with_what_to_do(tmp_path):
+    case = write_case(tmp_path, "photo", body_file="cat.png", content_type="image/png")
+    with pytest.raises(CaseError) as raised:
+        case.data()
+    message = str(raised.value)
+    assert message.startswith(f"{tmp_path / 'photo.json'}: case photo: cannot read its body file")
+    assert "cat.png" in message and "Put cat.png next to the case file" in message
+
+
+def test_a_body_file_that_is_not_a_name_is_a_case_error(tmp_path):
+    with pytest.raises(CaseError, match="`body_file` must be a file name next to the case"):
+        write_case(tmp_path, "odd", body_file=5)
+
+
+@pytest.mark.parametrize("key, value", [("expected_score", "high"), ("tolerance", None)])
+def test_a_score_or_tolerance_that_is_not_a_number_is_a_case_error(tmp_path, key, value):
+    fields = {"expected_score": 0.9, "tolerance": 0.05, key: value}
+    case = write_case(tmp_path, "c", payload={"inputs": "x"}, expected_label="joy", **fields)
+    with pytest.raises(CaseError, match=f"case c: `{key}` must be a number, not"):
+        case.check([{"label": "joy", "score": 0.9}])
+
+
+@pytest.mark.parametrize("score", [None, "0.9", True])
+def test_an_answer_whose_score_is_not_a_number_is_a_case_error(score):
+    case = Case("c", payload={"inputs": "x"}, expected_label="joy")
+    with pytest.raises(
+        CaseError, match=f'case c: the score of label "joy" is not a number: {json.dumps(score)}'
+    ):
+        case.check([{"label": "joy", "score": score}])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"label": "joy", "score": 0.9},
+        [{"label": "sadness", "score": 0.1}, {"label": "joy", "score": 0.9}],
+        [[{"label": "joy", "score": 0.9}]],
+    ],
+)
+def test_expected_label_reads_a_dict_a_list_and_a_batch(answer):
+    Case("c", payload={"inputs": "x"}, expected_label="joy", expected_score=0.91).check(answer)
+    with pytest.raises(CaseError, match="case c: label 'joy', expected 'anger'"):
+        Case("c", payload={"inputs": "x"}, expected_label="anger").check(answer)
+
+
+def test_a_label_answer_is_saved_as_its_label_and_a_tolerant_score(tmp_path):
+    answer = [{"label": "joy", "score": 0.912345678}, {"label": "sadness", "score": 0.08}]
+    file = save_case(tmp_path, "case_001", {"inputs": "x"}, answer)
+    saved = json.loads(file.read_text())
+    assert saved == {
+        "payload": {"inputs": "x"},
+        "expected_label": "joy",
+        "expected_score": 0.9123,
+        "tolerance": 0.05,
+    }
+    read_case(file).check([{"label": "joy", "score": 0.9100001}])  # another machine's digits
+
+
+@pytest.mark.parametrize(
+    "answer", [{"embedding": [0.1, 0.2]}, [{"label": "a", "score": None}], "plain text"]
+)
+def test_any_other_answer_is_saved_exactly(tmp_path, answer):
+    saved = json.loads(save_case(tmp_path, "c", {"inputs": "x"}, answer).read_text())
+    assert saved == {"payload": {"inputs": "x"}, "expected": answer}
