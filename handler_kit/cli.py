@@ -65,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument(
         "--timeout", metavar="S", type=int, default=600, help="seconds each cell may take"
     )
+    test.add_argument(
+        "--kernel",
+        metavar="NAME",
+        help="Jupyter kernel to run in (default: handler-kit if registered, else python3)",
+    )
+    test.add_argument(
+        "--cwd", metavar="DIR", help="working directory of the kernel (default: each notebook's)"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
@@ -72,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             print(report)
             return 0 if report.ok else 1
         if args.command == "test":
-            return _test(args.notebooks, _parameters(args.parameter), args.output, args.timeout)
+            parameters = _parameters(args.parameter)
+            options = {"kernel": args.kernel, "cwd": args.cwd}
+            return _test(args.notebooks, parameters, args.output, args.timeout, **options)
         if args.command == "serve":
             options = {"reload": args.reload, "concurrency": args.concurrency}
             server.run(args.repo, args.host, args.port, args.token, **options)
@@ -115,21 +125,57 @@ def _parameters(pairs: list[list[str]]) -> dict[str, Any]:
     return parameters
 
 
-def _test(notebooks: list[str], parameters: dict[str, Any], output: str, timeout: int) -> int:
+def _test(
+    notebooks: list[str],
+    parameters: dict[str, Any],
+    output: str,
+    timeout: int,
+    kernel: str | None = None,
+    cwd: str | None = None,
+) -> int:
+    """Execute each notebook, say how it went, then sum up; 1 when any failed."""
     from .notebooks import run_notebook
 
     failed = 0
-    for notebook in notebooks:
+    for notebook, folder in zip(notebooks, _output_folders(notebooks, output), strict=True):
         try:
-            run = run_notebook(Path(notebook), output, parameters, timeout=timeout)
+            run = run_notebook(Path(notebook), folder, parameters, kernel, timeout, cwd)
             print(repr(run), flush=True)
             run.check()
-        except HandlerKitError as error:
+        except Exception as error:  # one broken notebook (or kernel) must not stop the rest
             failed += 1
-            print(f"handler-kit: {error}", file=sys.stderr, flush=True)
+            what = str(error)
+            if not isinstance(error, HandlerKitError):
+                what = f"{notebook}: {type(error).__name__}: {what}"
+            print(f"handler-kit: {what}", file=sys.stderr, flush=True)
     n = len(notebooks)
     print(f"{n} notebook{'s' * (n != 1)}: {n - failed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def _output_folders(notebooks: list[str], output: str) -> list[Path]:
+    """Each notebook's folder for its executed copy: ``output``, or a subfolder of it.
+
+    Notebooks that share a file name get a subfolder each, named after their own folder (made
+    unique), so that no executed copy overwrites another.
+    """
+    from collections import Counter
+
+    names = Counter(Path(notebook).name for notebook in notebooks)
+    taken: set[str] = set()
+    folders = []
+    for notebook in map(Path, notebooks):
+        if names[notebook.name] == 1:
+            folders.append(Path(output))
+            continue
+        base = notebook.resolve().parent.name or "root"
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        folders.append(Path(output) / name)
+    return folders
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ class NotebookRun:
     seconds: float
     cell: int | None = None  # 1-based position of the failing cell in the input notebook
     error: str | None = None  # "Type: message" of the failure
+    source: str | None = None  # the failing cell's first non-empty line, shortened
 
     @property
     def ok(self) -> bool:
@@ -42,7 +43,8 @@ class NotebookRun:
             raise NotebookError(
                 f"cell {self.cell} failed: {self.error}",
                 file=self.notebook,
-                hint=f"Executed copy: {self.output}"
+                hint=(f"Cell {self.cell} begins: {self.source}\n" if self.source else "")
+                + f"Executed copy: {self.output}"
                 + (f" (HTML: {self.html})" if self.html else ""),
             )
         return self
@@ -50,7 +52,8 @@ class NotebookRun:
     def __repr__(self) -> str:
         if self.ok:
             return f"{self.notebook.name} passed in {self.seconds:.1f} s: {self.output}"
-        return f"{self.notebook.name} failed at cell {self.cell}: {self.error} ({self.output})"
+        text = f"{self.notebook.name} failed at cell {self.cell}: {self.error} ({self.output})"
+        return text + (f"; cell {self.cell} begins: {self.source}" if self.source else "")
 
     def _repr_html_(self) -> str:
         colour = "#1a7f37" if self.ok else "#cf222e"
@@ -74,10 +77,13 @@ def run_notebook(
 ) -> NotebookRun:
     """Execute ``notebook`` with papermill into ``output_dir``; never raises for a failing cell.
 
-    ``timeout`` bounds each cell (seconds). The executed copy and its HTML export are written
-    to ``output_dir`` either way; call ``.check()`` on the result to raise on failure.
+    A failing cell, a cell over ``timeout`` seconds and a dead kernel are all failed runs. The
+    kernel runs in ``cwd``, by default the notebook's own folder (as in Jupyter). The executed
+    copy and its HTML export are written to ``output_dir`` either way; call ``.check()`` on the
+    result to raise on failure.
     """
     import papermill
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
     notebook = Path(notebook)
@@ -87,47 +93,105 @@ def run_notebook(
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / notebook.name
     started = time.perf_counter()
-    cell = error = None
+    index = error = None
     try:
         papermill.execute_notebook(
             notebook,
-            output,
+            output.resolve(),  # papermill saves it while in `cwd`: a relative path would move
             parameters=parameters or {},
             kernel_name=kernel or kernel_name(),
             language="python",  # handlers are Python; old notebooks may not say so
-            cwd=str(cwd) if cwd else None,
+            cwd=str(notebook.parent if cwd is None else cwd),
             execution_timeout=timeout,
             progress_bar=False,
         )
     except PapermillExecutionError as exc:
-        cell, error = _input_position(output, exc.cell_index), f"{exc.ename}: {exc.evalue}"
+        index, error = exc.cell_index, f"{exc.ename}: {exc.evalue}"
+    except CellTimeoutError:
+        error = f"CellTimeoutError: the cell ran over {timeout} s (raise --timeout)"
+    except DeadKernelError:
+        error = "DeadKernelError: the kernel died (it crashed, exited or ran out of memory)"
     seconds = time.perf_counter() - started
-    return NotebookRun(notebook, output, _export_html(output), seconds, cell, error)
+    cell = source = None
+    if error is not None:
+        cell, source, error = _locate(output, index, error)
+    return NotebookRun(notebook, output, _export_html(output), seconds, cell, error, source)
 
 
-def _input_position(output: Path, index: int) -> int:
-    """1-based position in the input notebook of the executed notebook's cell ``index``.
+def _locate(output: Path, index: int | None, error: str) -> tuple[int | None, str | None, str]:
+    """The failing cell's input position and first line, and the error, from the executed copy.
 
-    Papermill adds a cell with the injected parameters (and, after a failure, marker cells
-    that were not there while it ran); neither is the user's, so neither is counted.
+    ``index`` is the cell papermill reported (None after a timeout or a dead kernel). Papermill
+    adds a cell with the injected parameters (and, after a failure, marker cells that were not
+    there while it ran); neither is the user's, so neither is counted.
     """
     import nbformat
 
-    cells = [
-        cell.get("metadata", {}).get("tags", [])
-        for cell in nbformat.read(output, as_version=4).cells
-        if "papermill-error-cell-tag" not in cell.get("metadata", {}).get("tags", [])
+    try:
+        nb = nbformat.read(output, as_version=4)
+    except (OSError, ValueError):  # not written, or cut off mid-write
+        return None, None, error
+    cells = [c for c in nb.cells if "papermill-error-cell-tag" not in _tags(c)]
+    if index is None:
+        index = _last_started(cells)
+    if index is None or index >= len(cells):
+        return None, None, error
+    failing = cells[index]
+    if error.endswith(": "):  # no message (a magic's UsageError, a bare assert)
+        error = _stderr_line(failing) or error[:-2]
+    position = index + 1 - sum(1 for c in cells[:index] if "injected-parameters" in _tags(c))
+    return position, _first_line(failing.source), error
+
+
+def _tags(cell: Any) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
+def _last_started(cells: list[Any]) -> int | None:
+    """Index of the cell papermill marked failed, else of the last cell it started.
+
+    A timeout or a dead kernel stops papermill before it marks the cell failed (it even marks
+    every cell completed), but only cells it started have a start time.
+    """
+    marks = [c.get("metadata", {}).get("papermill", {}) for c in cells]
+    failed = [i for i, mark in enumerate(marks) if mark.get("exception") is True]
+    started = [i for i, mark in enumerate(marks) if mark.get("start_time")]
+    return (failed or started or [None])[-1]
+
+
+def _stderr_line(cell: Any) -> str | None:
+    """The last non-empty stderr line of a cell that failed without an error output."""
+    outputs = cell.get("outputs", [])
+    if any(out.get("output_type") == "error" for out in outputs):
+        return None  # its error output is the error; stderr may hold unrelated warnings
+    lines = [
+        line.strip()
+        for out in outputs
+        if out.get("output_type") == "stream" and out.get("name") == "stderr"
+        for line in out.get("text", "").splitlines()
+        if line.strip()
     ]
-    return index + 1 - sum(1 for tags in cells[:index] if "injected-parameters" in tags)
+    return lines[-1] if lines else None
+
+
+def _first_line(source: str, width: int = 60) -> str | None:
+    """The first non-empty line of ``source``, cut to ``width`` characters."""
+    line = next((line.strip() for line in source.splitlines() if line.strip()), None)
+    if line is None or len(line) <= width:
+        return line
+    return line[: width - 1].rstrip() + "…"
 
 
 def _export_html(output: Path) -> Path | None:
-    if not output.is_file():
-        return None
+    """Export the executed copy to HTML next to it; None when there is no readable copy."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(output, as_version=4))
+    try:
+        nb = nbformat.read(output, as_version=4)
+    except (OSError, ValueError):  # not written, or cut off mid-write
+        return None
+    body, _ = HTMLExporter().from_notebook_node(nb)
     target = output.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target

@@ -1,11 +1,22 @@
-"""cli.py: `handler-kit call` loads a repository and prints the answer as JSON."""
+"""cli.py: `handler-kit call` prints the answer as JSON; `handler-kit test` runs notebooks."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+
 from handler_kit.cli import main
+
+
+def small_notebook(path: Path, *cells: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nbformat.write(nb, path)
+    return path
 
 
 def test_call_prints_the_answer_as_json(repo, capsys):
@@ -33,3 +44,55 @@ def test_console_script_is_installed(repo):
         check=True,
     ).stdout
     assert json.loads(out)[0]["label"] == "positive"
+
+
+def test_a_notebook_that_times_out_does_not_stop_the_next_one(tmp_path, capsys):
+    slow = small_notebook(tmp_path / "slow.ipynb", "import time; time.sleep(60)")
+    fine = small_notebook(tmp_path / "fine.ipynb", "x = 1")
+    args = ["test", str(slow), str(fine), "--output", str(tmp_path / "out"), "--timeout", "2"]
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert f"{slow}: cell 1 failed: CellTimeoutError: the cell ran over 2 s" in err
+    assert "fine.ipynb passed" in out
+    assert out.splitlines()[-1] == "2 notebooks: 1 passed, 1 failed"
+
+
+def test_any_error_is_reported_per_notebook_and_the_summary_printed(tmp_path, capsys):
+    a = small_notebook(tmp_path / "a.ipynb", "x = 1")
+    b = small_notebook(tmp_path / "b.ipynb", "x = 1")
+    args = ["test", str(a), str(b), "--output", str(tmp_path / "out"), "--kernel", "no-such"]
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert f"handler-kit: {a}: NoSuchKernel: " in err and f"handler-kit: {b}: NoSuchKernel" in err
+    assert out.splitlines()[-1] == "2 notebooks: 0 passed, 2 failed"
+
+
+def test_kernel_and_working_directory_can_be_chosen(tmp_path, capsys):
+    notebook = small_notebook(
+        tmp_path / "nb" / "where.ipynb",
+        "import os, sys",
+        "assert os.path.samefile(os.getcwd(), os.environ['WANT']), os.getcwd()",
+    )
+    args = ["test", str(notebook), "--output", str(tmp_path / "out"), "--kernel", "python3"]
+    os.environ["WANT"] = str(tmp_path / "nb")  # the notebook's folder, by default
+    try:
+        assert main(args) == 0
+        os.environ["WANT"] = str(tmp_path)
+        assert main([*args, "--cwd", str(tmp_path)]) == 0
+    finally:
+        del os.environ["WANT"]
+    assert capsys.readouterr().out.count("1 notebook: 1 passed, 0 failed") == 2
+
+
+def test_notebooks_of_the_same_name_keep_their_own_executed_copies(tmp_path, capsys):
+    first = small_notebook(tmp_path / "p" / "a" / "x.ipynb", "assert 0, 'first'")
+    second = small_notebook(tmp_path / "q" / "a" / "x.ipynb", "assert 0, 'second'")
+    out_dir = tmp_path / "out"
+    assert main(["test", str(first), str(second), "--output", str(out_dir)]) == 1
+    out = capsys.readouterr().out
+    for copy, said in [
+        (out_dir / "a" / "x.ipynb", "first"),
+        (out_dir / "a-2" / "x.ipynb", "second"),
+    ]:
+        assert f"x.ipynb failed at cell 1: AssertionError: {said} ({copy})" in out
+        assert f"assert 0, '{said}'" in copy.read_text()  # not overwritten by the other

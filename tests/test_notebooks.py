@@ -29,6 +29,7 @@ def test_a_failure_names_the_cell_the_error_and_the_copies(tmp_path):
     assert not run.ok
     assert run.cell == 3
     assert run.error == "AssertionError: x is 1"
+    assert run.source == "assert x == y, 'x is 1'"
     assert run.output == tmp_path / "out" / "three.ipynb" and run.output.is_file()
     assert run.html == tmp_path / "out" / "three.html" and "x is 1" in run.html.read_text()
     with pytest.raises(NotebookError) as info:
@@ -36,6 +37,57 @@ def test_a_failure_names_the_cell_the_error_and_the_copies(tmp_path):
     message = str(info.value)
     assert message.startswith(f"{notebook}: cell 3 failed: AssertionError: x is 1")
     assert str(run.output) in message and str(run.html) in message
+    assert "Cell 3 begins: assert x == y, 'x is 1'" in message
+    assert repr(run).endswith("; cell 3 begins: assert x == y, 'x is 1'")
+
+
+def test_the_failing_cell_is_quoted_by_its_first_line_cut_to_60_characters(tmp_path):
+    long = "assert " + " + ".join(["len('abc')"] * 10) + " == 0"
+    notebook = small_notebook(tmp_path / "long.ipynb", "x = 1", f"\n# why\n{long}")
+    run = run_notebook(notebook, tmp_path / "out")
+    assert run.source == "# why"
+    notebook = small_notebook(tmp_path / "long.ipynb", f"\n   \n{long}\nx = 2")
+    run = run_notebook(notebook, tmp_path / "out")
+    assert (run.cell, run.error) == (1, "AssertionError")  # a bare assert has no message
+    assert run.source == long[:59].rstrip() + "…"  # 60 characters at most
+
+
+def test_a_cell_over_the_timeout_is_a_failed_run_that_names_the_cell(tmp_path):
+    notebook = small_notebook(tmp_path / "slow.ipynb", "x = 1", "import time; time.sleep(60)", "y")
+    run = run_notebook(notebook, tmp_path / "out", timeout=2)
+    assert (run.cell, run.source) == (2, "import time; time.sleep(60)")
+    assert run.error == "CellTimeoutError: the cell ran over 2 s (raise --timeout)"
+    assert run.seconds < 30 and run.output.is_file() and run.html.is_file()
+
+
+def test_a_dead_kernel_is_a_failed_run_that_names_the_cell(tmp_path):
+    notebook = small_notebook(tmp_path / "dies.ipynb", "x = 1", "import os; os._exit(1)", "y")
+    run = run_notebook(notebook, tmp_path / "out", parameters={"n": 1}, timeout=30)
+    assert (run.cell, run.source) == (2, "import os; os._exit(1)")
+    assert run.error.startswith("DeadKernelError: the kernel died (")
+    assert run.output.is_file() and run.html.is_file()
+
+
+def test_an_error_without_a_message_is_told_by_the_cells_stderr(tmp_path):
+    notebook = small_notebook(tmp_path / "magic.ipynb", "x = 1", "%history --bogus")
+    run = run_notebook(notebook, tmp_path / "out")
+    assert (run.cell, run.source) == (2, "%history --bogus")
+    assert run.error == "UsageError: unrecognized arguments: --bogus"
+
+
+def test_the_kernel_runs_in_the_notebooks_folder_unless_told_otherwise(tmp_path, monkeypatch):
+    folder, elsewhere = tmp_path / "nbs", tmp_path / "elsewhere"
+    folder.mkdir(), elsewhere.mkdir()
+    (folder / "data.txt").write_text("beside the notebook")
+    (elsewhere / "data.txt").write_text("elsewhere")
+    small_notebook(folder / "reads.ipynb", "text = open('data.txt').read()\nassert 0, text")
+    monkeypatch.chdir(tmp_path)
+    run = run_notebook("nbs/reads.ipynb", "out")  # relative paths, from another folder
+    assert run.error == "AssertionError: beside the notebook"
+    assert run.output == Path("out/reads.ipynb") and run.output.is_file()
+    assert not (folder / "out").exists()
+    run = run_notebook("nbs/reads.ipynb", "out", cwd=elsewhere)
+    assert run.error == "AssertionError: elsewhere"
 
 
 def test_cells_are_counted_in_the_users_notebook_not_with_the_injected_one(tmp_path):
