@@ -381,17 +381,6 @@ def test_a_score_outside_the_tolerance_is_named_in_its_row(repo):
     assert "case near: score 1.0000 is not within 0.05 of 0.9" in near.detail
 
 
-IMAGE_HANDLER = """\
-class EndpointHandler:
-    def __init__(self, path=""):
-        pass
-
-    def __call__(self, data):
-        image = data["inputs"]  # production decodes an image/png body to a PIL image in RGB
-        return [{"label": f"{image.mode} {image.width}x{image.height}", "score": 1.0}]
-"""
-
-
 def image_case(folder) -> None:
     """A case sending a small PNG as production's image/png body."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -401,7 +390,7 @@ def image_case(folder) -> None:
 
 
 def test_a_body_file_case_is_sent_as_production_decodes_it(repo):
-    repo.write("handler.py", text=IMAGE_HANDLER)
+    repo.write("handler.py", "image_handler.py")
     image_case(repo.path / "cases")
     cat = row(check(repo.path), "case cat")
     assert cat.status == "pass", cat.detail

@@ -24,17 +24,6 @@ class EndpointHandler(Base):
 """
 
 
-IMAGE_HANDLER = """\
-class EndpointHandler:
-    def __init__(self, path=""):
-        pass
-
-    def __call__(self, data):
-        image = data["inputs"]  # production decodes an image/png body to a PIL image in RGB
-        return [{"label": f"{image.mode} {image.width}x{image.height}", "score": 1.0}]
-"""
-
-
 def case(folder, name: str, expected_label: str, inputs: str = "a good day") -> None:
     folder.mkdir(parents=True, exist_ok=True)
     payload = {"payload": {"inputs": inputs}, "expected_label": expected_label}
@@ -62,7 +51,7 @@ def test_each_case_is_an_item_and_the_handler_is_built_once(repo, pytester):
 
 
 def test_a_body_file_case_sends_the_file_as_production_decodes_it(repo, pytester):
-    repo.write("handler.py", text=IMAGE_HANDLER)
+    repo.write("handler.py", "image_handler.py")
     folder = repo.path / "cases"
     folder.mkdir()
     Image.new("L", (8, 4)).save(folder / "cat.png")
