@@ -450,12 +450,15 @@ def payload_form(handler: Any, sample: dict | None = None) -> PayloadForm:
 
 def _answer_summary(answer: Any) -> str:
     """The top label and its score, else the answer as JSON: never an exception."""
-    table = result_table(answer)  # never raises: an unforeseen shape becomes JSON
-    if table.kind in ("labels", "top-k"):
-        label, score = table.sections[0].rows[0]
-        # A handler under development may answer a score of None or "0.9".
-        shown = f"{score:.2f}" if isinstance(score, (int, float)) else repr(score)
-        return f"{label} ({shown})"
+    try:
+        table = result_table(answer)
+        if table.kind in ("labels", "top-k"):
+            label, score = table.sections[0].rows[0]
+            # A handler under development may answer a score of None or "0.9".
+            shown = f"{score:.2f}" if isinstance(score, (int, float)) else repr(score)
+            return f"{label} ({shown})"
+    except Exception:  # a summary must not cost the history its entry
+        pass
     return _json(answer)
 
 

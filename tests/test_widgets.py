@@ -311,3 +311,4 @@ def test_a_failure_to_show_the_answer_is_shown_and_the_history_kept(monkeypatch)
     click_send(form)
     assert "cannot show the answer: RuntimeError: cannot render" in form.error_panel.value
     assert len(form.history) == 1 and not form.send_button.disabled
+    assert form.history_list.options[0][0].endswith('→ {"a": 1}  ' + f"{form.history[0].ms:.0f} ms")
