@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 from .check import CheckReport, check
 from .errors import HandlerKitError, HandlerLoadError, HandlerReloadError
-from .live import LiveHandler
-from .loader import load
+from .live import LiveHandler, load
 from .reload import ReloadReport
 from .server import Endpoint, serve
 from .tables import ResultTable, result_table, show

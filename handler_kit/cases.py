@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import contract
-from .errors import HandlerKitError
+from .errors import HandlerKitError, describe
 
 
 class CaseError(HandlerKitError):
@@ -98,11 +98,32 @@ class Case:
 
 
 def load_cases(folder: str | Path) -> list[Case]:
-    """Every ``*.json`` case in ``folder``, by name; a clear error for a malformed one."""
+    """Every case in ``folder``, by name; raises the error of the first malformed one."""
+    found = read_cases(folder)
+    for case in found:
+        if isinstance(case, CaseError):
+            raise case
+    return found  # type: ignore[return-value]
+
+
+def read_cases(folder: str | Path) -> list[Case | CaseError]:
+    """Every ``*.json`` case file in ``folder``, by name: the case, or why it cannot be read.
+
+    One unreadable case does not hide the others. Raises CaseError when there is no such
+    folder.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise CaseError(f"no cases folder at {folder}", hint="Create it, or pass --cases DIR.")
-    return [read_case(file) for file in sorted(folder.glob("*.json"))]
+    found: list[Case | CaseError] = []
+    for file in sorted(folder.glob("*.json")):
+        try:
+            found.append(read_case(file))
+        except CaseError as error:
+            found.append(error)
+        except Exception as error:  # a case of an unforeseen shape fails alone, said plainly
+            found.append(CaseError(f"cannot read the case: {describe(error)}", file=file))
+    return found
 
 
 def read_case(file: Path) -> Case:

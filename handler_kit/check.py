@@ -23,9 +23,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .cases import Case, CaseError, load_cases, read_case
+from .cases import Case, CaseError, read_cases
 from .errors import HandlerKitError, HandlerLoadError, describe, user_location
-from .loader import find_entry, load
+from .live import load
+from .repository import Repository, imports_in, source_text
 
 if TYPE_CHECKING:
     from .live import LiveHandler
@@ -140,7 +141,7 @@ def check(
     """
     given = Path(repo).expanduser()
     try:
-        folder, _ = find_entry(given)
+        folder = Repository.find(given).path
     except HandlerKitError as error:
         folder = given.resolve()
         if not folder.is_dir():
@@ -251,18 +252,17 @@ def _cases(repo: Path, folder: Path | None) -> list[Case | Row]:
 
     Without case files, the default payload is the one case.
     """
-    if folder is not None and not folder.is_dir():
-        load_cases(folder)  # raises the error that says there is no such folder
-    files = sorted((folder or repo / "cases").glob("*.json"))
-    if not files:
+    if folder is None and not (repo / "cases").is_dir():
         return [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
-    found: list[Case | Row] = []
-    for file in files:
-        try:
-            found.append(read_case(file))
-        except Exception as error:  # a case that cannot be read fails alone
-            found.append(Row(f"case {file.stem}", "fail", str(error)))
-    return found
+    found = read_cases(folder or repo / "cases")  # no such --cases folder: the error says so
+    if not found:
+        return [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
+    return [
+        Row(f"case {Path(case.file or '').stem}", "fail", str(case))
+        if isinstance(case, CaseError)
+        else case
+        for case in found
+    ]
 
 
 def _run_case(live: LiveHandler, case: Case, repo: Path) -> Row:
@@ -466,7 +466,7 @@ def import_rows(repo: Path) -> list[Row]:
 
     from packaging.utils import canonicalize_name
 
-    own = {file.stem for file in repo.glob("*.py")} | {d.name for d in _packages(repo)}
+    own = {name.split(".")[0] for name in Repository.expected(repo).modules_on_disk()}
     listed = _listed_requirements(repo)
     distributions = packages_distributions()
     rows = []
@@ -497,43 +497,17 @@ def _imports(repo: Path) -> dict[str, tuple[str, int]]:
 
     The code is handler.py (or pipeline.py) and the repository's own modules it imports, at
     any depth: a tests/ or scripts/ folder that production never imports is left out.
-    Relative imports are the repository's own and are left out too.
     """
-    own = {f.stem: [f] for f in repo.glob("*.py")}
-    own.update({d.name: sorted(d.rglob("*.py")) for d in _packages(repo)})
-    entry = [f for f in (repo / "handler.py", repo / "pipeline.py") if f.is_file()][:1]
-    todo, seen = list(entry), set(entry)
+    repository = Repository.expected(repo)
     found: dict[str, tuple[str, int]] = {}
-    while todo:
-        file = todo.pop(0)
+    for name, file in repository.imported_by_entry().items():
         try:
-            tree = ast.parse(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, SyntaxError):
+            text = source_text(file)
+        except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
             continue  # the entry check reports an unreadable handler.py
-        where = file.relative_to(repo).as_posix()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for name in (n.split(".")[0] for n in names):
-                found.setdefault(name, (where, node.lineno))
-                for module in own.get(name, []):
-                    if module not in seen:
-                        seen.add(module)
-                        todo.append(module)
+        for module, line in imports_in(text, name):
+            found.setdefault(module.split(".")[0], (repository.relative(file), line))
     return found
-
-
-def _packages(repo: Path) -> list[Path]:
-    """The repository's own packages: its folders that hold Python files."""
-    return sorted(
-        d
-        for d in repo.iterdir()
-        if d.is_dir() and not d.name.startswith((".", "__")) and any(d.glob("*.py"))
-    )
 
 
 def _listed_requirements(repo: Path) -> set[str]:

@@ -11,7 +11,7 @@ from typing import Any
 from . import __version__, samples, server
 from .check import DEFAULT_TIMEOUT, check
 from .errors import HandlerKitError
-from .loader import load
+from .live import load
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,6 @@ needs the text it ran as the baseline of the next reload (see :class:`ImportReco
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 import threading
 import weakref
@@ -16,11 +15,26 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
+from .repository import Source, is_module_file, module_file, source_text
+
 
 def imported_text(module: ModuleType) -> str | None:
     """The exact text ``module`` was imported from, when the ImportRecorder loaded it."""
     loader = getattr(getattr(module, "__spec__", None), "loader", None)
     return loader.text if isinstance(loader, RecordingLoader) else None
+
+
+def imported_source(name: str, module: ModuleType) -> Source | None:
+    """Module ``name`` as it ran: the text it was imported from, else its file's text now.
+
+    None when its file cannot be read (it was deleted, or is not valid source).
+    """
+    file = Path(module.__file__ or "")
+    text = imported_text(module)
+    try:
+        return Source(name, file, source_text(file) if text is None else text)
+    except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
+        return None
 
 
 class RecordingLoader(SourceFileLoader):
@@ -78,24 +92,20 @@ class ImportRecorder:
                 del cls._watched[key]
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        parts = name.split(".")
-        stems = []
-        for repo in tuple(self._watched):
-            if path is not None and not any(str(p).startswith(repo) for p in path):
-                continue  # a submodule of a package outside this repository
-            stem = os.path.join(repo, *parts)
-            if os.path.isfile(stem + ".py") or os.path.isfile(os.path.join(stem, "__init__.py")):
-                stems.append(stem)
-        if not stems:
+        roots = [
+            root
+            for root in tuple(self._watched)
+            # a submodule of a package outside this repository is not the repository's
+            if path is None or any(str(p).startswith(root) for p in path)
+        ]
+        if not any(module_file(root, name) for root in roots):
             return None
         spec = PathFinder.find_spec(name, path, target)
         if (
             spec is None
             or type(spec.loader) is not SourceFileLoader
             or not isinstance(spec.origin, str)
-            or not any(
-                spec.origin in (stem + ".py", os.path.join(stem, "__init__.py")) for stem in stems
-            )
+            or not any(is_module_file(root, name, spec.origin) for root in roots)
         ):
             return None  # not a repository module: PathFinder finds it again, as always
         spec.loader = RecordingLoader(name, spec.origin)

@@ -1,21 +1,41 @@
-"""LiveHandler: a loaded handler that stays callable while its code is reloaded under it."""
+"""LiveHandler: a loaded handler that stays callable while its code is reloaded under it.
+
+``load(path)`` imports a repository's handler.py as production does and returns a
+LiveHandler. The LiveHandler owns everything about the running handler: the instance, the
+module, the texts of the repository's modules as they last ran, and the reload transaction
+(stage the new code, then commit it in one step, or roll it back).
+"""
 
 from __future__ import annotations
 
+import gc
 import html
+import importlib
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .imports import ImportRecorder
-from .loader import Entry, Source, digest, sibling_sources, source_text
+from . import loader
+from .errors import HandlerLoadError
+from .imports import ImportRecorder, imported_source
+from .reload import Mode, Outcome, ReloadReport, Staged, stage
+from .repository import Entry, Repository, Source, digest, read_source, source_text
 
-if TYPE_CHECKING:
-    from .reload import ReloadReport
+
+def load(path: str | Path = ".") -> LiveHandler:
+    """Load the handler of the repository at ``path`` as production does: a LiveHandler."""
+    started = time.perf_counter()
+    repository = Repository.find(path)
+    loader.prepare(repository)
+    key = repository.entry.module_key
+    text = read_source(repository.entry.file, HandlerLoadError)
+    staged = stage(repository, {}, {key: text}, None, Mode.REINIT, HandlerLoadError)
+    return LiveHandler(repository, staged, time.perf_counter() - started)
 
 
 class LiveHandler:
@@ -26,35 +46,37 @@ class LiveHandler:
     it started with; the next call uses the new one.
     """
 
-    def __init__(
-        self,
-        repo: Path,
-        entry: Entry,
-        module: ModuleType,
-        instance: Any,
-        sources: Mapping[str, Source],
-        load_seconds: float,
-    ) -> None:
-        self.path = repo
-        self.entry = entry
+    def __init__(self, repository: Repository, staged: Staged, load_seconds: float) -> None:
+        self.repository = repository
         self.loaded_at = datetime.now()
         self.load_seconds = load_seconds
         self.reloads = 0
         self.last_report: ReloadReport | None = None
-        self._module = module
-        self._instance = instance
-        self._sources = dict(sources)
+        self._module = staged.module
+        self._instance = staged.instance
+        self._sources: dict[str, Source] = dict(staged.executed)
         self._failed: str | None = None  # fingerprint of the files whose reload failed
         # Reloads are serialised; calls never wait for this lock.
         self._lock = threading.RLock()
         # The size of sys.modules when the repository's modules were last looked for: a
         # new import (a sibling imported lazily, inside __call__) grows it.
-        self._modules_seen = len(sys.modules)
-        ImportRecorder.watch(repo, self)  # the text each later-imported sibling ran
+        self._modules_seen = -1
+        ImportRecorder.watch(repository.path, self)  # the text each later-imported sibling ran
+        self.discover()
 
     def __call__(self, data: Any) -> Any:
         """Answer one request with the current handler instance."""
         return self._instance(data)
+
+    @property
+    def path(self) -> Path:
+        """The repository folder."""
+        return self.repository.path
+
+    @property
+    def entry(self) -> Entry:
+        """The entry production imports: its file, module key and class name."""
+        return self.repository.entry
 
     @property
     def instance(self) -> Any:
@@ -76,11 +98,61 @@ class LiveHandler:
         """The repository's modules as last executed: handler.py and its siblings."""
         return dict(self._sources)
 
-    def reload(self, mode: str = "auto") -> ReloadReport:
-        """Reload handler.py and its edited siblings; ``mode`` is "auto", "hot" or "reinit"."""
-        from .reload import reload
+    def reload(self, mode: str | Mode = Mode.AUTO) -> ReloadReport:
+        """Reload handler.py and its edited siblings; ``mode`` is "auto", "hot" or "reinit".
 
-        return reload(self, mode)
+        Nothing is swapped in until every step has succeeded; on a failure the last good
+        handler keeps serving and a HandlerReloadError says what and where.
+        """
+        mode = Mode.of(mode)
+        started = time.perf_counter()
+        importlib.invalidate_caches()  # a sibling module created a moment ago must be found
+        with self._lock:
+            self.discover()  # siblings imported lazily since the last look are edited too
+            old, texts = self._sources, self.current_texts()
+            try:
+                report = self._reload(mode, old, texts, started)
+            except BaseException:
+                self._failed = self.fingerprint(texts)
+                raise
+            self._failed = None
+            self.last_report = report
+            return report
+
+    def _reload(
+        self, mode: Mode, old: dict[str, Source], texts: dict[str, str | None], started: float
+    ) -> ReloadReport:
+        key, file = self.entry.module_key, self.entry.file.name
+        if mode is Mode.AUTO and all(texts[n] == s.text for n, s in old.items()):
+            # After a failed reload, the files were put back as they were: say so.
+            reason = "back to the last good version" if self._failed else "unchanged"
+            return ReloadReport((file,), Outcome.UNCHANGED, reason, time.perf_counter() - started)
+        staged = stage(self.repository, old, texts, self._instance, mode)
+        self._commit(staged)
+        siblings = [s.file for n, s in staged.executed.items() if n != key]
+        files = (file, *map(self.repository.relative, siblings))
+        return ReloadReport(
+            files,
+            Outcome(staged.mode.value),
+            staged.decision.reason,
+            time.perf_counter() - started,
+            forced=mode is not Mode.AUTO,
+            changed=staged.decision.changed,
+            kept=staged.kept,
+        )
+
+    def _commit(self, staged: Staged) -> None:
+        # One attribute assignment swaps the instance for every caller.
+        self._module, self._instance = staged.module, staged.instance
+        self._modules_seen = -1  # look for the modules the new code imported
+        # Modules taken out (their file is gone) are no longer tracked.
+        sources = {**self._sources, **staged.executed}
+        self._sources = {n: s for n, s in sources.items() if n in sys.modules}
+        self.reloads += 1
+        self.discover()
+        if staged.mode is Mode.REINIT:
+            staged.instance = None
+            gc.collect()  # frees the old model now, not at some later collection
 
     def changed(self) -> bool:
         """True when a file differs from the last good load and from the last failed one."""
@@ -106,10 +178,11 @@ class LiveHandler:
             return
         with self._lock:
             self._modules_seen = len(sys.modules)
-            found = sibling_sources(self.path, skip=self._sources)
-            if found:
+            found = self.repository.imported_modules(skip=self._sources)
+            sources = {n: imported_source(n, m) for n, m in found.items()}
+            if any(sources.values()):
                 # A new dict, not an update: a reload may be iterating over the old one.
-                self._sources = {**found, **self._sources}
+                self._sources = {**{n: s for n, s in sources.items() if s}, **self._sources}
 
     def current_texts(self) -> dict[str, str | None]:
         """Each tracked module's text as it is on disk now (None when the file is gone)."""

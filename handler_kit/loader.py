@@ -9,103 +9,21 @@ with ``PreTrainedPipeline`` is used when there is no handler.py.
 from __future__ import annotations
 
 import ast
-import hashlib
 import importlib.util
 import inspect
 import sys
-import time
-from collections.abc import Collection
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import HandlerKitError, HandlerLoadError, describe, user_location, user_trace
-from .imports import imported_text
-
-if TYPE_CHECKING:
-    from .live import LiveHandler
+from .errors import HandlerKitError, describe, user_location, user_trace
+from .repository import ENTRIES, Entry, Repository
 
 
-@dataclass(frozen=True)
-class Entry:
-    """The file production imports from a repository, its module key and its class."""
-
-    file: Path
-    module_key: str
-    class_name: str
-
-
-@dataclass(frozen=True)
-class Source:
-    """One executed module of the repository: its name, file and the text that ran."""
-
-    name: str
-    file: Path
-    text: str
-
-    @property
-    def digest(self) -> str:
-        return digest(self.text)
-
-
-ENTRIES = (
-    ("handler.py", "handler.EndpointHandler", "EndpointHandler"),
-    ("pipeline.py", "pipeline.PreTrainedPipeline", "PreTrainedPipeline"),
-)
-ENTRY_KEYS = frozenset(key for _, key, _ in ENTRIES)
-
-
-def load(path: str | Path = ".") -> LiveHandler:
-    """Load the handler of the repository at ``path`` and return it as a LiveHandler."""
-    from .live import LiveHandler
-
-    started = time.perf_counter()
-    repo, entry = find_entry(path)
-    put_first_on_sys_path(repo)
-    forget_other_repositories(repo)
-    text = read_source(entry.file, HandlerLoadError)
-    staged = StagedModules()
-    try:
-        module = staged.execute(entry.module_key, entry.file, text, repo, HandlerLoadError)
-        cls = handler_class(module, entry, text, HandlerLoadError)
-        instance = build(cls, repo, entry, HandlerLoadError)
-    except BaseException:
-        staged.rollback()
-        raise
-    sources = {entry.module_key: Source(entry.module_key, entry.file, text)}
-    sources.update(sibling_sources(repo))
-    return LiveHandler(repo, entry, module, instance, sources, time.perf_counter() - started)
-
-
-def find_entry(path: str | Path) -> tuple[Path, Entry]:
-    """The repository folder and the entry file production would import from it."""
-    given = Path(path).expanduser()
-    repo = given.resolve()
-    if repo.is_file() and repo.name in {name for name, _, _ in ENTRIES}:
-        repo = repo.parent
-    if not repo.exists():
-        raise HandlerLoadError(
-            f"no such folder: {given}",
-            hint="Pass the folder of your model repository, the one that holds handler.py.",
-        )
-    if not repo.is_dir():
-        raise HandlerLoadError(
-            f"{given} is a file, not a model repository folder",
-            hint="Pass the folder that holds handler.py (or handler.py itself).",
-        )
-    for name, key, class_name in ENTRIES:
-        if (repo / name).is_file():
-            return repo, Entry(repo / name, key, class_name)
-    found = ", ".join(sorted(p.name for p in repo.iterdir())[:12]) or "nothing"
-    raise HandlerLoadError(
-        f"no handler.py in {repo} (it holds: {found})",
-        hint=(
-            f"Create {repo / 'handler.py'} with `class EndpointHandler` (methods "
-            "`__init__(self, path)` and `__call__(self, data)`), or a legacy pipeline.py "
-            "with `class PreTrainedPipeline`."
-        ),
-    )
+def prepare(repository: Repository) -> None:
+    """Make the process look as production's does before it imports the entry."""
+    put_first_on_sys_path(repository.path)
+    forget_other_repositories(repository.path)
 
 
 def put_first_on_sys_path(repo: Path) -> None:
@@ -136,30 +54,6 @@ def forget_other_repositories(repo: Path) -> None:
         folder = Path(file).resolve().parent
         if any((d / e).is_file() for d in (folder, folder.parent) for e, _, _ in ENTRIES):
             del sys.modules[name]
-
-
-def read_source(file: Path, error: type[HandlerKitError]) -> str:
-    """The text of a source file; a clear error when it cannot be read."""
-    try:
-        return source_text(file)
-    except FileNotFoundError:
-        raise error(f"{file.name} is gone", file=file, hint="Restore the file.") from None
-    except (OSError, SyntaxError, UnicodeDecodeError) as exc:
-        raise error(f"cannot read {file.name}: {describe(exc)}", file=file) from exc
-
-
-def source_text(file: Path) -> str:
-    """A Python file's text decoded as the import system decodes it.
-
-    A UTF-8 byte-order mark or a ``# -*- coding: ... -*-`` line is honoured, as it is when
-    production imports the file.
-    """
-    return importlib.util.decode_source(file.read_bytes())
-
-
-def digest(text: str) -> str:
-    """A short fingerprint of a source text."""
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 class StagedModules:
@@ -315,40 +209,6 @@ def build(cls: type, repo: Path, entry: Entry, error: type[HandlerKitError]) -> 
             line=line,
             trace=user_trace(exc.__traceback__, repo),
         ) from exc
-
-
-def sibling_sources(repo: Path, skip: Collection[str] = ()) -> dict[str, Source]:
-    """The repository's own modules that are imported now (``utils.py``, ``pkg/mod.py``).
-
-    A module counts when it is what ``import name`` finds from the repository root: its
-    file is ``<repo>/name.py`` or ``<repo>/name/__init__.py`` (dots as folders). That keeps
-    out everything else that lives below the folder, such as a virtual environment. Names
-    in ``skip`` (modules already tracked) are left out without reading their files.
-
-    Each module's text is the text it was imported from when :class:`ImportRecorder` saw
-    the import (see there), otherwise the text on disk now.
-    """
-    found = {}
-    prefix = str(repo)
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        # A cheap string test first: thousands of modules are loaded next to torch.
-        if (
-            not isinstance(file, str)
-            or not file.startswith(prefix)
-            or name in ENTRY_KEYS
-            or name in skip
-        ):
-            continue
-        path = Path(file).resolve()
-        stem = repo.joinpath(*name.split("."))
-        if path in (stem.with_suffix(".py"), stem / "__init__.py"):
-            text = imported_text(module)
-            try:
-                found[name] = Source(name, path, source_text(path) if text is None else text)
-            except (OSError, SyntaxError, UnicodeDecodeError):
-                continue
-    return found
 
 
 def _class_line(text: str, name: str) -> int | None:

@@ -14,8 +14,7 @@ from IPython.display import display
 
 from .check import DEFAULT_TIMEOUT, CheckReport, check
 from .errors import HandlerKitError
-from .live import LiveHandler
-from .loader import load
+from .live import LiveHandler, load
 from .server import Endpoint, serve
 
 

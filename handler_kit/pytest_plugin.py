@@ -71,14 +71,11 @@ class CaseFolder(pytest.Collector):
 
     def collect(self) -> list[pytest.Item]:
         """One CaseItem per case file; a file that cannot be read fails its item alone."""
-        from .cases import CaseError, read_case
+        from .cases import read_cases
 
         items = []
-        for file in sorted(self.path.glob("*.json")):
-            try:
-                case: Any = read_case(file)
-            except CaseError as error:
-                case = error
+        for case in read_cases(self.path):
+            file = Path(case.file or "")
             nodeid = f"{_relative(file, self.config.rootpath)}::{file.stem}"
             items.append(
                 CaseItem.from_parent(

@@ -8,24 +8,44 @@ keeps serving.
 
 from __future__ import annotations
 
-import gc
+import enum
 import graphlib
 import html
-import importlib
-import sys
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
 from . import changes
-from .errors import HandlerReloadError
-from .loader import Source, StagedModules, build, handler_class, sibling_sources
+from .errors import HandlerKitError, HandlerReloadError
+from .loader import StagedModules, build, handler_class
+from .repository import Repository, Source
 
-if TYPE_CHECKING:
-    from .live import LiveHandler
 
-MODES = ("auto", "hot", "reinit")
+class Mode(str, enum.Enum):
+    """How a reload treats the running instance: let the edit decide, keep it, or rebuild."""
+
+    AUTO = "auto"
+    HOT = "hot"
+    REINIT = "reinit"
+
+    @classmethod
+    def of(cls, value: str | Mode) -> Mode:
+        """``"hot"`` -> ``Mode.HOT``; a clear error for anything else."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(
+                f"mode must be one of {', '.join(m.value for m in cls)}, not {value!r}"
+            ) from None
+
+
+class Outcome(str, enum.Enum):
+    """What a reload did: swapped the code under the kept state, rebuilt it, or nothing."""
+
+    HOT = "hot"
+    REINIT = "reinit"
+    UNCHANGED = "unchanged"
 
 
 @dataclass(frozen=True)
@@ -33,7 +53,7 @@ class ReloadReport:
     """What one reload did, in one line: mode, time, the rule that decided, state kept."""
 
     files: tuple[str, ...]
-    mode: str  # "hot", "reinit" or "unchanged"
+    mode: Outcome
     reason: str
     seconds: float
     forced: bool = False
@@ -42,13 +62,13 @@ class ReloadReport:
 
     @property
     def hot(self) -> bool:
-        return self.mode == "hot"
+        return self.mode is Outcome.HOT
 
     def __str__(self) -> str:
         files = self.files[0]
         if len(self.files) > 1:
             files = f"{', '.join(self.files[:-1])} and {self.files[-1]}"
-        if self.mode == "unchanged":
+        if self.mode is Outcome.UNCHANGED:
             return f"{files} {self.reason}: nothing to reload"
         done = "reloaded hot" if self.hot else "re-initialised"
         forced = " (forced)" if self.forced else ""
@@ -61,123 +81,104 @@ class ReloadReport:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        colour = {"hot": "#1a7f37", "reinit": "#9a6700"}.get(self.mode, "#57606a")
+        colour = {Outcome.HOT: "#1a7f37", Outcome.REINIT: "#9a6700"}.get(self.mode, "#57606a")
         return f'<div style="color:{colour};font-family:monospace">{html.escape(str(self))}</div>'
 
 
-def reload(live: LiveHandler, mode: str = "auto") -> ReloadReport:
-    """Reload ``live`` from its files; see the module docstring for the steps."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    started = time.perf_counter()
-    importlib.invalidate_caches()  # a sibling module created a moment ago must be found
-    with live._lock:
-        live.discover()  # siblings imported lazily since the last look are edited too
-        old = live._sources
-        texts = live.current_texts()
-        try:
-            report = _reload(live, mode, old, texts, started)
-        except BaseException:
-            live._failed = live.fingerprint(texts)
-            raise
-        live._failed = None
-        live.last_report = report
-        return report
+@dataclass
+class Staged:
+    """A reload (or the first load) that ran to the end and is ready to commit.
+
+    Building it changes nothing the live handler serves with but sys.modules, which
+    ``modules.rollback()`` restores; the owner of the handler commits it or rolls it back.
+    """
+
+    module: ModuleType
+    instance: Any
+    executed: dict[str, Source]  # the modules that ran, by name, with the text they ran
+    modules: StagedModules
+    mode: Mode
+    decision: changes.Decision
+    kept: tuple[str, ...] = ()
 
 
-def _reload(
-    live: LiveHandler,
-    mode: str,
-    old: dict[str, Source],
-    texts: dict[str, str | None],
-    started: float,
-) -> ReloadReport:
-    repo, entry = live.path, live.entry
+def stage(
+    repository: Repository,
+    old: Mapping[str, Source],
+    texts: Mapping[str, str | None],
+    instance: Any,
+    mode: Mode,
+    error: type[HandlerKitError] = HandlerReloadError,
+) -> Staged:
+    """Run the new code of a repository's modules into fresh module objects.
+
+    ``old`` is what ran last (empty for the first load), ``texts`` the modules' texts now
+    (None: the file is gone), ``instance`` the handler instance serving now. ``mode`` AUTO
+    lets the texts decide between a hot swap and a re-init. Raises ``error`` (with the
+    modules put back) when any step fails.
+    """
+    entry = repository.entry
     key = entry.module_key
     handler_text = texts[key]
     if handler_text is None:
-        raise HandlerReloadError(f"{entry.file.name} is gone", file=entry.file)
-    edited = [n for n, t in texts.items() if t != old[n].text and n != key]
-    if mode == "auto" and handler_text == old[key].text and not edited:
-        # After a failed reload, the files were put back as they were: say so.
-        reason = "back to the last good version" if live._failed else "unchanged"
-        return ReloadReport((entry.file.name,), "unchanged", reason, _since(started))
-
-    decision = _decide(live, old, texts)
-    chosen = decision.mode if mode == "auto" else mode
-    reason = decision.reason
-    if chosen == "hot" and not hasattr(live.instance, "__dict__"):
-        chosen, reason = "reinit", f"{entry.class_name} has no __dict__ to carry over"
-
-    staged = StagedModules()
+        raise error(f"{entry.file.name} is gone", file=entry.file)
+    decision = _decide(repository, old, texts) if old else changes.Decision("reinit", "loaded")
+    chosen = Mode(decision.mode) if mode is Mode.AUTO else mode
+    if chosen is Mode.HOT and not hasattr(instance, "__dict__"):
+        chosen = Mode.REINIT
+        decision = changes.Decision(
+            "reinit", f"{entry.class_name} has no __dict__ to carry over", decision.changed
+        )
+    edited = [n for n, t in texts.items() if n != key and t != old[n].text]
+    modules = StagedModules()
     executed: dict[str, Source] = {}
     try:
         for name in _rerun_order(edited, texts, [n for n in old if n != key]):
             text, source = texts[name], old[name]
             if text is None:
-                staged.discard(name)
+                modules.discard(name)
                 continue
-            staged.execute(
+            modules.execute(
                 name,
                 source.file,
                 text,
-                repo,
-                HandlerReloadError,
+                repository.path,
+                error,
                 package=source.file.name == "__init__.py",
                 attach=True,
             )
             executed[name] = Source(name, source.file, text)
-        module = staged.execute(key, entry.file, handler_text, repo, HandlerReloadError)
-        cls = handler_class(module, entry, handler_text, HandlerReloadError)
-        if chosen == "hot":
-            instance, kept = _carry_over(cls, live.instance), tuple(vars(live.instance))
+        module = modules.execute(key, entry.file, handler_text, repository.path, error)
+        executed[key] = Source(key, entry.file, handler_text)
+        cls = handler_class(module, entry, handler_text, error)
+        if chosen is Mode.HOT:
+            new, kept = _carry_over(cls, instance), tuple(vars(instance))
         else:
-            instance, kept = build(cls, repo, entry, HandlerReloadError), ()
+            new, kept = build(cls, repository.path, entry, error), ()
     except BaseException:
-        staged.rollback()
+        modules.rollback()
         raise
-
-    # Commit: one attribute assignment swaps the instance for every caller.
-    live._module, live._instance = module, instance
-    sources = {key: Source(key, entry.file, handler_text)}
-    live._modules_seen = len(sys.modules)  # the scan below sees every module imported so far
-    for name, found in sibling_sources(repo).items():
-        sources[name] = executed.get(name) or old.get(name) or found
-    live._sources = sources
-    live.reloads += 1
-    if chosen == "reinit":
-        del instance
-        gc.collect()  # frees the old model now, not at some later collection
-    files = (entry.file.name, *(_relative(s.file, repo) for s in executed.values()))
-    return ReloadReport(
-        files,
-        chosen,
-        reason,
-        _since(started),
-        forced=mode != "auto",
-        changed=decision.changed,
-        kept=kept,
-    )
+    return Staged(module, new, executed, modules, chosen, decision, kept)
 
 
 def _decide(
-    live: LiveHandler, old: dict[str, Source], texts: dict[str, str | None]
+    repository: Repository, old: Mapping[str, Source], texts: Mapping[str, str | None]
 ) -> changes.Decision:
-    files = {n: _relative(s.file, live.path) for n, s in old.items()}
+    files = {n: repository.relative(s.file) for n, s in old.items()}
     if all(texts[n] == s.text for n, s in old.items()):
         return changes.Decision("hot", "no file changed")
     try:
         return changes.decide(
             {n: s.text for n, s in old.items()},
             texts,
-            live.entry.module_key,
-            live.entry.class_name,
+            repository.entry.module_key,
+            repository.entry.class_name,
             files,
         )
     except SyntaxError as exc:
         raise HandlerReloadError(
             f"SyntaxError: {exc.msg}",
-            file=live.path / (exc.filename or live.file.name),
+            file=repository.path / (exc.filename or repository.entry.file.name),
             line=exc.lineno,
         ) from exc
 
@@ -204,17 +205,6 @@ def _carry_over(cls: type, old: Any) -> Any:
     new = cls.__new__(cls)
     new.__dict__.update(vars(old))
     return new
-
-
-def _relative(file: Path, repo: Path) -> str:
-    try:
-        return str(file.relative_to(repo))
-    except ValueError:
-        return str(file)
-
-
-def _since(started: float) -> float:
-    return time.perf_counter() - started
 
 
 def _duration(seconds: float) -> str:

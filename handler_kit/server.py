@@ -258,7 +258,7 @@ def run(
     With ``reload``, handler.py and its sibling modules are checked every ``interval``
     seconds and hot-reloaded on save; each reload is echoed in one line.
     """
-    from .loader import load
+    from .live import load
 
     live = load(repo)
     stop = stop or threading.Event()

@@ -1,0 +1,287 @@
+"""A handler repository: its folder, the entry file production imports, and its own modules.
+
+This is the one place that says which files are the repository's own modules: a module
+``name`` is the repository's when its file is what ``import name`` finds from the repository
+root, ``<repo>/a/b.py`` or ``<repo>/a/b/__init__.py`` for ``a.b``. Everything else that lives
+below the folder (a virtual environment, a tests/ folder nobody imports) is not. The loader,
+the reload, the import recorder and the deployment check all ask here.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import os
+import sys
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from .errors import HandlerKitError, HandlerLoadError, describe
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The file production imports from a repository, its module key and its class."""
+
+    file: Path
+    module_key: str
+    class_name: str
+
+
+# What production looks for, in this order: handler.py, else the legacy pipeline.py.
+ENTRIES = (
+    ("handler.py", "handler.EndpointHandler", "EndpointHandler"),
+    ("pipeline.py", "pipeline.PreTrainedPipeline", "PreTrainedPipeline"),
+)
+ENTRY_KEYS = frozenset(key for _, key, _ in ENTRIES)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One module of the repository as it ran: its name, file and text."""
+
+    name: str
+    file: Path
+    text: str
+
+    @property
+    def digest(self) -> str:
+        return digest(self.text)
+
+
+class SourceUnreadable(HandlerKitError):
+    """A module's file exists but cannot be decoded as Python source."""
+
+
+def module_file(root: str, name: str) -> str | None:
+    """The file ``import name`` finds in the repository at ``root``, or None.
+
+    ``a.b`` is ``root/a/b.py`` or ``root/a/b/__init__.py``: string work and two ``stat``
+    calls, cheap enough for an import hook.
+    """
+    stem = os.path.join(root, *name.split("."))
+    for candidate in (stem + ".py", os.path.join(stem, "__init__.py")):
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def is_module_file(root: str, name: str, file: str) -> bool:
+    """True when ``file`` is what ``import name`` finds from ``root`` (without touching disk)."""
+    stem = os.path.join(root, *name.split("."))
+    return file in (stem + ".py", os.path.join(stem, "__init__.py"))
+
+
+def source_text(file: Path) -> str:
+    """A Python file's text decoded as the import system decodes it.
+
+    A UTF-8 byte-order mark or a ``# -*- coding: ... -*-`` line is honoured, as it is when
+    production imports the file.
+    """
+    return importlib.util.decode_source(file.read_bytes())
+
+
+def read_source(file: Path, error: type[HandlerKitError] = HandlerLoadError) -> str:
+    """The text of a module's file; ``error`` says clearly when it is gone or unreadable."""
+    try:
+        return source_text(file)
+    except FileNotFoundError:
+        raise error(f"{file.name} is gone", file=file, hint="Restore the file.") from None
+    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+        raise error(
+            f"{file.name} is not readable as Python source: {describe(exc)}",
+            file=file,
+            line=getattr(exc, "lineno", None),
+            hint="Save it as UTF-8 (or declare its encoding in a `# -*- coding: ... -*-` "
+            "line, as PEP 263 says).",
+        ) from exc
+    except OSError as exc:
+        raise error(f"cannot read {file.name}: {describe(exc)}", file=file) from exc
+
+
+def digest(text: str) -> str:
+    """A short fingerprint of a source text."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Repository:
+    """A model repository: its folder and the entry production imports from it."""
+
+    path: Path
+    entry: Entry
+
+    @classmethod
+    def find(cls, path: str | Path) -> Repository:
+        """The repository at ``path`` (its folder, or its handler.py), as production finds it."""
+        given = Path(path).expanduser()
+        folder = given.resolve()
+        if folder.is_file() and folder.name in {name for name, _, _ in ENTRIES}:
+            folder = folder.parent
+        if not folder.exists():
+            raise HandlerLoadError(
+                f"no such folder: {given}",
+                hint="Pass the folder of your model repository, the one that holds handler.py.",
+            )
+        if not folder.is_dir():
+            raise HandlerLoadError(
+                f"{given} is a file, not a model repository folder",
+                hint="Pass the folder that holds handler.py (or handler.py itself).",
+            )
+        for name, key, class_name in ENTRIES:
+            if (folder / name).is_file():
+                return cls(folder, Entry(folder / name, key, class_name))
+        found = ", ".join(sorted(p.name for p in folder.iterdir())[:12]) or "nothing"
+        raise HandlerLoadError(
+            f"no handler.py in {folder} (it holds: {found})",
+            hint=(
+                f"Create {folder / 'handler.py'} with `class EndpointHandler` (methods "
+                "`__init__(self, path)` and `__call__(self, data)`), or a legacy pipeline.py "
+                "with `class PreTrainedPipeline`."
+            ),
+        )
+
+    @classmethod
+    def expected(cls, folder: Path) -> Repository:
+        """The repository in ``folder`` as production would look for it, even if incomplete.
+
+        Its entry is the handler.py (or pipeline.py) that is there, else the handler.py that
+        should be: the deployment check reports on a folder that lacks one.
+        """
+        folder = folder.expanduser().resolve()
+        for name, key, class_name in ENTRIES:
+            if (folder / name).is_file():
+                return cls(folder, Entry(folder / name, key, class_name))
+        name, key, class_name = ENTRIES[0]
+        return cls(folder, Entry(folder / name, key, class_name))
+
+    def module_file(self, name: str) -> Path | None:
+        """The file of the repository's own module ``name`` on disk, or None."""
+        file = module_file(str(self.path), name)
+        return Path(file) if file else None
+
+    def relative(self, file: Path) -> str:
+        """``file`` relative to the repository (``utils.py``, ``pkg/mod.py``), else as given."""
+        try:
+            return file.relative_to(self.path).as_posix()
+        except ValueError:
+            return str(file)
+
+    def owns(self, name: str, file: object) -> bool:
+        """True when module ``name``, loaded from ``file``, is one of the repository's own."""
+        return (
+            isinstance(file, str)
+            and name not in ENTRY_KEYS
+            and is_module_file(str(self.path), name, file)
+        )
+
+    def imported_modules(self, skip: Collection[str] = ()) -> dict[str, ModuleType]:
+        """The repository's own modules that are imported now (``utils``, ``pkg.mod``).
+
+        Names in ``skip`` (modules already tracked) are left out.
+        """
+        found = {}
+        prefix = str(self.path)
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            # A cheap string test first: thousands of modules are loaded next to torch.
+            if (
+                isinstance(file, str)
+                and file.startswith(prefix)
+                and name not in skip
+                and self.owns(name, file)
+            ):
+                found[name] = module
+        return found
+
+    def modules_on_disk(self) -> dict[str, Path]:
+        """Every module of the repository that ``import name`` could find from its root.
+
+        Top-level ``*.py`` files and packages (folders with ``__init__.py``, or namespace
+        folders holding Python files), at any depth; hidden and ``__pycache__`` folders are
+        left out.
+        """
+        found: dict[str, Path] = {}
+        for file in _python_files(self.path):
+            parts = file.relative_to(self.path).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            if parts and all(part.isidentifier() for part in parts):
+                found[".".join(parts)] = file
+        return found
+
+    def imported_by_entry(self) -> dict[str, Path]:
+        """The repository's modules the entry imports, at any depth, read from the texts.
+
+        The entry first; then each own module an import statement names (anywhere in a
+        file: inside functions too). What production never imports (tests/, scripts/) is
+        left out.
+        """
+        own = self.modules_on_disk()
+        found = {self.entry.module_key: self.entry.file}
+        todo = [(self.entry.module_key, self.entry.file)]
+        while todo:
+            name, file = todo.pop(0)
+            try:
+                text = source_text(file)
+            except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
+                continue  # the entry check reports an unreadable handler.py
+            for target, _ in imports_in(text, name):
+                for candidate in _with_parents(target):
+                    # `from . import x` in handler.py names the entry's own file: seen.
+                    if candidate in own and own[candidate] not in found.values():
+                        found[candidate] = own[candidate]
+                        todo.append((candidate, own[candidate]))
+        return found
+
+
+def imports_in(text: str, name: str) -> list[tuple[str, int]]:
+    """``(absolute module name, line)`` for every module that module ``name``'s text imports.
+
+    Import statements anywhere count (inside functions too); ``from a import b`` names both
+    ``a`` and ``a.b`` (b may be a submodule). A text that does not parse imports nothing.
+    """
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = absolute_module(node, name)
+            if base:
+                found.append((base, node.lineno))
+            found += [
+                (f"{base}.{alias.name}" if base else alias.name, node.lineno)
+                for alias in node.names
+                if alias.name != "*"
+            ]
+    return found
+
+
+def absolute_module(node: ast.ImportFrom, current: str) -> str:
+    """The absolute module name of ``from <node> import ...`` written in module ``current``."""
+    if not node.level:
+        return node.module or ""
+    parts = current.split(".")
+    base = parts[: len(parts) - node.level] if node.level <= len(parts) else []
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def _with_parents(name: str) -> list[str]:
+    # `import pkg.mod` runs pkg/__init__.py, then pkg/mod.py.
+    parts = name.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _python_files(root: Path) -> list[Path]:
+    files = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+        files += [Path(folder, n) for n in sorted(names) if n.endswith(".py")]
+    return files
