@@ -1,55 +1,159 @@
-"""Decide between a hot swap and a re-init by comparing the syntax trees of two versions.
+"""Decide between a hot swap and a re-init by comparing two versions of a repository's modules.
 
-A hot swap keeps the loaded model; it is only safe when nothing that ``__init__`` computed
-could differ under the new code. So the reload is hot only when these are unchanged, in every
-module of the repository: top-level statements other than function and class definitions,
-imports, the handler class's bases, decorators and class attributes, ``__init__``, and every
-method or function reachable from ``__init__`` (through ``self.x``, a direct call, or a
-sibling module's ``utils.x``, ``pkg.mod.x`` or a star import, a module-level alias such as
-``LOAD = _load``, or ``self(...)``). The handler class may live in a sibling module that
-handler.py imports it from. Anything else that changed is request-time code.
+A hot swap keeps the instance's state (the loaded model) and runs the new code on it; it is only
+safe when nothing the state was built from could differ under the new code. So the reload
+re-initialises when something changed that start-up reaches:
+
+- ``__init__`` of the handler class, its bases and decorators, and every function, method,
+  class, module constant, class attribute or import that ``__init__`` reaches, at any depth
+  and in any module of the repository: through ``self.x``, a direct call, ``utils.f`` or
+  ``pkg.mod.f``, star imports, re-exports, imports inside functions or inside ``try`` and
+  ``if`` blocks, module-level aliases, and ``self(...)`` warm-up calls;
+- the classes of objects the instance holds (``self.pipe = Pipe(...)``, also when made lazily
+  in ``__call__``): their methods keep running after a hot swap, so the code they reach counts
+  as start-up code too; the caller passes them in as ``held``;
+- top-level statements with effects beyond the module: library patches
+  (``Lib.method = wrap(Lib.method)``, ``setattr``), environment variables, ``sys.path``, and any
+  other top-level call; and the code such a statement calls.
+
+Everything else is request-time code and reloads hot: ``__call__`` and what only it reaches,
+imports, module constants and class attributes that start-up code does not read, logging
+settings, ``print``, an ``if __name__ == "__main__":`` block (it never runs in production),
+comments, formatting and docstrings.
+
+This module is a function of texts: it never imports or runs the code it reads.
 """
 
 from __future__ import annotations
 
 import ast
 import copy
+import enum
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
+
+
+class Mode(str, enum.Enum):
+    """How a reload treats the running instance: let the edit decide, keep it, or rebuild."""
+
+    AUTO = "auto"
+    HOT = "hot"
+    REINIT = "reinit"
+
+    @classmethod
+    def of(cls, value: str | Mode) -> Mode:
+        """``"hot"`` -> ``Mode.HOT``; a clear error for anything else."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(
+                f"mode must be one of {', '.join(m.value for m in cls)}, not {value!r}"
+            ) from None
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome: ``mode`` is "hot" or "reinit"; ``reason`` names the rule that decided."""
+    """The outcome: HOT or REINIT, the rule that decided, and what a hot swap must carry.
 
-    mode: str
+    ``carry`` names module globals (``(module, name)``) that start-up code writes with a
+    ``global`` statement: a hot swap copies them into the re-run module. ``notes`` are things
+    the user should know about the reload (a logging call that has no effect twice).
+    """
+
+    mode: Mode
     reason: str
     changed: tuple[str, ...] = ()
+    carry: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+# Bases whose __init__ calls nothing of the subclass's: a handler deriving from them has no
+# library start-up code that could call back its methods.
+INERT_BASES = frozenset({"object", "ABC", "Generic", "Protocol"})
+
+
+class Kind(str, enum.Enum):
+    """What a top-level statement does beyond binding names."""
+
+    LOGGING = "logging setting"  # request-time: hot
+    PRINT = "print"  # request-time: hot
+    ENVIRONMENT = "environment variable"
+    PATCH = "library patch"
+    PATH = "sys.path change"
+    CALL = "top-level call"
+    STATEMENT = "top-level statement"
+
+
+HOT_KINDS = frozenset({Kind.LOGGING, Kind.PRINT})
 
 
 @dataclass
-class _Unit:
+class Unit:
+    """A definition: a function, a class, or a method of the handler class."""
+
     label: str
-    dump: str
+    text: str  # its source lines: equal texts need no tree comparison
     node: ast.AST
+    _dump: str | None = None
+
+    @property
+    def dump(self) -> str:
+        if self._dump is None:
+            self._dump = _dump(self.node)
+        return self._dump
 
 
 @dataclass
-class _Module:
+class Binding:
+    """A name bound at module level (or a class attribute) and the statements binding it."""
+
+    label: str
+    statements: list[ast.stmt]
+    imports: list[str] = field(default_factory=list)  # absolute targets of import bindings
+    _dump: str | None = None
+
+    @property
+    def dump(self) -> str:
+        if self._dump is None:
+            self._dump = "\n".join(_dump(s) for s in self.statements)
+        return self._dump
+
+
+@dataclass
+class Effect:
+    """A top-level statement with an effect beyond the module (or a logging/print call)."""
+
+    kind: Kind
+    label: str  # "X" (an environment variable), "torch.load", "logging.basicConfig"
+    line: int
+    node: ast.stmt
+    dump: str
+    note: str = ""
+    where: str = ""  # "handler.py:7"
+
+    def describe(self, verb: str) -> str:
+        """``environment variable X changed at handler.py:4``, said for a reason."""
+        what = f"{self.kind.value} {self.label}".rstrip()
+        said = f"{what} {verb} at {self.where}"
+        if self.kind is Kind.ENVIRONMENT:
+            said += " (a library that read it when first imported keeps the old value)"
+        return said
+
+
+@dataclass
+class Analysis:
+    """What one module's text defines, binds and does; a function of (name, text) only."""
+
     name: str
-    display: str  # "" for the handler module itself, "utils." for a sibling
-    file: str  # "handler.py", "utils.py", "pkg/mod.py"
-    statements: list[tuple[str, str]] = field(default_factory=list)  # (label, dump)
-    imports: list[tuple[str, str]] = field(default_factory=list)  # (source, dump)
-    header: str | None = None  # the handler class's bases, keywords and decorators
-    header_node: ast.ClassDef | None = None
-    units: dict[str, _Unit] = field(default_factory=dict)  # unit id -> unit
-    # Assignments (module constants, class attributes) by id: not units of their own (their
-    # changes are statements' changes) but followed for what they refer to.
-    values: dict[str, ast.AST] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)  # local name -> module or unit id
-    stars: list[str] = field(default_factory=list)  # siblings imported with `import *`
+    file: str
+    package: bool
+    units: dict[str, Unit] = field(default_factory=dict)  # "f", "C", "C.m"
+    bindings: dict[str, Binding] = field(default_factory=dict)  # "X", "C.attr"
+    effects: list[Effect] = field(default_factory=list)
+    headers: dict[str, tuple[str, ast.ClassDef]] = field(default_factory=dict)  # class -> (dump)
+    stars: list[str] = field(default_factory=list)  # modules imported with `import *`
 
 
 def decide(
@@ -58,172 +162,631 @@ def decide(
     entry_key: str,
     class_name: str,
     files: Mapping[str, str] | None = None,
+    held: Collection[str] = (),
 ) -> Decision:
     """Compare two versions of a repository's modules (name -> source; None when gone).
 
-    ``files`` names each module's file for the reasons (default: ``name.py``). Raises
-    SyntaxError, with that file name, when a new source does not parse.
+    ``files`` names each module's file for the reasons (default: ``name.py``); ``held`` is
+    the set of ``module:Class`` (or ``module:function``) of objects the running instance
+    holds. Raises SyntaxError, with that file name, when a new source does not parse.
     """
-    files = files or {}
+    files = dict(files or {})
     names = sorted(set(old) | set(new), key=lambda n: (n != entry_key, n))
-    siblings = set(names) - {entry_key}
-    home = _home(new.get(entry_key) or old.get(entry_key) or "", entry_key, class_name, siblings)
-    before, after = {}, {}
     for n in names:
-        file = files.get(n) or n.replace(".", "/") + ".py"
-        before[n] = _analyse(n, file, old.get(n), entry_key, home, siblings)
-        after[n] = _analyse(n, file, new.get(n), entry_key, home, siblings)
+        files.setdefault(n, n.replace(".", "/") + ".py")
+    before = {n: analyse(n, old.get(n), files[n]) for n in names}
+    after = {n: analyse(n, new.get(n), files[n]) for n in names}
+    home = _home(after, entry_key, class_name)
+    world_before, world_after = _World(before, home), _World(after, home)
 
-    for name in names:
-        reason = _module_change(before[name], after[name], old.get(name), new.get(name))
-        if reason:
-            return Decision("reinit", reason, _changed_units(before, after))
+    changed = _changed(before, after, home)
+    labels = tuple(label for _, label in changed)
+    effects = list(_changed_effects(before, after))
 
-    if before[home[0]].header != after[home[0]].header:
-        return Decision(
-            "reinit", f"bases or decorators of {class_name} changed", _changed_units(before, after)
-        )
+    for effect, verb in effects:
+        if effect.kind not in HOT_KINDS:
+            return Decision(Mode.REINIT, effect.describe(verb), labels)
 
-    changed = _changed_units(before, after)
-    reachable = _reachable(before, home) | _reachable(after, home)
-    for unit_id, label in _changed_ids(before, after):
-        if unit_id in reachable:
-            suffix = "" if unit_id.endswith(".__init__") else " (reached from __init__)"
-            return Decision("reinit", f"{label} changed{suffix}", changed)
-    if not changed:
-        return Decision("hot", "only comments or formatting changed", changed)
-    return Decision("hot", f"{_join(changed)} changed", changed)
+    home_module, home_class = home
+    header_old = before[home_module].headers.get(home_class)
+    header_new = after[home_module].headers.get(home_class)
+    if (header_old and header_old[0]) != (header_new and header_new[0]):
+        return Decision(Mode.REINIT, f"bases or decorators of {class_name} changed", labels)
+
+    reach_old = world_before.reachable(held)
+    reach_new = world_after.reachable(held)
+    for target, label in changed:
+        origin = reach_old.get(target, reach_new.get(target))
+        if origin is not None:
+            return Decision(Mode.REINIT, f"{label}{origin}", labels)
+
+    carry = tuple(sorted(world_after.globals_written(reach_new)))
+    hot_effects = [f"{e.kind.value} {e.label} {verb}" for e, verb in effects if e.kind in HOT_KINDS]
+    # A note about a logging call only when that call changed: the user just edited it.
+    notes = tuple(e.note for e, _ in effects if e.note and e.kind in HOT_KINDS)
+    if not labels and not hot_effects:
+        return Decision(Mode.HOT, "only comments or formatting changed", (), carry, notes)
+    return Decision(Mode.HOT, _join((*labels, *hot_effects)), labels, carry, notes)
 
 
 def _join(labels: tuple[str, ...]) -> str:
     if len(labels) <= 3:
         return ", ".join(labels)
-    return f"{len(labels)} definitions ({', '.join(labels[:3])}, ...)"
+    return f"{len(labels)} changes ({', '.join(labels[:3])}, ...)"
 
 
-def _module_change(a: _Module, b: _Module, old: str | None, new: str | None) -> str | None:
-    where = a.file
-    if old is None and new is None:
-        return None
-    if new is None:
-        return f"module {a.name} removed"
-    if old is None:
-        return f"module {a.name} added"
-    if Counter(d for _, d in a.imports) != Counter(d for _, d in b.imports):
-        added = [s for s, d in b.imports if d not in {x for _, x in a.imports}]
-        removed = [s for s, d in a.imports if d not in {x for _, x in b.imports}]
-        detail = "; ".join([f"+ {s}" for s in added] + [f"- {s}" for s in removed])
-        return f"imports of {where} changed ({detail})" if detail else f"imports of {where} changed"
-    if [d for _, d in a.statements] != [d for _, d in b.statements]:
-        old_dumps = Counter(d for _, d in a.statements)
-        for label, dump in b.statements:
-            if old_dumps[dump] == 0:
-                return f"{label} changed"
-            old_dumps[dump] -= 1
-        new_dumps = {d for _, d in b.statements}
-        for label, dump in a.statements:
-            if dump not in new_dumps:
-                return f"{label} removed"
-        return f"order of top-level statements in {where} changed"
-    return None
-
-
-def _changed_ids(before: dict[str, _Module], after: dict[str, _Module]) -> list[tuple[str, str]]:
-    out = []
-    for name in before:
-        a, b = before[name].units, after[name].units
-        for unit_id in [*a, *(u for u in b if u not in a)]:
-            old, new = a.get(unit_id), b.get(unit_id)
-            if old is None or new is None or old.dump != new.dump:
-                out.append((unit_id, (new or old).label))  # type: ignore[union-attr]
-    return out
-
-
-def _changed_units(before: dict[str, _Module], after: dict[str, _Module]) -> tuple[str, ...]:
-    return tuple(label for _, label in _changed_ids(before, after))
-
-
-def _home(text: str, entry_key: str, class_name: str, siblings: set[str]) -> tuple[str, str]:
+def _home(modules: Mapping[str, Analysis], entry_key: str, class_name: str) -> tuple[str, str]:
     """``(module, class)`` where the handler class is defined.
 
     Usually handler.py itself; but handler.py may just do ``from impl import EndpointHandler``
     (or ``import Handler as EndpointHandler``), and then that sibling's class is the one whose
     ``__init__`` builds the state.
     """
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
+    entry = modules.get(entry_key)
+    if entry is None or class_name in entry.headers:
         return entry_key, class_name
-    home = (entry_key, class_name)
-    for stmt in tree.body:
-        if isinstance(stmt, ast.ClassDef) and stmt.name == class_name:
-            home = (entry_key, class_name)
-        elif isinstance(stmt, ast.ImportFrom):
-            base = _absolute(stmt, entry_key)
-            for alias in stmt.names:
-                if (alias.asname or alias.name) == class_name and base in siblings:
-                    home = (base, alias.name)
-    return home
+    binding = entry.bindings.get(class_name)
+    for target in binding.imports if binding else []:
+        module, _, name = target.rpartition(".")
+        if module in modules and name in modules[module].headers:
+            return module, name
+    return entry_key, class_name
 
 
-def _reachable(modules: dict[str, _Module], home: tuple[str, str]) -> set[str]:
-    """Unit ids reachable from the handler class's __init__ and header (bases, decorators)."""
-    home_key, class_name = home
-    owner = modules[home_key]
-    todo: list[tuple[str, ast.AST]] = []
-    init_id = f"{home_key}:{class_name}.__init__"
-    if init_id in owner.units:
-        todo.append((init_id, owner.units[init_id].node))
-    if owner.header_node is not None:
-        header = owner.header_node
-        for node in [*header.bases, *header.keywords, *header.decorator_list]:
-            todo.append((f"{home_key}:<header>", node))
-    seen: set[str] = set()
-    while todo:
-        unit_id, node = todo.pop()
-        module = modules[unit_id.split(":", 1)[0]]
-        for ref in _references(node, module, modules, home):
-            if ref not in seen:
-                seen.add(ref)
-                target = modules[ref.split(":", 1)[0]]
-                unit = target.units.get(ref)
-                todo.append((ref, unit.node if unit else target.values[ref]))
-    seen.add(init_id)
-    return seen
+# --- what changed -------------------------------------------------------------------------
 
 
-def _references(
-    node: ast.AST, module: _Module, modules: dict[str, _Module], home: tuple[str, str]
-) -> set[str]:
-    """Ids a piece of code refers to: names, ``self.x``, ``Class.x``, ``utils.x``, ``self()``."""
-    home_key, class_name = home
-    in_home = module.name == home_key
-    refs = set()
+def _changed(
+    before: Mapping[str, Analysis], after: Mapping[str, Analysis], home: tuple[str, str]
+) -> list[tuple[str, str]]:
+    """``(target, label)`` of every definition and binding that differs, in file order.
+
+    A class is compared whole, except the handler class, which is compared member by member.
+    """
+    out = []
+    for name in before:
+        a, b = before[name], after[name]
+        for key in [*a.units, *(k for k in b.units if k not in a.units)]:
+            if not _compared(name, key, home):
+                continue
+            old, new = a.units.get(key), b.units.get(key)
+            if old is None or new is None or (old.text != new.text and old.dump != new.dump):
+                label = _member_label((new or old).label, name, key, home)  # type: ignore[union-attr]
+                verb = "added" if old is None else "removed" if new is None else "changed"
+                out.append((f"{name}:{key}", f"{label} {verb}"))
+        for key in [*a.bindings, *(k for k in b.bindings if k not in a.bindings)]:
+            if not _compared(name, key, home):
+                continue
+            old_b, new_b = a.bindings.get(key), b.bindings.get(key)
+            if old_b is None or new_b is None or old_b.dump != new_b.dump:
+                label = (new_b or old_b).label  # type: ignore[union-attr]
+                verb = "added" if old_b is None else "removed" if new_b is None else "changed"
+                out.append((f"{name}:{key}", f"{label} {verb}"))
+    return out
+
+
+def _compared(module: str, key: str, home: tuple[str, str]) -> bool:
+    """Members (``C.m``) of the handler class only; every other class as a whole."""
+    owner, dot, _ = key.partition(".")
+    is_home = (module, owner) == home
+    return bool(dot) == is_home or (not dot and not is_home)
+
+
+def _member_label(label: str, module: str, key: str, home: tuple[str, str]) -> str:
+    owner, dot, member = key.partition(".")
+    if not dot or (module, owner) != home:
+        return label
+    return member if member in {"__init__", "__call__"} else f"method {member}"
+
+
+def _changed_effects(
+    before: Mapping[str, Analysis], after: Mapping[str, Analysis]
+) -> Iterator[tuple[Effect, str]]:
+    """Effects that are new, changed or gone (compared as multisets), with that verb."""
+    for name in before:
+        old = Counter(e.dump for e in before[name].effects)
+        new = Counter(e.dump for e in after[name].effects)
+        changed = set()
+        for effect in after[name].effects:
+            if old[effect.dump] == 0:
+                was = any(e.label == effect.label for e in before[name].effects)
+                changed.add(effect.label)
+                yield effect, "changed" if was else "added"
+            else:
+                old[effect.dump] -= 1
+        for effect in before[name].effects:
+            if new[effect.dump] == 0 and effect.label not in changed:
+                yield effect, "removed"
+            elif new[effect.dump]:
+                new[effect.dump] -= 1
+
+
+# --- what start-up reaches -------------------------------------------------------------------
+
+
+class _World:
+    """One side's modules, resolving names across them to ``module:target`` ids."""
+
+    def __init__(self, modules: Mapping[str, Analysis], home: tuple[str, str]) -> None:
+        self.modules = modules
+        self.home = home
+
+    def reachable(self, held: Collection[str] = ()) -> dict[str, str]:
+        """Every id start-up code reaches, with why (the suffix of the reason)."""
+        home_module, home_class = self.home
+        module = self.modules[home_module]
+        roots: list[tuple[str, str]] = []
+        init = f"{home_module}:{home_class}.__init__"
+        if f"{home_class}.__init__" in module.units:
+            roots.append((init, ""))
+        header = module.headers.get(home_class)
+        if header is not None:
+            roots.append((f"{home_module}:<header>", ""))
+            bases = [_dotted_name(b) for b in header[1].bases]
+            if any(b is None or b.split(".")[-1] not in INERT_BASES for b in bases):
+                # A library base's __init__ may call back any method the handler overrides.
+                for key in module.units:
+                    if key.startswith(f"{home_class}.") and key != f"{home_class}.__call__":
+                        roots.append((f"{home_module}:{key}", " (the base class may call it)"))
+        for name, analysis in self.modules.items():
+            for effect in analysis.effects:
+                if effect.kind not in HOT_KINDS:
+                    roots.append((f"{name}:<effect>:{effect.line}", f" (used at {effect.where})"))
+        for target in held:
+            module_name, _, unit = target.partition(":")
+            if module_name in self.modules and unit in self.modules[module_name].units:
+                roots.append((target, f" (the handler holds a {unit})"))
+
+        # Root by root: a target reached from __init__ says so, even when a held object or a
+        # patch reaches it too.
+        seen: dict[str, str] = {}
+        for root, why in roots:
+            todo = [root]
+            while todo:
+                target = todo.pop()
+                if target in seen:
+                    continue
+                seen[target] = why or (" (reached from __init__)" if target != init else "")
+                if target == f"{home_module}:{home_class}":
+                    continue  # the handler class as a whole: its members are followed one by one
+                todo += [ref for ref in self.references(target) if ref not in seen]
+        return seen
+
+    def nodes(self, target: str) -> list[ast.AST]:
+        """The syntax nodes of a target id."""
+        module_name, _, key = target.partition(":")
+        module = self.modules[module_name]
+        if key.startswith("<header>"):
+            node = module.headers[self.home[1]][1]
+            return [*node.bases, *node.keywords, *node.decorator_list]
+        if key.startswith("<effect>"):
+            line = int(key.rpartition(":")[2])
+            return [e.node for e in module.effects if e.line == line]
+        if key in module.units:
+            return [module.units[key].node]
+        if key in module.bindings:
+            binding = module.bindings[key]
+            return [_value_of(s) for s in binding.statements if not _is_import(s)]
+        return []
+
+    def references(self, target: str) -> set[str]:
+        """The ids a target's code refers to, following imports to the defining module."""
+        module_name, _, key = target.partition(":")
+        module = self.modules[module_name]
+        refs: set[str] = set()
+        if key in module.bindings:
+            for imported in module.bindings[key].imports:
+                refs |= self._import_target(imported)
+        for node in self.nodes(target):
+            refs |= self._code_references(node, module)
+        refs.discard(target)
+        return refs
+
+    def _code_references(self, node: ast.AST, module: Analysis) -> set[str]:
+        home_module, home_class = self.home
+        in_home = module.name == home_module
+        local = _local_imports(node, module.name, module.package)
+        refs: set[str] = set()
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                if sub.id in local:
+                    refs |= self._import_target(local[sub.id])
+                else:
+                    refs |= self._resolve(sub.id, module)
+            elif isinstance(sub, ast.Attribute):
+                chain = _dotted(sub)
+                if not chain:
+                    continue
+                if in_home and chain[0] in {"self", "cls", home_class}:
+                    refs |= self._known(f"{home_module}:{home_class}.{chain[1]}")
+                elif chain[0] in local:
+                    refs |= self._chain(local[chain[0]], chain[1:])
+                else:
+                    binding = module.bindings.get(chain[0])
+                    for imported in binding.imports if binding else []:
+                        refs |= self._chain(imported, chain[1:])
+            elif in_home and isinstance(sub, ast.Call) and _is_name(sub.func, "self"):
+                # `self(...)` in __init__ (a warm-up call) runs __call__ at start-up.
+                refs |= self._known(f"{home_module}:{home_class}.__call__")
+        return refs
+
+    def _resolve(self, name: str, module: Analysis) -> set[str]:
+        found = self._known(f"{module.name}:{name}")
+        if found:
+            return found
+        for star in module.stars:
+            found = self._known(f"{star}:{name}")
+            if found:
+                return found
+        return set()
+
+    def _known(self, target: str) -> set[str]:
+        module_name, _, key = target.partition(":")
+        module = self.modules.get(module_name)
+        if module is None:
+            return set()
+        if key in module.units or key in module.bindings:
+            return {target}
+        return set()
+
+    def _import_target(self, imported: str) -> set[str]:
+        """The ids an imported absolute name refers to: a module's definition or binding."""
+        if imported in self.modules:
+            return set()  # a whole module: its members are resolved when used (`utils.f`)
+        module_name, _, name = imported.rpartition(".")
+        return self._known(f"{module_name}:{name}")
+
+    def _chain(self, imported: str, rest: list[str]) -> set[str]:
+        """``utils.f`` or ``pkg.mod.f`` where ``imported`` is what the first name stands for."""
+        current = imported
+        for part in rest:
+            if f"{current}.{part}" in self.modules:
+                current = f"{current}.{part}"
+                continue
+            if current in self.modules:
+                return self._known(f"{current}:{part}")
+            return self._import_target(current)
+        return set()
+
+    def globals_written(self, reached: Mapping[str, str]) -> set[tuple[str, str]]:
+        """``(module, name)`` of module globals that reached functions assign (``global x``)."""
+        found = set()
+        for target in reached:
+            module_name = target.partition(":")[0]
+            if module_name not in self.modules:
+                continue
+            for node in self.nodes(target):
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.Global):
+                        found |= {(module_name, name) for name in sub.names}
+        return found
+
+
+def _local_imports(node: ast.AST, module: str, package: bool) -> dict[str, str]:
+    """Names that imports inside a function bind, to the absolute names they stand for."""
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {}
+    found: dict[str, str] = {}
     for sub in ast.walk(node):
-        target = None
-        if isinstance(sub, ast.Name):
-            target = _resolve(sub.id, module, modules)
-        elif isinstance(sub, ast.Attribute):
-            chain = _dotted(sub)
-            if chain and in_home and chain[0] in {"self", "cls", class_name}:
-                target = f"{home_key}:{class_name}.{chain[1]}"
-            elif chain:
-                target = _resolve_chain(chain, module, modules)
-        elif in_home and isinstance(sub, ast.Call) and _is_name(sub.func, "self"):
-            # `self(...)` in __init__ (a warm-up call) runs __call__ at start-up.
-            target = f"{home_key}:{class_name}.__call__"
-        if target and _known(target, modules):
-            refs.add(target)
-    return refs
+        if isinstance(sub, (ast.Import, ast.ImportFrom)) and sub is not node:
+            for local, target in _import_bindings(sub, module, package):
+                found[local] = target
+    return found
+
+
+# --- reading one module ------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def analyse(name: str, text: str | None, file: str = "") -> Analysis:
+    """What module ``name`` defines, binds and does (cached: texts repeat across reloads)."""
+    file = file or name.replace(".", "/") + ".py"
+    package = file.endswith("__init__.py")
+    analysis = Analysis(name, file, package)
+    if text is None:
+        return analysis
+    tree = ast.parse(text, filename=file)
+    lines = text.splitlines()
+    display = "" if name.startswith(("handler.", "pipeline.")) else f"{name}."
+    bindings: dict[str, list[ast.stmt]] = {}
+    imports: dict[str, list[str]] = {}
+    for stmt, context in _top_level(tree.body):
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            for local, target in _import_bindings(stmt, name, package):
+                if target.endswith(".*"):
+                    analysis.stars.append(target[:-2])
+                    continue
+                bindings.setdefault(local, []).extend([*context, stmt])
+                imports.setdefault(local, []).append(target)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            analysis.units[stmt.name] = Unit(
+                f"helper {display}{stmt.name}", _segment(lines, stmt), stmt
+            )
+        elif isinstance(stmt, ast.ClassDef):
+            _analyse_class(stmt, analysis, lines, display, bindings)
+        elif _is_docstring(stmt) or _is_main_block(stmt):
+            continue  # prose, and a block production never runs
+        else:
+            effect = _effect(stmt, bindings, imports)
+            if effect is not None:
+                effect.where = f"{file}:{effect.line}"
+                effect.note = f"{effect.where}: {effect.note}" if effect.note else ""
+                analysis.effects.append(effect)
+            if effect is None or effect.kind not in (Kind.PATCH, Kind.ENVIRONMENT):
+                for assigned in _assigned_names(stmt):
+                    bindings.setdefault(assigned, []).extend([*context, stmt])
+    for local, statements in bindings.items():
+        if "." in local:
+            label = f"class attribute {local}"
+        elif all(_is_import(s) or isinstance(s, _Context) for s in statements):
+            label = f"import {local}"
+        else:
+            label = f"module constant {display}{local}"
+        analysis.bindings[local] = Binding(label, statements, imports.get(local, []))
+    return analysis
+
+
+class _Context(ast.stmt):
+    """The test of an ``if`` (or the handlers of a ``try``) around a binding: part of it."""
+
+    _fields = ("test",)
+
+
+def _top_level(body: list[ast.stmt], context: tuple = ()) -> Iterator[tuple[ast.stmt, tuple]]:
+    """The module's statements, with ``try``/``if`` blocks of imports and assignments opened.
+
+    ``try: from .m import X / except ImportError: from m import X`` and ``if TYPE_CHECKING:``
+    bind names like top-level imports do; each statement comes with the tests around it, so
+    that a changed test changes the bindings. A block holding anything else is one statement.
+    """
+    for stmt in body:
+        if isinstance(stmt, (ast.Try, ast.If)) and _only_bindings(stmt):
+            if isinstance(stmt, ast.If):
+                negated = ast.UnaryOp(ast.Not(), stmt.test)
+                branches = [(stmt.body, stmt.test), (stmt.orelse, negated)]
+            else:
+                branches = [(stmt.body + stmt.orelse + stmt.finalbody, ast.Constant("try"))]
+                branches += [(h.body, h.type or ast.Constant("except")) for h in stmt.handlers]
+            for inner, test in branches:
+                yield from _top_level(inner, (*context, _Context(test=test)))
+        elif not isinstance(stmt, ast.Pass):
+            yield stmt, context
+
+
+def _only_bindings(block: ast.Try | ast.If) -> bool:
+    inner = list(block.body) + list(block.orelse)
+    if isinstance(block, ast.Try):
+        inner += [s for handler in block.handlers for s in handler.body] + block.finalbody
+    return all(
+        isinstance(s, (ast.Import, ast.ImportFrom, ast.Pass, ast.Raise))
+        or (isinstance(s, (ast.Assign, ast.AnnAssign)) and _assigns_names_only(s))
+        or (isinstance(s, (ast.Try, ast.If)) and _only_bindings(s))
+        for s in inner
+    )
+
+
+def _assigns_names_only(stmt: ast.Assign | ast.AnnAssign) -> bool:
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    return all(
+        isinstance(node, (ast.Name, ast.Tuple, ast.List, ast.Starred, ast.Store, ast.Load))
+        for target in targets
+        for node in ast.walk(target)
+    )
+
+
+def _analyse_class(
+    cls: ast.ClassDef,
+    analysis: Analysis,
+    lines: list[str],
+    display: str,
+    bindings: dict[str, list[ast.stmt]],
+) -> None:
+    """A class as one unit, and also member by member (used when it is the handler class)."""
+    analysis.units[cls.name] = Unit(f"class {display}{cls.name}", _segment(lines, cls), cls)
+    header = copy.copy(cls)
+    header.body = []
+    analysis.headers[cls.name] = (_dump(header), cls)
+    for stmt in cls.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            key = f"{cls.name}.{stmt.name}"
+            analysis.units[key] = Unit(f"method {stmt.name}", _segment(lines, stmt), stmt)
+        elif not _is_docstring(stmt):
+            for assigned in _assigned_names(stmt) or [f"<line {stmt.lineno}>"]:
+                bindings.setdefault(f"{cls.name}.{assigned}", []).append(stmt)
+
+
+def _import_bindings(
+    stmt: ast.Import | ast.ImportFrom, module: str, package: bool = False
+) -> list[tuple[str, str]]:
+    """``(local name, absolute name)`` for each name an import binds (``X.*`` for a star)."""
+    if isinstance(stmt, ast.Import):
+        found = []
+        for alias in stmt.names:
+            if alias.asname:
+                found.append((alias.asname, alias.name))
+            else:
+                top = alias.name.split(".")[0]  # `import pkg.mod` binds `pkg`
+                found.append((top, top))
+        return found
+    base = absolute_module(stmt, module, package)
+    return [
+        (alias.asname or alias.name, f"{base}.{alias.name}" if base else alias.name)
+        for alias in stmt.names
+    ]
+
+
+def absolute_module(stmt: ast.ImportFrom, current: str, package: bool = False) -> str:
+    """The absolute name of ``from <stmt> import ...`` written in module ``current``.
+
+    ``package``: ``current`` is a package (its ``__init__.py``), so ``.`` is itself.
+    """
+    if not stmt.level:
+        return stmt.module or ""
+    parts = current.split(".")
+    drop = stmt.level - 1 if package else stmt.level
+    base = parts[: len(parts) - drop] if drop <= len(parts) else []
+    return ".".join([*base, *([stmt.module] if stmt.module else [])])
+
+
+LOGGING_CALLS = frozenset(
+    {
+        "basicConfig",
+        "setLevel",
+        "disable",
+        "captureWarnings",
+        "filterwarnings",
+        "simplefilter",
+        "set_verbosity",
+        "set_verbosity_error",
+        "set_verbosity_warning",
+        "set_verbosity_info",
+        "set_verbosity_debug",
+        "disable_progress_bar",
+        "enable_progress_bar",
+        "disable_default_handler",
+        "enable_default_handler",
+        "addHandler",
+        "removeHandler",
+        "setFormatter",
+    }
+)
+ENVIRONMENT_CALLS = frozenset({"setdefault", "update", "pop", "putenv", "unsetenv"})
+
+
+def _effect(
+    stmt: ast.stmt, bindings: Mapping[str, list[ast.stmt]], imports: Mapping[str, list[str]]
+) -> Effect | None:
+    """What a top-level statement other than a definition or import does beyond the module."""
+    line, dump = stmt.lineno, _dump(stmt)
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        call = stmt.value
+        func = ".".join(_dotted(call.func) or []) if isinstance(call.func, ast.Attribute) else ""
+        if isinstance(call.func, ast.Name):
+            func = call.func.id
+        last = func.rsplit(".", 1)[-1]
+        if func == "print":
+            return Effect(Kind.PRINT, "print", line, stmt, dump)
+        if _is_environ(func) and last in ENVIRONMENT_CALLS:
+            key = _constant(call.args[0]) if call.args else None
+            label = str(key) if key is not None else "(os.environ)"
+            return Effect(Kind.ENVIRONMENT, label, line, stmt, dump)
+        if func in ("os.putenv", "os.unsetenv"):
+            return Effect(Kind.ENVIRONMENT, func, line, stmt, dump)
+        if last in LOGGING_CALLS and (
+            "logging" in func or "warnings" in func or _is_logger(func, bindings)
+        ):
+            note = ""
+            if func.endswith("basicConfig") and not any(k.arg == "force" for k in call.keywords):
+                note = (
+                    f"{func} does nothing once logging is configured (the first run did): "
+                    "pass force=True"
+                )
+            return Effect(Kind.LOGGING, func, line, stmt, dump, note)
+        if func == "setattr" and call.args:
+            owner = ".".join(_dotted_or_name(call.args[0]) or ["?"])
+            attr = _constant(call.args[1]) if len(call.args) > 1 else None
+            return Effect(Kind.PATCH, f"{owner}.{attr}" if attr else owner, line, stmt, dump)
+        if func.startswith("sys.path."):
+            return Effect(Kind.PATH, func, line, stmt, dump)
+        return Effect(Kind.CALL, f"{func or 'call'}(...)", line, stmt, dump)
+    if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        for target in targets:
+            if isinstance(target, ast.Subscript):
+                owner = _dotted_or_name(target.value)
+                if owner and _is_environ(".".join(owner)):
+                    key = _constant(target.slice)
+                    label = str(key) if key is not None else "(os.environ)"
+                    return Effect(Kind.ENVIRONMENT, label, line, stmt, dump)
+            if isinstance(target, (ast.Attribute, ast.Subscript)):
+                owner = _dotted_or_name(target.value)
+                if owner and owner[0] in imports:
+                    name = ".".join(owner)
+                    attr = f".{target.attr}" if isinstance(target, ast.Attribute) else "[...]"
+                    return Effect(Kind.PATCH, name + attr, line, stmt, dump)
+        return None  # binds module names (a constant), or changes an object of the module
+    if isinstance(stmt, (ast.Delete, ast.Pass, ast.Global, ast.Nonlocal)):
+        return None
+    return Effect(Kind.STATEMENT, f"at line {line}", line, stmt, dump)
+
+
+def _is_environ(func: str) -> bool:
+    return func in ("os.environ", "environ") or func.startswith(("os.environ.", "environ."))
+
+
+def _is_logger(func: str, bindings: Mapping[str, list[ast.stmt]]) -> bool:
+    """``logger.setLevel`` where ``logger = logging.getLogger(...)`` at module level."""
+    head = func.split(".")[0]
+    for stmt in bindings.get(head, []):
+        value = _value_of(stmt)
+        if isinstance(value, ast.Call):
+            called = ".".join(_dotted_or_name(value.func) or [])
+            if called.endswith("getLogger") or called.endswith("get_logger"):
+                return True
+    return False
+
+
+def _constant(node: ast.AST) -> object:
+    return node.value if isinstance(node, ast.Constant) else None
+
+
+def _assigned_names(stmt: ast.stmt) -> list[str]:
+    """Plain names a statement binds (``X = ...``, ``a, b = ...``, ``X: int = 1``, ``X += 1``)."""
+    targets: list[ast.expr] = []
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor)):
+        targets = [stmt.target]
+    elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+        targets = [i.optional_vars for i in stmt.items if i.optional_vars is not None]
+    names = []
+    for target in targets:
+        stack = [target]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Name):
+                names.append(node.id)
+            elif isinstance(node, (ast.Tuple, ast.List)):
+                stack += node.elts
+            elif isinstance(node, ast.Starred):
+                stack.append(node.value)
+            elif isinstance(node, (ast.Attribute, ast.Subscript)):
+                # `CONFIG["k"] = v` changes the module's own CONFIG: a binding of CONFIG.
+                base = node.value
+                while isinstance(base, (ast.Attribute, ast.Subscript)):
+                    base = base.value
+                if isinstance(base, ast.Name):
+                    names.append(base.id)
+    return names
+
+
+def _value_of(stmt: ast.stmt) -> ast.AST:
+    """What a binding statement's names refer to: the assigned value, or the statement."""
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and stmt.value is not None:
+        return stmt.value
+    if isinstance(stmt, _Context):
+        return stmt.test
+    return stmt
+
+
+def _is_import(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, (ast.Import, ast.ImportFrom))
+
+
+def _is_main_block(stmt: ast.stmt) -> bool:
+    """``if __name__ == "__main__":``: production imports the module, so it never runs."""
+    test = stmt.test if isinstance(stmt, ast.If) else None
+    return (
+        isinstance(test, ast.Compare)
+        and _is_name(test.left, "__name__")
+        and len(test.comparators) == 1
+        and _constant(test.comparators[0]) == "__main__"
+        and not stmt.orelse  # type: ignore[union-attr]
+    )
 
 
 def _is_name(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
-
-
-def _known(target: str, modules: dict[str, _Module]) -> bool:
-    module = modules.get(target.split(":", 1)[0])
-    return module is not None and (target in module.units or target in module.values)
 
 
 def _dotted(node: ast.Attribute) -> list[str] | None:
@@ -239,147 +802,15 @@ def _dotted(node: ast.Attribute) -> list[str] | None:
     return parts[::-1]
 
 
-def _resolve_chain(chain: list[str], module: _Module, modules: dict[str, _Module]) -> str | None:
-    """The id ``utils.f`` or ``pkg.mod.f`` names, following the module's imports."""
-    current = module.aliases.get(chain[0], "")
-    if not current or ":" in current:
-        return None
-    for part in chain[1:]:
-        if f"{current}.{part}" in modules:
-            current = f"{current}.{part}"
-        else:
-            return f"{current}:{part}" if current in modules else None
-    return None
+def _dotted_or_name(node: ast.AST) -> list[str] | None:
+    if isinstance(node, ast.Name):
+        return [node.id]
+    return _dotted(node) if isinstance(node, ast.Attribute) else None
 
 
-def _resolve(name: str, module: _Module, modules: dict[str, _Module]) -> str | None:
-    local = f"{module.name}:{name}"
-    if local in module.units or local in module.values:
-        return local
-    target = module.aliases.get(name)
-    if target and ":" in target:
-        return target
-    for star in module.stars:
-        if _known(f"{star}:{name}", modules):
-            return f"{star}:{name}"
-    return None
-
-
-def _analyse(
-    name: str,
-    file: str,
-    text: str | None,
-    entry_key: str,
-    home: tuple[str, str],
-    siblings: set[str],
-) -> _Module:
-    display = "" if name == entry_key else f"{name}."
-    module = _Module(name, display, file)
-    if text is None:
-        return module
-    tree = ast.parse(text, filename=file)
-    for stmt in tree.body:
-        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            module.imports.append((ast.unparse(stmt), _dump(stmt)))
-            _record_aliases(stmt, module, siblings)
-        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            module.units[f"{name}:{stmt.name}"] = _Unit(
-                f"helper {display}{stmt.name}", _dump(stmt), stmt
-            )
-        elif isinstance(stmt, ast.ClassDef) and (name, stmt.name) == home:
-            _analyse_handler_class(stmt, module)
-        elif isinstance(stmt, ast.ClassDef):
-            module.units[f"{name}:{stmt.name}"] = _Unit(
-                f"class {display}{stmt.name}", _dump(stmt), stmt
-            )
-        elif not _is_docstring(stmt):
-            module.statements.append((_statement_label(stmt, module), _dump(stmt)))
-            for assigned in _assigned_names(stmt):
-                module.values[f"{name}:{assigned}"] = stmt
-    return module
-
-
-def _analyse_handler_class(cls: ast.ClassDef, module: _Module) -> None:
-    header = copy.copy(cls)
-    header.body = []
-    module.header = _dump(header)
-    module.header_node = cls
-    for stmt in cls.body:
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            label = stmt.name if stmt.name in {"__init__", "__call__"} else f"method {stmt.name}"
-            module.units[f"{module.name}:{cls.name}.{stmt.name}"] = _Unit(label, _dump(stmt), stmt)
-        elif not _is_docstring(stmt):
-            # Class attributes are read by __init__ as often as not: treat them as state.
-            names = ", ".join(_assigned_names(stmt)) or f"statement at line {stmt.lineno}"
-            module.statements.append((f"class attribute {cls.name}.{names}", _dump(stmt)))
-            for assigned in _assigned_names(stmt):
-                module.values[f"{module.name}:{cls.name}.{assigned}"] = stmt
-
-
-def _record_aliases(stmt: ast.Import | ast.ImportFrom, module: _Module, siblings: set[str]) -> None:
-    if isinstance(stmt, ast.Import):
-        for alias in stmt.names:
-            top = alias.name.split(".")[0]
-            if alias.asname and alias.name in siblings:
-                module.aliases[alias.asname] = alias.name
-            elif not alias.asname and any(s == top or s.startswith(f"{top}.") for s in siblings):
-                # `import pkg.mod` binds `pkg`: `pkg.mod.f` is resolved part by part.
-                module.aliases[top] = top
-        return
-    base = _absolute(stmt, module.name)
-    for alias in stmt.names:
-        local = alias.asname or alias.name
-        if alias.name == "*":
-            if base in siblings:
-                module.stars.append(base)
-            continue
-        if f"{base}.{alias.name}" in siblings:
-            module.aliases[local] = f"{base}.{alias.name}"
-        elif base in siblings:
-            module.aliases[local] = f"{base}:{alias.name}"
-
-
-def imported_modules(text: str, name: str, modules: set[str]) -> set[str]:
-    """Which of ``modules`` the source of module ``name`` imports (anywhere in it)."""
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return set()
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            candidates = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = _absolute(node, name)
-            candidates = [base, *(f"{base}.{a.name}" for a in node.names)]
-        else:
-            continue
-        found |= {c for c in candidates if c in modules and c != name}
-    return found
-
-
-def _absolute(stmt: ast.ImportFrom, current: str) -> str:
-    if not stmt.level:
-        return stmt.module or ""
-    parts = current.split(".")
-    base = parts[: len(parts) - stmt.level] if stmt.level <= len(parts) else []
-    return ".".join([*base, *([stmt.module] if stmt.module else [])])
-
-
-def _statement_label(stmt: ast.stmt, module: _Module) -> str:
-    names = _assigned_names(stmt)
-    if names:
-        return f"module constant {module.display}{', '.join(names)}"
-    return f"top-level statement at {module.file}:{stmt.lineno}"
-
-
-def _assigned_names(stmt: ast.stmt) -> list[str]:
-    targets: list[ast.expr] = []
-    if isinstance(stmt, ast.Assign):
-        targets = stmt.targets
-    elif isinstance(stmt, (ast.AnnAssign, ast.AugAssign)):
-        targets = [stmt.target]
-    return [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+def _dotted_name(node: ast.AST) -> str | None:
+    parts = _dotted_or_name(node)
+    return ".".join(parts) if parts else None
 
 
 def _is_docstring(stmt: ast.stmt) -> bool:
@@ -388,6 +819,12 @@ def _is_docstring(stmt: ast.stmt) -> bool:
         and isinstance(stmt.value, ast.Constant)
         and isinstance(stmt.value.value, str)
     )
+
+
+def _segment(lines: list[str], node: ast.AST) -> str:
+    """The source lines of a definition, decorators included: cheap to compare."""
+    start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+    return "\n".join(lines[start - 1 : node.end_lineno])
 
 
 def _dump(node: ast.AST) -> str:

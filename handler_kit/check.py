@@ -505,7 +505,7 @@ def _imports(repo: Path) -> dict[str, tuple[str, int]]:
             text = source_text(file)
         except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
             continue  # the entry check reports an unreadable handler.py
-        for module, line in imports_in(text, name):
+        for module, line in imports_in(text, name, file.name == "__init__.py"):
             found.setdefault(module.split(".")[0], (repository.relative(file), line))
     return found
 

@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--token", help="require `Authorization: Bearer TOKEN`")
     serve.add_argument("--reload", action="store_true", help="hot-reload handler.py on save")
     serve.add_argument(
+        "--reload-timeout",
+        type=float,
+        metavar="S",
+        help="seconds a reload may run before it is abandoned (default 60)",
+    )
+    serve.add_argument(
         "--concurrency", type=int, default=1, help="calls at once (production: 1, the default)"
     )
     ready = commands.add_parser(
@@ -84,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
             options = {"kernel": args.kernel, "cwd": args.cwd}
             return _test(args.notebooks, parameters, args.output, args.timeout, **options)
         if args.command == "serve":
-            options = {"reload": args.reload, "concurrency": args.concurrency}
+            options = {
+                "reload": args.reload,
+                "concurrency": args.concurrency,
+                "reload_timeout": args.reload_timeout,
+            }
             server.run(args.repo, args.host, args.port, args.token, **options)
             return 0
         if args.command == "sample":

@@ -59,6 +59,14 @@ class HandlerReloadError(HandlerKitError):
     advice = "The last good handler keeps serving: fix the file and reload again."
 
 
+class ReloadInterrupted(HandlerReloadError):
+    """A reload stopped with Ctrl-C; the last good handler is still the one serving."""
+
+
+class Abandoned(BaseException):
+    """Raised inside a reload that was given up (time limit, Ctrl-C): it may change nothing."""
+
+
 def user_location(exc: BaseException, repo: Path) -> tuple[str | None, int | None]:
     """The innermost ``(file, line)`` of ``exc`` that lies inside ``repo``.
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
-from .repository import Source, is_module_file, module_file, source_text
+from .repository import ENTRY_STEMS, Source, is_module_file, module_file, source_text
+from .repository import roots as own_roots
 
 
 def imported_text(module: ModuleType) -> str | None:
@@ -94,10 +95,13 @@ class ImportRecorder:
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
         roots = [
             root
-            for root in tuple(self._watched)
+            for repo in tuple(self._watched)
+            for root in own_roots(repo)
             # a submodule of a package outside this repository is not the repository's
             if path is None or any(str(p).startswith(root) for p in path)
         ]
+        if name.split(".")[0] in ENTRY_STEMS:
+            return None
         if not any(module_file(root, name) for root in roots):
             return None
         spec = PathFinder.find_spec(name, path, target)

@@ -21,20 +21,39 @@ from types import ModuleType
 from typing import Any
 
 from . import loader
-from .errors import HandlerLoadError
+from .errors import Abandoned, HandlerKitError, HandlerLoadError, HandlerReloadError
 from .imports import ImportRecorder, imported_source
-from .reload import Mode, Outcome, ReloadReport, Staged, stage
-from .repository import Entry, Repository, Source, digest, read_source, source_text
+from .patches import Ledger
+from .reload import DEFAULT_TIMEOUT, Mode, Outcome, ReloadReport, Staged, plan, run_bounded, stage
+from .repository import Entry, Repository, Source, digest, read_source
+from .staging import Staging
+
+# A module's text now: its source, None when the file is gone, or why it cannot be read.
+Text = str | None | HandlerKitError
 
 
 def load(path: str | Path = ".") -> LiveHandler:
-    """Load the handler of the repository at ``path`` as production does: a LiveHandler."""
+    """Load the handler of the repository at ``path`` as production does: a LiveHandler.
+
+    Whatever handler.py or ``__init__`` raises (SystemExit and KeyboardInterrupt included)
+    becomes a HandlerLoadError that names the file and line.
+    """
     started = time.perf_counter()
     repository = Repository.find(path)
     loader.prepare(repository)
-    key = repository.entry.module_key
     text = read_source(repository.entry.file, HandlerLoadError)
-    staged = stage(repository, {}, {key: text}, None, Mode.REINIT, HandlerLoadError)
+    ledger = Ledger.of(repository.path, repository.owns_object)
+    staging = Staging(repository, HandlerLoadError, ledger)
+    snapshot = ledger.snapshot()
+    try:
+        staged = stage(staging, None, None, text)
+    except BaseException as exc:
+        staging.rollback()
+        ledger.restore(snapshot)
+        if isinstance(exc, Abandoned):
+            raise HandlerLoadError("the load was abandoned", file=repository.entry.file) from exc
+        raise
+    ledger.settle(set(staged.executed))
     return LiveHandler(repository, staged, time.perf_counter() - started)
 
 
@@ -55,6 +74,7 @@ class LiveHandler:
         self._module = staged.module
         self._instance = staged.instance
         self._sources: dict[str, Source] = dict(staged.executed)
+        self._build_seconds = staged.build_seconds
         self._failed: str | None = None  # fingerprint of the files whose reload failed
         # Reloads are serialised; calls never wait for this lock.
         self._lock = threading.RLock()
@@ -98,11 +118,14 @@ class LiveHandler:
         """The repository's modules as last executed: handler.py and its siblings."""
         return dict(self._sources)
 
-    def reload(self, mode: str | Mode = Mode.AUTO) -> ReloadReport:
+    def reload(self, mode: str | Mode = Mode.AUTO, timeout: float | None = None) -> ReloadReport:
         """Reload handler.py and its edited siblings; ``mode`` is "auto", "hot" or "reinit".
 
-        Nothing is swapped in until every step has succeeded; on a failure the last good
-        handler keeps serving and a HandlerReloadError says what and where.
+        Nothing is swapped in until every step has succeeded; on any failure (SystemExit and
+        KeyboardInterrupt included) the last good handler keeps serving and a
+        HandlerReloadError says what and where. A reload that runs longer than ``timeout``
+        seconds (default 60, or three times the last ``__init__`` when that is longer) is
+        abandoned, as is one interrupted with Ctrl-C.
         """
         mode = Mode.of(mode)
         started = time.perf_counter()
@@ -111,7 +134,7 @@ class LiveHandler:
             self.discover()  # siblings imported lazily since the last look are edited too
             old, texts = self._sources, self.current_texts()
             try:
-                report = self._reload(mode, old, texts, started)
+                report = self._reload(mode, old, texts, started, timeout)
             except BaseException:
                 self._failed = self.fingerprint(texts)
                 raise
@@ -120,30 +143,60 @@ class LiveHandler:
             return report
 
     def _reload(
-        self, mode: Mode, old: dict[str, Source], texts: dict[str, str | None], started: float
+        self,
+        mode: Mode,
+        old: dict[str, Source],
+        texts: dict[str, Text],
+        started: float,
+        timeout: float | None,
     ) -> ReloadReport:
-        key, file = self.entry.module_key, self.entry.file.name
-        if mode is Mode.AUTO and all(texts[n] == s.text for n, s in old.items()):
+        file = self.entry.file.name
+        for text in texts.values():
+            if isinstance(text, HandlerKitError):  # a file that is there but cannot be read
+                raise text
+        readable: dict[str, str | None] = texts  # type: ignore[assignment]
+        if mode is Mode.AUTO and all(readable[n] == s.text for n, s in old.items()):
             # After a failed reload, the files were put back as they were: say so.
             reason = "back to the last good version" if self._failed else "unchanged"
             return ReloadReport((file,), Outcome.UNCHANGED, reason, time.perf_counter() - started)
-        staged = stage(self.repository, old, texts, self._instance, mode)
+        planned = plan(self.repository, old, readable, self._instance, mode)
+        ledger = Ledger.of(self.path, self.repository.owns_object)
+        staging = Staging(self.repository, HandlerReloadError, ledger, planned.rerun, old)
+        snapshot = ledger.snapshot()
+        if timeout is None:
+            timeout = max(DEFAULT_TIMEOUT, 3 * self._build_seconds)
+        try:
+            staged = run_bounded(lambda: stage(staging, planned, self._instance), staging, timeout)
+        except BaseException:
+            staging.rollback()
+            ledger.restore(snapshot)
+            raise
+        ledger.settle(set(staged.executed))
         self._commit(staged)
+        key = self.entry.module_key
         siblings = [s.file for n, s in staged.executed.items() if n != key]
-        files = (file, *map(self.repository.relative, siblings))
+        notes = [*staged.decision.notes]
+        notes += [
+            f"could not put back {what} before running the module again: restart the kernel "
+            "for production's single import"
+            for what in staging.unrestored
+        ]
         return ReloadReport(
-            files,
+            (file, *map(self.repository.relative, siblings)),
             Outcome(staged.mode.value),
             staged.decision.reason,
             time.perf_counter() - started,
             forced=mode is not Mode.AUTO,
             changed=staged.decision.changed,
             kept=staged.kept,
+            notes=tuple(notes),
         )
 
     def _commit(self, staged: Staged) -> None:
         # One attribute assignment swaps the instance for every caller.
         self._module, self._instance = staged.module, staged.instance
+        if staged.mode is Mode.REINIT:
+            self._build_seconds = staged.build_seconds
         self._modules_seen = -1  # look for the modules the new code imported
         # Modules taken out (their file is gone) are no longer tracked.
         sources = {**self._sources, **staged.executed}
@@ -162,10 +215,10 @@ class LiveHandler:
             now != self._failed
         )
 
-    def reload_if_changed(self) -> ReloadReport | None:
+    def reload_if_changed(self, timeout: float | None = None) -> ReloadReport | None:
         """Reload when :meth:`changed`; None otherwise. A broken file fails only once."""
         with self._lock:
-            return self.reload() if self.changed() else None
+            return self.reload(timeout=timeout) if self.changed() else None
 
     def discover(self) -> None:
         """Track the repository's modules imported since the last look (lazy imports).
@@ -184,20 +237,22 @@ class LiveHandler:
                 # A new dict, not an update: a reload may be iterating over the old one.
                 self._sources = {**{n: s for n, s in sources.items() if s}, **self._sources}
 
-    def current_texts(self) -> dict[str, str | None]:
-        """Each tracked module's text as it is on disk now (None when the file is gone)."""
-        texts: dict[str, str | None] = {}
+    def current_texts(self) -> dict[str, Text]:
+        """Each tracked module's text on disk now: None when the file is gone, or the error
+        that says why it cannot be read (not UTF-8, say)."""
+        texts: dict[str, Text] = {}
         for name, source in self._sources.items():
             try:
-                texts[name] = source_text(source.file)
-            except (OSError, SyntaxError, UnicodeDecodeError):
-                texts[name] = None
+                texts[name] = read_source(source.file, HandlerReloadError)
+            except HandlerReloadError as error:
+                gone = not source.file.exists()
+                texts[name] = None if gone else error
         return texts
 
     @staticmethod
-    def fingerprint(texts: Mapping[str, str | None]) -> str:
+    def fingerprint(texts: Mapping[str, Text]) -> str:
         """One fingerprint for a set of module texts."""
-        return digest("\n".join(f"{n}={digest(t or '')}" for n, t in sorted(texts.items())))
+        return digest("\n".join(f"{n}={digest(str(t or ''))}" for n, t in sorted(texts.items())))
 
     def _summary(self) -> str:
         reloads = f"{self.reloads} reload{'s' * (self.reloads != 1)}"

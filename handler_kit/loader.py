@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .errors import HandlerKitError, describe, user_location, user_trace
+from .errors import Abandoned, HandlerKitError, describe, user_location, user_trace
 from .repository import ENTRIES, Entry, Repository
 
 
@@ -54,101 +54,6 @@ def forget_other_repositories(repo: Path) -> None:
         folder = Path(file).resolve().parent
         if any((d / e).is_file() for d in (folder, folder.parent) for e, _, _ in ENTRIES):
             del sys.modules[name]
-
-
-class StagedModules:
-    """Execute modules into fresh module objects, with a way back.
-
-    Each module runs in a new module object registered in sys.modules under its name
-    (so the code it runs imports the staged versions); ``rollback`` puts every previous
-    entry back, so a failure leaves the modules that the last good handler uses untouched.
-    """
-
-    _MISSING = object()
-
-    def __init__(self) -> None:
-        self._saved: list[tuple[str, Any, ModuleType | None, Any]] = []
-
-    def execute(
-        self,
-        name: str,
-        file: Path,
-        text: str,
-        repo: Path,
-        error: type[HandlerKitError],
-        package: bool = False,
-        attach: bool = False,
-    ) -> ModuleType:
-        """Compile ``text`` with its real filename and run it as module ``name``.
-
-        ``package`` makes it a package (``__init__.py``); ``attach`` also sets it as an
-        attribute of its parent package, as an import of ``pkg.mod`` would.
-        """
-        locations = [str(file.parent)] if package else None
-        spec = importlib.util.spec_from_file_location(
-            name, file, submodule_search_locations=locations
-        )
-        assert spec is not None, file
-        module = importlib.util.module_from_spec(spec)
-        parent_name, _, child = name.rpartition(".")
-        parent = sys.modules.get(parent_name) if attach and parent_name else None
-        self._saved.append(
-            (
-                name,
-                sys.modules.get(name, self._MISSING),
-                parent,
-                getattr(parent, child, self._MISSING) if parent else None,
-            )
-        )
-        sys.modules[name] = module
-        if parent is not None:
-            setattr(parent, child, module)
-        try:
-            # Compiled from the text we hold, under the real path: tracebacks and
-            # line numbers point into the user's file.
-            code = compile(text, str(file), "exec", dont_inherit=True)
-            exec(code, module.__dict__)
-        except Exception as exc:
-            where, line = user_location(exc, repo)
-            raise error(
-                f"{describe(exc)} (while running {file.name})",
-                file=where or file,
-                line=line,
-                trace=None if isinstance(exc, SyntaxError) else user_trace(exc.__traceback__, repo),
-                hint=_import_hint(exc, file),
-            ) from exc
-        return module
-
-    def discard(self, name: str) -> None:
-        """Take module ``name`` out of sys.modules (its file is gone), until a rollback."""
-        self._saved.append((name, sys.modules.pop(name, self._MISSING), None, None))
-
-    def rollback(self) -> None:
-        """Put back every sys.modules entry (and package attribute) this object replaced."""
-        for name, old, parent, old_attr in reversed(self._saved):
-            if old is self._MISSING:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = old
-            if parent is not None:
-                child = name.rpartition(".")[2]
-                if old_attr is self._MISSING:
-                    parent.__dict__.pop(child, None)
-                else:
-                    setattr(parent, child, old_attr)
-        self._saved.clear()
-
-
-def _import_hint(exc: BaseException, file: Path) -> str | None:
-    if isinstance(exc, ModuleNotFoundError) and exc.name:
-        top = exc.name.split(".")[0]
-        return (
-            f"Install it here (pip install {top}) and list it in "
-            f"{file.parent / 'requirements.txt'}, which production installs before start-up."
-        )
-    if isinstance(exc, SyntaxError):
-        return f"Fix the syntax of {file.name}."
-    return None
 
 
 def handler_class(
@@ -201,7 +106,9 @@ def build(cls: type, repo: Path, entry: Entry, error: type[HandlerKitError]) -> 
     """Build the handler as production does: ``cls(repo_dir)``, path passed positionally."""
     try:
         return cls(str(repo))
-    except Exception as exc:
+    except Abandoned:
+        raise
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt in __init__ too
         where, line = user_location(exc, repo)
         raise error(
             f"{describe(exc)} (in {entry.class_name}.__init__)",

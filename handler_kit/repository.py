@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from .changes import absolute_module
 from .errors import HandlerKitError, HandlerLoadError, describe
 
 
@@ -54,6 +55,31 @@ class Source:
 
 class SourceUnreadable(HandlerKitError):
     """A module's file exists but cannot be decoded as Python source."""
+
+
+# handler.py may run a second time as plain `handler` (production does, when handler.py tries
+# a relative import): that copy is the entry's, never a sibling module of its own.
+ENTRY_STEMS = frozenset(file.removesuffix(".py") for file, _, _ in ENTRIES)
+
+
+def roots(root: str) -> list[str]:
+    """The folders from which ``import name`` finds the repository's modules.
+
+    The repository folder, and the folders inside it that the handler put on sys.path itself
+    (``sys.path.append(os.path.join(here, "src"))``), site-packages excepted.
+    """
+    found = [root]
+    prefix = root + os.sep
+    for entry in sys.path:
+        if (
+            isinstance(entry, str)
+            and entry.startswith(prefix)
+            and "site-packages" not in entry
+            and "dist-packages" not in entry
+            and entry not in found
+        ):
+            found.append(entry)
+    return found
 
 
 def module_file(root: str, name: str) -> str | None:
@@ -160,8 +186,17 @@ class Repository:
 
     def module_file(self, name: str) -> Path | None:
         """The file of the repository's own module ``name`` on disk, or None."""
-        file = module_file(str(self.path), name)
-        return Path(file) if file else None
+        if name.split(".")[0] in ENTRY_STEMS:
+            return None
+        for root in roots(str(self.path)):
+            file = module_file(root, name)
+            if file:
+                return Path(file)
+        return None
+
+    def owns_name(self, name: str) -> bool:
+        """True when ``import name`` would find one of the repository's own modules."""
+        return self.module_file(name) is not None
 
     def relative(self, file: Path) -> str:
         """``file`` relative to the repository (``utils.py``, ``pkg/mod.py``), else as given."""
@@ -174,9 +209,17 @@ class Repository:
         """True when module ``name``, loaded from ``file``, is one of the repository's own."""
         return (
             isinstance(file, str)
+            and name.split(".")[0] not in ENTRY_STEMS
             and name not in ENTRY_KEYS
-            and is_module_file(str(self.path), name, file)
+            and any(is_module_file(root, name, file) for root in roots(str(self.path)))
         )
+
+    def owns_object(self, value: object) -> bool:
+        """True for a module of the repository, or a class or function defined in one."""
+        if isinstance(value, ModuleType):
+            return value.__name__ in ENTRY_KEYS or self.owns(value.__name__, value.__file__)
+        module = sys.modules.get(getattr(value, "__module__", None) or "")
+        return module is not None and module is not value and self.owns_object(module)
 
     def imported_modules(self, skip: Collection[str] = ()) -> dict[str, ModuleType]:
         """The repository's own modules that are imported now (``utils``, ``pkg.mod``).
@@ -229,7 +272,7 @@ class Repository:
                 text = source_text(file)
             except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
                 continue  # the entry check reports an unreadable handler.py
-            for target, _ in imports_in(text, name):
+            for target, _ in imports_in(text, name, file.name == "__init__.py"):
                 for candidate in _with_parents(target):
                     # `from . import x` in handler.py names the entry's own file: seen.
                     if candidate in own and own[candidate] not in found.values():
@@ -238,11 +281,12 @@ class Repository:
         return found
 
 
-def imports_in(text: str, name: str) -> list[tuple[str, int]]:
+def imports_in(text: str, name: str, package: bool = False) -> list[tuple[str, int]]:
     """``(absolute module name, line)`` for every module that module ``name``'s text imports.
 
     Import statements anywhere count (inside functions too); ``from a import b`` names both
-    ``a`` and ``a.b`` (b may be a submodule). A text that does not parse imports nothing.
+    ``a`` and ``a.b`` (b may be a submodule). ``package``: the text is an ``__init__.py``. A
+    text that does not parse imports nothing.
     """
     try:
         tree = ast.parse(text)
@@ -253,7 +297,7 @@ def imports_in(text: str, name: str) -> list[tuple[str, int]]:
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = absolute_module(node, name)
+            base = absolute_module(node, name, package)
             if base:
                 found.append((base, node.lineno))
             found += [
@@ -262,15 +306,6 @@ def imports_in(text: str, name: str) -> list[tuple[str, int]]:
                 if alias.name != "*"
             ]
     return found
-
-
-def absolute_module(node: ast.ImportFrom, current: str) -> str:
-    """The absolute module name of ``from <node> import ...`` written in module ``current``."""
-    if not node.level:
-        return node.module or ""
-    parts = current.split(".")
-    base = parts[: len(parts) - node.level] if node.level <= len(parts) else []
-    return ".".join([*base, *([node.module] if node.module else [])])
 
 
 def _with_parents(name: str) -> list[str]:

@@ -28,7 +28,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from . import contract
-from .errors import HandlerKitError
+from .errors import HandlerKitError, ReloadInterrupted
 
 log = logging.getLogger("handler_kit.server")
 MAX_BODY = 32 * 2**20
@@ -252,12 +252,17 @@ def run(
     stop: threading.Event | None = None,
     echo: Any = None,
     concurrency: int = 1,
+    reload_timeout: float | None = None,
 ) -> None:
     """Load ``repo`` and serve it until ``stop`` is set (or Ctrl-C); the CLI's ``serve``.
 
-    With ``reload``, handler.py and its sibling modules are checked every ``interval``
-    seconds and hot-reloaded on save; each reload is echoed in one line.
+    With ``reload``, a change to a file of the repository (watchfiles) reloads the edited
+    handler.py and sibling modules; each reload is echoed in one line. A reload that fails,
+    ends the program (``sys.exit``) or runs past ``reload_timeout`` seconds is reported, and
+    the last good handler keeps serving; the server never stops for an edit.
     """
+    import watchfiles
+
     from .live import load
 
     live = load(repo)
@@ -266,19 +271,38 @@ def run(
     with serve(live, host, port, token, concurrency) as endpoint:
         echo(f"serving {live.file} at {endpoint.url} (POST / or /predict; GET /health)")
         try:
-            while endpoint.running and not stop.wait(interval):
-                if reload:
-                    _reload_changed(live, echo)
+            if not reload:
+                while endpoint.running and not stop.wait(interval):
+                    pass
+            else:
+                for changes in watchfiles.watch(
+                    live.path,
+                    stop_event=stop,
+                    yield_on_timeout=True,
+                    rust_timeout=int(interval * 1000),
+                    debounce=100,
+                ):
+                    if not endpoint.running:
+                        break
+                    if changes or live.changed():  # a missed event costs one text compare
+                        _reload_changed(live, echo, reload_timeout)
         except KeyboardInterrupt:
             pass
     echo("stopped")
 
 
-def _reload_changed(live: Any, echo: Any) -> None:
+def _reload_changed(live: Any, echo: Any, timeout: float | None = None) -> None:
     try:
-        report = live.reload_if_changed()
+        report = live.reload_if_changed(timeout=timeout)
+    except ReloadInterrupted:
+        raise KeyboardInterrupt from None  # Ctrl-C in a terminal stops the server
     except HandlerKitError as error:
         echo(f"reload failed, still serving the last good handler:\n{error}")
+    except Exception as error:  # a bug of ours must not take the endpoint down either
+        echo(
+            "reload failed (an error in handler_kit itself: please report it), still serving "
+            f"the last good handler:\n{type(error).__name__}: {error}"
+        )
     else:
         if report is not None:
             echo(str(report))

@@ -23,6 +23,20 @@ class Repo:
         self.path = path
         path.mkdir(parents=True, exist_ok=True)
 
+    def copy(self, folder: str) -> None:
+        """Write every file of a fixture folder (``patterns/cycle``) but its ``after/``."""
+        root = FIXTURES / folder
+        for file in sorted(root.rglob("*.py")):
+            relative = file.relative_to(root)
+            if relative.parts[0] != "after":
+                self.write(relative.as_posix(), text=file.read_text(encoding="utf-8"))
+
+    def edit(self, folder: str) -> None:
+        """Write the ``after/`` versions of a fixture folder over the repository's files."""
+        root = FIXTURES / folder / "after"
+        for file in sorted(root.rglob("*.py")):
+            self.write(file.relative_to(root).as_posix(), text=file.read_text(encoding="utf-8"))
+
     def write(self, name: str, fixture: str | None = None, text: str | None = None) -> Path:
         """Write ``name`` in the repository from a fixture file or from text."""
         file = self.path / name
@@ -36,14 +50,27 @@ def repo(tmp_path: Path) -> Repo:
     return Repo(tmp_path / "repo")
 
 
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    """``libstub``, a stand-in for a library, importable from outside the repository."""
+    site = tmp_path / "site"
+    (site / "libstub").mkdir(parents=True)
+    source = FIXTURES / "patterns" / "_library" / "libstub" / "__init__.py"
+    (site / "libstub" / "__init__.py").write_text(source.read_text(encoding="utf-8"))
+    sys.path.append(str(site))
+    return site
+
+
 @pytest.fixture(autouse=True)
-def _isolated_imports():
+def _isolated_imports(tmp_path_factory):
     """Each test's repository modules (handler, utils, ...) are forgotten after the test."""
     path, modules = list(sys.path), set(sys.modules)
+    temporary = str(tmp_path_factory.getbasetemp())
     yield
     sys.path[:] = path
     for name in set(sys.modules) - modules:
-        if name.split(".")[0] in {
+        file = getattr(sys.modules[name], "__file__", None) or ""
+        if file.startswith(temporary) or name.split(".")[0] in {
             "handler",
             "pipeline",
             "utils",

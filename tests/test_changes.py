@@ -114,3 +114,112 @@ def _impl(version: str) -> str:
         "    def __call__(self, data):\n"
         "        return self.v\n"
     )
+
+
+# Patterns that real handlers use (read from public repositories, rewritten as fixtures of our
+# own): what an edit must do, and what the handler answers afterwards.
+PATTERNS = [
+    # (fixture folder, mode, reason, the answer to {"inputs": "hi"} after the edit)
+    (
+        "local_import_helper",  # def build_network(path): from netmod import Net
+        "reinit",
+        "class netmod.Net changed (reached from __init__)",
+        {"answer": "hi x2"},
+    ),
+    (
+        "local_import_init",  # import netmod inside __init__
+        "reinit",
+        "class netmod.Net changed (reached from __init__)",
+        {"answer": "hi x2"},
+    ),
+    (
+        "try_import",  # try: from .speech import Pipe / except ImportError: from speech import Pipe
+        "reinit",
+        "class speech.Pipe changed (reached from __init__)",
+        {"answer": "v2 hi"},
+    ),
+    (
+        "type_checking",  # if TYPE_CHECKING: ... else: try/except import
+        "reinit",
+        "class speech.Pipe changed (reached from __init__)",
+        {"answer": "v2 hi"},
+    ),
+    (
+        "lazy_held",  # self.formatter = Formatter() made in __call__ and kept
+        "reinit",
+        "class formatter.Formatter changed (the handler holds a Formatter)",
+        {"answer": "v2 hi"},
+    ),
+    (
+        "reexport",  # from models import build; models/__init__.py re-exports it
+        "reinit",
+        "class models.encoder.Encoder changed (reached from __init__)",
+        {"answer": "v2 hi"},
+    ),
+    (
+        "held_reads_constant",  # the held Cleaner's method reads a constant of its module
+        "reinit",
+        "module constant cleaner.MARK changed (reached from __init__)",
+        {"answer": "v2 hi"},
+    ),
+    (
+        "request_helper",  # a sibling helper only __call__ uses
+        "hot",
+        "module constant textutils.SUFFIX changed",
+        {"answer": "hi!"},
+    ),
+    (
+        "init_global",  # __init__ writes `global _MODEL`; the edit is in __call__
+        "hot",
+        "__call__ changed",
+        {"answer": "model! hi"},
+    ),
+    (
+        "import_time",  # import time, to time __call__
+        "hot",
+        "__call__ changed, import time added",
+        {"answer": "ok", "ms": 0},
+    ),
+    (
+        "request_constants",  # unused import removed, logging level, template, __main__ block
+        "hot",
+        "5 changes (import json removed, module constant TEMPLATE changed, module constant "
+        "DEFAULTS changed, ...)",
+        {"answer": "Question: hi\nAnswer:", "parameters": {"max_new_tokens": 32}},
+    ),
+    (
+        "optional_import",  # try: import simplejson as jsonlib / except ImportError: json
+        "hot",
+        "import jsonlib changed",
+        {"answer": '"hi"'},
+    ),
+    (
+        "environment",  # os.environ["X"] = ... at import
+        "reinit",
+        "environment variable HANDLER_KIT_TEST_MODE changed at handler.py:3 (a library that "
+        "read it when first imported keeps the old value)",
+        {"answer": "exact"},
+    ),
+    (
+        "cycle",  # a_mod and b_mod import each other
+        "hot",
+        "helper a_mod.h changed, helper a_mod.tag changed",
+        {"answer": "[A] v2 hi"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("folder", "mode", "reason", "answer"), PATTERNS, ids=[p[0] for p in PATTERNS]
+)
+def test_patterns_of_real_handlers(repo, folder, mode, reason, answer):
+    repo.copy(f"patterns/{folder}")
+    live = handler_kit.load(repo.path)
+    live({"inputs": "warm"})  # a first request: lazy objects and imports happen here
+    state = dict(vars(live.instance))
+    repo.edit(f"patterns/{folder}")
+    report = live.reload()
+    assert (report.mode, report.reason) == (mode, reason)
+    kept = all(vars(live.instance).get(k) is v for k, v in state.items())
+    assert kept == (mode == "hot")
+    assert live({"inputs": "hi"}) == answer

@@ -3,9 +3,11 @@
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from conftest import fixture_text
 
 import handler_kit
 from handler_kit import HandlerReloadError
@@ -26,8 +28,13 @@ def live(repo):
         ("helper_call_edited.py", "hot", "helper postprocess changed", "positive"),
         ("comments_only.py", "hot", "only comments or formatting changed", "positive"),
         ("init_edited.py", "reinit", "__init__ changed", "positive"),
-        ("constant_edited.py", "reinit", "module constant LABELS changed", "POS"),
-        ("import_added.py", "reinit", "imports of handler.py changed (+ import json)", "positive"),
+        (
+            "constant_edited.py",
+            "reinit",
+            "module constant LABELS changed (reached from __init__)",
+            "POS",
+        ),
+        ("import_added.py", "hot", "import json added", "positive"),
         (
             "helper_init_edited.py",
             "reinit",
@@ -40,7 +47,7 @@ def live(repo):
             "method _tokenizer changed (reached from __init__)",
             "positive",
         ),
-        ("class_attr_edited.py", "reinit", "class attribute EndpointHandler.version changed", None),
+        ("class_attr_edited.py", "hot", "class attribute EndpointHandler.version changed", None),
         ("bases_edited.py", "reinit", "bases or decorators of EndpointHandler changed", None),
     ],
 )
@@ -200,7 +207,8 @@ def test_siblings_run_again_in_dependency_order(siblings, repo):
     report = siblings.reload()
     # utils imports PREFIX from consts, so it runs again too, after consts.
     assert report.files == ("handler.py", "consts.py", "utils.py")
-    assert report.reason == "module constant consts.PREFIX changed"
+    # Only clean() reads PREFIX, at request time: the model stays.
+    assert (report.mode, report.reason) == ("hot", "module constant consts.PREFIX changed")
     assert siblings({"inputs": "x"})[0]["text"] == ">> x"
 
 
@@ -224,7 +232,8 @@ def test_a_new_sibling_module_is_tracked_after_the_reload(live, repo):
         text="from helpers import shout\n"
         + handler.replace("return postprocess(label)", "return postprocess(shout(label))"),
     )
-    assert live.reload().mode == "reinit"  # imports changed
+    report = live.reload()  # a new import that only __call__ uses: no need to rebuild
+    assert (report.mode, report.reason) == ("hot", "__call__ changed, import shout added")
     assert live(GOOD)[0]["label"] == "POSITIVE!"
     assert "helpers" in live.sources
     repo.write("helpers.py", text="def shout(text):\n    return text.upper() + '!!'\n")
@@ -340,3 +349,159 @@ def test_a_broken_lazily_imported_sibling_keeps_the_last_good_handler(lazy, repo
     repo.write("lazyutils.py", "lazy/lazyutils_edited.py")
     assert lazy.reload().files == ("handler.py", "lazyutils.py")
     assert lazy({"inputs": "x"}) == [{"answer": "v2 x"}]
+
+
+# --- never fatal, never stuck -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "line", "cause"),
+    [
+        ("fatal/sys_exit.py", 12, "SystemExit: 3 (while running handler.py)"),
+        ("fatal/argparse_at_import.py", 5, "SystemExit: 2 (while running handler.py)"),
+        (
+            "fatal/keyboard_interrupt_init.py",
+            3,
+            "KeyboardInterrupt (in EndpointHandler.__init__)",
+        ),
+        (
+            "fatal/memory_error_init.py",
+            3,
+            "MemoryError: CUDA out of memory (simulated) (in EndpointHandler.__init__)",
+        ),
+    ],
+)
+def test_an_edit_that_ends_the_program_is_a_reload_error(live, repo, fixture, line, cause):
+    instance = live.instance
+    repo.write("handler.py", fixture)
+    with pytest.raises(HandlerReloadError) as info:
+        live.reload()
+    assert info.value.where == f"{repo.path.resolve() / 'handler.py'}:{line}"
+    assert cause in str(info.value)
+    assert live.instance is instance and live(GOOD)[0]["label"] == "positive"
+    repo.write("handler.py", "call_edited.py")
+    assert live.reload().hot and live(GOOD)[0]["label"] == "POSITIVE"
+
+
+def test_an_expression_too_deep_for_python_is_a_reload_error(live, repo):
+    terms = " + ".join(["1"] * 20_000)  # what a generated table pasted into code can look like
+    repo.write("handler.py", text=fixture_text("base.py") + f"\nTOTAL = {terms}\n")
+    with pytest.raises(HandlerReloadError, match=r"RecursionError: an expression nests too"):
+        live.reload()
+    assert live(GOOD)[0]["label"] == "positive"
+
+
+def test_a_hanging_module_is_abandoned_and_does_not_block_the_next_reload(live, repo):
+    instance = live.instance
+    repo.write("handler.py", "fatal/busy_loop.py")
+    started = time.monotonic()
+    with pytest.raises(HandlerReloadError) as info:
+        live.reload(timeout=0.5)
+    assert time.monotonic() - started < 5
+    assert info.value.where == f"{repo.path.resolve() / 'handler.py'}:9"
+    assert "ran past its time limit of 0.5 s while running <module>" in str(info.value)
+    assert live.instance is instance and live(GOOD)[0]["label"] == "positive"
+    assert sys.modules["handler.EndpointHandler"] is live.module
+    _wait_for_no_reload_threads()  # the busy loop was stopped, not left spinning
+    repo.write("handler.py", "call_edited.py")
+    assert live.reload().hot and live(GOOD)[0]["label"] == "POSITIVE"
+
+
+def test_an_abandoned_reload_that_finishes_later_never_commits(live, repo):
+    instance, module = live.instance, live.module
+    repo.write("handler.py", "fatal/sleep_init.py")
+    with pytest.raises(HandlerReloadError, match=r"handler\.py:6: .* while running __init__"):
+        live.reload(timeout=0.3)
+    _wait_for_no_reload_threads(timeout=5)  # the sleep ended, __init__ finished: too late
+    assert live.instance is instance and live.module is module
+    assert sys.modules["handler.EndpointHandler"] is module
+    assert live(GOOD)[0]["label"] == "positive"
+
+
+def test_ctrl_c_during_a_hung_reload_stops_it_and_says_where(live, repo):
+    import _thread
+
+    repo.write("handler.py", "fatal/busy_loop.py")
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(HandlerReloadError) as info:
+            live.reload(timeout=30)
+    finally:
+        timer.cancel()
+    assert "was interrupted (Ctrl-C) while running <module>" in str(info.value)
+    assert info.value.line == 9
+    _wait_for_no_reload_threads()  # the busy loop was stopped
+    assert live(GOOD)[0]["label"] == "positive"
+
+
+def _wait_for_no_reload_threads(timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while any(t.name == "handler-kit-reload" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "an abandoned reload thread is still running"
+        time.sleep(0.02)
+
+
+# --- never half-run ----------------------------------------------------------------------------
+
+
+def test_a_request_never_sees_a_half_run_sibling(repo):
+    repo.write("handler.py", "lazy/handler.py")
+    repo.write("lazyutils.py", text=_slow_lazyutils("v1"))
+    live = handler_kit.load(repo.path)
+    assert live({"inputs": "x"}) == [{"answer": "v1 x"}]  # imported lazily, inside __call__
+    repo.write("lazyutils.py", text=_slow_lazyutils("v2"))
+    reloading = threading.Thread(target=live.reload)
+    reloading.start()
+    answers = []
+    try:
+        deadline = time.monotonic() + 5
+        # While the new lazyutils runs (0.3 s), requests import it inside __call__.
+        while reloading.is_alive() and time.monotonic() < deadline:
+            answers.append(live({"inputs": "x"}))
+    finally:
+        reloading.join(5)
+    # The old module, whole, while the new one runs; then the new one: never a half-run one
+    # (which would have raised AttributeError: module 'lazyutils' has no attribute 'answer').
+    assert answers[0] == [{"answer": "v1 x"}]
+    assert all(a in ([{"answer": "v1 x"}], [{"answer": "v2 x"}]) for a in answers)
+    assert live({"inputs": "x"}) == [{"answer": "v2 x"}]
+
+
+def _slow_lazyutils(version: str) -> str:
+    return (
+        "import time\n\n"
+        "time.sleep(0.3)  # a module that takes a while to run: a big table, a slow import\n\n\n"
+        f"def answer(text):\n    return '{version} ' + text\n"
+    )
+
+
+# --- what the messages say ----------------------------------------------------------------------
+
+
+def test_a_handler_py_that_is_not_utf8_is_reported_as_such_not_as_gone(live, repo):
+    (repo.path / "handler.py").write_bytes("# café\n".encode("latin-1") + b"X = 1\n")
+    with pytest.raises(HandlerReloadError) as info:
+        live.reload()
+    message = str(info.value)
+    assert "is gone" not in message
+    assert "handler.py is not readable as Python source" in message
+    assert "Save it as UTF-8" in message
+
+
+def test_a_sibling_that_is_not_utf8_is_blamed_not_handler_py(siblings, repo):
+    (repo.path / "utils.py").write_bytes(b"PREFIX = '\xe9'\n")
+    with pytest.raises(HandlerReloadError) as info:
+        siblings.reload()
+    assert info.value.file == str(repo.path.resolve() / "utils.py")
+    assert "utils.py is not readable as Python source" in str(info.value)
+
+
+def test_a_deleted_sibling_that_is_still_imported_says_so_not_pip_install(siblings, repo):
+    (repo.path / "consts.py").unlink()
+    with pytest.raises(HandlerReloadError) as info:
+        siblings.reload()
+    message = str(info.value)
+    assert "pip install" not in message
+    assert "consts.py is gone (deleted or renamed?) and utils.py:1 still imports it" in message
+    assert siblings({"inputs": "x"})[0]["text"] == "> x"

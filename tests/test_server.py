@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import fixture_text
 from PIL import Image
 
 import handler_kit
@@ -302,3 +303,77 @@ def test_serving_beyond_this_machine_without_a_token_warns(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         serve(lambda data: data, token="s3cret").stop()
+
+
+def test_serve_reload_survives_a_stream_of_good_broken_fatal_and_hanging_edits(repo):
+    """4 clients for 20 s, an edit every second: no request fails, the server stays up."""
+    good = fixture_text("stress/good.py")
+    lazy = fixture_text("stress/lazymod.py")
+    edits = [
+        ("handler.py", lambda v: good.replace("VERSION = 0", f"VERSION = {v}")),
+        ("lazymod.py", lambda v: lazy.replace("TAG = 0", f"TAG = {v}")),
+        ("handler.py", lambda v: fixture_text("syntax_error.py")),
+        ("handler.py", lambda v: good.replace("VERSION = 0", f"VERSION = {v}")),
+        ("handler.py", lambda v: fixture_text("fatal/sys_exit.py")),
+        ("handler.py", lambda v: good.replace("VERSION = 0", f"VERSION = {v}")),
+        ("handler.py", lambda v: fixture_text("fatal/busy_loop.py")),
+        ("handler.py", lambda v: fixture_text("fatal/argparse_at_import.py")),
+        ("handler.py", lambda v: fixture_text("stress/hanging_init.py")),
+        ("handler.py", lambda v: fixture_text("fatal/keyboard_interrupt_init.py")),
+        ("lazymod.py", lambda v: lazy.replace("TAG = 0", f"TAG = {v}")),
+    ]
+    repo.write("handler.py", text=good)
+    repo.write("lazymod.py", text=lazy)
+    command = [
+        Path(sys.executable).parent / "handler-kit",
+        "serve", str(repo.path), "--port", "0", "--reload", "--reload-timeout", "1",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    statuses: list[int] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with httpx.Client(base_url=url, timeout=30) as session:
+            while not stop.is_set():
+                try:
+                    response = session.post("/predict", json={"inputs": "x"})
+                except httpx.HTTPError as error:
+                    failures.append(repr(error))
+                    continue
+                statuses.append(response.status_code)
+                if response.status_code != 200:
+                    failures.append(response.text)
+
+    try:
+        url = process.stdout.readline().split(" at ")[1].split(" ")[0]
+        clients = [threading.Thread(target=client) for _ in range(4)]
+        for thread in clients:
+            thread.start()
+        started = time.monotonic()
+        version = 0
+        while time.monotonic() - started < 20:
+            name, text = edits[version % len(edits)]
+            version += 1
+            repo.write(name, text=text(version))
+            time.sleep(1)
+        repo.write("handler.py", text=good.replace("VERSION = 0", "VERSION = 999"))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if httpx.post(url, json={"inputs": "x"}).json()["version"] == 999:
+                break
+            time.sleep(0.2)
+        stop.set()
+        for thread in clients:
+            thread.join(30)
+        assert process.poll() is None, "the server stopped"
+        assert httpx.get(url + "/health").text == "Ok"
+        assert httpx.post(url, json={"inputs": "x"}).json()["version"] == 999
+    finally:
+        stop.set()
+        process.terminate()
+        output = process.communicate(timeout=10)[0]
+    assert not failures, failures[:3]
+    assert len(statuses) > 100
+    assert output.count("reload failed, still serving the last good handler") >= 6, output
+    assert "ran past its time limit of 1 s" in output
