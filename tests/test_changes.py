@@ -201,6 +201,12 @@ PATTERNS = [
         {"answer": "exact"},
     ),
     (
+        "src_path",  # sys.path.append(<here>/src), then `from engine import Engine`
+        "reinit",
+        "class engine.Engine changed (reached from __init__)",
+        {"answer": "v2 hi"},
+    ),
+    (
         "cycle",  # a_mod and b_mod import each other
         "hot",
         "helper a_mod.h changed, helper a_mod.tag changed",

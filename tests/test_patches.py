@@ -110,3 +110,17 @@ def test_a_library_base_that_calls_back_an_override_counts_it_as_start_up(repo, 
         "method options_for_init changed (the base class may call it)",
     )
     assert live({"inputs": "x"}) == {"answer": "v2"}
+
+
+def test_a_registration_that_refuses_a_second_run_says_how_to_apply_the_edit(repo, library):
+    repo.copy("patterns/registers_once")
+    live = handler_kit.load(repo.path)
+    repo.edit("patterns/registers_once")
+    with pytest.raises(HandlerReloadError) as info:
+        live.reload()
+    message = str(info.value)
+    assert info.value.line == 3
+    assert "namespace 'myops' is already defined" in message
+    assert "fails when run again in the same process" in message
+    assert "restart the kernel" in message
+    assert live({"inputs": "x"}) == {"answer": "v1"}
