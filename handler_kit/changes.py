@@ -30,7 +30,7 @@ import ast
 import copy
 import enum
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -154,6 +154,7 @@ class Analysis:
     effects: list[Effect] = field(default_factory=list)
     headers: dict[str, tuple[str, ast.ClassDef]] = field(default_factory=dict)  # class -> (dump)
     stars: list[str] = field(default_factory=list)  # modules imported with `import *`
+    imports: set[str] = field(default_factory=set)  # every module imported, anywhere in it
 
 
 def decide(
@@ -162,13 +163,15 @@ def decide(
     entry_key: str,
     class_name: str,
     files: Mapping[str, str] | None = None,
-    held: Collection[str] = (),
+    held: Collection[str] | Callable[[set[str]], Collection[str]] = (),
 ) -> Decision:
     """Compare two versions of a repository's modules (name -> source; None when gone).
 
     ``files`` names each module's file for the reasons (default: ``name.py``); ``held`` is
     the set of ``module:Class`` (or ``module:function``) of objects the running instance
-    holds. Raises SyntaxError, with that file name, when a new source does not parse.
+    holds, or a function that finds which of the candidates it is given the instance holds
+    (called only when a held object could reach a change). Raises SyntaxError, with that
+    file name, when a new source does not parse.
     """
     files = dict(files or {})
     names = sorted(set(old) | set(new), key=lambda n: (n != entry_key, n))
@@ -193,12 +196,20 @@ def decide(
     if (header_old and header_old[0]) != (header_new and header_new[0]):
         return Decision(Mode.REINIT, f"bases or decorators of {class_name} changed", labels)
 
-    reach_old = world_before.reachable(held)
-    reach_new = world_after.reachable(held)
+    reach_old, reach_new = world_before.reachable(), world_after.reachable()
     for target, label in changed:
         origin = reach_old.get(target, reach_new.get(target))
         if origin is not None:
             return Decision(Mode.REINIT, f"{label}{origin}", labels)
+    if changed:
+        if callable(held):
+            candidates = _could_reach(after, {t for t, _ in changed}, home)
+            held = held(candidates) if candidates else ()
+        if held:
+            by_held = world_before.reachable(held, only_held=True)
+            for target, label in changed:
+                if target in by_held:
+                    return Decision(Mode.REINIT, f"{label}{by_held[target]}", labels)
 
     carry = tuple(sorted(world_after.globals_written(reach_new)))
     hot_effects = [f"{e.kind.value} {e.label} {verb}" for e, verb in effects if e.kind in HOT_KINDS]
@@ -207,6 +218,31 @@ def decide(
     if not labels and not hot_effects:
         return Decision(Mode.HOT, "only comments or formatting changed", (), carry, notes)
     return Decision(Mode.HOT, _join((*labels, *hot_effects)), labels, carry, notes)
+
+
+def _could_reach(
+    modules: Mapping[str, Analysis], changed: set[str], home: tuple[str, str]
+) -> set[str]:
+    """Classes and functions whose code could reach a changed target: those of the changed
+    modules and of the modules that import them, at any depth."""
+    reached = {t.partition(":")[0] for t in changed}
+    while True:
+        more = {
+            name
+            for name, analysis in modules.items()
+            if name not in reached
+            and any(i == r or i.startswith(f"{r}.") for i in analysis.imports for r in reached)
+        }
+        if not more:
+            break
+        reached |= more
+    return {
+        f"{name}:{unit}"
+        for name in reached
+        if name in modules
+        for unit in modules[name].units
+        if "." not in unit and (name, unit) != home
+    }
 
 
 def _join(labels: tuple[str, ...]) -> str:
@@ -304,6 +340,9 @@ def _changed_effects(
 # --- what start-up reaches -------------------------------------------------------------------
 
 
+_reached: dict[tuple, tuple[dict[str, str], tuple[Analysis, ...]]] = {}
+
+
 class _World:
     """One side's modules, resolving names across them to ``module:target`` ids."""
 
@@ -311,8 +350,24 @@ class _World:
         self.modules = modules
         self.home = home
 
-    def reachable(self, held: Collection[str] = ()) -> dict[str, str]:
-        """Every id start-up code reaches, with why (the suffix of the reason)."""
+    def reachable(self, held: Collection[str] = (), only_held: bool = False) -> dict[str, str]:
+        """Every id start-up code reaches, with why (the suffix of the reason).
+
+        ``only_held``: just what the held objects' code reaches. Remembered for the same
+        analyses (the old side of a reload is the new side of the one before).
+        """
+        key = (*map(id, self.modules.values()), self.home, tuple(sorted(held)), only_held)
+        found = _reached.get(key)
+        if found is None:
+            found = self._reachable(held, only_held)
+            if len(_reached) > 16:
+                _reached.pop(next(iter(_reached)))
+            # The analyses are kept with the answer: their ids stay theirs while it is here.
+            _reached[key] = (found, tuple(self.modules.values()))
+            return found
+        return found[0]
+
+    def _reachable(self, held: Collection[str], only_held: bool) -> dict[str, str]:
         home_module, home_class = self.home
         module = self.modules[home_module]
         roots: list[tuple[str, str]] = []
@@ -332,6 +387,8 @@ class _World:
             for effect in analysis.effects:
                 if effect.kind not in HOT_KINDS:
                     roots.append((f"{name}:<effect>:{effect.line}", f" (used at {effect.where})"))
+        if only_held:
+            roots = []
         for target in held:
             module_name, _, unit = target.partition(":")
             if module_name in self.modules and unit in self.modules[module_name].units:
@@ -490,6 +547,13 @@ def analyse(name: str, text: str | None, file: str = "") -> Analysis:
     display = "" if name.startswith(("handler.", "pipeline.")) else f"{name}."
     bindings: dict[str, list[ast.stmt]] = {}
     imports: dict[str, list[str]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            analysis.imports |= {
+                t.removesuffix(".*") for _, t in _import_bindings(node, name, package)
+            }
+            if isinstance(node, ast.ImportFrom):
+                analysis.imports.add(absolute_module(node, name, package))
     for stmt, context in _top_level(tree.body):
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             for local, target in _import_bindings(stmt, name, package):

@@ -38,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds a reload may run before it is abandoned (default 60)",
     )
     serve.add_argument(
+        "--reinit-memory",
+        choices=["auto", "swap", "free-first"],
+        default="auto",
+        help="a re-init builds the new model before freeing the old one (swap) or after "
+        "(free-first); auto: free first when there is no room for two",
+    )
+    serve.add_argument(
         "--concurrency", type=int, default=1, help="calls at once (production: 1, the default)"
     )
     ready = commands.add_parser(
@@ -94,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 "reload": args.reload,
                 "concurrency": args.concurrency,
                 "reload_timeout": args.reload_timeout,
+                "reinit_memory": args.reinit_memory,
             }
             server.run(args.repo, args.host, args.port, args.token, **options)
             return 0

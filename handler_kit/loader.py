@@ -57,9 +57,17 @@ def forget_other_repositories(repo: Path) -> None:
 
 
 def handler_class(
-    module: ModuleType, entry: Entry, text: str, error: type[HandlerKitError]
+    module: ModuleType,
+    entry: Entry,
+    text: str,
+    error: type[HandlerKitError],
+    check_init: bool = True,
 ) -> type:
-    """The handler class of an executed entry module, checked against production's contract."""
+    """The handler class of an executed entry module, checked against production's contract.
+
+    ``check_init``: also check that ``__init__`` takes the path (not needed for a hot swap,
+    which does not call it).
+    """
     cls = module.__dict__.get(entry.class_name)
     if not isinstance(cls, type):
         found = [
@@ -84,6 +92,8 @@ def handler_class(
             hint="Production calls handler(data) for every request: add "
             "`def __call__(self, data): ...` returning a list or dict.",
         )
+    if not check_init:
+        return cls
     try:
         inspect.signature(cls).bind("path")
     except TypeError as exc:

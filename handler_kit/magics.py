@@ -46,6 +46,12 @@ class HandlerMagics(Magics):
     @argument("--hot", action="store_true", help="keep the instance state whatever changed")
     @argument("--reinit", action="store_true", help="build a new instance whatever changed")
     @argument("--timeout", type=float, help="seconds the reload may run (default 60)")
+    @argument(
+        "--memory",
+        choices=["auto", "swap", "free-first"],
+        default="auto",
+        help="a re-init frees the old model after (swap) or before (free-first) the build",
+    )
     @argument("--name", default="handler", help="variable the handler is bound to")
     def handler_reload(self, line: str) -> None:
         """Reload handler.py (and edited sibling modules) and show what happened in one line."""
@@ -54,7 +60,7 @@ class HandlerMagics(Magics):
             raise HandlerKitError("choose one of --hot and --reinit, not both")
         mode = "hot" if args.hot else "reinit" if args.reinit else "auto"
         live = self._bound(args.name)
-        display(live.reload(mode, timeout=args.timeout))
+        display(live.reload(mode, timeout=args.timeout, memory=args.memory))
 
     @line_magic
     @magic_arguments()

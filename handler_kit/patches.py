@@ -132,12 +132,19 @@ class Ledger:
                 ledger = cls._by_repository[str(repository)] = cls(owns)
             return ledger
 
-    def compile(self, module: str, text: str, filename: str) -> tuple[CodeType, bool]:
-        """Module code with the hook calls in; True when it needs ``hook(module)`` bound."""
-        tree = ast.parse(text, filename)
-        if not _instrument(tree.body):
-            return compile(text, filename, "exec", dont_inherit=True), False
-        return compile(tree, filename, "exec", dont_inherit=True), True
+    def compile(
+        self, module: str, text: str, filename: str, patches: bool = True
+    ) -> tuple[CodeType, bool]:
+        """Module code with the hook calls in; True when it needs ``hook(module)`` bound.
+
+        ``patches=False`` says the text has no statement that could patch (its analysis
+        found none): it is compiled as it is, without a second parse.
+        """
+        if patches:
+            tree = ast.parse(text, filename)
+            if _instrument(tree.body):
+                return compile(tree, filename, "exec", dont_inherit=True), True
+        return compile(text, filename, "exec", dont_inherit=True), False
 
     def hook(self, module: str) -> Callable[[Any, str, Any], None]:
         """The function the compiled module calls before each patch statement."""

@@ -13,6 +13,7 @@ import ast
 import ctypes
 import enum
 import html
+import queue
 import sys
 import threading
 import time
@@ -25,11 +26,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
-from . import changes
+from . import changes, memory
 from .changes import Mode
 from .errors import Abandoned, HandlerReloadError, ReloadInterrupted
 from .loader import build, handler_class
-from .repository import Repository, Source, imports_in
+from .repository import Repository, Source
 from .staging import Staging, active
 
 T = TypeVar("T")
@@ -103,6 +104,7 @@ class Staged:
     decision: changes.Decision
     kept: tuple[str, ...] = ()
     build_seconds: float = 0.0  # the time __init__ took (0 for a hot swap)
+    footprint: memory.Footprint | None = None  # what __init__ added to memory (a re-init)
 
 
 def plan(
@@ -128,15 +130,24 @@ def plan(
         decision = changes.Decision(
             Mode.REINIT, f"{entry.class_name} has no __dict__ to carry over", decision.changed
         )
-    rerun = _rerun(old, texts, entry.module_key)
+    files = {n: repository.relative(s.file) for n, s in old.items()}
+    rerun = _rerun(old, texts, entry.module_key, files)
     return Plan(chosen, decision, {n: texts[n] for n in sorted(rerun)}, dict(texts))
 
 
-def stage(staging: Staging, plan: Plan | None, instance: Any, text: str | None = None) -> Staged:
+def stage(
+    staging: Staging,
+    plan: Plan | None,
+    instance: Any,
+    text: str | None = None,
+    before_build: Callable[[], None] | None = None,
+) -> Staged:
     """Run the new code in ``staging`` (in this thread) and make the instance to swap in.
 
-    Without a plan this is the first load, and ``text`` is handler.py's. Raises the
-    staging's error when a step fails; the caller rolls the staging back.
+    Without a plan this is the first load, and ``text`` is handler.py's. ``before_build`` is
+    called once the new code has run and before ``__init__`` does (a re-init that frees the
+    old model first). Raises the staging's error when a step fails; the caller rolls the
+    staging back.
     """
     repository, error = staging.repository, staging.error
     entry = repository.entry
@@ -149,20 +160,60 @@ def stage(staging: Staging, plan: Plan | None, instance: Any, text: str | None =
         old_modules = {n: sys.modules.get(n) for n, _ in decision.carry}
         module = staging.run(key, entry.file, handler_text)
         staging.finish()
-        cls = handler_class(module, entry, handler_text, error)
-        started = time.perf_counter()
+        # A hot swap never calls __init__: its signature is checked when it is called.
+        cls = handler_class(module, entry, handler_text, error, mode is Mode.REINIT)
+        footprint = None
         if mode is Mode.HOT:
             _carry_globals(decision.carry, old_modules, staging)
             new, kept = _carry_over(cls, instance), tuple(vars(instance))
+            took = 0.0
         else:
+            instance = None  # a free-first re-init frees it in before_build: not held here
+            if before_build is not None:
+                before_build()
+            before, started = memory.used(), time.perf_counter()
             new, kept = build(cls, repository.path, entry, error), ()
-        took = time.perf_counter() - started if mode is Mode.REINIT else 0.0
+            took, footprint = time.perf_counter() - started, memory.used() - before
     executed = {n: Source(n, file, t) for n, (file, t) in staging.executed.items()}
-    return Staged(module, new, executed, mode, decision, kept, took)
+    return Staged(module, new, executed, mode, decision, kept, took, footprint)
+
+
+class _Worker:
+    """The thread reloads run in, kept from one reload to the next.
+
+    Starting a thread costs milliseconds once torch is imported (each new thread sets up the
+    thread-local storage of every loaded library): a new thread per reload would cost more
+    than the reload. A worker whose reload was given up is spent: it ends after that reload.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.spent = False
+        self.thread = threading.Thread(target=self._loop, name="handler-kit-reload", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.spent:
+            try:
+                self.jobs.get()()
+            except Abandoned:
+                return  # asked to stop while idle: a race with the job's end; nothing to do
+
+
+_worker: _Worker | None = None
+_worker_lock = threading.Lock()
+
+
+def _current_worker() -> _Worker:
+    global _worker
+    with _worker_lock:
+        if _worker is None or _worker.spent or not _worker.thread.is_alive():
+            _worker = _Worker()
+        return _worker
 
 
 def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
-    """Run ``work`` (a stage) in its own thread; give it up after ``timeout`` s or on Ctrl-C.
+    """Run ``work`` (a stage) in the reload thread; give it up after ``timeout`` s or Ctrl-C.
 
     A given-up staging is rolled back at once and can never commit; its thread is asked to
     stop (which ends a busy loop, not a sleep) and left to finish on its own. The error names
@@ -171,7 +222,7 @@ def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
     result: dict[str, Any] = {}
     finished = threading.Event()
 
-    def target() -> None:
+    def job() -> None:
         try:
             result["value"] = work()
         except BaseException as exc:  # every outcome is reported to the waiting thread
@@ -179,12 +230,12 @@ def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
         finally:
             finished.set()
 
+    worker = _current_worker()
+    started = time.monotonic()
+    worker.jobs.put(job)
+    reason = ""
     # Waiting on an Event, not Thread.join: a join interrupted by Ctrl-C marks a live thread
     # as stopped (CPython's bpo-45274 handling), and it could then never be asked to stop.
-    thread = threading.Thread(target=target, name="handler-kit-reload", daemon=True)
-    started = time.monotonic()
-    thread.start()
-    reason = ""
     try:
         while not finished.is_set() and not reason:
             left = started + timeout - time.monotonic()
@@ -195,10 +246,12 @@ def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
     except KeyboardInterrupt:
         reason = "was interrupted (Ctrl-C)"
     if reason:
-        file, line, function = _where(thread, staging.repository.path)
+        file, line, function = _where(worker.thread, staging.repository.path)
         staging.abandon()
+        worker.spent = True
+        worker.thread.name = "handler-kit-reload (abandoned)"
         if not finished.is_set():
-            _stop(thread)
+            _stop(worker.thread)
         running = f" while running {function}" if function else ""
         error = ReloadInterrupted if reason.startswith("was interrupted") else HandlerReloadError
         raise error(
@@ -273,7 +326,7 @@ def _decide(
             repository.entry.module_key,
             repository.entry.class_name,
             files,
-            held=held_definitions(instance, set(old)),
+            held=lambda candidates: held_definitions(instance, set(old)) & candidates,
         )
     except SyntaxError as exc:
         source = old.get(next((n for n, f in files.items() if f == exc.filename), ""))
@@ -310,7 +363,12 @@ def _unreadable(old: Mapping[str, Source], texts: Mapping[str, str | None]) -> P
     return None
 
 
-def _rerun(old: Mapping[str, Source], texts: Mapping[str, str | None], key: str) -> set[str]:
+def _rerun(
+    old: Mapping[str, Source],
+    texts: Mapping[str, str | None],
+    key: str,
+    files: Mapping[str, str],
+) -> set[str]:
     """The sibling modules to run again: the edited ones, what imports them, their packages.
 
     A module that imports an edited one runs again so that names it took with ``from x import
@@ -319,10 +377,12 @@ def _rerun(old: Mapping[str, Source], texts: Mapping[str, str | None], key: str)
     """
     siblings = [n for n in old if n != key]
     rerun = {n for n in siblings if texts[n] != old[n].text}
-    imports = {
-        n: {m for m, _ in imports_in(texts[n] or "", n, old[n].file.name == "__init__.py")}
-        for n in siblings
-    }
+    imports: dict[str, set[str]] = {}
+    for n in siblings:
+        try:  # the analysis of a text is kept: no parse for the modules that did not change
+            imports[n] = changes.analyse(n, texts[n], files[n]).imports
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            imports[n] = set()  # running it will say what is wrong
     while True:
         more = {n for n in siblings if n not in rerun and imports[n] & rerun}
         more |= {p for n in rerun for p in _parents(n) if p in old and p not in rerun}
@@ -336,13 +396,21 @@ def _parents(name: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def held_definitions(instance: Any, modules: set[str], limit: int = 2000) -> set[str]:
+_held_cache: dict[tuple, frozenset[str]] = {}
+
+
+def held_definitions(instance: Any, modules: set[str], limit: int = 2000) -> frozenset[str]:
     """``module:Name`` of the repository's classes and functions the instance's state holds.
 
     After a hot swap these objects keep running their own (old) code, so the code they reach
     counts as start-up code. The state is walked through attributes, lists, tuples, sets and
     dicts, breadth first, at most ``limit`` objects: a model's tensors are not looked into.
+    The answer is kept while the instance's attributes are the same objects (a hot swap keeps
+    them): walking a model's modules takes milliseconds.
     """
+    key = (frozenset(modules), *((k, id(v)) for k, v in vars(instance).items()))
+    if key in _held_cache:
+        return _held_cache[key]
     found: set[str] = set()
     seen: set[int] = set()
     todo = deque([instance])
@@ -370,7 +438,9 @@ def held_definitions(instance: Any, modules: set[str], limit: int = 2000) -> set
             attributes = getattr(value, "__dict__", None)
             if isinstance(attributes, dict):
                 todo.extend(list(attributes.values())[:100])
-    return found
+    _held_cache.clear()  # one instance at a time: the last answer is the one worth keeping
+    _held_cache[key] = frozenset(found)
+    return _held_cache[key]
 
 
 def _carry_over(cls: type, old: Any) -> Any:

@@ -111,7 +111,12 @@ def source_text(file: Path) -> str:
 
 
 def read_source(file: Path, error: type[HandlerKitError] = HandlerLoadError) -> str:
-    """The text of a module's file; ``error`` says clearly when it is gone or unreadable."""
+    """The text of a module's file; ``error`` says clearly when it is gone or unreadable.
+
+    Always read, never judged by its modification time: two saves within one tick of the
+    file system's clock (milliseconds) leave the same time, and a missed edit is a stale
+    reload.
+    """
     try:
         return source_text(file)
     except FileNotFoundError:
@@ -193,6 +198,14 @@ class Repository:
             if file:
                 return Path(file)
         return None
+
+    def invalidate_caches(self) -> None:
+        """Forget what the import system cached of the repository's folders (a file created a
+        moment ago must be found), and nothing else: all of sys.path takes milliseconds."""
+        for root in roots(str(self.path)):
+            finder = sys.path_importer_cache.get(root)
+            if finder is not None and hasattr(finder, "invalidate_caches"):
+                finder.invalidate_caches()
 
     def owns_name(self, name: str) -> bool:
         """True when ``import name`` would find one of the repository's own modules."""

@@ -253,6 +253,7 @@ def run(
     echo: Any = None,
     concurrency: int = 1,
     reload_timeout: float | None = None,
+    reinit_memory: str = "auto",
 ) -> None:
     """Load ``repo`` and serve it until ``stop`` is set (or Ctrl-C); the CLI's ``serve``.
 
@@ -285,15 +286,17 @@ def run(
                     if not endpoint.running:
                         break
                     if changes or live.changed():  # a missed event costs one text compare
-                        _reload_changed(live, echo, reload_timeout)
+                        _reload_changed(live, echo, reload_timeout, reinit_memory)
         except KeyboardInterrupt:
             pass
     echo("stopped")
 
 
-def _reload_changed(live: Any, echo: Any, timeout: float | None = None) -> None:
+def _reload_changed(
+    live: Any, echo: Any, timeout: float | None = None, memory: str = "auto"
+) -> None:
     try:
-        report = live.reload_if_changed(timeout=timeout)
+        report = live.reload_if_changed(timeout=timeout, memory=memory)
     except ReloadInterrupted:
         raise KeyboardInterrupt from None  # Ctrl-C in a terminal stops the server
     except HandlerKitError as error:

@@ -29,11 +29,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from . import changes
 from .errors import Abandoned, HandlerKitError, describe, user_location, user_trace
 from .patches import HOOK, Ledger
 from .repository import Repository, Source, read_source
 
 _MISSING = object()
+# Top-level statements that may set a library's attribute or an environment variable (a block
+# may hold one): the module is compiled with the patch ledger's hook calls.
+MAY_PATCH = frozenset({changes.Kind.PATCH, changes.Kind.ENVIRONMENT, changes.Kind.STATEMENT})
 
 
 class Staging:
@@ -93,7 +97,9 @@ class Staging:
         self.running.append(name)
         self.unrestored += self.ledger.rewind(name)
         try:
-            code, hooked = self.ledger.compile(name, text, str(file))
+            code, hooked = self.ledger.compile(
+                name, text, str(file), self._may_patch(name, file, text)
+            )
             if hooked:
                 module.__dict__[HOOK] = self.ledger.hook(name)
             exec(code, module.__dict__)
@@ -115,6 +121,14 @@ class Staging:
                 setattr(parent, child, module)  # as `import pkg.mod` sets pkg.mod
         self.executed[name] = (file, text)  # in the order they finished: dependencies first
         return module
+
+    def _may_patch(self, name: str, file: Path, text: str) -> bool:
+        """Whether a module's text has a top-level statement that could patch a library."""
+        try:
+            analysis = changes.analyse(name, text, self.repository.relative(file))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return False  # compiling it says what is wrong
+        return any(e.kind in MAY_PATCH for e in analysis.effects)
 
     def finish(self) -> None:
         """Run the modules still pending that nothing imported (or take out the gone ones)."""

@@ -437,7 +437,7 @@ def test_ctrl_c_during_a_hung_reload_stops_it_and_says_where(live, repo):
 
 def _wait_for_no_reload_threads(timeout: float = 5) -> None:
     deadline = time.monotonic() + timeout
-    while any(t.name == "handler-kit-reload" for t in threading.enumerate()):
+    while any(t.name.endswith("(abandoned)") for t in threading.enumerate()):
         assert time.monotonic() < deadline, "an abandoned reload thread is still running"
         time.sleep(0.02)
 
@@ -505,3 +505,67 @@ def test_a_deleted_sibling_that_is_still_imported_says_so_not_pip_install(siblin
     assert "pip install" not in message
     assert "consts.py is gone (deleted or renamed?) and utils.py:1 still imports it" in message
     assert siblings({"inputs": "x"})[0]["text"] == "> x"
+
+
+# --- re-init memory: swap, or free the old model first ----------------------------------------
+
+
+@pytest.fixture
+def model_handler(repo, library):
+    repo.write("handler.py", "memory/model_v1.py")
+    live = handler_kit.load(repo.path)
+    repo.write("handler.py", "memory/model_v2.py")
+    return live
+
+
+def test_a_swap_reinit_builds_the_new_model_beside_the_old_one(model_handler):
+    report = model_handler.reload(memory="swap")
+    assert report.mode == "reinit" and not any("freed" in n for n in report.notes)
+    assert model_handler({"inputs": "x"}) == {"tag": "v2", "others_alive": 1}
+
+
+def test_a_free_first_reinit_frees_the_old_model_before_building(model_handler):
+    answers = []
+    caller = threading.Thread(target=lambda: answers.append(model_handler({"inputs": "x"})))
+    reloading = threading.Thread(
+        target=lambda: answers.append(model_handler.reload(memory="free-first"))
+    )
+    reloading.start()
+    time.sleep(0.1)  # __init__ is building: a request arrives and waits for it
+    caller.start()
+    reloading.join(10)
+    caller.join(10)
+    report = next(a for a in answers if not isinstance(a, dict))
+    assert "freed the old model before building the new one" in str(report)
+    assert {"tag": "v2", "others_alive": 0} in answers  # one model at a time
+    assert model_handler({"inputs": "x"}) == {"tag": "v2", "others_alive": 0}
+
+
+def test_auto_frees_first_when_there_is_no_room_for_two_models(model_handler, monkeypatch):
+    import handler_kit.live
+
+    monkeypatch.setattr(handler_kit.live, "room_for_two", lambda footprint: False)
+    report = model_handler.reload()
+    assert "freed the old model before building the new one: there was no room for two" in str(
+        report
+    )
+    assert model_handler({"inputs": "x"})["others_alive"] == 0
+
+
+def test_a_failed_free_first_reinit_builds_the_last_good_handler_again(repo, library):
+    repo.write("handler.py", "memory/model_v1.py")
+    live = handler_kit.load(repo.path)
+    repo.write("handler.py", "memory/model_broken.py")
+    with pytest.raises(HandlerReloadError) as info:
+        live.reload(memory="free-first")
+    message = str(info.value)
+    assert "CUDA out of memory (simulated)" in message
+    assert "the last good handler was built again from its code: nothing is lost" in message
+    assert live({"inputs": "x"}) == {"tag": "v1", "others_alive": 0}
+    repo.write("handler.py", "memory/model_v2.py")
+    assert live.reload().mode == "reinit" and live({"inputs": "x"})["tag"] == "v2"
+
+
+def test_memory_must_be_one_of_the_three(model_handler):
+    with pytest.raises(ValueError, match="memory must be one of auto, swap, free-first"):
+        model_handler.reload(memory="lots")
