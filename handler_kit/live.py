@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import loader
+from . import loader, style
 from .errors import Abandoned, HandlerKitError, HandlerLoadError, HandlerReloadError
 from .imports import ImportRecorder, imported_source
 from .patches import Ledger
@@ -265,8 +265,9 @@ class LiveHandler:
         return f"<LiveHandler {self._summary()}>"
 
     def _repr_html_(self) -> str:
-        last = f"<br><small>last: {html.escape(str(self.last_report))}</small>"
+        last = html.escape(f"last: {self.last_report}")
+        last = f'<br><small style="color:{style.MUTED}">{last}</small>'
         return (
-            f"<div><b>LiveHandler</b> {html.escape(self._summary())}"
+            f'<div style="color:{style.TEXT}"><b>LiveHandler</b> {html.escape(self._summary())}'
             f"{last if self.last_report else ''}</div>"
         )

@@ -6,12 +6,12 @@ be read cell by cell; a failure names the notebook, the cell, the error and both
 
 from __future__ import annotations
 
-import html
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import style
 from .errors import HandlerKitError
 
 KERNEL = "handler-kit"  # the kernel spec `make setup` registers for the project's venv
@@ -56,8 +56,7 @@ class NotebookRun:
         return text + (f"; cell {self.cell} begins: {self.source}" if self.source else "")
 
     def _repr_html_(self) -> str:
-        colour = "#1a7f37" if self.ok else "#cf222e"
-        return f'<div style="color:{colour};font-family:monospace">{html.escape(repr(self))}</div>'
+        return style.line(repr(self), "passed" if self.ok else "failed")
 
 
 def kernel_name() -> str:
