@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__, samples, server
+from . import __version__, contract, samples, server
 from .check import DEFAULT_TIMEOUT, check
 from .errors import HandlerKitError
 from .live import load
@@ -114,11 +114,7 @@ def _call(repo: str, payload: str) -> int:
             f"the payload is not JSON: {error}",
             hint='Quote it for the shell, e.g. \'{"inputs": "I am happy"}\'.',
         ) from None
-    if not isinstance(data, dict) or "inputs" not in data:
-        raise HandlerKitError(
-            "the payload must be a JSON object with an `inputs` field",
-            hint='Production requires it, e.g. \'{"inputs": "I am happy"}\'.',
-        )
+    contract.check_payload(data, "the payload")
     answer = load(repo)(data)
     print(json.dumps(answer, indent=2, default=str))
     return 0

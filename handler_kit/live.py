@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from . import loader, style
+from . import contract, loader, style
 from .errors import Abandoned, HandlerKitError, HandlerLoadError, HandlerReloadError
 from .imports import ImportRecorder, imported_source
 from .patches import Ledger
@@ -30,6 +30,8 @@ from .staging import Staging
 
 # A module's text now: its source, None when the file is gone, or why it cannot be read.
 Text = str | None | HandlerKitError
+
+CHECK_HINT = " To call the handler with it anyway: handler(data, check=False)."
 
 
 def load(path: str | Path = ".") -> LiveHandler:
@@ -84,8 +86,14 @@ class LiveHandler:
         ImportRecorder.watch(repository.path, self)  # the text each later-imported sibling ran
         self.discover()
 
-    def __call__(self, data: Any) -> Any:
-        """Answer one request with the current handler instance."""
+    def __call__(self, data: Any, *, check: bool = True) -> Any:
+        """Answer one request with the current handler instance.
+
+        ``data`` is checked first as production's server checks a request (a dict with
+        ``inputs`` or ``instances``); ``check=False`` calls the handler with anything.
+        """
+        if check:
+            contract.check_payload(data, "the payload", hint=CHECK_HINT)
         return self._instance(data)
 
     @property

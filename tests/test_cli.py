@@ -30,7 +30,9 @@ def test_bad_payload_and_bad_repo_exit_non_zero_with_a_reason(repo, capsys):
     assert main(["call", str(repo.path), "{inputs: 1}"]) == 1
     assert "the payload is not JSON" in capsys.readouterr().err
     assert main(["call", str(repo.path), '["a"]']) == 1
-    assert "a JSON object with an `inputs` field" in capsys.readouterr().err
+    assert (
+        "a JSON object with an `inputs` key (or `instances`); got a list" in capsys.readouterr().err
+    )
     assert main(["call", str(repo.path / "missing"), '{"inputs": "x"}']) == 1
     assert "no such folder" in capsys.readouterr().err
 

@@ -95,8 +95,11 @@ def test_numpy_values_and_images_in_answers_are_serialised(endpoint):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"json": {"input": "typo"}}, "must be a JSON object with an `inputs` key; got keys"),
-        ({"json": ["inputs"]}, "got a JSON list"),
+        (
+            {"json": {"input": "typo"}},
+            "must be a JSON object with an `inputs` key (or `instances`); got keys",
+        ),
+        ({"json": ["inputs"]}, "got a list"),
         (
             {"content": b'{"inputs": ', "headers": {"content-type": "application/json"}},
             "the body is not valid JSON",
