@@ -29,9 +29,9 @@ from typing import Any
 
 import ipywidgets as w
 
-from . import contract, style
+from . import colab, contract, style
 from .cases import save_case
-from .errors import HandlerKitError, user_trace
+from .errors import HandlerKitError, handler_frames
 from .tables import result_table
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -413,10 +413,7 @@ class PayloadForm:
             self.status.value = f"running… {time.perf_counter() - started:.1f} s"
 
     def _trace(self, error: BaseException) -> str:
-        repo = getattr(self.handler, "path", None)
-        if repo is not None:
-            return user_trace(error.__traceback__, Path(repo))
-        return "".join(traceback.format_tb(error.__traceback__))
+        return handler_frames(error, getattr(self.handler, "path", None))
 
     def _show(self, shown: Any) -> None:
         """Show one thing (a result table, an error) in place of what the form showed."""
@@ -535,6 +532,7 @@ NO_WIDGETS = (
 
 def payload_form(handler: Any, sample: dict | None = None) -> PayloadForm:
     """A payload form for ``handler`` (a LiveHandler or any callable), from a sample payload."""
+    colab.enable_widgets()  # for those who build the form without %load_ext handler_kit
     return PayloadForm(handler, sample)
 
 

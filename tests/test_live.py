@@ -5,7 +5,6 @@ import pytest
 import handler_kit
 from handler_kit import HandlerKitError
 
-
 RECORDER = """
 class EndpointHandler:
     def __init__(self, path=""):
