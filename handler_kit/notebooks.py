@@ -6,6 +6,7 @@ be read cell by cell; a failure names the notebook, the cell, the error and both
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,15 @@ class NotebookRun:
         return style.line(repr(self), "passed" if self.ok else "failed")
 
 
+def _kernel_config() -> Any:
+    """The kernel manager's settings: IPC sockets (files only this user can open) where the
+    system has them. Over TCP, ipykernel warns that the kernel is unencrypted, in the middle of
+    the output of `make demo` and `handler-kit test`; a kernel of ours never needs a network."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "tcp" if os.name == "nt" else "ipc"}})
+
+
 def kernel_name() -> str:
     """The project's kernel when it is registered, else the running Python's own."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -103,6 +113,7 @@ def run_notebook(
             cwd=str(notebook.parent if cwd is None else cwd),
             execution_timeout=timeout,
             progress_bar=False,
+            config=_kernel_config(),
         )
     except PapermillExecutionError as exc:
         index, error = exc.cell_index, f"{exc.ename}: {exc.evalue}"
