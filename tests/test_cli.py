@@ -48,6 +48,14 @@ def test_console_script_is_installed(repo):
     assert json.loads(out)[0]["label"] == "positive"
 
 
+def test_python_dash_m_runs_it_where_the_script_is_not_on_path(repo):
+    # A kernel's `!handler-kit` finds no script when its venv is not on PATH: this works.
+    repo.write("handler.py", "base.py")
+    command = [sys.executable, "-m", "handler_kit", "call", str(repo.path), '{"inputs": "good"}']
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)[0]["label"] == "positive"
+
+
 def test_a_notebook_that_times_out_does_not_stop_the_next_one(tmp_path, capsys):
     slow = small_notebook(tmp_path / "slow.ipynb", "import time; time.sleep(60)")
     fine = small_notebook(tmp_path / "fine.ipynb", "x = 1")
