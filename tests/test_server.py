@@ -1,6 +1,7 @@
 """server.py: the production HTTP contract over real HTTP on 127.0.0.1."""
 
 import base64
+import contextlib
 import io
 import logging
 import socket
@@ -244,36 +245,41 @@ def test_a_port_in_use_is_a_clear_error(endpoint):
     assert "Pick another port, or 0 for any free one." in str(error.value)
 
 
-def test_run_hot_reloads_on_save(repo):
-    repo.write("handler.py", "server/version_v1.py")
+@contextlib.contextmanager
+def running(repo, **options):
+    """``run`` (the CLI's serve) in a thread: yields the lines it echoed (a live list) and
+    its URL; stopped on exit."""
     lines: list[str] = []
     stop = threading.Event()
-    worker = threading.Thread(
-        target=run,
-        kwargs=dict(
-            repo=str(repo.path), port=0, reload=True, interval=0.05, stop=stop, echo=lines.append
-        ),
-    )
+    options = dict(repo=str(repo.path), port=0, stop=stop, echo=lines.append, **options)
+    worker = threading.Thread(target=run, kwargs=options)
     worker.start()
     try:
-        deadline = time.monotonic() + 10
-        while not lines and time.monotonic() < deadline:
-            time.sleep(0.02)
-        url = lines[0].split(" at ")[1].split(" ")[0]
-        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 1
-        repo.write("handler.py", "server/version_v2.py")
-        while len(lines) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert lines[1].startswith("handler.py reloaded hot in ")
-        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
-        repo.write("handler.py", "syntax_error.py")
-        while len(lines) < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert lines[2].startswith("reload failed, still serving the last good handler")
-        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
+        wait_for(lines, 1)
+        yield lines, lines[0].split(" at ")[1].split(" ")[0]
     finally:
         stop.set()
         worker.join(10)
+
+
+def wait_for(lines: list[str], count: int, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while len(lines) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_run_hot_reloads_on_save(repo):
+    repo.write("handler.py", "server/version_v1.py")
+    with running(repo, reload=True, interval=0.05) as (lines, url):
+        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 1
+        repo.write("handler.py", "server/version_v2.py")
+        wait_for(lines, 2)
+        assert lines[1].startswith("handler.py reloaded hot in ")
+        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
+        repo.write("handler.py", "syntax_error.py")
+        wait_for(lines, 3)
+        assert lines[2].startswith("reload failed, still serving the last good handler")
+        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
     assert lines[-1] == "stopped"
 
 
@@ -400,21 +406,9 @@ def test_serve_reload_survives_a_stream_of_good_broken_fatal_and_hanging_edits(r
 @pytest.mark.parametrize("verbose", [False, True])
 def test_the_command_line_prints_handler_errors_and_with_verbose_every_request(repo, verbose):
     repo.write("handler.py", "server/inspect_handler.py")
-    lines: list[str] = []
-    stop = threading.Event()
-    options = dict(repo=str(repo.path), port=0, stop=stop, echo=lines.append, verbose=verbose)
-    worker = threading.Thread(target=run, kwargs=options)
-    worker.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not lines and time.monotonic() < deadline:
-            time.sleep(0.02)
-        url = lines[0].split(" at ")[1].split(" ")[0]
+    with running(repo, verbose=verbose) as (lines, url):
         assert httpx.post(url, json={"inputs": "a"}).status_code == 200
         assert httpx.post(url, json={"inputs": "a", "fail": "no"}).status_code == 400
-    finally:
-        stop.set()
-        worker.join(10)
     printed = "\n".join(lines)
     assert "ERROR handler error on /:\nTraceback (most recent call last):" in printed
     assert "handler.py" in printed and "ValueError: the handler refused: no" in printed
