@@ -7,8 +7,8 @@ serves a LiveHandler: after a reload the next request uses the new code.
 
 An endpoint keeps its own log (requests, handler errors with their traceback trimmed to the
 user's files, uvicorn's warnings): ``endpoint.log``, its repr and its HTML. Nothing is printed,
-so nothing lands in whichever notebook cell ran last; the command line prints it with
-``--verbose``.
+so nothing lands in whichever notebook cell ran last; the command line prints handler errors,
+and every request with ``--verbose``.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def create_app(
 ) -> Starlette:
     """The Starlette app that serves ``handler`` (any callable taking the request's data)."""
     stats = stats if stats is not None else Stats()
-    log = log if log is not None else endpoint_logger()
+    log = log if log is not None else endpoint_logger(logging.NullHandler())
     repo = getattr(handler, "path", None)
     limiter = anyio.CapacityLimiter(concurrency)
 

@@ -159,8 +159,21 @@ def form_notebook(root: Path, name: str, repo: Path, kernel: str) -> str:
 
 
 def run_all_cells(page) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    """Run > Run All Cells, as a person does; again while the first cell's prompt stays
+    "[ ]" (the page can show an idle kernel before it is connected, and the click then runs
+    nothing), as a person would click again."""
+    from playwright.sync_api import expect
+
+    prompt = page.locator(".jp-InputPrompt").first
+    for _ in range(6):
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            expect(prompt).not_to_have_text(re.compile(r"^\[\s*\]:?$"), timeout=10_000)
+            return
+        except AssertionError:
+            continue
+    pytest.fail("Run All Cells ran nothing in 60 s: the kernel never connected")
 
 
 def field_row(page, name: str):
@@ -178,7 +191,8 @@ def send(page, expect, sends: int) -> None:
 def use_the_form(page, screenshot: str) -> list[str]:
     """Three sends and a failing one, checking that one answer or error shows after each.
 
-    Returns the history's lines.
+    Screenshots: after the third answer (``*_answer.png``) and after the error. Returns the
+    history's lines.
     """
     from playwright.sync_api import expect
 
@@ -201,6 +215,7 @@ def use_the_form(page, screenshot: str) -> list[str]:
         send(page, expect, 3)
         expect(answers).to_have_count(1)
         expect(page.locator(".handler-kit-result td").first).to_have_text("sadness")
+        page.screenshot(path=str(ARTEFACTS / screenshot.replace(".png", "_answer.png")))
 
         # The date as free text (a person adds the field again as text): the holiday
         # calendar cannot read it, and the handler fails.
@@ -262,6 +277,9 @@ def test_the_form_in_jupyterlab_light_and_dark(jupyter, browser):
         page.wait_for_timeout(500)  # the theme's style sheet is applied after the attribute
         dark = error_contrast(page)
         page.screenshot(path=str(ARTEFACTS / "lab_form_dark.png"), full_page=True)
+    except Exception:
+        page.screenshot(path=str(ARTEFACTS / "lab_failure.png"), full_page=True)
+        raise
     finally:
         page.close()
     assert_distinguishable(lines)
@@ -281,6 +299,9 @@ def test_the_form_in_notebook_7(jupyter, browser):
         run_all_cells(page)
         lines = use_the_form(page, "notebook7_form.png")
         contrast = error_contrast(page)  # in the theme the server's settings have now
+    except Exception:
+        page.screenshot(path=str(ARTEFACTS / "notebook7_failure.png"), full_page=True)
+        raise
     finally:
         page.close()
     assert_distinguishable(lines)
