@@ -10,6 +10,7 @@ build/browser/. Skipped, saying why, where Chromium or the packages are missing 
 installs them where it can).
 """
 
+import contextlib
 import os
 import re
 import secrets
@@ -199,39 +200,34 @@ def use_the_form(page, screenshot: str) -> list[str]:
     text_area = page.locator(".widget-textarea textarea").first
     text_area.wait_for(timeout=120_000)  # the first run loads the model
     answers = page.locator(ANSWERS)
-    try:
-        text_area.fill(TEXT)
-        send(page, expect, 1)
-        expect(answers).to_have_count(1)
-        expect(page.locator(".handler-kit-result td").first).to_have_text("joy")
+    text_area.fill(TEXT)
+    send(page, expect, 1)
+    expect(answers).to_have_count(1)
+    expect(page.locator(".handler-kit-result td").first).to_have_text("joy")
 
-        field_row(page, "date").locator("input[type=date]").fill("2022-07-04")
-        send(page, expect, 2)
-        expect(answers).to_have_count(1)
-        expect(page.locator(".handler-kit-result td").first).to_have_text("happy")
+    field_row(page, "date").locator("input[type=date]").fill("2022-07-04")
+    send(page, expect, 2)
+    expect(answers).to_have_count(1)
+    expect(page.locator(".handler-kit-result td").first).to_have_text("happy")
 
-        text_area.fill("I feel so sad and lonely today")
-        field_row(page, "date").locator("input[type=date]").fill("2022-08-09")
-        send(page, expect, 3)
-        expect(answers).to_have_count(1)
-        expect(page.locator(".handler-kit-result td").first).to_have_text("sadness")
-        page.screenshot(path=str(ARTEFACTS / screenshot.replace(".png", "_answer.png")))
+    text_area.fill("I feel so sad and lonely today")
+    field_row(page, "date").locator("input[type=date]").fill("2022-08-09")
+    send(page, expect, 3)
+    expect(answers).to_have_count(1)
+    expect(page.locator(".handler-kit-result td").first).to_have_text("sadness")
+    page.screenshot(path=str(ARTEFACTS / screenshot.replace(".png", "_answer.png")))
 
-        # The date as free text (a person adds the field again as text): the holiday
-        # calendar cannot read it, and the handler fails.
-        page.locator("input[placeholder='new field']").fill("date")
-        page.locator("button.widget-button", has_text="add field").click()
-        date = field_row(page, "date").locator("input[type=text]")
-        date.fill("someday")
-        send(page, expect, 4)
-        expect(answers).to_have_count(1)
-        expect(page.locator(".handler-kit-error")).to_contain_text("Cannot parse date")
-        expect(page.locator(".handler-kit-error")).to_contain_text("handler.py")
-        page.screenshot(path=str(ARTEFACTS / screenshot), full_page=True)
-    except Exception:
-        failed = screenshot.replace(".png", "_failure.png")
-        page.screenshot(path=str(ARTEFACTS / failed), full_page=True)
-        raise
+    # The date as free text (a person adds the field again as text): the holiday
+    # calendar cannot read it, and the handler fails.
+    page.locator("input[placeholder='new field']").fill("date")
+    page.locator("button.widget-button", has_text="add field").click()
+    date = field_row(page, "date").locator("input[type=text]")
+    date.fill("someday")
+    send(page, expect, 4)
+    expect(answers).to_have_count(1)
+    expect(page.locator(".handler-kit-error")).to_contain_text("Cannot parse date")
+    expect(page.locator(".handler-kit-error")).to_contain_text("handler.py")
+    page.screenshot(path=str(ARTEFACTS / screenshot), full_page=True)
     # The Select widget shows spaces as no-break spaces.
     return [t.replace("\xa0", " ") for t in page.locator(".widget-select option").all_inner_texts()]
 
@@ -245,11 +241,19 @@ def assert_distinguishable(lines: list[str]) -> None:
     assert "someday" in requests[3] and "error: ValueError" in lines[3], lines
 
 
-def new_page(browser):
+@contextlib.contextmanager
+def new_page(browser, name: str):
+    """A page, closed after use; on a failure its screenshot is kept as ``<name>_failure.png``."""
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1300, "height": 1100})
     page.set_default_timeout(60_000)
-    return page
+    try:
+        yield page
+    except Exception:
+        page.screenshot(path=str(ARTEFACTS / f"{name}_failure.png"), full_page=True)
+        raise
+    finally:
+        page.close()
 
 
 def error_contrast(page) -> dict:
@@ -260,8 +264,7 @@ def test_the_form_in_jupyterlab_light_and_dark(jupyter, browser):
     url, token, root, repo, kernel = jupyter
     kernel_label = "Python (handler-kit)" if kernel == "handler-kit" else "Python 3 (ipykernel)"
     name = form_notebook(root, "lab.ipynb", repo, kernel)
-    page = new_page(browser)
-    try:
+    with new_page(browser, "lab") as page:
         page.goto(f"{url}/lab/tree/{name}?token={token}")
         page.locator(".jp-Notebook").first.wait_for()
         page.get_by_text(f"{kernel_label} | Idle").first.wait_for()
@@ -274,14 +277,13 @@ def test_the_form_in_jupyterlab_light_and_dark(jupyter, browser):
         page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Theme$")).first.hover()
         page.locator(".lm-Menu-itemLabel", has_text="JupyterLab Dark").first.click()
         page.locator("body[data-jp-theme-light='false']").wait_for(state="attached")
-        page.wait_for_timeout(500)  # the theme's style sheet is applied after the attribute
+        # The theme's style sheet comes after the attribute: wait for its colours.
+        page.wait_for_function(
+            "getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim()"
+            " === '#111'"
+        )
         dark = error_contrast(page)
         page.screenshot(path=str(ARTEFACTS / "lab_form_dark.png"), full_page=True)
-    except Exception:
-        page.screenshot(path=str(ARTEFACTS / "lab_failure.png"), full_page=True)
-        raise
-    finally:
-        page.close()
     assert_distinguishable(lines)
     assert light["ratio"] >= 4.5, light
     assert dark["ratio"] >= 4.5, dark
@@ -291,18 +293,12 @@ def test_the_form_in_jupyterlab_light_and_dark(jupyter, browser):
 def test_the_form_in_notebook_7(jupyter, browser):
     url, token, root, repo, kernel = jupyter
     name = form_notebook(root, "notebook7.ipynb", repo, kernel)
-    page = new_page(browser)
-    try:
+    with new_page(browser, "notebook7") as page:
         page.goto(f"{url}/notebooks/{name}?token={token}")
         page.locator(".jp-Notebook").first.wait_for()
         page.locator(".jp-NotebookKernelStatus-idle, [data-status=idle]").first.wait_for()
         run_all_cells(page)
         lines = use_the_form(page, "notebook7_form.png")
         contrast = error_contrast(page)  # in the theme the server's settings have now
-    except Exception:
-        page.screenshot(path=str(ARTEFACTS / "notebook7_failure.png"), full_page=True)
-        raise
-    finally:
-        page.close()
     assert_distinguishable(lines)
     assert contrast["ratio"] >= 4.5, contrast
