@@ -46,7 +46,10 @@ if TYPE_CHECKING:
 
 
 def load_ipython_extension(ipython: "InteractiveShell") -> None:
-    """Register the handler_kit magics (``%load_ext handler_kit``)."""
+    """Register the handler_kit magics (``%load_ext handler_kit``); in Colab, turn on the
+    widget manager that the payload form needs there."""
+    from . import colab
     from .magics import HandlerMagics
 
     ipython.register_magics(HandlerMagics)
+    colab.enable_widgets()

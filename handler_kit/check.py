@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from . import style
 from .cases import Case, CaseError, read_cases
 from .errors import HandlerKitError, HandlerLoadError, describe, user_location
 from .live import load
@@ -113,20 +114,20 @@ class CheckReport:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        colours = {"pass": "#1a7f37", "fail": "#cf222e", "warn": "#9a6700", "skip": "#57606a"}
+        cell = style.cell_style()
         cells = "".join(
-            f"<tr><td>{html.escape(row.check)}</td>"
-            f'<td style="color:{colours.get(row.status, "inherit")}">'
-            f"<b>{html.escape(row.status)}</b></td>"
-            f'<td style="text-align:left;white-space:pre-wrap">{html.escape(row.detail)}</td></tr>'
+            f'<tr><td style="{cell}">{html.escape(row.check)}</td>'
+            f'<td style="{cell}">{style.status(row.status)}</td>'
+            f'<td style="{cell};white-space:pre-wrap">{html.escape(row.detail)}</td></tr>'
             for row in self.rows
         )
-        colour = colours["pass" if self.ok else "fail"]
+        head = "".join(f'<th style="{cell}">{name}</th>' for name in ("check", "status", "detail"))
+        verdict = style.status("pass" if self.ok else "fail", self.verdict)
         return (
-            f"<div><b>Deployment check of {html.escape(str(self.repo))}</b>"
-            "<table><tr><th>check</th><th>status</th><th>detail</th></tr>"
-            f"{cells}</table>"
-            f'<div style="color:{colour}"><b>{html.escape(self.verdict)}</b></div></div>'
+            f'<div style="color:{style.TEXT}"><b>Deployment check of '
+            f"{html.escape(str(self.repo))}</b>"
+            f'<table style="{style.table_style()}"><tr>{head}</tr>{cells}</table>'
+            f"<div>{verdict}</div></div>"
         )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__, samples, server
+from . import __version__, contract, samples, server
 from .check import DEFAULT_TIMEOUT, check
 from .errors import HandlerKitError
 from .live import load
@@ -16,17 +17,38 @@ from .live import load
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except HandlerKitError as error:
+        print(f"handler-kit: {error}", file=sys.stderr)
+        return 1
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line's parser: one subcommand each, its function in ``func``."""
     parser = argparse.ArgumentParser(prog="handler-kit", description=__doc__)
     parser.add_argument("--version", action="version", version=f"handler-kit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    repo_help = "the model repository (the folder that holds handler.py)"
+
     call = commands.add_parser("call", help="load a repository's handler and answer one payload")
-    call.add_argument("repo", help="the model repository (the folder that holds handler.py)")
+    call.add_argument("repo", help=repo_help)
     call.add_argument("payload", help='the request body as JSON, e.g. \'{"inputs": "hello"}\'')
-    sample = commands.add_parser("sample", help="build a sample model repository offline")
+    call.set_defaults(func=_call)
+
+    sample = commands.add_parser(
+        "sample", help="write the guide's repository (model, handler.py, requirements, cases)"
+    )
     sample.add_argument("name", choices=["emotion"], help="emotion: the guide's classifier")
     sample.add_argument("dest", help="the folder to write the repository to")
+    sample.add_argument(
+        "--model-only", action="store_true", help="only the model: no handler.py, no cases"
+    )
+    sample.set_defaults(func=_sample)
+
     serve = commands.add_parser("serve", help="serve a repository's handler over HTTP")
-    serve.add_argument("repo", help="the model repository (the folder that holds handler.py)")
+    serve.add_argument("repo", help=repo_help)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
     serve.add_argument("--token", help="require `Authorization: Bearer TOKEN`")
@@ -47,10 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--concurrency", type=int, default=1, help="calls at once (production: 1, the default)"
     )
+    serve.add_argument(
+        "--verbose", action="store_true", help="print every request (handler errors always)"
+    )
+    serve.set_defaults(func=_serve)
+
     ready = commands.add_parser(
         "check", help="check that a repository is ready to deploy (handler run in a fresh process)"
     )
-    ready.add_argument("repo", help="the model repository (the folder that holds handler.py)")
+    ready.add_argument("repo", help=repo_help)
     ready.add_argument(
         "--cases", metavar="DIR", help="folder of payload cases (default: REPO/cases)"
     )
@@ -61,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         metavar="S",
         help=f"seconds the handler may take to build and answer (default {DEFAULT_TIMEOUT:.0f})",
     )
+    ready.set_defaults(func=_check)
+
     test = commands.add_parser("test", help="execute notebooks as tests (papermill)")
     test.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks to execute")
     test.add_argument(
@@ -86,50 +115,65 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument(
         "--cwd", metavar="DIR", help="working directory of the kernel (default: each notebook's)"
     )
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "check":
-            report = check(args.repo, args.cases, args.timeout)
-            print(report)
-            return 0 if report.ok else 1
-        if args.command == "test":
-            parameters = _parameters(args.parameter)
-            options = {"kernel": args.kernel, "cwd": args.cwd}
-            return _test(args.notebooks, parameters, args.output, args.timeout, **options)
-        if args.command == "serve":
-            options = {
-                "reload": args.reload,
-                "concurrency": args.concurrency,
-                "reload_timeout": args.reload_timeout,
-                "reinit_memory": args.reinit_memory,
-            }
-            server.run(args.repo, args.host, args.port, args.token, **options)
-            return 0
-        if args.command == "sample":
-            print(samples.emotion_repo(args.dest))
-            return 0
-        return _call(args.repo, args.payload)
-    except HandlerKitError as error:
-        print(f"handler-kit: {error}", file=sys.stderr)
-        return 1
+    test.set_defaults(func=_test)
+    return parser
 
 
-def _call(repo: str, payload: str) -> int:
+def _call(args: argparse.Namespace) -> int:
     try:
-        data = json.loads(payload)
+        data = json.loads(args.payload)
     except json.JSONDecodeError as error:
         raise HandlerKitError(
             f"the payload is not JSON: {error}",
             hint='Quote it for the shell, e.g. \'{"inputs": "I am happy"}\'.',
         ) from None
-    if not isinstance(data, dict) or "inputs" not in data:
-        raise HandlerKitError(
-            "the payload must be a JSON object with an `inputs` field",
-            hint='Production requires it, e.g. \'{"inputs": "I am happy"}\'.',
-        )
-    answer = load(repo)(data)
+    contract.check_payload(data, "the payload")
+    answer = load(args.repo)(data)
     print(json.dumps(answer, indent=2, default=str))
     return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    dest = shlex.quote(args.dest)
+    if args.model_only:
+        repo = samples.emotion_repo(args.dest)
+        print(f"wrote the guide's emotion model to {repo} (no handler.py: write yours there)")
+        print(f"next: handler-kit call {dest} '{json.dumps(samples.GUIDE_DAY)}'")
+        return 0
+    repo = samples.guide_repo(args.dest)
+    print(f"wrote the guide's repository to {repo}:")
+    print("  handler.py        the guide's handler: the model, or happy on a US holiday")
+    print("  requirements.txt  holidays")
+    print("  cases/            the guide's two payloads, a normal day and a holiday")
+    print("  config.json, model.safetensors, tokenizer files: the emotion model")
+    print("next:")
+    print(f"  handler-kit call {dest} '{json.dumps(samples.GUIDE_DAY)}'")
+    print(f"  handler-kit check {dest}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    options = {
+        "reload": args.reload,
+        "concurrency": args.concurrency,
+        "reload_timeout": args.reload_timeout,
+        "reinit_memory": args.reinit_memory,
+        "verbose": args.verbose,
+    }
+    server.run(args.repo, args.host, args.port, args.token, **options)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    report = check(args.repo, args.cases, args.timeout)
+    print(report)
+    return 0 if report.ok else 1
+
+
+def _test(args: argparse.Namespace) -> int:
+    parameters = _parameters(args.parameter)
+    options = {"kernel": args.kernel, "cwd": args.cwd}
+    return _run_notebooks(args.notebooks, parameters, args.output, args.timeout, **options)
 
 
 def _parameters(pairs: list[list[str]]) -> dict[str, Any]:
@@ -143,7 +187,7 @@ def _parameters(pairs: list[list[str]]) -> dict[str, Any]:
     return parameters
 
 
-def _test(
+def _run_notebooks(
     notebooks: list[str],
     parameters: dict[str, Any],
     output: str,

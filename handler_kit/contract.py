@@ -97,15 +97,24 @@ def decode_image(body: bytes) -> Any:
         ) from None
 
 
+def check_payload(data: Any, what: str = "the body", hint: str = "") -> None:
+    """Refuse data that production's server refuses: a dict that holds ``inputs`` or ``instances``.
+
+    ``what`` names the data in the message; ``hint`` is added to the default one.
+    """
+    if isinstance(data, dict) and ("inputs" in data or "instances" in data):
+        return
+    got = f"keys {sorted(map(str, data))}" if isinstance(data, dict) else f"a {_type(data)}"
+    raise BadRequest(
+        f"{what} must be a JSON object with an `inputs` key (or `instances`); got {got}",
+        hint=f'Production refuses it with HTTP 400; send e.g. {{"inputs": "I am happy"}}.{hint}',
+    )
+
+
 def request_data(content_type: str | None, body: bytes, query: dict[str, str]) -> dict:
     """Decode a request as production does: body, the ``inputs`` check, query parameters."""
     data = decode_body(content_type, body)
-    if not isinstance(data, dict) or ("inputs" not in data and "instances" not in data):
-        got = f"keys {sorted(data)}" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
-        raise BadRequest(
-            f"the body must be a JSON object with an `inputs` key; got {got}",
-            hint='Production requires it, e.g. {"inputs": "I am happy"}.',
-        )
+    check_payload(data)
     if query and "parameters" not in data:
         data["parameters"] = query_parameters(query)
     return data

@@ -40,6 +40,11 @@ class HandlerKitError(Exception):
             return ""
         return f"{self.file}:{self.line}" if self.line else self.file
 
+    def one_line(self) -> str:
+        """The message on one line, each part a sentence (an HTTP error body, a log line)."""
+        parts = [part.strip() for part in str(self).splitlines() if part.strip()]
+        return " ".join(part if part[-1] in ".!?:;" else f"{part}." for part in parts)
+
     def _message(self) -> str:
         head = f"{self.where}: {self.what}" if self.where else self.what
         parts = [head]
@@ -90,6 +95,16 @@ def user_trace(tb: TracebackType | None, repo: Path) -> str:
             if frame.line:
                 lines.append(f"    {frame.line.strip()}")
     return "\n".join(lines)
+
+
+def handler_frames(exc: BaseException, repo: str | Path | None) -> str:
+    """The frames of a handler's exception worth reading: those in its repository (all when
+    the handler has none, as a plain function has not)."""
+    if repo is not None:
+        frames = user_trace(exc.__traceback__, Path(repo))
+        if frames:
+            return frames
+    return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
 
 
 def describe(exc: BaseException) -> str:

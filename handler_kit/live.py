@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
-from . import loader
+from . import contract, loader, style
 from .errors import Abandoned, HandlerKitError, HandlerLoadError, HandlerReloadError, describe
 from .imports import ImportRecorder, imported_source
 from .loader import build
@@ -33,6 +33,8 @@ from .staging import Staging
 
 # A module's text now: its source, None when the file is gone, or why it cannot be read.
 Text = str | None | HandlerKitError
+
+CHECK_HINT = " To call the handler with it anyway: handler(data, check=False)."
 
 
 @contextlib.contextmanager
@@ -178,8 +180,14 @@ class LiveHandler:
         ImportRecorder.watch(repository.path, self)  # the text each later-imported sibling ran
         self.discover()
 
-    def __call__(self, data: Any) -> Any:
-        """Answer one request with the current handler instance."""
+    def __call__(self, data: Any, *, check: bool = True) -> Any:
+        """Answer one request with the current handler instance.
+
+        ``data`` is checked first as production's server checks a request (a dict with
+        ``inputs`` or ``instances``); ``check=False`` calls the handler with anything.
+        """
+        if check:
+            contract.check_payload(data, "the payload", hint=CHECK_HINT)
         return self._instance(data)
 
     @property
@@ -437,8 +445,9 @@ class LiveHandler:
         return f"<LiveHandler {self._summary()}>"
 
     def _repr_html_(self) -> str:
-        last = f"<br><small>last: {html.escape(str(self.last_report))}</small>"
+        last = html.escape(f"last: {self.last_report}")
+        last = f'<br><small style="color:{style.MUTED}">{last}</small>'
         return (
-            f"<div><b>LiveHandler</b> {html.escape(self._summary())}"
+            f'<div style="color:{style.TEXT}"><b>LiveHandler</b> {html.escape(self._summary())}'
             f"{last if self.last_report else ''}</div>"
         )

@@ -88,7 +88,7 @@ class HandlerMagics(Magics):
         """Serve the bound handler over HTTP with the production contract, in the background.
 
         The endpoint is bound to ``<name>_endpoint`` (``handler_endpoint``): its ``url``,
-        ``stats`` and ``stop()``.
+        ``stats``, ``log`` and ``stop()``.
         """
         args = parse_argstring(self.handler_serve, line)
         variable = f"{args.name}_endpoint"
@@ -104,8 +104,8 @@ class HandlerMagics(Magics):
 
     @line_magic
     @magic_arguments()
-    @argument("name", nargs="?", default="handler", help="variable the handler is bound to")
     @argument("--sample", help="a sample payload as JSON, to build the fields from")
+    @argument("--name", default="handler", help="variable the handler is bound to")
     def handler_form(self, line: str) -> None:
         """Show a payload form for the bound handler: compose, send, read the answer.
 
@@ -122,41 +122,64 @@ class HandlerMagics(Magics):
 
     @line_magic
     @magic_arguments()
-    @argument("path", nargs="?", default=".", help="the model repository (default: .)")
+    @argument("path", nargs="?", help="the model repository (default: the loaded handler's, or .)")
     @argument("--cases", help="folder of payload cases (default: PATH/cases)")
     @argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for the worker")
+    @argument("--name", default="handler", help="variable of the handler whose repository to check")
     def handler_check(self, line: str) -> CheckReport:
         """Check that a repository is ready to deploy, in a fresh process; returns the report.
 
-        ``report = %handler_check PATH`` keeps it; on its own the cell shows it.
+        Without a path, the repository of the handler bound to ``--name`` (else ``.``).
+        ``report = %handler_check`` keeps it; on its own the cell shows it.
         """
         args = parse_argstring(self.handler_check, line)
         cases = _unquote(args.cases) if args.cases else None
-        return check(_unquote(args.path), cases, args.timeout)
+        live = self.shell.user_ns.get(args.name)
+        if args.path is not None:
+            path: str | Path = _unquote(args.path)
+        else:
+            path = live.path if isinstance(live, LiveHandler) else "."
+        return check(path, cases, args.timeout)
 
     @cell_magic
     @magic_arguments()
-    @argument("path", nargs="?", default="handler.py", help="file to write (default handler.py)")
+    @argument("path", nargs="?", help="file to write (default: the loaded handler's handler.py)")
     @argument("--name", default="handler", help="variable of the handler to reload")
     def handler_file(self, line: str, cell: str) -> None:
-        """Write the cell to a file (default ``handler.py``), then reload the bound handler."""
+        """Write the cell to a file, then reload the bound handler when the file is one of its.
+
+        Without a path, the file is the handler.py of the handler bound to ``--name``.
+        """
         args = parse_argstring(self.handler_file, line)
-        path = Path(_unquote(args.path)).expanduser()
+        live = self.shell.user_ns.get(args.name)
+        if args.path is not None:
+            path = Path(_unquote(args.path)).expanduser()
+        elif isinstance(live, LiveHandler):
+            path = live.file
+        else:
+            raise HandlerKitError(
+                f"%%handler_file without a path writes the handler.py of `{args.name}`, "
+                f"and `{args.name}` is {_what(live)}, not a loaded handler",
+                hint=(
+                    "Give the file to write: %%handler_file path/to/handler.py; "
+                    f"or load the handler first: %handler_load PATH --name {args.name}"
+                ),
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         existed = path.exists()
         path.write_text(cell if cell.endswith("\n") else cell + "\n", encoding="utf-8")
-        live = self.shell.user_ns.get(args.name)
         if isinstance(live, LiveHandler) and path.resolve().is_relative_to(live.path):
             display(live.reload())
-        else:
-            print(f"{'Overwrote' if existed else 'Wrote'} {path}")
+            return
+        print(f"{'Overwrote' if existed else 'Wrote'} {path}")
+        if isinstance(live, LiveHandler):
+            print(f"(not in the repository of `{args.name}`, {live.path}: nothing reloaded)")
 
     def _bound(self, name: str) -> LiveHandler:
         live = self.shell.user_ns.get(name)
         if not isinstance(live, LiveHandler):
-            what = "nothing" if live is None else f"a {type(live).__name__}"
             raise HandlerKitError(
-                f"`{name}` is {what}, not a loaded handler",
+                f"`{name}` is {_what(live)}, not a loaded handler",
                 hint=f"Load one first: %handler_load PATH --name {name}",
             )
         return live
@@ -183,6 +206,10 @@ def _show_message(
     lines = shell.InteractiveTB.get_exception_only(etype, value)
     shell._showtraceback(etype, value, lines)
     return lines
+
+
+def _what(value: Any) -> str:
+    return "nothing" if value is None else f"a {type(value).__name__}"
 
 
 def _unquote(text: str) -> str:

@@ -6,12 +6,13 @@ be read cell by cell; a failure names the notebook, the cell, the error and both
 
 from __future__ import annotations
 
-import html
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import style
 from .errors import HandlerKitError
 
 KERNEL = "handler-kit"  # the kernel spec `make setup` registers for the project's venv
@@ -56,8 +57,16 @@ class NotebookRun:
         return text + (f"; cell {self.cell} begins: {self.source}" if self.source else "")
 
     def _repr_html_(self) -> str:
-        colour = "#1a7f37" if self.ok else "#cf222e"
-        return f'<div style="color:{colour};font-family:monospace">{html.escape(repr(self))}</div>'
+        return style.line(repr(self), "passed" if self.ok else "failed")
+
+
+def _kernel_config() -> Any:
+    """The kernel manager's settings: IPC sockets (files only this user can open) where the
+    system has them. Over TCP, ipykernel warns that the kernel is unencrypted, in the middle of
+    the output of `make demo` and `handler-kit test`; a kernel of ours never needs a network."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport": "tcp" if os.name == "nt" else "ipc"}})
 
 
 def kernel_name() -> str:
@@ -104,6 +113,7 @@ def run_notebook(
             cwd=str(notebook.parent if cwd is None else cwd),
             execution_timeout=timeout,
             progress_bar=False,
+            config=_kernel_config(),
         )
     except PapermillExecutionError as exc:
         index, error = exc.cell_index, f"{exc.ename}: {exc.evalue}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import ctypes
 import enum
-import html
 import queue
 import sys
 import threading
@@ -26,7 +25,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
-from . import changes, memory
+from . import changes, memory, style
 from .changes import Mode
 from .errors import Abandoned, HandlerReloadError, ReloadInterrupted
 from .loader import build, handler_class
@@ -79,8 +78,7 @@ class ReloadReport:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        colour = {Outcome.HOT: "#1a7f37", Outcome.REINIT: "#9a6700"}.get(self.mode, "#57606a")
-        return f'<div style="color:{colour};font-family:monospace">{html.escape(str(self))}</div>'
+        return style.line(str(self), self.mode)
 
 
 @dataclass(frozen=True)

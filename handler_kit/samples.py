@@ -33,6 +33,9 @@ RECIPE = {
     "version": 1,
 }
 GUIDE_PAYLOAD = "I am quite excited how this will turn out"
+# The guide's test payloads: a normal day (the model answers) and a US holiday ("happy").
+GUIDE_DAY = {"inputs": GUIDE_PAYLOAD, "date": "2022-08-08"}
+GUIDE_HOLIDAY = {"inputs": "Today is a though day", "date": "2022-07-04"}
 # The guide's handler, as it writes it: the model answers, except on US holidays.
 GUIDE_HANDLER = """from typing import Dict, List, Any
 from transformers import pipeline
@@ -165,11 +168,20 @@ def _write_gitattributes(repo: Path) -> None:
         (repo / ".gitattributes").write_text(GITATTRIBUTES, encoding="utf-8")
 
 
-def guide_repo(dest: str | Path) -> Path:
-    """The guide's finished repository: the emotion model, its handler.py and requirements.txt."""
-    repo = emotion_repo(dest)
+def guide_repo(dest: str | Path, progress: bool = True) -> Path:
+    """The guide's finished repository: the emotion model, its handler.py, requirements.txt
+    and its two payloads as cases (a normal day answered by the model, a US holiday)."""
+    repo = emotion_repo(dest, progress)
     (repo / "handler.py").write_text(GUIDE_HANDLER, encoding="utf-8")
     (repo / "requirements.txt").write_text("holidays\n", encoding="utf-8")
+    label = _stamp(emotion_repo(progress=progress)).get("guide_label", "joy")
+    for name, case in {
+        "case_001": {"payload": GUIDE_DAY, "expected_label": label},
+        "case_002": {"payload": GUIDE_HOLIDAY, "expected": [{"label": "happy", "score": 1}]},
+    }.items():
+        file = repo / "cases" / f"{name}.json"
+        file.parent.mkdir(exist_ok=True)
+        file.write_text(json.dumps(case, indent=2) + "\n", encoding="utf-8")
     return repo
 
 

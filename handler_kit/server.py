@@ -4,18 +4,22 @@ Starlette under uvicorn, as production uses, in a background thread so a noteboo
 usable. ``GET /`` and ``GET /health`` answer ``Ok``; ``POST /`` and ``POST /predict`` run the
 handler, one call at a time in a worker thread, so ``/health`` answers while a call runs. It
 serves a LiveHandler: after a reload the next request uses the new code.
+
+An endpoint keeps its own log (requests, handler errors with their traceback trimmed to the
+user's files, uvicorn's warnings): ``endpoint.log``, its repr and its HTML. Nothing is printed,
+so nothing lands in whichever notebook cell ran last; the command line prints handler errors,
+and every request with ``--verbose``.
 """
 
 from __future__ import annotations
 
 import html
 import ipaddress
+import itertools
 import logging
 import socket
 import threading
 import time
-import traceback
-import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,11 +31,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from . import contract
-from .errors import HandlerKitError, ReloadInterrupted
+from . import colab, contract, style
+from .errors import HandlerKitError, ReloadInterrupted, describe, handler_frames
 
-log = logging.getLogger("handler_kit.server")
 MAX_BODY = 32 * 2**20
+LOG_LINES = 200  # records an endpoint keeps
+_numbers = itertools.count(1)
 
 
 @dataclass
@@ -41,8 +46,33 @@ class Stats:
     requests: int = 0
     ok: int = 0
     errors: int = 0
-    last_error: str | None = None  # the full traceback of the last handler error
+    last_error: str | None = None  # the traceback of the last handler error (the user's frames)
     recent: deque = field(default_factory=lambda: deque(maxlen=20))  # (path, status, ms)
+
+
+class EndpointLog(logging.Handler):
+    """The last records of one endpoint's log, as text lines (for its repr and HTML)."""
+
+    def __init__(self, keep: int = LOG_LINES) -> None:
+        super().__init__()
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def endpoint_logger(*handlers: logging.Handler) -> logging.Logger:
+    """A logger of one endpoint's own, with ``handlers``; not in logging's registry, so no
+    configuration of the root logger (or its absence: the last-resort stderr) reaches it."""
+    logger = logging.Logger(f"handler_kit.endpoint.{next(_numbers)}", logging.INFO)
+    for handler in handlers:
+        logger.addHandler(handler)
+    return logger
 
 
 def create_app(
@@ -51,9 +81,12 @@ def create_app(
     max_body: int = MAX_BODY,
     concurrency: int = 1,
     stats: Stats | None = None,
+    log: logging.Logger | None = None,
 ) -> Starlette:
     """The Starlette app that serves ``handler`` (any callable taking the request's data)."""
     stats = stats if stats is not None else Stats()
+    log = log if log is not None else endpoint_logger(logging.NullHandler())
+    repo = getattr(handler, "path", None)
     limiter = anyio.CapacityLimiter(concurrency)
 
     def refused(status: int, message: str) -> Response:
@@ -91,11 +124,12 @@ def create_app(
             result = await anyio.to_thread.run_sync(partial(handler, data), limiter=limiter)
             return Response(contract.encode_answer(result), media_type=JSON)
         except HandlerKitError as error:
-            return refused(400, " ".join(str(error).split("\n")))
+            return refused(400, error.one_line())
         except Exception as error:
-            # Production answers any handler error with 400 and the message; the full
-            # traceback goes to the log, which production does not give you.
-            stats.last_error = traceback.format_exc()
+            # Production answers any handler error with 400 and the message; the traceback,
+            # trimmed to the user's files, goes to this endpoint's log and its last_error.
+            frames = handler_frames(error, repo)
+            stats.last_error = f"Traceback (most recent call last):\n{frames}\n{describe(error)}"
             log.error("handler error on %s:\n%s", request.url.path, stats.last_error)
             return refused(400, str(error))
 
@@ -127,11 +161,24 @@ async def read_body(request: Request, limit: int) -> bytes | None:
 
 
 class Endpoint:
-    """A running local endpoint: ``.url``, ``.stop()``, and a context manager."""
+    """A running local endpoint: ``.url``, ``.log``, ``.stop()``, and a context manager."""
 
-    def __init__(self, server: Any, thread: threading.Thread, host: str, port: int, stats: Stats):
+    def __init__(
+        self,
+        server: Any,
+        thread: threading.Thread,
+        host: str,
+        port: int,
+        stats: Stats,
+        logger: logging.Logger,
+        memory: EndpointLog,
+    ):
         self._server, self._thread = server, thread
         self.host, self.port, self.stats = host, port, stats
+        self.logger = logger  # add a handler to it to follow the log elsewhere
+        self._memory = memory
+        self.warning: str | None = None  # e.g. reachable from other machines without a token
+        self.browser_url: str | None = None  # where a browser reaches it (Colab's proxy)
 
     @property
     def url(self) -> str:
@@ -146,6 +193,12 @@ class Endpoint:
         """Stop serving and wait (at most ``timeout`` seconds) for the server thread."""
         self._server.should_exit = True
         self._thread.join(timeout)
+        logging.getLogger("uvicorn.error").removeHandler(self._memory)
+
+    @property
+    def log(self) -> str:
+        """The endpoint's log: requests, handler errors with their traceback, warnings."""
+        return self._memory.text
 
     def __enter__(self) -> Endpoint:
         return self
@@ -155,7 +208,7 @@ class Endpoint:
 
     @property
     def last_error(self) -> str | None:
-        """The full traceback of the last exception the handler raised, if any."""
+        """The traceback of the last exception the handler raised (your files), if any."""
         return self.stats.last_error
 
     def _summary(self) -> str:
@@ -165,17 +218,35 @@ class Endpoint:
 
     def __repr__(self) -> str:
         last = self.last_error.strip().splitlines()[-1] if self.last_error else ""
-        return f"<Endpoint {self._summary()}{f'; last handler error: {last}' if last else ''}>"
+        lines = [f"<Endpoint {self._summary()}{f'; last handler error: {last}' if last else ''}>"]
+        if self.browser_url:
+            lines.append(f"from your browser: {self.browser_url}")
+        if self.warning:
+            lines.append(f"warning: {self.warning}")
+        return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        error = ""
+        parts = [f"<b>Endpoint</b> <code>{html.escape(self._summary())}</code>"]
+        if self.browser_url:
+            url = html.escape(self.browser_url)
+            parts.append(f'<br>from your browser: <a href="{url}" target="_blank">{url}</a>')
+        if self.warning:
+            parts.append(f"<br>{style.status('warn', 'warning')}: {html.escape(self.warning)}")
         if self.last_error:
             # The traceback production keeps to itself: here it is one click away.
-            error = (
+            parts.append(
                 "<details><summary>last handler error</summary>"
-                f"<pre>{html.escape(self.last_error)}</pre></details>"
+                f"{style.error_box(self.last_error.strip().splitlines()[-1], self.last_error)}"
+                "</details>"
             )
-        return f"<div><b>Endpoint</b> <code>{html.escape(self._summary())}</code>{error}</div>"
+        if self.log:
+            lines = len(self._memory.lines)
+            parts.append(
+                f"<details><summary>log ({lines} line{'s' * (lines != 1)})</summary>"
+                f'<pre style="color:{style.TEXT};font-family:{style.MONOSPACE}">'
+                f"{html.escape(self.log)}</pre></details>"
+            )
+        return f'<div style="color:{style.TEXT}">{"".join(parts)}</div>'
 
 
 def exposed(host: str) -> bool:
@@ -196,20 +267,18 @@ def serve(
     concurrency: int = 1,
     max_body: int = MAX_BODY,
     start_timeout: float = 10,
+    log: logging.Handler | None = None,
 ) -> Endpoint:
     """Serve ``handler`` (a LiveHandler or any callable) over HTTP in a background thread.
 
     ``port=0`` picks a free port; the endpoint's ``url`` says which. ``concurrency`` is how
-    many calls may run at once in worker threads (production: one at a time).
+    many calls may run at once in worker threads (production: one at a time). The endpoint
+    keeps its log (``endpoint.log``); ``log`` is one more handler for it, such as a
+    ``logging.StreamHandler()`` to print it. In Colab, ``browser_url`` is Colab's proxy to the
+    port, the address a browser can open.
     """
     import uvicorn
 
-    if exposed(host) and token is None:
-        warnings.warn(
-            f"serving on {host} without a token: anyone who can reach this machine can call "
-            "your handler; pass token=... (or --token)",
-            stacklevel=2,
-        )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
     # without it every answer waits ~40 ms for a delayed ACK (Nagle).
@@ -221,11 +290,17 @@ def serve(
         sock.close()
         raise HandlerKitError(
             f"cannot listen on {host}:{port}: {error.strerror}",
-            hint="Pick another port, or port=0 for any free one.",
+            hint="Pick another port, or 0 for any free one.",
         ) from None
-    stats = Stats()
-    app = create_app(handler, token, max_body, concurrency, stats)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    stats, memory = Stats(), EndpointLog()
+    logger = endpoint_logger(memory, *([log] if log is not None else []))
+    app = create_app(handler, token, max_body, concurrency, stats, logger)
+    # log_config=None: uvicorn installs no handler of its own that prints to stderr (the
+    # output of whichever cell ran last); its warnings go to this endpoint's log instead.
+    logging.getLogger("uvicorn.error").addHandler(memory)
+    config = uvicorn.Config(
+        app, log_level="warning", log_config=None, lifespan="off", access_log=False
+    )
     server = uvicorn.Server(config)
     # uvicorn installs signal handlers only in the main thread; a kernel's is not ours.
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -238,8 +313,17 @@ def serve(
         time.sleep(0.01)
     if not server.started:
         server.should_exit = True
+        logging.getLogger("uvicorn.error").removeHandler(memory)
         raise HandlerKitError(f"the endpoint did not start within {start_timeout} s on {host}")
-    return Endpoint(server, thread, host, sock.getsockname()[1], stats)
+    endpoint = Endpoint(server, thread, host, sock.getsockname()[1], stats, logger, memory)
+    if exposed(host) and token is None:
+        endpoint.warning = (
+            f"serving on {host} without a token: anyone who can reach this machine can call "
+            "your handler; pass a token (token=..., --token)"
+        )
+        logger.warning(endpoint.warning)
+    endpoint.browser_url = colab.proxy_url(endpoint.port)
+    return endpoint
 
 
 def run(
@@ -254,13 +338,15 @@ def run(
     concurrency: int = 1,
     reload_timeout: float | None = None,
     reinit_memory: str = "auto",
+    verbose: bool = False,
 ) -> None:
     """Load ``repo`` and serve it until ``stop`` is set (or Ctrl-C); the CLI's ``serve``.
 
     With ``reload``, a change to a file of the repository (watchfiles) reloads the edited
     handler.py and sibling modules; each reload is echoed in one line. A reload that fails,
     ends the program (``sys.exit``) or runs past ``reload_timeout`` seconds is reported, and
-    the last good handler keeps serving; the server never stops for an edit.
+    the last good handler keeps serving; the server never stops for an edit. Handler
+    errors are echoed with their traceback (your files); with ``verbose``, every request too.
     """
     import watchfiles
 
@@ -269,8 +355,12 @@ def run(
     live = load(repo)
     stop = stop or threading.Event()
     echo = echo or partial(print, flush=True)  # flushed: a pipe reader sees each line now
-    with serve(live, host, port, token, concurrency) as endpoint:
+    printer = _Echo(echo)
+    printer.setLevel(logging.INFO if verbose else logging.ERROR)
+    with serve(live, host, port, token, concurrency, log=printer) as endpoint:
         echo(f"serving {live.file} at {endpoint.url} (POST / or /predict; GET /health)")
+        if endpoint.warning:
+            echo(f"warning: {endpoint.warning}")
         try:
             if not reload:
                 while endpoint.running and not stop.wait(interval):
@@ -290,6 +380,18 @@ def run(
         except KeyboardInterrupt:
             pass
     echo("stopped")
+
+
+class _Echo(logging.Handler):
+    """Log records as lines for ``echo`` (the command line's print)."""
+
+    def __init__(self, echo: Any) -> None:
+        super().__init__()
+        self.echo = echo
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.echo(self.format(record))
 
 
 def _reload_changed(

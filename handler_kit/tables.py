@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import style
 from .errors import HandlerKitError
 
 MAX_TEXT = 200  # characters of one value shown before it is shortened
@@ -78,13 +79,13 @@ class ResultTable:
         return "\n".join(out).rstrip()
 
     def _repr_html_(self) -> str:
-        parts = ['<div class="handler-kit-result">']
+        parts = [f'<div class="handler-kit-result" style="color:{style.TEXT}">']
         for section in self.sections:
             parts.append(f"<b>{html.escape(section.title)}</b>")
             head = "".join(
-                f'<th style="text-align:left">{html.escape(c)}</th>' for c in section.columns
+                f'<th style="{style.cell_style()}">{html.escape(c)}</th>' for c in section.columns
             )
-            parts.append(f'<table style="border-collapse:collapse"><tr>{head}</tr>')
+            parts.append(f'<table style="{style.table_style()}"><tr>{head}</tr>')
             for row in section.rows:
                 cells = []
                 for i, cell in enumerate(row):
@@ -92,13 +93,16 @@ class ResultTable:
                     if i == section.bars and isinstance(cell, (int, float)):
                         width = max(0.0, min(1.0, float(cell))) * 100
                         text = (
-                            f'<div style="background:#4c8bf5;height:0.8em;width:{width:.0f}px;'
+                            f'<div style="background:{style.BAR};height:0.8em;width:{width:.0f}px;'
                             f'display:inline-block;margin-right:4px"></div>{text}'
                         )
-                    cells.append(f'<td style="padding:2px 8px;text-align:left">{text}</td>')
+                    cells.append(f'<td style="{style.cell_style()}">{text}</td>')
                 parts.append(f"<tr>{''.join(cells)}</tr>")
             parts.append("</table>")
-            parts += [f"<small>{html.escape(note)}</small><br>" for note in section.notes]
+            parts += [
+                f'<small style="color:{style.MUTED}">{html.escape(note)}</small><br>'
+                for note in section.notes
+            ]
         parts.append("</div>")
         return "\n".join(parts)
 

@@ -4,7 +4,13 @@
 a text area with a file upload for images and audio, dates as a date picker, numbers and
 booleans as number fields and checkboxes, ``parameters`` (and any list or dict) as JSON that is
 checked as you type. Send runs the handler in a background thread, so the form never freezes,
-and shows the answer as a result table; a history keeps the last requests.
+and shows the answer as a result table (or the error); a history keeps the last requests, each
+line saying what differs from the request before it.
+
+The answer is shown by replacing the ``outputs`` of an ``Output`` widget in one assignment,
+never with ``Output.clear_output()``: that one sends a Jupyter ``clear_output`` message, which a
+live frontend routes to the widget only for the cell request in flight, so from the form's
+background thread it clears nothing and the answers stack up (ipywidgets #3260).
 """
 
 from __future__ import annotations
@@ -23,10 +29,10 @@ from typing import Any
 
 import ipywidgets as w
 
-from . import contract
+from . import colab, contract, style
 from .cases import save_case
-from .errors import HandlerKitError, user_trace
-from .tables import result_table, shorten
+from .errors import HandlerKitError, handler_frames
+from .tables import result_table
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 KINDS = ("text", "number", "bool", "date", "json")
@@ -76,16 +82,22 @@ class Field:
         return area(value="" if value is None else str(value), layout=layout)
 
     def _validate(self) -> bool:
+        problem = self.problem()
+        self.error.value = (
+            f'<span style="color:{style.ERROR}">{html.escape(problem)}</span>' if problem else ""
+        )
+        return problem is None
+
+    def problem(self) -> str | None:
+        """What keeps this field from being sent (JSON that does not parse), or None."""
+        if self.kind != "json" or self.file() is not None:
+            return None
         try:
             json.loads(self.editor.value or "null")
         except json.JSONDecodeError as error:
-            self.error.value = (
-                f'<span style="color:#cf222e">{self.name}: not JSON: '
-                f"{html.escape(error.msg)} (line {error.lineno}, column {error.colno})</span>"
-            )
-            return False
-        self.error.value = ""
-        return True
+            where = f"line {error.lineno}, column {error.colno}"
+            return f"{self.name} is not valid JSON: {error.msg} ({where})"
+        return None
 
     def _uploaded(self, _: Any) -> None:
         file = self.file()
@@ -114,7 +126,7 @@ class Field:
             return contract.decode_body(file["type"], bytes(file["content"]))["inputs"]
         if self.kind == "json":
             if not self._validate():
-                raise HandlerKitError(f"`{self.name}` is not valid JSON", hint="Fix the field.")
+                raise HandlerKitError(f"{self.problem()}.", hint="Fix the field, then send again.")
             return json.loads(self.editor.value or "null")
         if self.kind == "date":
             return self.editor.value.isoformat() if self.editor.value else None
@@ -169,13 +181,36 @@ class Entry:
     suffix: str = ".bin"
     file_name: str = ""
 
-    def summary(self) -> str:
-        sent = {
-            k: (f"<{type(v).__name__}>" if k == "inputs" and self.body else v)
-            for k, v in self.payload.items()
-        }
+    def summary(self, previous: Entry | None = None) -> str:
+        """One line: the request (what differs from ``previous``), the answer, the time."""
         got = f"error: {self.error}" if self.error else _answer_summary(self.answer)
-        return f"{shorten(_json(sent), 60)} → {shorten(got, 60)}  {self.ms:.0f} ms"
+        return f"{self.request_summary(previous)} → {_cut(got, 50)}  {self.ms:.0f} ms"
+
+    def request_summary(self, previous: Entry | None = None) -> str:
+        """The request in a few words: every field, or only those that differ from ``previous``.
+
+        A changed text is shown from a little before its first changed character, so that two
+        long texts that differ near their end can be told apart.
+        """
+        sent, before = self._shown(), previous._shown() if previous is not None else None
+        if before is None:
+            parts = [f"{k}: {_short(v)}" for k, v in sent.items()]
+        else:
+            parts = [
+                f"{k}: {_short(v, before.get(k))}"
+                for k, v in sent.items()
+                if k not in before or before[k] != v
+            ]
+            parts += [f"{k} removed" for k in before if k not in sent]
+            if not parts:
+                return "same request"
+        return _cut(", ".join(parts), 90)
+
+    def _shown(self) -> dict:
+        """The payload as the history shows it: an upload by its file name."""
+        if self.body is None:
+            return self.payload
+        return {**self.payload, "inputs": f"<file {self.file_name or self.content_type}>"}
 
 
 class PayloadForm:
@@ -190,8 +225,7 @@ class PayloadForm:
         self.field_box = w.VBox()
         self.send_button = w.Button(description="Send", button_style="primary", icon="play")
         self.status = w.HTML("ready")
-        self.output = w.Output()
-        self.error_panel = w.HTML()
+        self.output = w.Output()  # the current answer or error, and nothing else
         self.new_name = w.Text(placeholder="new field", layout=w.Layout(width="140px"))
         self.new_kind = w.Dropdown(options=KINDS, value="text", layout=w.Layout(width="90px"))
         self.add_button = w.Button(description="add field", icon="plus")
@@ -212,7 +246,6 @@ class PayloadForm:
                 self.field_box,
                 w.HBox([self.new_name, self.new_kind, self.add_button]),
                 w.HBox([self.send_button, self.status]),
-                self.error_panel,
                 self.output,
                 w.HTML("<b>history</b>"),
                 self.history_list,
@@ -221,7 +254,17 @@ class PayloadForm:
         )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        # What a frontend without widget support shows instead of the form.
+        return {**bundle, "text/plain": NO_WIDGETS} if bundle else bundle
+
+    def __repr__(self) -> str:
+        return f"<PayloadForm for {self.handler!r}: {_count(len(self.history), 'request')}>"
+
+    @property
+    def shown(self) -> str:
+        """The text of what the form shows now: the answer's table, the error, or ""."""
+        return "".join(o.get("data", {}).get("text/plain", "") for o in self.output.outputs)
 
     # --- composing ---------------------------------------------------------------------
 
@@ -233,8 +276,11 @@ class PayloadForm:
         field.remove.on_click(lambda _: self.remove_field(name))
         if field.upload is not None:
             field.editor.observe(lambda _: self._note_upload(), "value")
+        if field.kind == "json":
+            field.editor.observe(lambda _: self._check_fields(), "value")
         self.fields[name] = field
         self.field_box.children = [f.widget for f in self.fields.values()]
+        self._check_fields()
         return field
 
     def remove_field(self, name: str) -> None:
@@ -242,6 +288,25 @@ class PayloadForm:
         if name != "inputs":
             self.fields.pop(name, None)
             self.field_box.children = [f.widget for f in self.fields.values()]
+            self._check_fields()
+
+    def problems(self) -> list[str]:
+        """What keeps the form from sending now (fields whose JSON does not parse)."""
+        return [p for p in (f.problem() for f in self.fields.values()) if p]
+
+    def _check_fields(self) -> None:
+        # Send is disabled while a field is wrong, and the status says why: never "ok" next to
+        # a form that cannot send.
+        problems = self.problems()
+        if problems:
+            self.send_button.disabled = True
+            self.status.value = style.status("error", "not sent") + html.escape(
+                f": {'; '.join(problems)}. Fix it to send."
+            )
+        elif not self.running:
+            self.send_button.disabled = False
+            if self.status.value.startswith(style.status("error", "not sent")):
+                self.status.value = "ready"
 
     def payload(self) -> dict:
         """The payload the form composes now."""
@@ -285,6 +350,7 @@ class PayloadForm:
             if payload is None:
                 payload = self.payload()
         except HandlerKitError as error:
+            self.status.value = style.status("error", "not sent")
             self._show_error(str(error), "")
             return
         upload = self.fields["inputs"].file() if "inputs" in self.fields else None
@@ -296,7 +362,6 @@ class PayloadForm:
                 entry.suffix = Path(upload["name"]).suffix or ".bin"
                 entry.file_name = upload["name"]
         self.send_button.disabled = True
-        self.error_panel.value = ""
         self._thread = threading.Thread(target=self._run, args=(entry,), daemon=True)
         self._thread.start()
 
@@ -324,17 +389,14 @@ class PayloadForm:
                 done.set()
                 ticker.join()  # so that "running…" cannot overwrite the outcome
                 self._show_error(entry.error, self._trace(error))
-                self.status.value = (
-                    f'<span style="color:#cf222e">failed</span> in {entry.ms:.0f} ms'
-                )
+                self.status.value = f"{style.status('failed')} in {entry.ms:.0f} ms"
             else:
                 entry.ms = (time.perf_counter() - started) * 1000
                 entry.answer = answer
                 done.set()
                 ticker.join()
-                self.status.value = f'<span style="color:#1a7f37">ok</span> in {entry.ms:.1f} ms'
-                self.output.clear_output()
-                self.output.append_display_data(result_table(answer))
+                self.status.value = f"{style.status('ok')} in {entry.ms:.1f} ms"
+                self._show(result_table(answer))
         except Exception as error:
             # This thread's exceptions only reach stderr: show a rendering failure in the form.
             message = f"cannot show the answer: {type(error).__name__}: {error}"
@@ -344,30 +406,32 @@ class PayloadForm:
             try:
                 self._remember(entry)
             finally:
-                self.send_button.disabled = False
+                self.send_button.disabled = bool(self.problems())
 
     def _tick(self, started: float, done: threading.Event) -> None:
         while not done.wait(0.25):
             self.status.value = f"running… {time.perf_counter() - started:.1f} s"
 
     def _trace(self, error: BaseException) -> str:
-        repo = getattr(self.handler, "path", None)
-        if repo is not None:
-            return user_trace(error.__traceback__, Path(repo))
-        return "".join(traceback.format_tb(error.__traceback__))
+        return handler_frames(error, getattr(self.handler, "path", None))
+
+    def _show(self, shown: Any) -> None:
+        """Show one thing (a result table, an error) in place of what the form showed."""
+        bundle = {"text/plain": repr(shown), "text/html": shown._repr_html_()}
+        self.output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
 
     def _show_error(self, message: str, trace: str) -> None:
-        self.output.clear_output()
-        self.error_panel.value = (
-            '<div style="border-left:4px solid #cf222e;padding:4px 8px;background:#fff5f5">'
-            f"<b>{html.escape(message)}</b><pre>{html.escape(trace)}</pre></div>"
-        )
+        self._show(_Error(message, trace))
 
     # --- history -----------------------------------------------------------------------
 
     def _remember(self, entry: Entry) -> None:
         self.history = [*self.history, entry][-self.keep :]
-        options = [(f"{i + 1}. {e.summary()}", i) for i, e in enumerate(self.history)]
+        before = [None, *self.history[:-1]]
+        options = [
+            (f"{i + 1}. {e.summary(previous)}", i)
+            for i, (e, previous) in enumerate(zip(self.history, before, strict=True))
+        ]
         self.history_list.options = options
         self.history_list.value = len(self.history) - 1
 
@@ -443,8 +507,32 @@ class PayloadForm:
         self.status.value = html.escape(status)
 
 
+@dataclass(frozen=True)
+class _Error:
+    """An error as the form shows it: the message, then the trace (the user's frames)."""
+
+    message: str
+    trace: str = ""
+
+    def __repr__(self) -> str:
+        return f"{self.message}\n{self.trace}".rstrip()
+
+    def _repr_html_(self) -> str:
+        return style.error_box(self.message, self.trace)
+
+
+NO_WIDGETS = (
+    "A payload form (ipywidgets). You see this text because this frontend shows no widgets:\n"
+    "- JupyterLab 4 and Notebook 7: pip install jupyterlab_widgets, where Jupyter runs;\n"
+    "- classic Notebook 6: pip install widgetsnbextension, where Jupyter runs;\n"
+    "- Colab: %load_ext handler_kit turns on Colab's widget manager.\n"
+    "Then reload the page. Without the form: answer = handler(payload); show(answer)."
+)
+
+
 def payload_form(handler: Any, sample: dict | None = None) -> PayloadForm:
     """A payload form for ``handler`` (a LiveHandler or any callable), from a sample payload."""
+    colab.enable_widgets()  # for those who build the form without %load_ext handler_kit
     return PayloadForm(handler, sample)
 
 
@@ -460,6 +548,24 @@ def _answer_summary(answer: Any) -> str:
     except Exception:  # a summary must not cost the history its entry
         pass
     return _json(answer)
+
+
+def _short(value: Any, before: Any = None, width: int = 40) -> str:
+    """A payload value in a few characters; a changed text from just before its change."""
+    if not isinstance(value, str):
+        return _cut(_json(value), width)
+    start = 0
+    if isinstance(before, str) and len(value) > width:
+        pairs = zip(before, value, strict=False)
+        same = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(before), len(value)))
+        if same > width // 2:
+            start = same - width // 4  # a few characters of context before the change
+    text = ("…" if start else "") + _cut(value[start:], width)
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width] + "…"
 
 
 def _json(value: Any) -> str:

@@ -1,12 +1,18 @@
-"""What a person sees: the payload form in JupyterLab, driven in headless Chromium.
+"""What a person sees: the payload form in JupyterLab and Notebook 7, driven in headless Chromium.
 
-JupyterLab runs on 127.0.0.1 with a token; a notebook loads the guide's handler and opens the
-form; Playwright types a text, clicks Send and reads the label from the rendered table. The
-screenshot is kept in build/browser/. Skipped, saying why, where Chromium or the packages are
-missing (`make setup` installs them where it can).
+One Jupyter server (JupyterLab and Notebook 7 both) runs on 127.0.0.1 with a token; a notebook
+loads the guide's handler and opens the form. Playwright types, picks a date, clicks Send three
+times, then makes a send fail, as a person would; after each send exactly one answer or error is
+on screen, and the history's lines can be told apart. Then JupyterLab is switched to its dark
+theme from the Settings menu, and the error's text must keep a contrast ratio of at least 4.5
+against its background, computed from the rendered styles. Screenshots are kept in
+build/browser/. Skipped, saying why, where Chromium or the packages are missing (`make setup`
+installs them where it can).
 """
 
+import contextlib
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -30,12 +36,43 @@ FLAGS = [
     "--disable-sync",
 ]
 TEXT = "I am so happy and thrilled about the new job"
+SAMPLE = '{"inputs": "", "date": "2022-08-08"}'
+ANSWERS = ".handler-kit-result, .handler-kit-error"
+
+# The contrast ratio (WCAG 2) of an element's text against its effective background: the
+# background colours of it and its ancestors composited over the first opaque one.
+CONTRAST = """(element) => {
+  const rgba = (text) => {
+    const parts = text.match(/[\\d.]+/g).map(Number);
+    return parts.length > 3 ? parts : [...parts, 1];
+  };
+  const layers = [];
+  for (let node = element; node; node = node.parentElement) {
+    const colour = rgba(getComputedStyle(node).backgroundColor);
+    if (colour[3] > 0) layers.push(colour);
+    if (colour[3] >= 1) break;
+  }
+  let background = [255, 255, 255];  // the canvas, when no ancestor is opaque
+  if (layers.length && layers[layers.length - 1][3] >= 1) background = layers.pop().slice(0, 3);
+  for (const layer of layers.reverse()) {
+    background = background.map((v, i) => layer[3] * layer[i] + (1 - layer[3]) * v);
+  }
+  const text = rgba(getComputedStyle(element).color);
+  const foreground = background.map((v, i) => text[3] * text[i] + (1 - text[3]) * v);
+  const luminance = (c) => {
+    const s = c.map((v) => v / 255).map(
+      (v) => (v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4)));
+    return 0.2126 * s[0] + 0.7152 * s[1] + 0.0722 * s[2];
+  };
+  const [high, low] = [luminance(foreground), luminance(background)].sort((a, b) => b - a);
+  return {ratio: (high + 0.05) / (low + 0.05), foreground, background};
+}"""
 
 
 def _missing() -> str | None:
     if not Path(CHROMIUM).is_file():
         return f"no Chromium at {CHROMIUM}: install Debian's chromium (make setup does, as root)"
-    for module in ("playwright", "jupyterlab"):
+    for module in ("playwright", "jupyterlab", "notebook"):
         try:
             __import__(module)
         except ImportError:
@@ -52,21 +89,29 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """JupyterLab on 127.0.0.1 with a token, serving tmp_path; stopped after the test."""
+@pytest.fixture(scope="module")
+def jupyter(tmp_path_factory):
+    """One Jupyter server (JupyterLab and Notebook 7) on 127.0.0.1 with a token."""
+    from handler_kit import samples
     from handler_kit.notebooks import kernel_name
 
+    root = tmp_path_factory.mktemp("jupyter")
+    repo = os.environ.get("HANDLER_KIT_BROWSER_REPO") or samples.guide_repo(root / "emotion")
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / ".jupyter-config")}
+    config = root / ".jupyter-config"
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config)}
+    # No "notified about Jupyter news?" pop-up over the screenshots.
+    settings = config / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     command = [
         sys.executable, "-m", "jupyter", "lab", "--no-browser",
         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         "--allow-root",  # CI runs as root in a throwaway machine
-        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]  # fmt: skip
-    log = (tmp_path / "lab.log").open("w")
+    log = (root / "jupyter.log").open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -77,11 +122,11 @@ def lab(tmp_path):
                 break
             except OSError:
                 if process.poll() is not None:
-                    pytest.fail(f"JupyterLab exited: {(tmp_path / 'lab.log').read_text()[-2000:]}")
+                    pytest.fail(f"Jupyter exited: {(root / 'jupyter.log').read_text()[-2000:]}")
                 time.sleep(0.5)
         else:
-            pytest.fail("JupyterLab did not answer within 90 s")
-        yield url, token, kernel_name()
+            pytest.fail("Jupyter did not answer within 90 s")
+        yield url, token, root, repo, kernel_name()
     finally:
         process.terminate()
         try:
@@ -91,47 +136,169 @@ def lab(tmp_path):
         log.close()
 
 
-def test_type_send_and_read_the_label_in_a_real_browser(lab, tmp_path):
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
-
-    from handler_kit import samples
-
-    url, token, kernel = lab
-    kernel_label = "Python (handler-kit)" if kernel == "handler-kit" else "Python 3 (ipykernel)"
-    repo = os.environ.get("HANDLER_KIT_BROWSER_REPO") or samples.guide_repo(tmp_path / "emotion")
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
-    notebook.cells = [
-        nbformat.v4.new_code_cell(f"%load_ext handler_kit\n%handler_load {repo}"),
-        nbformat.v4.new_code_cell(
-            '%handler_form --sample \'{"inputs": "", "date": "2022-08-08"}\''
-        ),
-    ]
-    nbformat.write(notebook, tmp_path / "form.ipynb")
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 1000})
-        page.set_default_timeout(60_000)
         try:
-            page.goto(f"{url}/lab/tree/form.ipynb?token={token}")
-            page.locator(".jp-Notebook").first.wait_for()
-            page.get_by_text(f"{kernel_label} | Idle").first.wait_for()
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-            text_area = page.locator(".widget-textarea textarea").first
-            text_area.wait_for(timeout=120_000)  # the first run loads the model
-            text_area.fill(TEXT)
-            page.locator("button.widget-button[title=Send]").click()
-            first_label = page.locator(".handler-kit-result td").first
-            first_label.wait_for()
-            label = first_label.inner_text()
-            page.screenshot(path=str(ARTEFACTS / "payload_form.png"), full_page=True)
-        except Exception:
-            page.screenshot(path=str(ARTEFACTS / "payload_form_failure.png"), full_page=True)
-            raise
+            yield browser
         finally:
             browser.close()
-    assert label == "joy"
-    assert (ARTEFACTS / "payload_form.png").stat().st_size > 10_000
+
+
+def form_notebook(root: Path, name: str, repo: Path, kernel: str) -> str:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    notebook.cells = [
+        nbformat.v4.new_code_cell(f"%load_ext handler_kit\n%handler_load '{repo}'"),
+        nbformat.v4.new_code_cell(f"%handler_form --sample '{SAMPLE}'"),
+    ]
+    nbformat.write(notebook, root / name)
+    return name
+
+
+def run_all_cells(page) -> None:
+    """Run > Run All Cells, as a person does; again while the first cell's prompt stays
+    "[ ]" (the page can show an idle kernel before it is connected, and the click then runs
+    nothing), as a person would click again."""
+    from playwright.sync_api import expect
+
+    prompt = page.locator(".jp-InputPrompt").first
+    for _ in range(6):
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            expect(prompt).not_to_have_text(re.compile(r"^\[\s*\]:?$"), timeout=10_000)
+            return
+        except AssertionError:
+            continue
+    pytest.fail("Run All Cells ran nothing in 60 s: the kernel never connected")
+
+
+def field_row(page, name: str):
+    """The row of the form's field ``name``: its label, editor and buttons."""
+    label = page.locator(".widget-label", has_text=re.compile(f"^{name}$"))
+    return page.locator(".widget-hbox", has=label).last
+
+
+def send(page, expect, sends: int) -> None:
+    """Click Send and wait until the history holds ``sends`` requests."""
+    page.locator("button.widget-button[title=Send]").click()
+    expect(page.locator(".widget-select select option")).to_have_count(sends, timeout=60_000)
+
+
+def use_the_form(page, screenshot: str) -> list[str]:
+    """Three sends and a failing one, checking that one answer or error shows after each.
+
+    Screenshots: after the third answer (``*_answer.png``) and after the error. Returns the
+    history's lines.
+    """
+    from playwright.sync_api import expect
+
+    text_area = page.locator(".widget-textarea textarea").first
+    text_area.wait_for(timeout=120_000)  # the first run loads the model
+    answers = page.locator(ANSWERS)
+    text_area.fill(TEXT)
+    send(page, expect, 1)
+    expect(answers).to_have_count(1)
+    expect(page.locator(".handler-kit-result td").first).to_have_text("joy")
+
+    field_row(page, "date").locator("input[type=date]").fill("2022-07-04")
+    send(page, expect, 2)
+    expect(answers).to_have_count(1)
+    expect(page.locator(".handler-kit-result td").first).to_have_text("happy")
+
+    text_area.fill("I feel so sad and lonely today")
+    field_row(page, "date").locator("input[type=date]").fill("2022-08-09")
+    send(page, expect, 3)
+    expect(answers).to_have_count(1)
+    expect(page.locator(".handler-kit-result td").first).to_have_text("sadness")
+    page.screenshot(path=str(ARTEFACTS / screenshot.replace(".png", "_answer.png")))
+
+    # The date as free text (a person adds the field again as text): the holiday
+    # calendar cannot read it, and the handler fails.
+    page.locator("input[placeholder='new field']").fill("date")
+    page.locator("button.widget-button", has_text="add field").click()
+    date = field_row(page, "date").locator("input[type=text]")
+    date.fill("someday")
+    send(page, expect, 4)
+    expect(answers).to_have_count(1)
+    expect(page.locator(".handler-kit-error")).to_contain_text("Cannot parse date")
+    expect(page.locator(".handler-kit-error")).to_contain_text("handler.py")
+    page.screenshot(path=str(ARTEFACTS / screenshot), full_page=True)
+    # The Select widget shows spaces as no-break spaces.
+    return [t.replace("\xa0", " ") for t in page.locator(".widget-select option").all_inner_texts()]
+
+
+def assert_distinguishable(lines: list[str]) -> None:
+    assert len(lines) == 4, lines
+    requests = [re.sub(r"^\d+\. ", "", line).split(" → ")[0] for line in lines]
+    assert len(set(requests)) == 4, lines
+    assert "2022-07-04" in requests[1] and "sad and lonely" in requests[2], lines
+    assert "2022-08-09" in requests[2], lines
+    assert "someday" in requests[3] and "error: ValueError" in lines[3], lines
+
+
+@contextlib.contextmanager
+def new_page(browser, name: str):
+    """A page, closed after use; on a failure its screenshot is kept as ``<name>_failure.png``."""
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1300, "height": 1100})
+    page.set_default_timeout(60_000)
+    try:
+        yield page
+    except Exception:
+        page.screenshot(path=str(ARTEFACTS / f"{name}_failure.png"), full_page=True)
+        raise
+    finally:
+        page.close()
+
+
+def error_contrast(page) -> dict:
+    return page.locator(".handler-kit-error b").first.evaluate(CONTRAST)
+
+
+def test_the_form_in_jupyterlab_light_and_dark(jupyter, browser):
+    url, token, root, repo, kernel = jupyter
+    kernel_label = "Python (handler-kit)" if kernel == "handler-kit" else "Python 3 (ipykernel)"
+    name = form_notebook(root, "lab.ipynb", repo, kernel)
+    with new_page(browser, "lab") as page:
+        page.goto(f"{url}/lab/tree/{name}?token={token}")
+        page.locator(".jp-Notebook").first.wait_for()
+        page.get_by_text(f"{kernel_label} | Idle").first.wait_for()
+        run_all_cells(page)
+        lines = use_the_form(page, "lab_form_light.png")
+        light = error_contrast(page)
+
+        # The dark theme, chosen as a person does: Settings > Theme > JupyterLab Dark.
+        page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Theme$")).first.hover()
+        page.locator(".lm-Menu-itemLabel", has_text="JupyterLab Dark").first.click()
+        page.locator("body[data-jp-theme-light='false']").wait_for(state="attached")
+        # The theme's style sheet comes after the attribute: wait for its colours.
+        page.wait_for_function(
+            "getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim()"
+            " === '#111'"
+        )
+        dark = error_contrast(page)
+        page.screenshot(path=str(ARTEFACTS / "lab_form_dark.png"), full_page=True)
+    assert_distinguishable(lines)
+    assert light["ratio"] >= 4.5, light
+    assert dark["ratio"] >= 4.5, dark
+    assert max(dark["background"]) < 128, dark  # the dark theme really is on
+
+
+def test_the_form_in_notebook_7(jupyter, browser):
+    url, token, root, repo, kernel = jupyter
+    name = form_notebook(root, "notebook7.ipynb", repo, kernel)
+    with new_page(browser, "notebook7") as page:
+        page.goto(f"{url}/notebooks/{name}?token={token}")
+        page.locator(".jp-Notebook").first.wait_for()
+        page.locator(".jp-NotebookKernelStatus-idle, [data-status=idle]").first.wait_for()
+        run_all_cells(page)
+        lines = use_the_form(page, "notebook7_form.png")
+        contrast = error_contrast(page)  # in the theme the server's settings have now
+    assert_distinguishable(lines)
+    assert contrast["ratio"] >= 4.5, contrast

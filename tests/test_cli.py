@@ -30,7 +30,9 @@ def test_bad_payload_and_bad_repo_exit_non_zero_with_a_reason(repo, capsys):
     assert main(["call", str(repo.path), "{inputs: 1}"]) == 1
     assert "the payload is not JSON" in capsys.readouterr().err
     assert main(["call", str(repo.path), '["a"]']) == 1
-    assert "a JSON object with an `inputs` field" in capsys.readouterr().err
+    assert (
+        "a JSON object with an `inputs` key (or `instances`); got a list" in capsys.readouterr().err
+    )
     assert main(["call", str(repo.path / "missing"), '{"inputs": "x"}']) == 1
     assert "no such folder" in capsys.readouterr().err
 
@@ -43,6 +45,14 @@ def test_console_script_is_installed(repo):
         text=True,
         check=True,
     ).stdout
+    assert json.loads(out)[0]["label"] == "positive"
+
+
+def test_python_dash_m_runs_it_where_the_script_is_not_on_path(repo):
+    # A kernel's `!handler-kit` finds no script when its venv is not on PATH: this works.
+    repo.write("handler.py", "base.py")
+    command = [sys.executable, "-m", "handler_kit", "call", str(repo.path), '{"inputs": "good"}']
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     assert json.loads(out)[0]["label"] == "positive"
 
 

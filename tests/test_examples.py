@@ -27,3 +27,5 @@ def test_the_demo_prints_the_guides_predictions_the_reload_and_both_copies():
     assert f"executed notebook: {notebook}" in out and notebook.is_file()
     assert f"as HTML:           {notebook.with_suffix('.html')}" in out
     assert notebook.with_suffix(".html").is_file()
+    # Nothing a newcomer would take for a problem with the kit (the kernel's TCP warning).
+    assert "WARNING" not in out + done.stderr and "encryption" not in out + done.stderr

@@ -41,7 +41,8 @@ def test_legacy_pipeline_py_is_loaded_when_there_is_no_handler_py(repo):
     live = handler_kit.load(repo.path)
     assert type(live.instance).__name__ == "PreTrainedPipeline"
     assert live.file.name == "pipeline.py"
-    assert live("hi") == [{"label": "legacy", "inputs": "hi"}]
+    # Production calls a legacy pipeline with the request body too.
+    assert live({"inputs": "hi"}) == [{"label": "legacy", "inputs": {"inputs": "hi"}}]
 
 
 def test_handler_py_wins_over_pipeline_py(repo):

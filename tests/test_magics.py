@@ -106,6 +106,36 @@ def test_handler_file_writes_and_reloads(loaded, repo, run):
     assert loaded(GOOD)[0]["label"] == "Positive"
 
 
+def test_handler_file_without_a_path_writes_the_loaded_handlers_file_and_reloads(
+    loaded, repo, run, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # not next to the notebook: into the handler's repository
+    source = (repo.path / "handler.py").read_text()
+    source = source.replace("postprocess(label)\n", "postprocess(label.title())\n")
+    out, _, error = run(f"%%handler_file\n{source}")
+    assert error is None and out.startswith("handler.py reloaded hot in ")
+    assert (repo.path / "handler.py").read_text() == source
+    assert not (tmp_path / "handler.py").exists()
+    assert loaded(GOOD)[0]["label"] == "Positive"
+
+
+def test_handler_file_without_a_path_or_a_handler_refuses(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _, _, error = run("%%handler_file\nclass EndpointHandler: pass")
+    assert isinstance(error, HandlerKitError)
+    assert "%%handler_file without a path writes the handler.py of `handler`" in str(error)
+    assert "%%handler_file path/to/handler.py" in str(error) and "%handler_load PATH" in str(error)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_handler_file_elsewhere_says_it_reloaded_nothing(loaded, run, tmp_path):
+    target = tmp_path / "other" / "handler.py"
+    out, _, error = run(f"%%handler_file {target}\nclass EndpointHandler: pass")
+    assert error is None
+    note = f"(not in the repository of `handler`, {loaded.path}: nothing reloaded)"
+    assert out == f"Wrote {target}\n{note}\n"
+
+
 def test_handler_file_without_a_handler_only_writes(tmp_path, run):
     target = tmp_path / "new" / "handler.py"
     out, _, error = run(f"%%handler_file {target}\nclass EndpointHandler: pass")
@@ -158,13 +188,40 @@ def test_serve_starts_and_stops_an_endpoint_for_the_bound_handler(loaded, repo, 
 
 def test_form_shows_fields_from_the_sample_for_the_bound_handler(loaded, run, shell):
     out, _, error = run('%handler_form --sample \'{"inputs": "", "date": "2022-08-08"}\'')
-    assert error is None and out.startswith("VBox(")
+    # A shell without widgets shows what to install, not `VBox(children=(...`.
+    assert error is None and out.startswith("A payload form (ipywidgets).")
+    assert "pip install jupyterlab_widgets" in out
     form = shell.user_ns["handler_form"]
     assert form.handler is loaded and list(form.fields) == ["inputs", "date"]
     form.fields["inputs"].editor.value = "a good day"
     form.send_button.click()
     form.wait(10)
     assert form.history[-1].answer == [{"label": "positive", "score": 1.0}]
-    _, _, error = run("%handler_form nothing_here")
+    _, _, error = run("%handler_form --name nothing_here")
     assert isinstance(error, HandlerKitError)
     assert "`nothing_here` is nothing, not a loaded handler" in str(error)
+
+
+def test_every_magic_names_its_handler_with_the_name_option(shell):
+    lines = [
+        "handler_load .",
+        "handler_reload",
+        "handler_serve",
+        "handler_form",
+        "handler_check",
+    ]
+    for line in lines:
+        magic = shell.find_line_magic(line.split()[0])
+        assert "--name" in magic.__doc__, line
+    assert "--name" in shell.find_cell_magic("handler_file").__doc__
+
+
+def test_check_without_a_path_checks_the_loaded_handlers_repository(
+    loaded, run, shell, monkeypatch, tmp_path
+):
+    checked = []
+    monkeypatch.setattr("handler_kit.magics.check", lambda path, *_: checked.append(path))
+    run("%handler_check")
+    run(f"%handler_check '{tmp_path}'")
+    run("%handler_check --name nothing_here")
+    assert checked == [loaded.path, str(tmp_path), "."]

@@ -101,6 +101,13 @@ def test_cells_are_counted_in_the_users_notebook_not_with_the_injected_one(tmp_p
     assert (run.cell, run.error) == (2, "AssertionError: anger")
 
 
+def test_the_kernel_prints_no_transport_warning(tmp_path, capfd):
+    notebook = small_notebook(tmp_path / "quiet.ipynb", "x = 1")
+    assert run_notebook(notebook, tmp_path / "out").ok
+    out, err = capfd.readouterr()  # what the kernel process printed too
+    assert "without encryption" not in out + err
+
+
 def test_a_missing_notebook_is_named(tmp_path):
     with pytest.raises(NotebookError, match="no such notebook"):
         run_notebook(tmp_path / "nope.ipynb")

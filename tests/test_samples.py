@@ -1,11 +1,13 @@
 """samples.py: the guide's emotion model repository, fine-tuned offline from the packaged MiniLM."""
 
 import json
+import shlex
 import shutil
 
 import pytest
 
-from handler_kit import samples
+from handler_kit import load, samples
+from handler_kit.cases import load_cases
 from handler_kit.cli import main
 from handler_kit.errors import HandlerKitError
 
@@ -72,10 +74,37 @@ def test_a_repository_gets_only_what_the_build_wrote(tmp_path):
 
 
 @pytest.mark.model
-def test_the_command_line_writes_the_repository(tmp_path, capsys):
-    assert main(["sample", "emotion", str(tmp_path / "out")]) == 0
-    assert capsys.readouterr().out.strip().splitlines()[-1] == str(tmp_path / "out")
+def test_the_command_line_writes_the_guides_repository_and_says_what_next(tmp_path, capsys):
+    out = tmp_path / "my repo"
+    assert main(["sample", "emotion", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"wrote the guide's repository to {out}:")
+    for name in ("handler.py", "requirements.txt", "cases/", "model.safetensors"):
+        assert name in printed
+    assert (out / "handler.py").read_text() == samples.GUIDE_HANDLER
+    assert (out / "requirements.txt").read_text() == "holidays\n"
+    assert (out / "model.safetensors").is_file()
+    # The next command it prints runs as printed (the folder quoted for the shell).
+    call = next(line for line in printed.splitlines() if "handler-kit call" in line)
+    command = shlex.split(call.strip())
+    assert command[:3] == ["handler-kit", "call", str(out)]
+    assert main(command[1:]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"] == "joy"
+    # Its cases are the guide's two payloads, and they pass.
+    cases = load_cases(out / "cases")
+    assert [c.payload for c in cases] == [samples.GUIDE_DAY, samples.GUIDE_HOLIDAY]
+    live = load(out)
+    for case in cases:
+        case.check(live(case.data()))
+
+
+@pytest.mark.model
+def test_the_command_line_can_write_the_model_only(tmp_path, capsys):
+    assert main(["sample", "emotion", str(tmp_path / "out"), "--model-only"]) == 0
+    assert "no handler.py: write yours there" in capsys.readouterr().out
     assert (tmp_path / "out" / "model.safetensors").is_file()
+    assert not (tmp_path / "out" / "handler.py").exists()
+    assert not (tmp_path / "out" / "cases").exists()
 
 
 @pytest.mark.model

@@ -1,6 +1,7 @@
 """server.py: the production HTTP contract over real HTTP on 127.0.0.1."""
 
 import base64
+import contextlib
 import io
 import logging
 import socket
@@ -95,15 +96,18 @@ def test_numpy_values_and_images_in_answers_are_serialised(endpoint):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"json": {"input": "typo"}}, "must be a JSON object with an `inputs` key; got keys"),
-        ({"json": ["inputs"]}, "got a JSON list"),
+        (
+            {"json": {"input": "typo"}},
+            "must be a JSON object with an `inputs` key (or `instances`); got keys",
+        ),
+        ({"json": ["inputs"]}, "got a list"),
         (
             {"content": b'{"inputs": ', "headers": {"content-type": "application/json"}},
             "the body is not valid JSON",
         ),
         (
             {"content": b"<x/>", "headers": {"content-type": "text/xml"}},
-            'content type "text/xml" is not supported Supported content types: application/json',
+            'content type "text/xml" is not supported. Supported content types: application/json',
         ),
         ({"content": b"{}"}, "no content type is not supported"),
         (
@@ -122,19 +126,28 @@ def test_bad_requests_get_400_and_a_message_that_says_what_to_do(endpoint, kwarg
     assert message in response.json()["error"]
 
 
-def test_a_handler_error_is_400_with_its_message_and_the_traceback_in_the_log(endpoint, caplog):
-    with caplog.at_level(logging.ERROR, logger="handler_kit.server"):
+def test_a_handler_error_is_400_with_its_message_and_the_traceback_in_the_log(
+    endpoint, capfd, caplog
+):
+    with caplog.at_level(logging.DEBUG):
         response = post(endpoint, json={"inputs": "", "fail": "no"})
     assert (response.status_code, response.json()) == (400, {"error": "the handler refused: no"})
     assert "Traceback" in endpoint.stats.last_error
     assert 'raise ValueError("the handler refused: "' in endpoint.stats.last_error
-    assert "handler.py" in caplog.text and "ValueError: the handler refused: no" in caplog.text
+    # Trimmed to the user's files, as the form does: no anyio, starlette or kit frames.
+    assert "anyio" not in endpoint.last_error and "handler_kit" not in endpoint.last_error
     assert endpoint.stats.errors == 1
-    # In the notebook: the endpoint's repr names it, its HTML holds the whole traceback.
+    # The log is the endpoint's: printed nowhere (a notebook would show it in the last cell
+    # run), and not handed to the logging configuration of the process either.
+    assert "handler.py" in endpoint.log and "ValueError: the handler refused: no" in endpoint.log
+    assert "INFO POST / 400 | " in endpoint.log
+    out, err = capfd.readouterr()
+    assert "refused" not in out + err and "refused" not in caplog.text
+    # In the notebook: the endpoint's repr names it, its HTML holds the traceback and the log.
     assert repr(endpoint).endswith("; last handler error: ValueError: the handler refused: no>")
-    assert "<details><summary>last handler error</summary><pre>Traceback" in (
-        endpoint._repr_html_()
-    )
+    page = endpoint._repr_html_()
+    assert "<details><summary>last handler error</summary>" in page
+    assert "Traceback (most recent call last)" in page and "log (" in page
 
 
 def test_a_body_over_the_limit_is_413(endpoint):
@@ -226,42 +239,47 @@ def test_only_loopback_addresses_count_as_private():
 
 
 def test_a_port_in_use_is_a_clear_error(endpoint):
-    with pytest.raises(
-        handler_kit.HandlerKitError, match=f"cannot listen on 127.0.0.1:{endpoint.port}"
-    ):
+    with pytest.raises(handler_kit.HandlerKitError) as error:
         serve(lambda data: data, port=endpoint.port)
+    assert f"cannot listen on 127.0.0.1:{endpoint.port}" in str(error.value)
+    assert "Pick another port, or 0 for any free one." in str(error.value)
+
+
+@contextlib.contextmanager
+def running(repo, **options):
+    """``run`` (the CLI's serve) in a thread: yields the lines it echoed (a live list) and
+    its URL; stopped on exit."""
+    lines: list[str] = []
+    stop = threading.Event()
+    options = dict(repo=str(repo.path), port=0, stop=stop, echo=lines.append, **options)
+    worker = threading.Thread(target=run, kwargs=options)
+    worker.start()
+    try:
+        wait_for(lines, 1)
+        yield lines, lines[0].split(" at ")[1].split(" ")[0]
+    finally:
+        stop.set()
+        worker.join(10)
+
+
+def wait_for(lines: list[str], count: int, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while len(lines) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def test_run_hot_reloads_on_save(repo):
     repo.write("handler.py", "server/version_v1.py")
-    lines: list[str] = []
-    stop = threading.Event()
-    worker = threading.Thread(
-        target=run,
-        kwargs=dict(
-            repo=str(repo.path), port=0, reload=True, interval=0.05, stop=stop, echo=lines.append
-        ),
-    )
-    worker.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not lines and time.monotonic() < deadline:
-            time.sleep(0.02)
-        url = lines[0].split(" at ")[1].split(" ")[0]
+    with running(repo, reload=True, interval=0.05) as (lines, url):
         assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 1
         repo.write("handler.py", "server/version_v2.py")
-        while len(lines) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lines, 2)
         assert lines[1].startswith("handler.py reloaded hot in ")
         assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
         repo.write("handler.py", "syntax_error.py")
-        while len(lines) < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lines, 3)
         assert lines[2].startswith("reload failed, still serving the last good handler")
         assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
-    finally:
-        stop.set()
-        worker.join(10)
     assert lines[-1] == "stopped"
 
 
@@ -295,11 +313,17 @@ def test_answers_are_not_held_back_by_nagle(endpoint):
         )
 
 
-def test_serving_beyond_this_machine_without_a_token_warns(monkeypatch):
+def test_serving_beyond_this_machine_without_a_token_warns_every_time(monkeypatch):
     # Tests bind 127.0.0.1 only: pretend it is exposed to reach the warning.
     monkeypatch.setattr(server, "exposed", lambda host: True)
-    with pytest.warns(UserWarning, match="without a token: anyone who can reach this machine"):
-        serve(lambda data: data).stop()
+    for _ in range(2):  # each time, not once per process as Python's warnings are
+        with serve(lambda data: data) as endpoint:
+            assert "without a token: anyone who can reach this machine" in endpoint.warning
+            assert "\nwarning: serving on 127.0.0.1 without a token" in repr(endpoint)
+            assert ">warning</b>: serving on 127.0.0.1 without a token" in endpoint._repr_html_()
+            assert "WARNING serving on 127.0.0.1 without a token" in endpoint.log
+    with serve(lambda data: data, token="s3cret") as endpoint:
+        assert endpoint.warning is None and "warning" not in repr(endpoint)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         serve(lambda data: data, token="s3cret").stop()
@@ -377,3 +401,16 @@ def test_serve_reload_survives_a_stream_of_good_broken_fatal_and_hanging_edits(r
     assert len(statuses) > 100
     assert output.count("reload failed, still serving the last good handler") >= 6, output
     assert "ran past its time limit of 1 s" in output
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_the_command_line_prints_handler_errors_and_with_verbose_every_request(repo, verbose):
+    repo.write("handler.py", "server/inspect_handler.py")
+    with running(repo, verbose=verbose) as (lines, url):
+        assert httpx.post(url, json={"inputs": "a"}).status_code == 200
+        assert httpx.post(url, json={"inputs": "a", "fail": "no"}).status_code == 400
+    printed = "\n".join(lines)
+    assert "ERROR handler error on /:\nTraceback (most recent call last):" in printed
+    assert "handler.py" in printed and "ValueError: the handler refused: no" in printed
+    assert "anyio" not in printed
+    assert ("INFO POST / 200 | " in printed) is verbose

@@ -21,7 +21,7 @@ def labeller(data):
 
 
 def text_of(form):
-    return "".join(o["data"]["text/plain"] for o in form.output.outputs)
+    return form.shown
 
 
 def click_send(form):
@@ -71,12 +71,17 @@ def test_parameters_are_validated_as_you_type_and_bad_json_is_not_sent():
     calls = []
     form = payload_form(lambda data: calls.append(data) or [], {"inputs": "x", "parameters": {}})
     form.fields["parameters"].editor.value = '{"top_k": }'
-    assert "not JSON" in form.fields["parameters"].error.value
+    assert "not valid JSON" in form.fields["parameters"].error.value
     assert "line 1, column 11" in form.fields["parameters"].error.value
-    click_send(form)
-    assert calls == [] and "`parameters` is not valid JSON" in form.error_panel.value
+    # Send is disabled and the status says why, not "ok" from an earlier send.
+    assert form.send_button.disabled
+    assert "not sent" in form.status.value and "parameters is not valid JSON" in form.status.value
+    click_send(form)  # sent from code anyway: refused, saying what to fix
+    assert calls == [] and "parameters is not valid JSON" in form.shown
+    assert "Fix the field, then send again." in form.shown
     form.fields["parameters"].editor.value = '{"top_k": 2}'
-    assert form.fields["parameters"].error.value == ""
+    assert form.fields["parameters"].error.value == "" and not form.send_button.disabled
+    assert form.status.value == "ready"
     click_send(form)
     assert calls == [{"inputs": "x", "parameters": {"top_k": 2}}]
 
@@ -85,11 +90,11 @@ def test_send_shows_the_result_table_latency_and_history():
     form = payload_form(labeller, {"inputs": "joy"})
     click_send(form)
     assert "JOY" in text_of(form) and "<table" in form.output.outputs[0]["data"]["text/html"]
-    assert "ok</span> in " in form.status.value and " ms" in form.status.value
+    assert ">ok</b> in " in form.status.value and " ms" in form.status.value
     assert len(form.history) == 1
     entry = form.history[0]
     assert entry.payload == {"inputs": "joy"}  # the handler popped from its own copy
-    assert "→ JOY (0.75)" in form.history_list.options[0][0]
+    assert form.history_list.options[0][0].startswith('1. inputs: "joy" → JOY (0.75)  ')
 
 
 def test_send_always_uses_the_current_handler(repo):
@@ -108,13 +113,14 @@ def test_a_handler_error_shows_a_panel_trimmed_to_the_users_files(repo):
     repo.write("handler.py", "server/inspect_handler.py")
     form = payload_form(handler_kit.load(repo.path), {"inputs": "x", "fail": "nope"})
     click_send(form)
-    panel = form.error_panel.value
+    panel = form.shown
     assert "ValueError: the handler refused: nope" in panel
     assert "handler.py:" in panel and "handler_kit" not in panel.replace("handler_kit-", "")
     assert "failed" in form.status.value and form.history[-1].error
+    assert "handler-kit-error" in form.output.outputs[0]["data"]["text/html"]
     form.remove_field("fail")  # still usable
     click_send(form)
-    assert form.error_panel.value == "" and "builtins.str" in text_of(form)
+    assert len(form.output.outputs) == 1 and "builtins.str" in text_of(form)
 
 
 def test_a_long_call_shows_that_it_is_running():
@@ -195,7 +201,7 @@ def test_history_keeps_the_last_n():
 def test_json_fields_name_the_problem(bad):
     form = payload_form(labeller, {"inputs": "x", "extra": [1]})
     form.fields["extra"].editor.value = bad
-    with pytest.raises(handler_kit.HandlerKitError, match="`extra` is not valid JSON"):
+    with pytest.raises(handler_kit.HandlerKitError, match="extra is not valid JSON"):
         form.payload()
 
 
@@ -309,6 +315,50 @@ def test_a_failure_to_show_the_answer_is_shown_and_the_history_kept(monkeypatch)
     monkeypatch.setattr("handler_kit.widgets.result_table", broken)
     form = payload_form(lambda data: {"a": 1}, {"inputs": "x"})
     click_send(form)
-    assert "cannot show the answer: RuntimeError: cannot render" in form.error_panel.value
+    assert "cannot show the answer: RuntimeError: cannot render" in form.shown
     assert len(form.history) == 1 and not form.send_button.disabled
     assert form.history_list.options[0][0].endswith('→ {"a": 1}  ' + f"{form.history[0].ms:.0f} ms")
+
+
+def test_one_answer_or_error_is_shown_at_a_time():
+    form = payload_form(labeller, {"inputs": "joy"})
+    for text in ("joy", "fear", "love"):
+        form.fields["inputs"].editor.value = text
+        click_send(form)
+        assert len(form.output.outputs) == 1 and text.upper() in form.shown
+    form.handler = lambda data: 1 / 0
+    click_send(form)
+    assert len(form.output.outputs) == 1 and form.shown.startswith("ZeroDivisionError")
+    form.handler = labeller
+    click_send(form)
+    assert len(form.output.outputs) == 1 and "LOVE" in form.shown
+
+
+def test_history_lines_say_what_changed_since_the_request_before():
+    long = "I am so happy and thrilled about the new job, it will be great for all of us"
+    form = payload_form(labeller, {"inputs": long, "date": "2022-08-08"})
+    click_send(form)
+    form.fields["date"].editor.value = dt.date(2022, 7, 4)
+    click_send(form)
+    form.fields["inputs"].editor.value = long.replace("all of us", "the whole team")
+    click_send(form)
+    click_send(form)
+    form.remove_field("date")
+    click_send(form)
+    requests = [label.split(" → ")[0] for label, _ in form.history_list.options]
+    assert requests == [
+        '1. inputs: "I am so happy and thrilled about the new…", date: "2022-08-08"',
+        '2. date: "2022-07-04"',
+        '3. inputs: "…great for the whole team"',
+        "4. same request",
+        "5. date removed",
+    ]
+
+
+def test_without_a_widget_frontend_the_form_says_what_to_install():
+    form = payload_form(labeller)
+    bundle = form._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "jupyterlab_widgets" in bundle["text/plain"]
+    assert "widgetsnbextension" in bundle["text/plain"]
+    assert "handler(payload)" in bundle["text/plain"]
