@@ -547,13 +547,6 @@ def analyse(name: str, text: str | None, file: str = "") -> Analysis:
     display = "" if name.startswith(("handler.", "pipeline.")) else f"{name}."
     bindings: dict[str, list[ast.stmt]] = {}
     imports: dict[str, list[str]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            analysis.imports |= {
-                t.removesuffix(".*") for _, t in _import_bindings(node, name, package)
-            }
-            if isinstance(node, ast.ImportFrom):
-                analysis.imports.add(absolute_module(node, name, package))
     for stmt, context in _top_level(tree.body):
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             for local, target in _import_bindings(stmt, name, package):
@@ -579,6 +572,7 @@ def analyse(name: str, text: str | None, file: str = "") -> Analysis:
             if effect is None or effect.kind not in (Kind.PATCH, Kind.ENVIRONMENT):
                 for assigned in _assigned_names(stmt):
                     bindings.setdefault(assigned, []).extend([*context, stmt])
+    analysis.imports = _imports(tree.body, lines, name, package)
     for local, statements in bindings.items():
         if "." in local:
             label = f"class attribute {local}"
@@ -588,6 +582,24 @@ def analyse(name: str, text: str | None, file: str = "") -> Analysis:
             label = f"module constant {display}{local}"
         analysis.bindings[local] = Binding(label, statements, imports.get(local, []))
     return analysis
+
+
+def _imports(body: list[ast.stmt], lines: list[str], name: str, package: bool) -> set[str]:
+    """Every module a text imports, at the top or inside functions and classes.
+
+    Only the statements whose source mentions ``import`` are walked: walking the whole tree
+    of a long file costs more than the rest of its analysis.
+    """
+    found = set()
+    for stmt in body:
+        if "import" not in _segment(lines, stmt):
+            continue
+        for node in ast.walk(stmt):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                found |= {t.removesuffix(".*") for _, t in _import_bindings(node, name, package)}
+                if isinstance(node, ast.ImportFrom):
+                    found.add(absolute_module(node, name, package))
+    return found
 
 
 class _Context(ast.stmt):

@@ -342,14 +342,15 @@ class LiveHandler:
 
     def _commit(self, staged: Staged) -> list[str]:
         """Swap the staged code and instance in; what it says about the old instance."""
-        old = self._instance
+        # In a list: release() must get the only reference to the old instance.
+        old = [self._instance]
         # One attribute assignment swaps the instance for every caller.
         self._module, self._instance = staged.module, staged.instance
         self._ready.set()
         if staged.mode is Mode.REINIT:
             self._build_seconds = staged.build_seconds
             self._footprint = staged.footprint or self._footprint
-            if isinstance(old, (_Waiting, _NoHandler)):
+            if isinstance(old[0], (_Waiting, _NoHandler)):
                 return []  # freed before the build
         # Modules taken out (their file is gone) are no longer tracked; what the new code
         # imported of the repository ran in the staging (``executed``): no scan needed.
@@ -359,7 +360,7 @@ class LiveHandler:
         self.discover()
         if staged.mode is Mode.REINIT:
             staged.instance = None
-            return release(old)
+            return release(old.pop())
         return []
 
     def _rebuild(self, cls: type, error: BaseException, timeout: float) -> None:

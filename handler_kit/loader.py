@@ -83,12 +83,11 @@ def handler_class(
             file=entry.file,
             hint=f"Production looks for exactly `class {entry.class_name}` in {entry.file.name}.",
         )
-    class_line = _class_line(text, entry.class_name)
     if not any("__call__" in vars(klass) for klass in cls.__mro__[:-1]):
         raise error(
             f"{entry.class_name} has no __call__ method",
             file=entry.file,
-            line=class_line,
+            line=_class_line(text, entry.class_name),
             hint="Production calls handler(data) for every request: add "
             "`def __call__(self, data): ...` returning a list or dict.",
         )
@@ -98,12 +97,12 @@ def handler_class(
         inspect.signature(cls).bind("path")
     except TypeError as exc:
         init = cls.__dict__.get("__init__")
-        line = getattr(getattr(init, "__code__", None), "co_firstlineno", class_line)
+        line = getattr(getattr(init, "__code__", None), "co_firstlineno", None)
         raise error(
             f"{entry.class_name}.__init__ cannot take the repository path as its one "
             f"positional argument ({exc})",
             file=entry.file,
-            line=line,
+            line=line or _class_line(text, entry.class_name),
             hint=f"Production calls {entry.class_name}(path): declare "
             '`def __init__(self, path="")`.',
         ) from None

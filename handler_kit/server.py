@@ -13,14 +13,17 @@ and every request with ``--verbose``.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import ipaddress
 import itertools
 import logging
 import socket
+import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -259,6 +262,34 @@ def exposed(host: str) -> bool:
         return True  # a host name: assume others can reach it
 
 
+# While an endpoint runs, Python threads take turns with the GIL this often (seconds). The
+# default, 5 ms, is what a request waits for each time it needs the GIL back from a busy
+# thread of the kernel: a cell computing in a thread would hold every request up that long,
+# several times per request. See bench/serve.py.
+SWITCH_INTERVAL = 0.0001
+_serving = 0
+_serving_lock = threading.Lock()
+_default_interval = sys.getswitchinterval()
+
+
+@contextlib.contextmanager
+def switch_interval() -> Iterator[None]:
+    """A short GIL switch interval while at least one endpoint runs, the old one after."""
+    global _serving, _default_interval
+    with _serving_lock:
+        if not _serving:
+            _default_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(SWITCH_INTERVAL, _default_interval))
+        _serving += 1
+    try:
+        yield
+    finally:
+        with _serving_lock:
+            _serving -= 1
+            if not _serving:
+                sys.setswitchinterval(_default_interval)
+
+
 def serve(
     handler: Any,
     host: str = "127.0.0.1",
@@ -304,9 +335,12 @@ def serve(
     server = uvicorn.Server(config)
     # uvicorn installs signal handlers only in the main thread; a kernel's is not ours.
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="handler-kit-endpoint", daemon=True
-    )
+
+    def run_server() -> None:
+        with switch_interval():
+            server.run(sockets=[sock])
+
+    thread = threading.Thread(target=run_server, name="handler-kit-endpoint", daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout
     while not server.started and thread.is_alive() and time.monotonic() < deadline:

@@ -414,3 +414,14 @@ def test_the_command_line_prints_handler_errors_and_with_verbose_every_request(r
     assert "handler.py" in printed and "ValueError: the handler refused: no" in printed
     assert "anyio" not in printed
     assert ("INFO POST / 200 | " in printed) is verbose
+
+
+def test_while_an_endpoint_runs_threads_switch_often_and_the_old_interval_comes_back():
+    before = sys.getswitchinterval()
+    with serve(lambda data: data) as first:
+        assert sys.getswitchinterval() == pytest.approx(min(server.SWITCH_INTERVAL, before))
+        with serve(lambda data: data):
+            pass
+        assert sys.getswitchinterval() < before  # the first endpoint still runs
+        assert first.running
+    assert sys.getswitchinterval() == before
