@@ -156,8 +156,9 @@ def hot_row(name: str, times: list[float], floors: list[float], goal: str, limit
 
 
 def sizes(tmp: Path, reloads: int, model: Path) -> tuple[list[Row], float]:
+    """Hot reloads of handler.py files of 12 (the guide's size), 100, 1,000 and 5,000 lines."""
     rows, hot_100 = [], 0.0
-    for lines in (100, 1000, 5000):
+    for lines in (12, 100, 1000, 5000):
         repo = samples.model_repo(tmp / f"lines{lines}", model_handler(lines, 0), model=model)
         live = handler_kit.load(repo)
         live(dict(PAYLOAD))
@@ -168,9 +169,11 @@ def sizes(tmp: Path, reloads: int, model: Path) -> tuple[list[Row], float]:
         rows.append(
             hot_row(f"hot, handler.py of {lines:,} lines, MiniLM", times, floors, goal, limit)
         )
+        if lines == 12:
+            small = statistics.median(times)
+            rows.append(Row("  the same, in ms", small, "", 1.0, "<= 1 ms", small <= 1.0))
         if lines == 100:
             hot_100 = statistics.median(times)
-            rows.append(Row("  the same, in ms", hot_100, "", 1.0, "<= 1 ms", hot_100 <= 1.0))
             rows += added_import(live, reloads)
         del live
     return rows, hot_100
