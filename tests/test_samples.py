@@ -54,8 +54,8 @@ def test_emotion_repo_is_cached_and_rebuilt_when_the_recipe_changes(tmp_path, mo
     monkeypatch.setattr(samples, "_train_emotion_model", lambda *args: trained.append(args))
     assert samples.emotion_repo(progress=False) == cached and trained == []
     monkeypatch.setitem(samples.RECIPE, "epochs", samples.RECIPE["epochs"] + 1)
-    samples.emotion_repo(progress=False)
-    assert len(trained) == 1 and trained[0][0].name != cached.name
+    rebuilt = samples.emotion_repo(progress=False)
+    assert len(trained) == 1 and rebuilt.parent == cached.parent and rebuilt != cached
 
 
 @pytest.mark.model
