@@ -37,6 +37,15 @@ def parser() -> argparse.ArgumentParser:
     call.add_argument("payload", help='the request body as JSON, e.g. \'{"inputs": "hello"}\'')
     call.set_defaults(func=_call)
 
+    new = commands.add_parser("new", help="start a repository from a template (--list shows them)")
+    new.add_argument("template", nargs="?", help="the template's name (see --list)")
+    new.add_argument("dest", nargs="?", help="the new repository's folder (must not exist)")
+    new.add_argument("--list", action="store_true", help="list the templates, one line each")
+    new.add_argument(
+        "--no-model", action="store_true", help="write the files and cases but build no model"
+    )
+    new.set_defaults(func=_new)
+
     sample = commands.add_parser(
         "sample", help="write the guide's repository (model, handler.py, requirements, cases)"
     )
@@ -174,6 +183,27 @@ def _test(args: argparse.Namespace) -> int:
     parameters = _parameters(args.parameter)
     options = {"kernel": args.kernel, "cwd": args.cwd}
     return _run_notebooks(args.notebooks, parameters, args.output, args.timeout, **options)
+
+
+def _new(args: argparse.Namespace) -> int:
+    from . import templates
+
+    if args.list:
+        print(templates.listing())
+        return 0
+    if not args.template or not args.dest:
+        raise HandlerKitError(
+            "give a TEMPLATE and a DEST folder, or --list to see the templates",
+            hint="e.g. handler-kit new image-to-text my-reader",
+        )
+    repo = templates.new(args.template, args.dest, model=not args.no_model)
+    written = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file())
+    cases = sum(1 for name in written if name.startswith("cases/") and name.endswith(".json"))
+    print(f"wrote {repo}: {', '.join(n for n in written if '/' not in n)}; {cases} cases in cases/")
+    if args.no_model:
+        print("no model: put the model's files next to handler.py before you run it")
+    print(f"next: handler-kit check {shlex.quote(str(repo))}")
+    return 0
 
 
 def _parameters(pairs: list[list[str]]) -> dict[str, Any]:

@@ -79,6 +79,32 @@ def _isolated_imports(tmp_path_factory):
             "pkg",
             "impl",
             "lazyutils",
+            "crnn",
+            "audio_net",
         }:
             del sys.modules[name]
     importlib.invalidate_caches()
+
+
+# --- quality figures: recorded by tests, printed at the end of the run --------------------
+
+_QUALITY: list[tuple[str, str, float, str, float | None]] = []
+
+
+@pytest.fixture
+def quality():
+    """Record a figure a test measured: ``quality(subject, figure, value, bound, seconds)``."""
+
+    def record(subject: str, figure: str, value: float, bound: str, seconds=None) -> None:
+        _QUALITY.append((subject, figure, value, bound, seconds))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _QUALITY:
+        return
+    terminalreporter.section("template models: quality and build time")
+    for subject, figure, value, bound, seconds in _QUALITY:
+        built = f"  (built in {seconds:.0f} s)" if seconds is not None else ""
+        terminalreporter.write_line(f"{subject:<26} {figure:<14} {value:.4g} ({bound}){built}")
