@@ -2,9 +2,12 @@
 
 ``result_table(answer)`` recognises the usual shapes of handler answers (labels with scores,
 top-k per input, token classification, question answering, generated text (also per input),
-embeddings, images, a dict) and renders them as an HTML table (``_repr_html_``) or plain text
-(``repr``). Long values are shortened with a note of what was left out, never dropped
-silently; every string is HTML-escaped.
+embeddings, images, audio, a dict) and renders them as an HTML table (``_repr_html_``) or plain
+text (``repr``). Images are PIL images or their files as base64 (how the endpoint returns a PIL
+image): shown as thumbnails. Audio is file bytes (wav, flac, ogg, mp3), their base64, or the
+text-to-audio shape ``{"audio": samples, "sampling_rate": n}``: shown as players. Long values
+are shortened with a note of what was left out, never dropped silently; every string is
+HTML-escaped.
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ MAX_NUMBERS = 8  # leading values of an embedding shown
 MAX_PIXELS = 256  # an image answer is shown scaled down to fit this square
 
 ENTITY_KEYS = ("entity_group", "entity")
+# How the files a cell may hold begin, raw and in base64 (what JSON answers carry).
+IMAGE_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF8": "image/gif",
+}
+AUDIO_MAGIC = {b"fLaC": "audio/flac", b"OggS": "audio/ogg"}
+BASE64_PREFIXES = ("iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR", "ZkxhQ", "T2dnU", "SUQz")
+MIN_BASE64 = 64  # characters: shorter strings are text, whatever they look like
 TEXT_KEYS = ("generated_text", "summary_text", "translation_text")
 
 
@@ -89,7 +101,7 @@ class ResultTable:
             for row in section.rows:
                 cells = []
                 for i, cell in enumerate(row):
-                    text = _img(cell) if _is_image(cell) else html.escape(_text(cell))
+                    text = _cell_html(cell)
                     if i == section.bars and isinstance(cell, (int, float)):
                         width = max(0.0, min(1.0, float(cell))) * 100
                         text = (
@@ -127,11 +139,139 @@ def _text(cell: Any) -> str:
         return f"{cell:.4f}"
     if _is_image(cell):
         return f"image {cell.width}×{cell.height} {cell.mode}"
+    media = _media(cell)
+    if media is not None:
+        return media.description
+    if isinstance(cell, (bytes, bytearray)):
+        return f"{len(cell)} bytes"
     return shorten(cell if isinstance(cell, str) else json.dumps(cell, default=str))
 
 
+def _cell_html(cell: Any) -> str:
+    if _is_image(cell):
+        return _img(cell)
+    media = _media(cell)
+    if media is not None:
+        return media.html()
+    return html.escape(_text(cell))
+
+
+@dataclass(frozen=True)
+class Media:
+    """An image or audio file found in an answer: its type, bytes and how to describe it."""
+
+    mime: str
+    data: bytes
+    description: str
+
+    def html(self) -> str:
+        if self.mime.startswith("image/"):
+            image = _open_image(self.data)
+            if image is not None:
+                return _img(image)
+        url = f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
+        label = html.escape(self.description)
+        if self.mime.startswith("audio/"):
+            return (
+                f'<audio controls preload="none" src="{url}" title="{label}"></audio>'
+                f'<br><small style="color:var(--jp-ui-font-color2, inherit)">{label}</small>'
+            )
+        return label
+
+
+def _media(value: Any) -> Media | None:
+    """The image or audio file that ``value`` holds (bytes, base64, text-to-audio), if any."""
+    if isinstance(value, dict) and "sampling_rate" in value:
+        samples = value.get("audio", value.get("array"))
+        rate = value["sampling_rate"]
+        if samples is not None and isinstance(rate, int) and rate > 0:
+            return _wav(samples, rate)
+        return None
+    data = value
+    if isinstance(value, str):
+        data = _base64_file(value)
+    if not isinstance(data, (bytes, bytearray)) or len(data) < 4:
+        return None
+    data = bytes(data)
+    mime = _sniff(data)
+    if mime is None:
+        return None
+    kind = "image" if mime.startswith("image/") else "audio"
+    encoded = " (base64)" if isinstance(value, str) else ""
+    return Media(mime, data, f"{kind} {mime.split('/')[1]}, {len(data)} bytes{encoded}")
+
+
+def _sniff(data: bytes) -> str | None:
+    """The media type of a file's bytes, from how such files begin."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio/wav"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    for magic, mime in (*IMAGE_MAGIC.items(), *AUDIO_MAGIC.items()):
+        if data.startswith(magic):
+            return mime
+    # An MP3's ID3 tag: version 2 to 4, and a size of four 7-bit bytes.
+    tag = data[:3] == b"ID3" and len(data) >= 10 and data[3] in (2, 3, 4)
+    if tag and all(byte < 0x80 for byte in data[6:10]):
+        return "audio/mpeg"
+    return None
+
+
+def _base64_file(text: str) -> bytes | None:
+    """The bytes of an image or audio file given as base64 (or a data URL), else None."""
+    if text.startswith("data:") and ";base64," in text[:64]:
+        text = text.split(",", 1)[1]
+    if len(text) < MIN_BASE64 or not text.startswith(BASE64_PREFIXES):
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:  # binascii.Error: not base64 after all
+        return None
+
+
+def _open_image(data: bytes) -> Any:
+    try:
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        return image
+    except Exception:  # a file PIL cannot read is still shown by its description
+        return None
+
+
+def _wav(samples: Any, rate: int) -> Media | None:
+    """Samples (-1..1, mono or channels last) as a 16-bit WAV file, for a player."""
+    import wave
+
+    try:
+        import numpy as np
+
+        audio = np.asarray(samples, dtype=np.float32)
+    except (ImportError, TypeError, ValueError):
+        return None
+    if audio.ndim == 2 and audio.shape[0] < audio.shape[1]:
+        audio = audio.T  # (channels, samples), as some pipelines answer
+    if audio.ndim not in (1, 2) or audio.size == 0:
+        return None
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as file:
+        file.setnchannels(channels)
+        file.setsampwidth(2)
+        file.setframerate(rate)
+        file.writeframes((audio.clip(-1, 1) * 32767).astype("<i2").tobytes())
+    seconds = audio.shape[0] / rate
+    return Media("audio/wav", buffer.getvalue(), f"audio {seconds:.2f} s at {rate} Hz")
+
+
 def _plain(value: Any) -> Any:
-    """numpy arrays and scalars as lists and numbers; everything else as it is."""
+    """numpy arrays and scalars as lists and numbers; everything else as it is.
+
+    The samples of a text-to-audio answer stay an array: the player is made from them.
+    """
+    if isinstance(value, dict) and "sampling_rate" in value:
+        return value
     if type(value).__module__.split(".")[0] in ("numpy", "torch") and hasattr(value, "tolist"):
         return value.tolist()
     if isinstance(value, dict):
@@ -181,6 +321,14 @@ def _layout(result: Any) -> tuple[str, list[Section]]:
     if isinstance(result, list) and result and all(_is_image(r) for r in result):
         rows = [[i, image] for i, image in enumerate(result)]
         return "image", [_cut(Section("images", ["#", "image"], rows))]
+    media = _media(result)
+    if media is not None:
+        kind = media.mime.split("/")[0]
+        return kind, [Section(kind, [kind], [[result]])]
+    if isinstance(result, list) and result and all(_media(r) for r in result):
+        kind = "image" if all(_media(r).mime.startswith("image/") for r in result) else "media"
+        rows = [[i, item] for i, item in enumerate(result)]
+        return kind, [_cut(Section(f"{kind}s", ["#", kind], rows))]
     if _records(result, "label", "score"):
         return "labels", [_labels("labels", result)]
     if isinstance(result, list) and result and all(_records(r, "label", "score") for r in result):

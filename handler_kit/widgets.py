@@ -1,11 +1,12 @@
 """The payload form: compose a request with widgets, send it to a handler, read the answer.
 
 ``payload_form(handler, sample)`` builds one field per key of the sample payload: ``inputs`` as
-a text area with a file upload for images and audio, dates as a date picker, numbers and
-booleans as number fields and checkboxes, ``parameters`` (and any list or dict) as JSON that is
-checked as you type. Send runs the handler in a background thread, so the form never freezes,
-and shows the answer as a result table (or the error); a history keeps the last requests, each
-line saying what differs from the request before it.
+a text area with a file upload for images and audio (a thumbnail or a player shows it; from
+code, ``form.upload(path)``), dates as a date picker, numbers and booleans as number fields and
+checkboxes, ``parameters`` (and any list or dict) as JSON that is checked as you type. Send
+runs the handler in a background thread, so the form never freezes, and shows the answer as a
+result table (or the error); a history keeps the last requests, each line saying what differs
+from the request before it.
 
 The answer is shown by replacing the ``outputs`` of an ``Output`` widget in one assignment,
 never with ``Output.clear_output()``: that one sends a Jupyter ``clear_output`` message, which a
@@ -19,6 +20,7 @@ import copy
 import datetime as dt
 import html
 import json
+import mimetypes
 import re
 import threading
 import time
@@ -47,6 +49,7 @@ class Field:
         self.error = w.HTML()
         self.upload: w.FileUpload | None = None
         self.thumbnail: w.Image | None = None
+        self.player: w.Audio | None = None
         self.clear = w.Button(
             description="✕", layout=w.Layout(width="32px"), tooltip="clear upload"
         )
@@ -57,10 +60,12 @@ class Field:
         if name == "inputs":
             self.upload = w.FileUpload(accept="image/*,audio/*", multiple=False)
             self.thumbnail = w.Image(layout=w.Layout(max_width="96px", display="none"))
+            self.player = w.Audio(autoplay=False, layout=w.Layout(width="240px", display="none"))
             self.upload.observe(self._uploaded, "value")
             self.clear.on_click(lambda _: self.clear_upload())
             self.clear.layout.display = "none"
-            parts += [w.VBox([w.HBox([self.upload, self.clear]), self.thumbnail])]
+            previews = [w.HBox([self.upload, self.clear]), self.thumbnail, self.player]
+            parts += [w.VBox(previews)]
         else:
             parts.append(self.remove)
         self.widget = w.VBox([w.HBox(parts), self.error])
@@ -101,14 +106,49 @@ class Field:
 
     def _uploaded(self, _: Any) -> None:
         file = self.file()
-        if self.thumbnail is None:
+        if self.thumbnail is None or self.player is None:
             return
         self.clear.layout.display = None if file else "none"
-        if file and file["type"].startswith("image/"):
+        kind = contract.media_type(file["type"]) if file else ""
+        if kind.startswith("image/"):
             self.thumbnail.value = bytes(file["content"])
-            self.thumbnail.layout.display = None
+        if kind.startswith("audio/"):
+            # The player plays what the browser can: wav, flac, ogg and mp3 in the usual ones.
+            self.player.format = kind.split("/", 1)[1]
+            self.player.value = bytes(file["content"])
+        self.thumbnail.layout.display = None if kind.startswith("image/") else "none"
+        self.player.layout.display = None if kind.startswith("audio/") else "none"
+
+    def load(
+        self, file: str | Path | bytes, content_type: str | None = None, name: str | None = None
+    ) -> None:
+        """Put a file in the upload, as choosing it in the browser would (``inputs`` only).
+
+        ``file`` is a path or the file's bytes; ``content_type`` is guessed from the name
+        when not given (production decodes the body by it: image/png, audio/wav, ...).
+        """
+        if self.upload is None:
+            raise HandlerKitError(f"`{self.name}` takes no file", hint="Upload into `inputs`.")
+        if isinstance(file, (str, Path)):
+            path = Path(file)
+            content, name = path.read_bytes(), name or path.name
         else:
-            self.thumbnail.layout.display = "none"
+            content, name = bytes(file), name or "upload"
+        content_type = content_type or mimetypes.guess_type(name)[0]
+        if content_type not in contract.SUPPORTED_TYPES:
+            raise HandlerKitError(
+                f"cannot tell how production would decode {name} (type {content_type})",
+                hint="Pass content_type, e.g. content_type='image/png' or 'audio/wav'.",
+            )
+        self.upload.value = (
+            {
+                "name": name,
+                "type": content_type,
+                "size": len(content),
+                "content": memoryview(content),
+                "last_modified": dt.datetime.now(dt.timezone.utc),
+            },
+        )
 
     def clear_upload(self) -> None:
         """Forget the uploaded file, so that the text is sent again."""
@@ -282,6 +322,12 @@ class PayloadForm:
         self.field_box.children = [f.widget for f in self.fields.values()]
         self._check_fields()
         return field
+
+    def upload(
+        self, file: str | Path | bytes, content_type: str | None = None, name: str | None = None
+    ) -> None:
+        """Upload a file as ``inputs``, as choosing it in the browser would (see Field.load)."""
+        self.fields["inputs"].load(file, content_type, name)
 
     def remove_field(self, name: str) -> None:
         """Take a field out of the payload (``inputs`` stays)."""

@@ -114,3 +114,51 @@ def test_answers_of_an_unforeseen_shape_fall_back_to_json():
     loop.append(loop)
     assert result_table({(1, 2): "tuple key"}).kind == "dict"
     assert "[[...]]" in repr(result_table(loop))
+
+
+def png(size=(300, 200)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def wav(seconds=0.5, rate=8000):
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as file:
+        file.setnchannels(1), file.setsampwidth(2), file.setframerate(rate)
+        file.writeframes(b"\0\0" * int(seconds * rate))
+    return buffer.getvalue()
+
+
+def test_a_base64_image_as_the_endpoint_returns_a_pil_image_is_a_thumbnail():
+    encoded = base64.b64encode(png()).decode()
+    table = result_table({"size": [300, 200], "thumbnail": encoded})
+    assert table.kind == "dict"
+    assert f"image png, {len(png())} bytes (base64)" in repr(table)
+    html = table._repr_html_()
+    assert html.count("<img") == 1 and encoded not in html  # scaled down, not the original
+    data = html.split('src="data:image/png;base64,')[1].split('"')[0]
+    assert Image.open(io.BytesIO(base64.b64decode(data))).size == (256, 171)
+    assert result_table(f"data:image/png;base64,{encoded}").kind == "image"
+
+
+def test_audio_answers_are_players():
+    table = result_table(wav())
+    assert table.kind == "audio" and "audio wav" in repr(table)
+    assert table._repr_html_().count('<audio controls preload="none" src="data:audio/wav') == 1
+    samples = {"audio": np.zeros((1, 16000), dtype=np.float32), "sampling_rate": 16000}
+    spoken = result_table(samples)
+    assert spoken.kind == "audio" and "audio 1.00 s at 16000 Hz" in repr(spoken)
+    assert "<audio controls" in spoken._repr_html_()
+    mixed = result_table([wav(), base64.b64encode(png()).decode()])
+    assert mixed.kind == "media" and mixed._repr_html_().count("<audio") == 1
+    assert mixed._repr_html_().count("<img") == 1
+
+
+def test_text_that_only_looks_like_base64_stays_text():
+    for text in ["iVBORw0KGgo short", "SUQz" + "x" * 100, "UklGR" + "A" * 99]:
+        table = result_table({"text": text})
+        assert "<img" not in table._repr_html_() and "<audio" not in table._repr_html_()
+        assert text[:20] in repr(table)

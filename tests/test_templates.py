@@ -5,7 +5,6 @@ the quality figures each build measured are asserted against a floor here and pr
 summary at the end of the run.
 """
 
-
 import pytest
 
 from handler_kit import check, samples, templates

@@ -11,6 +11,7 @@ from PIL import Image
 
 import handler_kit
 from handler_kit.cases import load_cases
+from handler_kit.errors import HandlerKitError
 from handler_kit.widgets import payload_form
 
 SAMPLE = {"inputs": "I am quite excited", "date": "2022-07-04", "top": 3, "flag": True}
@@ -362,3 +363,29 @@ def test_without_a_widget_frontend_the_form_says_what_to_install():
     assert "jupyterlab_widgets" in bundle["text/plain"]
     assert "widgetsnbextension" in bundle["text/plain"]
     assert "handler(payload)" in bundle["text/plain"]
+
+
+def test_an_audio_upload_gets_a_player_and_is_sent_as_bytes(tmp_path):
+    seen = []
+    form = payload_form(lambda data: seen.append(data["inputs"]) or [])
+    clip = tmp_path / "clip.flac"
+    clip.write_bytes(b"fLaC\0\0\0\x22 not really a flac")
+    form.upload(clip)
+    field = form.fields["inputs"]
+    assert field.file()["type"] == "audio/flac" and field.file()["name"] == "clip.flac"
+    assert field.player.value == clip.read_bytes() and field.player.format == "flac"
+    assert field.player.layout.display is None and field.thumbnail.layout.display == "none"
+    click_send(form)
+    assert seen == [clip.read_bytes()]  # audio bodies reach the handler as bytes
+    form.upload(png(), "image/png", "photo.png")  # an image replaces it: thumbnail, no player
+    assert field.player.layout.display == "none" and field.thumbnail.layout.display is None
+
+
+def test_an_upload_from_code_needs_a_type_production_decodes(tmp_path):
+    form = payload_form(lambda data: [])
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with pytest.raises(HandlerKitError, match=r"cannot tell how production would decode notes"):
+        form.upload(notes)
+    form.upload(notes.read_bytes(), "audio/wav")
+    assert form.fields["inputs"].file()["name"] == "upload"
