@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet jurigged || echo "jurigged not installed: its row is skipped"
 	$(PY) bench/reload.py
 	$(PY) bench/serve.py
+	$(PY) bench/onnx.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

@@ -118,3 +118,66 @@ def test_fine_tuning_is_deterministic():
     other, _ = samples.fine_tune(rows, {**recipe, "seed": recipe["seed"] + 1}, progress=False)
     a, b, c = (m.classifier.weight for m in (first, second, other))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_cached_build_builds_once_and_stamps_what_it_measured(tmp_path, monkeypatch):
+    monkeypatch.setenv("HANDLER_KIT_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def train(folder, progress):
+        calls.append(folder)
+        (folder / "weights.bin").write_bytes(b"w")
+        (folder / "sub").mkdir()
+        (folder / "sub" / "extra.txt").write_text("x")
+        return {"accuracy": 0.97}
+
+    first = samples.cached_build("toy", {"epochs": 1}, train, progress=False)
+    again = samples.cached_build("toy", {"epochs": 1}, train, progress=False)
+    assert first == again and len(calls) == 1 and calls[0] != first  # built aside, then moved
+    info = samples.build_info(first)
+    assert info["accuracy"] == 0.97 and info["files"] == ["sub/extra.txt", "weights.bin"]
+    other = samples.cached_build("toy", {"epochs": 2}, train, progress=False)
+    assert other != first and len(calls) == 2
+    copied = samples.copy_build(first, tmp_path / "repo")
+    assert (copied / "sub" / "extra.txt").is_file() and (copied / ".gitattributes").is_file()
+
+
+def test_a_failed_build_leaves_nothing_behind(tmp_path, monkeypatch):
+    monkeypatch.setenv("HANDLER_KIT_CACHE", str(tmp_path / "cache"))
+
+    def broken(folder, progress):
+        (folder / "half.bin").write_bytes(b"half")
+        raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        samples.cached_build("toy", {}, broken, progress=False)
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [".toy.lock"]
+    built = samples.cached_build("toy", {}, lambda folder, progress: None, progress=False)
+    assert samples.build_info(built)["files"] == []
+
+
+def test_two_processes_build_a_model_once(tmp_path):
+    import subprocess
+    import sys
+
+    log = tmp_path / "trained.log"
+    script = f"""
+import time
+from pathlib import Path
+from handler_kit import samples
+
+def train(folder, progress):
+    with open({str(log)!r}, "a") as file:
+        file.write("trained\\n")
+    time.sleep(1.5)
+    (folder / "w.bin").write_bytes(b"w")
+
+print(samples.cached_build("toy", {{}}, train, progress=False))
+"""
+    env = {**__import__("os").environ, "HANDLER_KIT_CACHE": str(tmp_path / "cache")}
+    runs = [
+        subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    folders = {run.communicate(timeout=60)[0].strip() for run in runs}
+    assert len(folders) == 1 and log.read_text() == "trained\n"

@@ -9,10 +9,8 @@ tolerance) are in the folder's stamp: ``samples.build_info(folder)``.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -39,17 +37,3 @@ def template_module(template: str, name: str) -> ModuleType:
         sys.modules[key] = module
         spec.loader.exec_module(module)
     return sys.modules[key]
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run PyTorch on one thread: a tiny model's small operations lose more to the threads'
-    synchronisation than they gain (4x slower on two cores shared with other work)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import samples
 from ..cases import save_case
-from . import one_thread, template_file, template_module
+from . import template_file, template_module
 
 NAME = "audio-classification"
 LABELS = ("tone", "chirp", "beeps", "noise")
@@ -89,11 +89,6 @@ def build(progress: bool = True) -> Path:
 
 
 def _train(dest: Path, progress: bool) -> dict:
-    with one_thread():
-        return _fit(dest, progress)
-
-
-def _fit(dest: Path, progress: bool) -> dict:
     import json
 
     import torch

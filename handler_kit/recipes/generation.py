@@ -16,7 +16,6 @@ from typing import Any
 
 from .. import samples
 from ..cases import save_case
-from . import one_thread
 from .setfit import DATA as TOPICS
 
 NAME = "text-generation"
@@ -49,11 +48,6 @@ def build(progress: bool = True) -> Path:
     return samples.cached_build(NAME, RECIPE, _train, inputs, PACKAGES, progress)
 
 
-def _train(dest: Path, progress: bool) -> dict:
-    with one_thread():
-        return _fit(dest, progress)
-
-
 def _tokenizer(sentences: list[str]) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -73,7 +67,7 @@ def _tokenizer(sentences: list[str]) -> Any:
     )
 
 
-def _fit(dest: Path, progress: bool) -> dict:
+def _train(dest: Path, progress: bool) -> dict:
     import torch
     from tqdm.auto import tqdm
     from transformers import GPT2Config, GPT2LMHeadModel

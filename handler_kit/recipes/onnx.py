@@ -38,7 +38,8 @@ def build_classifier(progress: bool = True) -> Path:
         return _export_classifier(emotion, dest)
 
     recipe = {**RECIPE, "model": "emotion classifier"}
-    return samples.cached_build(CLASSIFIER, recipe, train, [key], PACKAGES, progress)
+    code = Path(__file__)
+    return samples.cached_build(CLASSIFIER, recipe, train, [key, code], PACKAGES, progress)
 
 
 def build_embeddings(progress: bool = True) -> Path:
@@ -48,7 +49,7 @@ def build_embeddings(progress: bool = True) -> Path:
     def train(dest: Path, progress: bool) -> dict:
         return _export_embeddings(samples.minilm_dir(), dest)
 
-    return samples.cached_build(EMBEDDINGS, recipe, train, [], PACKAGES, progress)
+    return samples.cached_build(EMBEDDINGS, recipe, train, [Path(__file__)], PACKAGES, progress)
 
 
 def export(module: Any, example: dict[str, Any], outputs: list[str], dest: Path) -> None:

@@ -10,6 +10,8 @@ each label are trained on, the rest held out.
 from __future__ import annotations
 
 import csv
+import tempfile
+import warnings
 from pathlib import Path
 
 from .. import samples
@@ -42,7 +44,7 @@ def topic_data() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 
 def build(progress: bool = True) -> Path:
     """The SetFit model's folder (``SetFitModel.from_pretrained(folder)`` loads it)."""
-    return samples.cached_build(NAME, RECIPE, _train, [DATA], PACKAGES, progress)
+    return samples.cached_build(NAME, RECIPE, _train, [DATA, Path(__file__)], PACKAGES, progress)
 
 
 def _train(dest: Path, progress: bool) -> dict:
@@ -55,22 +57,29 @@ def _train(dest: Path, progress: bool) -> dict:
     verbosity = logging.get_verbosity()
     logging.set_verbosity_error()
     setfit_logging.set_verbosity_error()  # "no model_head.pkl": expected, the head is new
+    scratch = tempfile.TemporaryDirectory(prefix="handler-kit-setfit-")
     try:
         model = SetFitModel.from_pretrained(str(samples.minilm_dir()), labels=list(LABELS))
         arguments = TrainingArguments(
+            output_dir=scratch.name,  # the trainer's checkpoints: not in the working directory
             batch_size=RECIPE["batch_size"],
             num_epochs=RECIPE["num_epochs"],
             num_iterations=RECIPE["num_iterations"],
             seed=RECIPE["seed"],
             show_progress_bar=progress,
+            logging_strategy="steps" if progress else "no",  # else each step's loss is printed
             report_to="none",
         )
         dataset = Dataset.from_dict(
             {"text": [t for t, _ in train], "label": [LABELS.index(lab) for _, lab in train]}
         )
-        Trainer(model=model, args=arguments, train_dataset=dataset).train()
+        with warnings.catch_warnings():
+            # "pin_memory is set but no accelerator": true, and nothing to act on here.
+            warnings.filterwarnings("ignore", message=".*pin_memory.*")
+            Trainer(model=model, args=arguments, train_dataset=dataset).train()
     finally:
         logging.set_verbosity(verbosity)
+        scratch.cleanup()
     predicted = model.predict([text for text, _ in held_out], as_numpy=True)
     correct = sum(p == label for p, (_, label) in zip(predicted, held_out, strict=True))
     accuracy = correct / len(held_out)

@@ -18,7 +18,6 @@ from typing import Any
 
 from .. import samples
 from ..cases import save_case
-from . import one_thread
 
 NAME = "image-classification"
 LABELS = ("circle", "square", "triangle", "cross")
@@ -116,11 +115,6 @@ def _processor() -> Any:
 
 
 def _train(dest: Path, progress: bool) -> dict:
-    with one_thread():
-        return _fit(dest, progress)
-
-
-def _fit(dest: Path, progress: bool) -> dict:
     import torch
     from tqdm.auto import tqdm
     from transformers import ResNetConfig, ResNetForImageClassification
