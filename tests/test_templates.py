@@ -23,7 +23,7 @@ NAMES = templates.names()
 FLOORS = {
     "onnx-text-classification": [("max_abs_diff", "<=", 1e-4), ("labels_agree", ">=", 1.0)],
     "sentence-embeddings": [("max_abs_diff", "<=", 1e-4), ("min_cosine", ">=", 0.9999)],
-    "setfit-classification": [("accuracy", ">=", 0.85)],
+    "setfit-classification": [("accuracy", ">=", 0.85), ("head_max_abs_diff", "<=", 1e-6)],
     "image-classification": [("accuracy", ">=", 0.9)],
     "image-to-text": [("char_accuracy", ">=", 0.95)],
     "audio-classification": [("accuracy", ">=", 0.9)],

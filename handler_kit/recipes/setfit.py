@@ -2,17 +2,20 @@
 
 SetFit (the ``setfit`` library) trains in two steps: the sentence-transformers body is
 fine-tuned on pairs of the few labelled sentences (same label: similar, else dissimilar), then
-a logistic-regression head is fitted on their embeddings. The data is the kit's topic
-sentences (the four labels of AG News, as in the guide's SetFit template): the first 8 of
-each label are trained on, the rest held out.
+a logistic-regression head is fitted on their embeddings. The head is also written as plain
+numbers (model_head.json), so that the handler serves it without setfit (see its docstring).
+The data is the kit's topic sentences (the four labels of AG News, as in the guide's SetFit
+template): the first 8 of each label are trained on, the rest held out.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 from .. import samples
 from ..cases import save_case
@@ -80,14 +83,36 @@ def _train(dest: Path, progress: bool) -> dict:
     finally:
         logging.set_verbosity(verbosity)
         scratch.cleanup()
-    predicted = model.predict([text for text, _ in held_out], as_numpy=True)
+    texts = [text for text, _ in held_out]
+    predicted = model.predict(texts, as_numpy=True)
     correct = sum(p == label for p, (_, label) in zip(predicted, held_out, strict=True))
     accuracy = correct / len(held_out)
     model.save_pretrained(str(dest))
+    # The head's weights as numbers, for a handler that needs neither setfit nor a pickle.
+    head = model.model_head
+    numbers = {"coef": head.coef_.tolist(), "intercept": head.intercept_.tolist()}
+    (dest / "model_head.json").write_text(json.dumps(numbers), encoding="utf-8")
+    head_difference = _head_difference(model, texts, numbers)
     (dest / "README.md").write_text(_card(len(train), correct, len(held_out)), encoding="utf-8")
     if progress:
         print(f"{NAME}: held-out accuracy {accuracy:.3f} ({correct}/{len(held_out)})")
-    return {"accuracy": accuracy, "trained_on": len(train), "held_out": len(held_out)}
+    return {
+        "accuracy": accuracy,
+        "head_max_abs_diff": head_difference,
+        "trained_on": len(train),
+        "held_out": len(held_out),
+    }
+
+
+def _head_difference(model: Any, texts: list[str], head: dict) -> float:
+    """How far the exported head's scores are from ``SetFitModel.predict_proba``'s."""
+    import numpy as np
+
+    embeddings = model.model_body.encode(texts, normalize_embeddings=model.normalize_embeddings)
+    logits = embeddings @ np.array(head["coef"]).T + np.array(head["intercept"])
+    scores = np.exp(logits - logits.max(axis=1, keepdims=True))
+    scores /= scores.sum(axis=1, keepdims=True)
+    return float(np.abs(scores - model.predict_proba(texts, as_numpy=True)).max())
 
 
 def _card(trained: int, correct: int, held_out: int) -> str:
