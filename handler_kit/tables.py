@@ -337,6 +337,13 @@ def _layout(result: Any) -> tuple[str, list[Section]]:
         key = next(k for k in ENTITY_KEYS if _records(result, k, "word"))
         columns = [key, "word", "start", "end", "score"]
         return "entities", [_section("entities", columns, result, bars=4)]
+    # Entities per input (a batch of sentences): one table per input, like top-k.
+    for key in ENTITY_KEYS:
+        if isinstance(result, list) and result and all(_records(r, key, "word") for r in result):
+            columns = [key, "word", "start", "end", "score"]
+            return "entities", [
+                _section(f"input {i + 1}", columns, r, bars=4) for i, r in enumerate(result)
+            ]
     answers = [result] if isinstance(result, dict) else result
     if _records(answers, "answer"):
         columns = ["answer", "score", "start", "end"]

@@ -162,3 +162,12 @@ def test_text_that_only_looks_like_base64_stays_text():
         table = result_table({"text": text})
         assert "<img" not in table._repr_html_() and "<audio" not in table._repr_html_()
         assert text[:20] in repr(table)
+
+
+def test_entities_per_input_are_one_table_per_input():
+    one = {"entity_group": "PER", "word": "Ines Haddad", "start": 10, "end": 21, "score": 0.9}
+    other = {"entity_group": "ORG", "word": "Globex", "start": 22, "end": 28, "score": 0.8}
+    table = result_table([[one], [other, one]])
+    assert table.kind == "entities"
+    assert [s.title for s in table.sections] == ["input 1", "input 2"]
+    assert table.sections[1].rows[0] == ["ORG", "Globex", 22, 28, 0.8]
