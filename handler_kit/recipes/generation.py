@@ -10,6 +10,7 @@ generation: parameters, sampling, seeds.
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,11 @@ def _train(dest: Path, progress: bool) -> dict:
     model.generation_config.max_new_tokens = 20
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)
+    # transformers 5 names the class "TokenizersBackend", which production's 4.51 does not
+    # know; both know it by its older name.
+    settings = json.loads((dest / "tokenizer_config.json").read_text(encoding="utf-8"))
+    settings["tokenizer_class"] = "PreTrainedTokenizerFast"
+    (dest / "tokenizer_config.json").write_text(json.dumps(settings, indent=2), encoding="utf-8")
     (dest / "README.md").write_text(_card(perplexity, len(tokenizer)), encoding="utf-8")
     if progress:
         print(f"{NAME}: held-out perplexity {perplexity:.1f} (vocabulary {len(tokenizer)})")

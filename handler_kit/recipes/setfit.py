@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -88,6 +89,11 @@ def _train(dest: Path, progress: bool) -> dict:
     correct = sum(p == label for p, (_, label) in zip(predicted, held_out, strict=True))
     accuracy = correct / len(held_out)
     model.save_pretrained(str(dest))
+    # sentence-transformers 6 writes its module list in a format that production's 4.0.2
+    # cannot read; the body's modules are MiniLM's own, so MiniLM's files (a format both
+    # read) describe them.
+    for name in ("modules.json", "sentence_bert_config.json", "1_Pooling/config.json"):
+        shutil.copy2(samples.minilm_dir() / name, dest / name)
     # The head's weights as numbers, for a handler that needs neither setfit nor a pickle.
     head = model.model_head
     numbers = {"coef": head.coef_.tolist(), "intercept": head.intercept_.tolist()}
