@@ -174,7 +174,7 @@ class Media:
         if self.mime.startswith("audio/"):
             return (
                 f'<audio controls preload="none" src="{url}" title="{label}"></audio>'
-                f'<br><small style="color:var(--jp-ui-font-color2, inherit)">{label}</small>'
+                f'<br><small style="color:{style.MUTED}">{label}</small>'
             )
         return label
 
