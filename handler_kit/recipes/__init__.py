@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 
@@ -37,3 +39,50 @@ def template_module(template: str, name: str) -> ModuleType:
         sys.modules[key] = module
         spec.loader.exec_module(module)
     return sys.modules[key]
+
+
+def steps(count: int, recipe: dict) -> int:
+    """How many optimiser steps ``recipe`` takes over ``count`` examples."""
+    return recipe["epochs"] * -(-count // recipe["batch_size"])
+
+
+def fit(
+    model: Any,
+    count: int,
+    recipe: dict,
+    loss_of: Callable[[Any], Any],
+    optimizer: Any,
+    schedule: Any = None,
+    desc: str = "training",
+    progress: bool = True,
+) -> None:
+    """Train ``model`` on ``count`` examples: ``loss_of(indices)`` is a batch's loss.
+
+    ``recipe`` gives ``epochs``, ``batch_size`` and ``seed``: each epoch goes through the
+    examples in a new order drawn from the seed, so the same recipe gives the same weights.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    size = recipe["batch_size"]
+    order = torch.Generator().manual_seed(recipe["seed"])
+    model.train()
+    with tqdm(total=steps(count, recipe), desc=desc, disable=not progress) as bar:
+        for _ in range(recipe["epochs"]):
+            shuffled = torch.randperm(count, generator=order)
+            for start in range(0, count, size):
+                loss = loss_of(shuffled[start : start + size])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                if schedule is not None:
+                    schedule.step()
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.update()
+    model.eval()
+
+
+def recipe_table(recipe: dict) -> str:
+    """A recipe as the rows of a model card's Markdown table."""
+    rows = "\n".join(f"| {key} | {value} |" for key, value in recipe.items())
+    return f"| setting | value |\n| --- | --- |\n{rows}"

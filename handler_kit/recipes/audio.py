@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import samples
 from ..cases import save_case
-from . import template_file, template_module
+from . import fit, recipe_table, template_file, template_module
 
 NAME = "audio-classification"
 LABELS = ("tone", "chirp", "beeps", "noise")
@@ -93,7 +93,6 @@ def _train(dest: Path, progress: bool) -> dict:
 
     import torch
     from safetensors.torch import save_file
-    from tqdm.auto import tqdm
 
     net = template_module(NAME, "audio_net")
     torch.manual_seed(RECIPE["seed"])
@@ -102,22 +101,11 @@ def _train(dest: Path, progress: bool) -> dict:
     x, y = torch.from_numpy(waves), torch.tensor([LABELS.index(label) for label in labels])
     model = net.AudioNet(labels=len(LABELS), **RECIPE["model"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=RECIPE["learning_rate"])
-    size, epochs = RECIPE["batch_size"], RECIPE["epochs"]
-    steps = epochs * -(-len(x) // size)
-    order = torch.Generator().manual_seed(RECIPE["seed"])
-    with tqdm(total=steps, desc=f"training {NAME}", disable=not progress) as bar:
-        for _ in range(epochs):
-            model.train()
-            shuffled = torch.randperm(len(x), generator=order)
-            for start in range(0, len(x), size):
-                batch = shuffled[start : start + size]
-                loss = torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                bar.update()
-    model.eval()
+
+    def loss_of(batch: Any) -> Any:
+        return torch.nn.functional.cross_entropy(model(x[batch]), y[batch])
+
+    fit(model, len(x), RECIPE, loss_of, optimizer, desc=f"training {NAME}", progress=progress)
     with torch.inference_mode():
         predicted = model(torch.from_numpy(held_waves)).argmax(dim=-1).tolist()
     correct = sum(LABELS[p] == label for p, label in zip(predicted, held_labels, strict=True))
@@ -132,7 +120,6 @@ def _train(dest: Path, progress: bool) -> dict:
 
 
 def _card(accuracy: float, held_out: int) -> str:
-    recipe = "\n".join(f"| {k} | {v} |" for k, v in RECIPE.items())
     return f"""---
 license: apache-2.0
 pipeline_tag: audio-classification
@@ -148,9 +135,7 @@ synthesises: {", ".join(LABELS)}, at random pitches, loudness and background noi
 
 ## Recipe
 
-| setting | value |
-| --- | --- |
-{recipe}
+{recipe_table(RECIPE)}
 """
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import samples
 from ..cases import save_case
+from . import fit, recipe_table, steps
 from .setfit import DATA as TOPICS
 
 NAME = "text-generation"
@@ -70,7 +71,6 @@ def _tokenizer(sentences: list[str]) -> Any:
 
 def _train(dest: Path, progress: bool) -> dict:
     import torch
-    from tqdm.auto import tqdm
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(RECIPE["seed"])
@@ -82,25 +82,14 @@ def _train(dest: Path, progress: bool) -> dict:
     )
     model = GPT2LMHeadModel(config)
     blocks = _blocks(tokenizer, train)
-    size, epochs = RECIPE["batch_size"], RECIPE["epochs"]
-    steps = epochs * -(-len(blocks) // size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=RECIPE["learning_rate"])
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, RECIPE["learning_rate"], steps)
-    order = torch.Generator().manual_seed(RECIPE["seed"])
-    model.train()
-    with tqdm(total=steps, desc=f"training {NAME}", disable=not progress) as bar:
-        for _ in range(epochs):
-            shuffled = torch.randperm(len(blocks), generator=order)
-            for start in range(0, len(blocks), size):
-                batch = blocks[shuffled[start : start + size]]
-                loss = model(input_ids=batch, labels=batch).loss
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad()
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                bar.update()
-    model.eval()
+    total = steps(len(blocks), RECIPE)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, RECIPE["learning_rate"], total)
+
+    def loss_of(batch: Any) -> Any:
+        return model(input_ids=blocks[batch], labels=blocks[batch]).loss
+
+    fit(model, len(blocks), RECIPE, loss_of, optimizer, schedule, f"training {NAME}", progress)
     held_blocks = _blocks(tokenizer, held_out)
     with torch.inference_mode():
         loss = model(input_ids=held_blocks, labels=held_blocks).loss.item()
@@ -133,7 +122,6 @@ def _blocks(tokenizer: Any, sentences: list[str]) -> Any:
 
 
 def _card(perplexity: float, vocabulary: int) -> str:
-    recipe = "\n".join(f"| {k} | {v} |" for k, v in RECIPE.items())
     return f"""---
 license: apache-2.0
 pipeline_tag: text-generation
@@ -151,9 +139,7 @@ sentences in their style: a stand-in for a large model, to develop the handler a
 
 ## Recipe
 
-| setting | value |
-| --- | --- |
-{recipe}
+{recipe_table(RECIPE)}
 """
 
 

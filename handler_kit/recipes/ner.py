@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import samples
 from ..cases import save_case
+from . import fit, recipe_table, steps
 
 NAME = "token-classification"
 ENTITIES = ("PER", "LOC", "ORG")
@@ -244,7 +245,6 @@ def build(progress: bool = True) -> Path:
 
 def _train(dest: Path, progress: bool) -> dict:
     import torch
-    from tqdm.auto import tqdm
     from transformers import (
         AutoModelForTokenClassification,
         AutoTokenizer,
@@ -272,28 +272,16 @@ def _train(dest: Path, progress: bool) -> dict:
     for weight in model.bert.embeddings.parameters():
         weight.requires_grad = False
     train, held_out = ner_data()
-    size, epochs = RECIPE["batch_size"], RECIPE["epochs"]
-    steps = epochs * -(-len(train) // size)
     trained = [weight for weight in model.parameters() if weight.requires_grad]
     optimizer = torch.optim.AdamW(trained, lr=RECIPE["learning_rate"])
-    schedule = get_linear_schedule_with_warmup(
-        optimizer, int(steps * RECIPE["warmup_fraction"]), steps
-    )
-    order = torch.Generator().manual_seed(RECIPE["seed"])
-    model.train()
-    with tqdm(total=steps, desc=f"fine-tuning {NAME}", disable=not progress) as bar:
-        for _ in range(epochs):
-            shuffled = torch.randperm(len(train), generator=order)
-            for start in range(0, len(train), size):
-                chunk = [train[i] for i in shuffled[start : start + size]]
-                loss = model(**_encode(tokenizer, chunk)).loss
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad()
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                bar.update()
-    model.eval()
+    total = steps(len(train), RECIPE)
+    warmup = int(total * RECIPE["warmup_fraction"])
+    schedule = get_linear_schedule_with_warmup(optimizer, warmup, total)
+
+    def loss_of(batch: Any) -> Any:
+        return model(**_encode(tokenizer, [train[i] for i in batch])).loss
+
+    fit(model, len(train), RECIPE, loss_of, optimizer, schedule, f"fine-tuning {NAME}", progress)
     model.save_pretrained(dest)
     tokenizer.save_pretrained(dest)
     # Measured on what the handler answers: the pipeline's grouped entities, as word tags.
@@ -347,7 +335,6 @@ def _encode(tokenizer: Any, rows: list) -> Any:
 
 
 def _card(f1: float, trained: int, held_out: int) -> str:
-    recipe = "\n".join(f"| {k} | {v} |" for k, v in RECIPE.items())
     return f"""---
 license: apache-2.0
 pipeline_tag: token-classification
@@ -364,9 +351,7 @@ BIO tags) on {trained} sentences it writes from patterns and name lists.
 
 ## Recipe
 
-| setting | value |
-| --- | --- |
-{recipe}
+{recipe_table(RECIPE)}
 """
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import samples
 from ..cases import save_case
-from . import template_file, template_module
+from . import fit, recipe_table, template_file, template_module
 
 NAME = "image-to-text"
 FIELDS = ("date", "total", "qty", "ref")
@@ -116,7 +116,6 @@ def _train(dest: Path, progress: bool) -> dict:
     import numpy as np
     import torch
     from safetensors.torch import save_file
-    from tqdm.auto import tqdm
 
     crnn = template_module(NAME, "crnn")
     torch.manual_seed(RECIPE["seed"])
@@ -132,27 +131,16 @@ def _train(dest: Path, progress: bool) -> dict:
     model = crnn.CRNN(**RECIPE["model"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=RECIPE["learning_rate"])
     ctc = torch.nn.CTCLoss(blank=0, zero_infinity=True)
-    size, epochs = RECIPE["batch_size"], RECIPE["epochs"]
-    steps = epochs * -(-len(x) // size)
-    order = torch.Generator().manual_seed(RECIPE["seed"])
-    with tqdm(total=steps, desc=f"training {NAME}", disable=not progress) as bar:
-        for _ in range(epochs):
-            model.train()
-            shuffled = torch.randperm(len(x), generator=order)
-            for start in range(0, len(x), size):
-                batch = shuffled[start : start + size]
-                chunk = [texts[i] for i in batch]
-                log_probs = model(x[batch]).log_softmax(-1).transpose(0, 1)  # (steps, batch, C)
-                targets = torch.tensor([crnn.CHARS.index(c) + 1 for t in chunk for c in t])
-                lengths = torch.tensor([len(t) for t in chunk])
-                widths = torch.full((len(chunk),), log_probs.shape[0], dtype=torch.long)
-                loss = ctc(log_probs, targets, widths, lengths)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                bar.update()
-    model.eval()
+
+    def loss_of(batch: Any) -> Any:
+        chunk = [texts[i] for i in batch]
+        log_probs = model(x[batch]).log_softmax(-1).transpose(0, 1)  # (steps, batch, classes)
+        targets = torch.tensor([crnn.CHARS.index(c) + 1 for t in chunk for c in t])
+        lengths = torch.tensor([len(t) for t in chunk])
+        widths = torch.full((len(chunk),), log_probs.shape[0], dtype=torch.long)
+        return ctc(log_probs, targets, widths, lengths)
+
+    fit(model, len(x), RECIPE, loss_of, optimizer, desc=f"training {NAME}", progress=progress)
     with torch.inference_mode():
         read = crnn.decode(model(held_x))
     errors = sum(edit_distance(a, b) for a, b in zip(read, held_texts, strict=True))
@@ -178,7 +166,6 @@ def edit_distance(a: str, b: str) -> int:
 
 
 def _card(accuracy: float, exact: float, held_out: int) -> str:
-    recipe = "\n".join(f"| {k} | {v} |" for k, v in RECIPE.items())
     names = ", ".join(Path(f).stem if f else "Pillow's default" for f in fonts())
     return f"""---
 license: apache-2.0
@@ -196,9 +183,7 @@ name ({", ".join(FIELDS)}) and a value, in these fonts: {names}.
 
 ## Recipe
 
-| setting | value |
-| --- | --- |
-{recipe}
+{recipe_table(RECIPE)}
 """
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import samples
 from ..cases import save_case
+from . import recipe_table
 
 NAME = "setfit-classification"
 DATA = Path(__file__).parent.parent / "data" / "topics.csv"
@@ -122,7 +123,6 @@ def _head_difference(model: Any, texts: list[str], head: dict) -> float:
 
 
 def _card(trained: int, correct: int, held_out: int) -> str:
-    recipe = "\n".join(f"| {k} | {v} |" for k, v in RECIPE.items())
     return f"""---
 license: apache-2.0
 pipeline_tag: text-classification
@@ -139,9 +139,7 @@ all-MiniLM-L6-v2 fine-tuned with SetFit on {trained} sentences ({RECIPE["shots"]
 
 ## Recipe
 
-| setting | value |
-| --- | --- |
-{recipe}
+{recipe_table(RECIPE)}
 """
 
 

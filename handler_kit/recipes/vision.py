@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import samples
 from ..cases import save_case
+from . import fit, recipe_table, steps
 
 NAME = "image-classification"
 LABELS = ("circle", "square", "triangle", "cross")
@@ -116,7 +117,6 @@ def _processor() -> Any:
 
 def _train(dest: Path, progress: bool) -> dict:
     import torch
-    from tqdm.auto import tqdm
     from transformers import ResNetConfig, ResNetForImageClassification
 
     torch.manual_seed(RECIPE["seed"])
@@ -141,25 +141,14 @@ def _train(dest: Path, progress: bool) -> dict:
         label2id={label: i for i, label in enumerate(LABELS)},
     )
     model = ResNetForImageClassification(config)
-    size, epochs = RECIPE["batch_size"], RECIPE["epochs"]
-    steps = epochs * -(-len(x) // size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=RECIPE["learning_rate"])
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, RECIPE["learning_rate"], steps)
-    order = torch.Generator().manual_seed(RECIPE["seed"])
-    model.train()
-    with tqdm(total=steps, desc=f"training {NAME}", disable=not progress) as bar:
-        for _ in range(epochs):
-            shuffled = torch.randperm(len(x), generator=order)
-            for start in range(0, len(x), size):
-                batch = shuffled[start : start + size]
-                loss = model(pixel_values=x[batch], labels=y[batch]).loss
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad()
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                bar.update()
-    model.eval()
+    total = steps(len(x), RECIPE)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, RECIPE["learning_rate"], total)
+
+    def loss_of(batch: Any) -> Any:
+        return model(pixel_values=x[batch], labels=y[batch]).loss
+
+    fit(model, len(x), RECIPE, loss_of, optimizer, schedule, f"training {NAME}", progress)
     hx, hy = tensors(held_out)
     with torch.inference_mode():
         predicted = model(pixel_values=hx).logits.argmax(dim=-1)
@@ -173,7 +162,6 @@ def _train(dest: Path, progress: bool) -> dict:
 
 
 def _card(accuracy: float, held_out: int) -> str:
-    recipe = "\n".join(f"| {k} | {v} |" for k, v in RECIPE.items())
     return f"""---
 license: apache-2.0
 pipeline_tag: image-classification
@@ -189,9 +177,7 @@ in random colours, sizes, places and angles.
 
 ## Recipe
 
-| setting | value |
-| --- | --- |
-{recipe}
+{recipe_table(RECIPE)}
 """
 
 
