@@ -29,10 +29,12 @@ from __future__ import annotations
 import ast
 import copy
 import enum
+import textwrap
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import CodeType
 
 
 class Mode(str, enum.Enum):
@@ -89,20 +91,102 @@ class Kind(str, enum.Enum):
 HOT_KINDS = frozenset({Kind.LOGGING, Kind.PRINT})
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What a piece of code refers to, read in one walk of its tree."""
+
+    names: frozenset[str]  # plain names it reads or calls
+    chains: tuple[tuple[str, ...], ...]  # dotted chains: ("self", "model"), ("utils", "f")
+    local: dict[str, str]  # names its own imports bind -> the absolute names they stand for
+    calls_self: bool  # `self(...)`: a warm-up call runs __call__
+    globals: frozenset[str]  # names it declares `global`
+
+
+def summarise(nodes: list[ast.AST], module: str, package: bool) -> Summary:
+    """The references of ``nodes`` (a definition, a value, a statement)."""
+    names, chains, local, globals_ = set(), [], {}, set()
+    calls_self = False
+    for node in nodes:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                names.add(sub.id)
+            elif isinstance(sub, ast.Attribute):
+                chain = _dotted(sub)
+                if chain:
+                    chains.append(tuple(chain))
+            elif isinstance(sub, (ast.Import, ast.ImportFrom)) and sub is not node:
+                local.update(_import_bindings(sub, module, package))
+            elif isinstance(sub, ast.Call) and _is_name(sub.func, "self"):
+                calls_self = True
+            elif isinstance(sub, ast.Global):
+                globals_.update(sub.names)
+    return Summary(frozenset(names), tuple(chains), local, calls_self, frozenset(globals_))
+
+
 @dataclass
 class Unit:
-    """A definition: a function, a class, or a method of the handler class."""
+    """A definition: a function, a class, or a method of the handler class.
+
+    Units of the same module, name and text are the same object from one analysis to the
+    next (see ``_unit``): their dump and summary are worked out once.
+    """
 
     label: str
     text: str  # its source lines: equal texts need no tree comparison
     node: ast.AST
+    module: str = ""
+    package: bool = False
+    _dump: str | None = None
+    _summary: Summary | None = None
+
+    @property
+    def dump(self) -> object:
+        """What the code does, without positions, comments or docstrings: equal when only
+        those changed. For a function, its compiled code (compiling is C, quicker than a
+        tree dump); for anything else, the tree."""
+        if self._dump is None:
+            self._dump = _code_key(self.text) if _is_function(self.node) else _dump(self.node)
+        return self._dump
+
+    @property
+    def summary(self) -> Summary:
+        if self._summary is None:
+            self._summary = summarise([self.node], self.module, self.package)
+        return self._summary
+
+
+_units: dict[tuple[str, str, str, str], Unit] = {}
+
+
+def _unit(label: str, text: str, node: ast.AST, module: str, package: bool) -> Unit:
+    """The unit for a definition, the one of an earlier analysis when its text is the same."""
+    key = (module, label, text, str(package))
+    unit = _units.get(key)
+    if unit is None:
+        if len(_units) > 5000:
+            _units.clear()
+        unit = _units[key] = Unit(label, text, node, module, package)
+    return unit
+
+
+@dataclass
+class Header:
+    """The handler class's first lines: bases, keywords, decorators."""
+
+    text: str
+    node: ast.ClassDef
     _dump: str | None = None
 
     @property
     def dump(self) -> str:
         if self._dump is None:
-            self._dump = _dump(self.node)
+            header = copy.copy(self.node)
+            header.body = []
+            self._dump = _dump(header)
         return self._dump
+
+    def same(self, other: Header | None) -> bool:
+        return other is not None and (self.text == other.text or self.dump == other.dump)
 
 
 @dataclass
@@ -113,12 +197,19 @@ class Binding:
     statements: list[ast.stmt]
     imports: list[str] = field(default_factory=list)  # absolute targets of import bindings
     _dump: str | None = None
+    _summary: Summary | None = None
 
     @property
     def dump(self) -> str:
         if self._dump is None:
             self._dump = "\n".join(_dump(s) for s in self.statements)
         return self._dump
+
+    def summary(self, module: str, package: bool) -> Summary:
+        if self._summary is None:
+            values = [_value_of(s) for s in self.statements if not _is_import(s)]
+            self._summary = summarise(values, module, package)
+        return self._summary
 
 
 @dataclass
@@ -132,6 +223,12 @@ class Effect:
     dump: str
     note: str = ""
     where: str = ""  # "handler.py:7"
+    _summary: Summary | None = None
+
+    def summary(self, module: str, package: bool) -> Summary:
+        if self._summary is None:
+            self._summary = summarise([self.node], module, package)
+        return self._summary
 
     def describe(self, verb: str) -> str:
         """``environment variable X changed at handler.py:4``, said for a reason."""
@@ -152,7 +249,7 @@ class Analysis:
     units: dict[str, Unit] = field(default_factory=dict)  # "f", "C", "C.m"
     bindings: dict[str, Binding] = field(default_factory=dict)  # "X", "C.attr"
     effects: list[Effect] = field(default_factory=list)
-    headers: dict[str, tuple[str, ast.ClassDef]] = field(default_factory=dict)  # class -> (dump)
+    headers: dict[str, Header] = field(default_factory=dict)  # class name -> its header
     stars: list[str] = field(default_factory=list)  # modules imported with `import *`
     imports: set[str] = field(default_factory=set)  # every module imported, anywhere in it
 
@@ -193,7 +290,7 @@ def decide(
     home_module, home_class = home
     header_old = before[home_module].headers.get(home_class)
     header_new = after[home_module].headers.get(home_class)
-    if (header_old and header_old[0]) != (header_new and header_new[0]):
+    if (header_old or header_new) and not (header_old and header_old.same(header_new)):
         return Decision(Mode.REINIT, f"bases or decorators of {class_name} changed", labels)
 
     reach_old, reach_new = world_before.reachable(), world_after.reachable()
@@ -377,7 +474,7 @@ class _World:
         header = module.headers.get(home_class)
         if header is not None:
             roots.append((f"{home_module}:<header>", ""))
-            bases = [_dotted_name(b) for b in header[1].bases]
+            bases = [_dotted_name(b) for b in header.node.bases]
             if any(b is None or b.split(".")[-1] not in INERT_BASES for b in bases):
                 # A library base's __init__ may call back any method the handler overrides.
                 for key in module.units:
@@ -409,21 +506,22 @@ class _World:
                 todo += [ref for ref in self.references(target) if ref not in seen]
         return seen
 
-    def nodes(self, target: str) -> list[ast.AST]:
-        """The syntax nodes of a target id."""
+    def summaries(self, target: str) -> list[Summary]:
+        """What the code of a target id refers to."""
         module_name, _, key = target.partition(":")
         module = self.modules[module_name]
         if key.startswith("<header>"):
-            node = module.headers[self.home[1]][1]
-            return [*node.bases, *node.keywords, *node.decorator_list]
+            header = module.headers[self.home[1]]
+            return [header_summary(header, module)]
         if key.startswith("<effect>"):
             line = int(key.rpartition(":")[2])
-            return [e.node for e in module.effects if e.line == line]
+            return [
+                e.summary(module.name, module.package) for e in module.effects if e.line == line
+            ]
         if key in module.units:
-            return [module.units[key].node]
+            return [module.units[key].summary]
         if key in module.bindings:
-            binding = module.bindings[key]
-            return [_value_of(s) for s in binding.statements if not _is_import(s)]
+            return [module.bindings[key].summary(module.name, module.package)]
         return []
 
     def references(self, target: str) -> set[str]:
@@ -434,37 +532,33 @@ class _World:
         if key in module.bindings:
             for imported in module.bindings[key].imports:
                 refs |= self._import_target(imported)
-        for node in self.nodes(target):
-            refs |= self._code_references(node, module)
+        for summary in self.summaries(target):
+            refs |= self._code_references(summary, module)
         refs.discard(target)
         return refs
 
-    def _code_references(self, node: ast.AST, module: Analysis) -> set[str]:
+    def _code_references(self, summary: Summary, module: Analysis) -> set[str]:
         home_module, home_class = self.home
         in_home = module.name == home_module
-        local = _local_imports(node, module.name, module.package)
+        local = summary.local
         refs: set[str] = set()
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Name):
-                if sub.id in local:
-                    refs |= self._import_target(local[sub.id])
-                else:
-                    refs |= self._resolve(sub.id, module)
-            elif isinstance(sub, ast.Attribute):
-                chain = _dotted(sub)
-                if not chain:
-                    continue
-                if in_home and chain[0] in {"self", "cls", home_class}:
-                    refs |= self._known(f"{home_module}:{home_class}.{chain[1]}")
-                elif chain[0] in local:
-                    refs |= self._chain(local[chain[0]], chain[1:])
-                else:
-                    binding = module.bindings.get(chain[0])
-                    for imported in binding.imports if binding else []:
-                        refs |= self._chain(imported, chain[1:])
-            elif in_home and isinstance(sub, ast.Call) and _is_name(sub.func, "self"):
-                # `self(...)` in __init__ (a warm-up call) runs __call__ at start-up.
-                refs |= self._known(f"{home_module}:{home_class}.__call__")
+        for name in summary.names:
+            if name in local:
+                refs |= self._import_target(local[name])
+            else:
+                refs |= self._resolve(name, module)
+        for chain in summary.chains:
+            if in_home and chain[0] in {"self", "cls", home_class}:
+                refs |= self._known(f"{home_module}:{home_class}.{chain[1]}")
+            elif chain[0] in local:
+                refs |= self._chain(local[chain[0]], list(chain[1:]))
+            else:
+                binding = module.bindings.get(chain[0])
+                for imported in binding.imports if binding else []:
+                    refs |= self._chain(imported, list(chain[1:]))
+        if in_home and summary.calls_self:
+            # `self(...)` in __init__ (a warm-up call) runs __call__ at start-up.
+            refs |= self._known(f"{home_module}:{home_class}.__call__")
         return refs
 
     def _resolve(self, name: str, module: Analysis) -> set[str]:
@@ -510,25 +604,16 @@ class _World:
         found = set()
         for target in reached:
             module_name = target.partition(":")[0]
-            if module_name not in self.modules:
-                continue
-            for node in self.nodes(target):
-                for sub in ast.walk(node):
-                    if isinstance(sub, ast.Global):
-                        found |= {(module_name, name) for name in sub.names}
+            if module_name in self.modules:
+                for summary in self.summaries(target):
+                    found |= {(module_name, name) for name in summary.globals}
         return found
 
 
-def _local_imports(node: ast.AST, module: str, package: bool) -> dict[str, str]:
-    """Names that imports inside a function bind, to the absolute names they stand for."""
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return {}
-    found: dict[str, str] = {}
-    for sub in ast.walk(node):
-        if isinstance(sub, (ast.Import, ast.ImportFrom)) and sub is not node:
-            for local, target in _import_bindings(sub, module, package):
-                found[local] = target
-    return found
+def header_summary(header: Header, module: Analysis) -> Summary:
+    """What a class's bases, keywords and decorators refer to."""
+    node = header.node
+    return summarise([*node.bases, *node.keywords, *node.decorator_list], module.name, False)
 
 
 # --- reading one module ------------------------------------------------------------------------
@@ -556,11 +641,10 @@ def analyse(name: str, text: str | None, file: str = "") -> Analysis:
                 bindings.setdefault(local, []).extend([*context, stmt])
                 imports.setdefault(local, []).append(target)
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            analysis.units[stmt.name] = Unit(
-                f"helper {display}{stmt.name}", _segment(lines, stmt), stmt
-            )
+            label = f"helper {display}{stmt.name}"
+            analysis.units[stmt.name] = _unit(label, _segment(lines, stmt), stmt, name, package)
         elif isinstance(stmt, ast.ClassDef):
-            _analyse_class(stmt, analysis, lines, display, bindings)
+            _analyse_class(stmt, analysis, lines, display, bindings, package)
         elif _is_docstring(stmt) or _is_main_block(stmt):
             continue  # prose, and a block production never runs
         else:
@@ -656,16 +740,20 @@ def _analyse_class(
     lines: list[str],
     display: str,
     bindings: dict[str, list[ast.stmt]],
+    package: bool,
 ) -> None:
     """A class as one unit, and also member by member (used when it is the handler class)."""
-    analysis.units[cls.name] = Unit(f"class {display}{cls.name}", _segment(lines, cls), cls)
-    header = copy.copy(cls)
-    header.body = []
-    analysis.headers[cls.name] = (_dump(header), cls)
+    name = analysis.name
+    label = f"class {display}{cls.name}"
+    analysis.units[cls.name] = _unit(label, _segment(lines, cls), cls, name, package)
+    first = min([cls.lineno, *(d.lineno for d in cls.decorator_list)])
+    body = cls.body[0].lineno if cls.body else cls.end_lineno or cls.lineno
+    analysis.headers[cls.name] = Header("\n".join(lines[first - 1 : body - 1]), cls)
     for stmt in cls.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             key = f"{cls.name}.{stmt.name}"
-            analysis.units[key] = Unit(f"method {stmt.name}", _segment(lines, stmt), stmt)
+            segment = _segment(lines, stmt)
+            analysis.units[key] = _unit(f"method {stmt.name}", segment, stmt, name, package)
         elif not _is_docstring(stmt):
             for assigned in _assigned_names(stmt) or [f"<line {stmt.lineno}>"]:
                 bindings.setdefault(f"{cls.name}.{assigned}", []).append(stmt)
@@ -901,6 +989,41 @@ def _segment(lines: list[str], node: ast.AST) -> str:
     """The source lines of a definition, decorators included: cheap to compare."""
     start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
     return "\n".join(lines[start - 1 : node.end_lineno])
+
+
+def _is_function(node: ast.AST) -> bool:
+    return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+
+
+# Code objects whose first constant is not a docstring slot.
+_NO_DOCSTRING = frozenset({"<module>", "<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>"})
+
+
+def _code_key(text: str) -> object:
+    """A function's source compiled, as a comparable value that leaves out line numbers and
+    its docstring (in CPython a function's first constant); the tree dump when it does not
+    compile on its own (a ``nonlocal`` of an enclosing scope)."""
+    try:
+        code = compile(textwrap.dedent(text), "<unit>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return _dump(ast.parse(textwrap.dedent(text)))
+    return _code_value(code)
+
+
+def _code_value(code: CodeType) -> tuple:
+    consts = code.co_consts if code.co_name in _NO_DOCSTRING else code.co_consts[1:]
+    return (
+        code.co_code,
+        code.co_names,
+        code.co_varnames,
+        code.co_freevars,
+        code.co_cellvars,
+        code.co_argcount,
+        code.co_posonlyargcount,
+        code.co_kwonlyargcount,
+        code.co_flags,
+        tuple(_code_value(c) if isinstance(c, CodeType) else (type(c), c) for c in consts),
+    )
 
 
 def _dump(node: ast.AST) -> str:
