@@ -346,14 +346,16 @@ def serve(
     max_body: int = MAX_BODY,
     start_timeout: float = 10,
     log: logging.Handler | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Endpoint:
     """Serve ``handler`` (a LiveHandler or any callable) over HTTP in a background thread.
 
     ``port=0`` picks a free port; the endpoint's ``url`` says which. ``concurrency`` is how
     many calls may run at once in worker threads (production: one at a time). The endpoint
     keeps its log (``endpoint.log``); ``log`` is one more handler for it, such as a
-    ``logging.StreamHandler()`` to print it. In Colab, ``browser_url`` is Colab's proxy to the
-    port, the address a browser can open.
+    ``logging.StreamHandler()`` to print it. ``env`` holds production's variables (default:
+    this process's environment): HF_TASK, AIP_MODE and the Vertex AI routes. In Colab,
+    ``browser_url`` is Colab's proxy to the port, the address a browser can open.
     """
     import uvicorn
 
@@ -372,7 +374,7 @@ def serve(
         ) from None
     stats, memory = Stats(), EndpointLog()
     logger = endpoint_logger(memory, *([log] if log is not None else []))
-    app = create_app(handler, token, max_body, concurrency, stats, logger)
+    app = create_app(handler, token, max_body, concurrency, stats, logger, env)
     # log_config=None: uvicorn installs no handler of its own that prints to stderr (the
     # output of whichever cell ran last); its warnings go to this endpoint's log instead.
     logging.getLogger("uvicorn.error").addHandler(memory)
