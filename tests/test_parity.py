@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -362,3 +365,39 @@ def test_a_handler_whose_init_fails_starts_neither(tmp_path):
         ProductionServer(repo, TOOLKIT, python=python).start()
     with pytest.raises(handler_kit.HandlerLoadError, match="the model folder has no weights"):
         handler_kit.load(repo)
+
+
+KIT_IN_A_FRESH_PROCESS = """
+import json, sys
+import handler_kit
+handler = handler_kit.load(sys.argv[1])
+print(json.dumps(handler({"inputs": "a"})))
+"""
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"HF_DEFAULT_PIPELINE_NAME": "my_handler.py"},
+        {"HF_DEFAULT_PIPELINE_NAME": "my_handler.py", "HF_MODULE_NAME": "custom.Key"},
+    ],
+    ids=["file-name", "file-and-module-name"],
+)
+def test_the_handler_file_and_module_key_come_from_the_environment(tmp_path, env):
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "named", repo)
+    python = ensure_venv(TOOLKIT)
+    with ProductionServer(repo, TOOLKIT, python=python, env=env) as production:
+        expected = httpx.post(production.url, json={"inputs": "a"}, timeout=60).json()
+    # The kit reads the two variables when it is imported, as production at start-up.
+    done = subprocess.run(
+        [sys.executable, "-c", KIT_IN_A_FRESH_PROCESS, str(repo)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == expected
+    assert expected["module"] == env.get("HF_MODULE_NAME", "my_handler.EndpointHandler")
