@@ -436,6 +436,7 @@ def run(
     from .live import load
 
     live = load(repo)
+    port = vertex_port(port)
     stop = stop or threading.Event()
     echo = echo or partial(print, flush=True)  # flushed: a pipe reader sees each line now
     printer = _Echo(echo)
@@ -463,6 +464,15 @@ def run(
         except KeyboardInterrupt:
             pass
     echo("stopped")
+
+
+def vertex_port(port: int, env: Mapping[str, str] | None = None) -> int:
+    """``port``, or ``AIP_HTTP_PORT`` when ``AIP_MODE`` is set: production's entrypoint
+    listens there under Vertex AI, whatever else it was given."""
+    env = os.environ if env is None else env
+    if env.get("AIP_MODE") and env.get("AIP_HTTP_PORT", "").isdigit():
+        return int(env["AIP_HTTP_PORT"])
+    return port
 
 
 class _Echo(logging.Handler):

@@ -532,3 +532,9 @@ def test_while_an_endpoint_runs_threads_switch_often_and_the_old_interval_comes_
         assert sys.getswitchinterval() < before  # the first endpoint still runs
         assert first.running
     assert sys.getswitchinterval() == before
+
+
+def test_vertex_ai_chooses_the_port_as_productions_entrypoint():
+    assert server.vertex_port(8080, {}) == 8080
+    assert server.vertex_port(8080, {"AIP_HTTP_PORT": "9000"}) == 8080  # only with AIP_MODE
+    assert server.vertex_port(8080, {"AIP_MODE": "PREDICTION", "AIP_HTTP_PORT": "9000"}) == 9000
