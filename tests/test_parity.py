@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 import handler_kit
-from handler_kit import contract
+from handler_kit import contract, samples
 from handler_kit.server import serve
 from handler_kit.toolkit import ProductionServer, ToolkitError, ensure_venv, find_toolkit
 
@@ -55,6 +55,7 @@ SERVERS = {
     "raises": ("raises", {}),
     "asr": ("echo", {"HF_TASK": "automatic-speech-recognition"}),
     "vertex": ("echo", VERTEX),
+    "minilm": ("minilm", {}),  # the packaged MiniLM next to the handler (samples.model_repo)
 }
 
 
@@ -278,12 +279,23 @@ VERTEX_CALLS = [
     Call("vertex-no-metrics", b"", {}, "/metrics", "GET"),
 ]
 
+MINILM = [
+    body("minilm-sentence", b'{"inputs": "I am quite excited how this will turn out"}'),
+    body(
+        "minilm-sentences",
+        b'{"inputs": ["I love this phone", "I adore this phone", "The train is late"]}',
+        "/predict",
+    ),
+    accept("minilm-as-image", "image/png", "Today is a though day", says="Return a PIL image"),
+]
+
 CALLS = [
     *(("echo", c) for c in ECHO),
     *(("values", c) for c in VALUES),
     *(("raises", c) for c in RAISES),
     *(("asr", c) for c in ASR),
     *(("vertex", c) for c in VERTEX_CALLS),
+    *(("minilm", c) for c in MINILM),
 ]
 
 
@@ -314,6 +326,8 @@ def pairs(tmp_path_factory):
             fixture, env = SERVERS[name]
             repo = tmp_path_factory.mktemp(name) / "repo"
             shutil.copytree(FIXTURES / fixture, repo)
+            if fixture == "minilm":
+                samples.model_repo(repo)  # the model's files beside the handler
             started[name] = Pair(repo, env, python)
         return started[name]
 
