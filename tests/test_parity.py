@@ -197,6 +197,9 @@ ECHO = [
     body("post-health", b'{"inputs": "a"}', "/health"),
     body("post-nowhere", b'{"inputs": "a"}', "/nowhere"),
     body("put-root", b'{"inputs": "a"}', "/", method="PUT"),
+    body("post-predict-slash", b'{"inputs": "a"}', "/predict/"),
+    Call("get-health-slash", b"", {}, "/health/", "GET"),
+    Call("options-root", b"", {}, "/", "OPTIONS"),
 ]
 
 VALUE_ANSWERS = [
