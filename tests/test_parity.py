@@ -56,6 +56,7 @@ SERVERS = {
     "asr": ("echo", {"HF_TASK": "automatic-speech-recognition"}),
     "vertex": ("echo", VERTEX),
     "minilm": ("minilm", {}),  # the packaged MiniLM next to the handler (samples.model_repo)
+    "legacy": ("custom_handler", {}),  # the toolkit's own legacy pipeline.py (tests/resources)
 }
 
 
@@ -292,6 +293,12 @@ MINILM = [
     accept("minilm-as-image", "image/png", "Today is a though day", says="Return a PIL image"),
 ]
 
+LEGACY = [
+    body("legacy-string-with-inputs", b'"my inputs"'),  # pipeline.py reverses what it gets
+    body("legacy-dict", b'{"inputs": "abc"}'),  # a dict cannot be reversed: its TypeError
+    body("legacy-list", b'["inputs", "x"]', "/predict"),
+]
+
 CALLS = [
     *(("echo", c) for c in ECHO),
     *(("values", c) for c in VALUES),
@@ -299,6 +306,7 @@ CALLS = [
     *(("asr", c) for c in ASR),
     *(("vertex", c) for c in VERTEX_CALLS),
     *(("minilm", c) for c in MINILM),
+    *(("legacy", c) for c in LEGACY),
 ]
 
 
@@ -328,7 +336,10 @@ def pairs(tmp_path_factory):
         if name not in started:
             fixture, env = SERVERS[name]
             repo = tmp_path_factory.mktemp(name) / "repo"
-            shutil.copytree(FIXTURES / fixture, repo)
+            resources = TOOLKIT.source / "tests" / "resources"
+            shutil.copytree(
+                resources / fixture if fixture == "custom_handler" else FIXTURES / fixture, repo
+            )
             if fixture == "minilm":
                 samples.model_repo(repo)  # the model's files beside the handler
             started[name] = Pair(repo, env, python)
