@@ -9,6 +9,7 @@ from .check import CheckReport, check
 from .errors import HandlerKitError, HandlerLoadError, HandlerReloadError
 from .live import LiveHandler, load
 from .reload import ReloadReport
+from .replay import ReplayReport, replay
 from .server import Endpoint, serve
 from .tables import ResultTable, result_table, show
 
@@ -20,10 +21,12 @@ __all__ = [
     "HandlerReloadError",
     "LiveHandler",
     "ReloadReport",
+    "ReplayReport",
     "ResultTable",
     "check",
     "load",
     "payload_form",
+    "replay",
     "result_table",
     "serve",
     "show",

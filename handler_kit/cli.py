@@ -13,6 +13,8 @@ from . import __version__, contract, samples, server
 from .check import DEFAULT_TIMEOUT, check
 from .errors import HandlerKitError
 from .live import load
+from .replay import DEFAULT_TIMEOUT as REPLAY_TIMEOUT
+from .replay import replay
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +101,21 @@ def parser() -> argparse.ArgumentParser:
     )
     ready.set_defaults(func=_check)
 
+    again = commands.add_parser(
+        "replay", help="send a repository's cases to an endpoint URL and compare the answers"
+    )
+    again.add_argument("url", help="the endpoint, e.g. http://127.0.0.1:8080 or a deployed one")
+    again.add_argument("--cases", metavar="DIR", help="folder of payload cases (default: ./cases)")
+    again.add_argument("--token", help="sent as `Authorization: Bearer TOKEN`")
+    again.add_argument(
+        "--timeout",
+        type=float,
+        default=REPLAY_TIMEOUT,
+        metavar="S",
+        help=f"seconds each request may take (default {REPLAY_TIMEOUT:.0f})",
+    )
+    again.set_defaults(func=_replay)
+
     test = commands.add_parser("test", help="execute notebooks as tests (papermill)")
     test.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks to execute")
     test.add_argument(
@@ -175,6 +192,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     report = check(args.repo, args.cases, args.timeout)
+    print(report)
+    return 0 if report.ok else 1
+
+
+def _replay(args: argparse.Namespace) -> int:
+    report = replay(args.url, args.cases, args.token, args.timeout)
     print(report)
     return 0 if report.ok else 1
 
