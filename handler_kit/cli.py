@@ -13,8 +13,10 @@ from . import __version__, contract, samples, server
 from .check import DEFAULT_TIMEOUT, check
 from .errors import HandlerKitError
 from .live import load
+from .production_run import against_production
 from .replay import DEFAULT_TIMEOUT as REPLAY_TIMEOUT
 from .replay import replay
+from .toolkit import find_toolkit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +100,18 @@ def parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT,
         metavar="S",
         help=f"seconds the handler may take to build and answer (default {DEFAULT_TIMEOUT:.0f})",
+    )
+    ready.add_argument(
+        "--against-production",
+        action="store_true",
+        help="then run the repository under production's real server and the kit's endpoint "
+        "and compare each case's answer (needs the production toolkit: --toolkit)",
+    )
+    ready.add_argument(
+        "--toolkit",
+        metavar="PATH",
+        help="the production toolkit: a clone of huggingface/huggingface-inference-toolkit, or "
+        "a venv where it is installed (default: $HANDLER_KIT_TOOLKIT)",
     )
     ready.set_defaults(func=_check)
 
@@ -191,9 +205,18 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if args.toolkit and not args.against_production:
+        raise HandlerKitError("--toolkit goes with --against-production: add it, or drop --toolkit")
+    # A missing toolkit is said before the check runs, not after.
+    toolkit = find_toolkit(args.toolkit) if args.against_production else None
     report = check(args.repo, args.cases, args.timeout)
-    print(report)
-    return 0 if report.ok else 1
+    print(report, flush=True)
+    if toolkit is None:
+        return 0 if report.ok else 1
+    print()
+    comparison = against_production(args.repo, args.cases, toolkit, timeout=args.timeout)
+    print(comparison)
+    return 0 if report.ok and comparison.ok else 1
 
 
 def _replay(args: argparse.Namespace) -> int:

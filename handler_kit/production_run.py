@@ -1,0 +1,347 @@
+"""The repository under production's real server and under the kit's endpoint, side by side.
+
+``against_production`` starts both on the same repository, each in a fresh process: the
+production toolkit's own server (``toolkit.ProductionServer``, in a venv with production's
+pins) and ``handler-kit serve``. Every case's request goes to both; a row per case says
+whether the two answers are the same (status, content type, body) and, when not, how they
+differ. ``handler-kit check --against-production`` and ``%handler_check --against-production``
+run it after the check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import style
+from .cases import Case, CaseError, difference, read_cases
+from .check import DEFAULT_CASE, DEFAULT_PAYLOAD
+from .errors import HandlerKitError
+from .replay import Answer, Unreachable, send
+
+if TYPE_CHECKING:
+    from .toolkit import Toolkit
+
+START_TIMEOUT = 300.0  # seconds each server may take to build the handler and answer /health
+REQUEST_TIMEOUT = 60.0  # seconds per request
+LOG_TAIL = 30  # lines of a server's log quoted when it does not start
+SHORT = 60  # characters of a body shown in a cell
+
+
+class Match(str, Enum):
+    """How production's answer and the kit's compare."""
+
+    SAME = "same"
+    DIFFERS = "differs"
+    ERROR = "error"  # a case that could not be sent, or a server that did not answer
+
+
+@dataclass(frozen=True)
+class Side:
+    """One server's answer to a case, as shown in a row: ``200 application/json {...}``."""
+
+    status: int | None
+    content_type: str
+    body: str
+
+    @classmethod
+    def of(cls, answer: Answer) -> Side:
+        if answer.status != 200:
+            text = f"error: {answer.error_message()}"
+        elif answer.is_json or answer.content_type.startswith("text/"):
+            text = " ".join(answer.body.decode("utf-8", "replace").split())
+        else:
+            text = f"<{len(answer.body)} bytes>"
+        return cls(answer.status, answer.content_type, _short(text))
+
+    def __str__(self) -> str:
+        if self.status is None:
+            return self.body
+        return f"{self.status} {self.content_type or '(no content type)'} {self.body}"
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One case: the same answer from both servers, or what differs."""
+
+    case: str
+    match: Match
+    detail: str
+    production: Side | None = None
+    kit: Side | None = None
+
+
+@dataclass
+class ProductionComparison:
+    """A row per case: production's answer against the kit's; ``ok`` when all are the same."""
+
+    repo: Path
+    rows: list[ComparisonRow] = field(default_factory=list)
+    production: str = ""  # which production ran: the toolkit and python used
+
+    @property
+    def ok(self) -> bool:
+        return all(row.match is Match.SAME for row in self.rows)
+
+    @property
+    def differing(self) -> list[ComparisonRow]:
+        """The rows that are not the same."""
+        return [row for row in self.rows if row.match is not Match.SAME]
+
+    @property
+    def verdict(self) -> str:
+        """``all 3 cases answer the same`` or ``1 of 3 cases differs from production``."""
+        n = len(self.rows)
+        if self.ok:
+            return f"all {n} case{'s' * (n != 1)} answer the same in production and here"
+        k = len(self.differing)
+        return f"{k} of {n} case{'s' * (n != 1)} answer{'s' * (k == 1)} differently in production"
+
+    def __str__(self) -> str:
+        lines = [f"Production against the kit on {self.repo}"]
+        if self.production:
+            lines.append(f"production: {self.production}")
+        width = max([len("case"), *(len(row.case) for row in self.rows)])
+        indent = " " * (width + 2 + 7 + 2)
+        lines.append(f"{'case':<{width}}  {'result':<7}  detail")
+        for row in self.rows:
+            lines.append(f"{row.case:<{width}}  {row.match.value:<7}  {row.detail}")
+            if row.match is not Match.SAME:
+                lines += [
+                    f"{indent}{name}: {side}"
+                    for name, side in (("production", row.production), ("kit", row.kit))
+                    if side is not None
+                ]
+        lines.append(self.verdict)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        cell = style.cell_style()
+        mono = f"{cell};font-family:{style.MONOSPACE};white-space:pre-wrap"
+
+        def side(value: Side | None) -> str:
+            return html.escape(str(value)) if value is not None else ""
+
+        rows = "".join(
+            f'<tr><td style="{cell}">{html.escape(row.case)}</td>'
+            f'<td style="{cell}">{style.status(row.match.value)}</td>'
+            f'<td style="{cell};white-space:pre-wrap">{html.escape(row.detail)}</td>'
+            f'<td style="{mono}">{side(row.production)}</td>'
+            f'<td style="{mono}">{side(row.kit)}</td></tr>'
+            for row in self.rows
+        )
+        names = ("case", "result", "detail", "production", "the kit")
+        head = "".join(f'<th style="{cell}">{name}</th>' for name in names)
+        verdict = style.status("pass" if self.ok else "fail", self.verdict)
+        said = (
+            f'<div style="color:{style.MUTED}">production: {html.escape(self.production)}</div>'
+            if self.production
+            else ""
+        )
+        return (
+            f'<div style="color:{style.TEXT}"><b>Production against the kit on '
+            f"{html.escape(str(self.repo))}</b>{said}"
+            f'<table style="{style.table_style()}"><tr>{head}</tr>{rows}</table>'
+            f"<div>{verdict}</div></div>"
+        )
+
+
+def against_production(
+    repo: str | Path,
+    cases: str | Path | None = None,
+    toolkit: str | Path | Toolkit | None = None,
+    python: str | Path | None = None,
+    timeout: float = START_TIMEOUT,
+) -> ProductionComparison:
+    """Run ``repo`` under production's real server and the kit's endpoint; compare each case.
+
+    ``cases`` is the folder of cases (default ``<repo>/cases``; without one, the check's
+    default payload); ``toolkit`` the production toolkit's source folder or a venv that has it
+    (default: ``$HANDLER_KIT_TOOLKIT``, then the reference copy beside the project), or the
+    ``Toolkit`` that ``toolkit.find_toolkit`` found;
+    ``python`` the interpreter for production's server (default: a cached venv with
+    production's pins, built on first use). ``timeout`` bounds each server's start-up.
+    Raises HandlerKitError when there is no toolkit or a server does not start.
+    """
+    from .toolkit import ProductionServer, Toolkit, ensure_venv, find_toolkit
+
+    folder = Path(repo).expanduser().resolve()
+    if not (folder / "handler.py").is_file() and not (folder / "pipeline.py").is_file():
+        raise HandlerKitError(
+            f"no handler.py in {folder}", hint="Pass the repository that holds handler.py."
+        )
+    found = _cases(folder, Path(cases).expanduser() if cases is not None else None)
+    # No toolkit: find_toolkit raises, saying how to get it.
+    kit = toolkit if isinstance(toolkit, Toolkit) else find_toolkit(toolkit)
+    python = Path(python) if python is not None else ensure_venv(kit)
+    production = ProductionServer(folder, kit, python)
+    report = ProductionComparison(folder, production=_described(kit, python))
+    with kit_server(folder, timeout) as here:
+        production.start(timeout)
+        try:
+            for case in found:
+                if isinstance(case, CaseError):
+                    name = Path(case.file).stem if case.file else "?"
+                    report.rows.append(ComparisonRow(name, Match.ERROR, f"not sent: {case}"))
+                    continue
+                report.rows.append(compare_case(case, production.url, here))
+        finally:
+            production.stop()
+    return report
+
+
+def compare_case(case: Case, production_url: str, kit_url: str) -> ComparisonRow:
+    """Send ``case`` to both servers and compare the answers; its row."""
+    try:
+        body = case.body()
+    except CaseError as error:
+        return ComparisonRow(case.name, Match.ERROR, f"not sent: {error}")
+    answers: list[Answer | Side] = []
+    for url in (production_url, kit_url):
+        try:
+            answers.append(send(url, case.content_type, body, timeout=REQUEST_TIMEOUT))
+        except Unreachable as error:
+            answers.append(Side(None, "", error.one_line()))
+    production, kit = answers
+    if not isinstance(production, Answer) or not isinstance(kit, Answer):
+        sides = [a if isinstance(a, Side) else Side.of(a) for a in answers]
+        return ComparisonRow(case.name, Match.ERROR, "no answer", *sides)
+    found = answer_difference(production, kit, case.tolerance if case.has_tolerance else 0.0)
+    if found:
+        return ComparisonRow(case.name, Match.DIFFERS, found, Side.of(production), Side.of(kit))
+    said = f"{production.status} {production.content_type}"
+    if production.status != 200:
+        said += f": {production.error_message()}"
+    return ComparisonRow(
+        case.name, Match.SAME, _short(said, 100), Side.of(production), Side.of(kit)
+    )
+
+
+def answer_difference(production: Answer, kit: Answer, tolerance: float = 0.0) -> str | None:
+    """What differs between production's answer and the kit's, or None when they are the same.
+
+    Status, then content type, then body: JSON compared as values (numbers within
+    ``tolerance``), other bodies byte for byte. An error answer's message is the kit's own
+    (it says what to do), so two errors are the same when both are ``{"error": text}``.
+    """
+    if production.status != kit.status:
+        return f"status {production.status} in production, {kit.status} here"
+    if production.content_type != kit.content_type:
+        return (
+            f"Content-Type {production.content_type or '(none)'} in production, "
+            f"{kit.content_type or '(none)'} here"
+        )
+    if production.is_json:
+        try:
+            expected, got = production.json(), kit.json()
+        except ValueError as error:
+            return f"a body that is not JSON: {error}"
+        if production.status != 200 and _is_error(expected) and _is_error(got):
+            return None
+        found = difference(expected, got, tolerance)
+        return f"body differs from production's: {found}" if found else None
+    if production.body != kit.body:
+        return f"body: {len(production.body)} bytes in production, {len(kit.body)} here, not equal"
+    return None
+
+
+@contextlib.contextmanager
+def kit_server(repo: Path, timeout: float = START_TIMEOUT) -> Iterator[str]:
+    """``handler-kit serve REPO`` in a fresh process on a free port of 127.0.0.1; its URL."""
+    from .toolkit import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="handler-kit-serve-") as scratch:
+        log_file = Path(scratch) / "serve.log"
+        command = [sys.executable, "-m", "handler_kit", "serve", str(repo), "--port", str(port)]
+        with open(log_file, "w", encoding="utf-8") as log:
+            # The scratch folder is the working directory, as in the check.
+            process = subprocess.Popen(
+                command,
+                cwd=scratch,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,  # Ctrl-C in a notebook does not reach it
+            )
+        try:
+            _wait_until_healthy(process, f"{url}/health", timeout, log_file, "the kit's endpoint")
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def _wait_until_healthy(
+    process: subprocess.Popen, health: str, timeout: float, log_file: Path, what: str
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise HandlerKitError(
+                f"{what} exited (status {process.returncode}) before answering; the end of "
+                f"its log:\n{_tail(log_file)}",
+                hint="Run `handler-kit check REPO` to see why the handler does not start.",
+            )
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                health, timeout=2
+            ) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise HandlerKitError(
+        f"{what} did not answer {health} within {timeout:g} s; the end of its log:\n"
+        f"{_tail(log_file)}",
+        hint="A handler that builds a big model needs longer: raise the timeout.",
+    )
+
+
+def _cases(repo: Path, folder: Path | None) -> list[Case | CaseError]:
+    """The cases to send: the folder's (the error of one that cannot be read), or the default."""
+    if folder is None and not (repo / "cases").is_dir():
+        return [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
+    found = read_cases(folder or repo / "cases")  # no such --cases folder: the error says so
+    return found or [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
+
+
+def _described(toolkit: Toolkit, python: Path) -> str:
+    where = f"the toolkit in {toolkit.source}, " if toolkit.source is not None else ""
+    return f"{where}{python}"
+
+
+def _is_error(value: object) -> bool:
+    return isinstance(value, dict) and list(value) == ["error"] and isinstance(value["error"], str)
+
+
+def _short(text: str, limit: int = SHORT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _tail(file: Path, lines: int = LOG_TAIL) -> str:
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(an empty log)"
