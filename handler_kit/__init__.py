@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from .check import CheckReport, check
 from .errors import HandlerKitError, HandlerLoadError, HandlerReloadError
 from .live import LiveHandler, load
+from .production_run import ProductionComparison, against_production
 from .reload import ReloadReport
 from .replay import ReplayReport, replay
 from .server import Endpoint, serve
@@ -20,9 +21,11 @@ __all__ = [
     "HandlerLoadError",
     "HandlerReloadError",
     "LiveHandler",
+    "ProductionComparison",
     "ReloadReport",
     "ReplayReport",
     "ResultTable",
+    "against_production",
     "check",
     "load",
     "payload_form",

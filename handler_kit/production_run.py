@@ -11,8 +11,10 @@ run it after the check.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import html
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from . import style
 from .cases import Case, CaseError, difference, read_cases
@@ -35,8 +37,9 @@ if TYPE_CHECKING:
 
 START_TIMEOUT = 300.0  # seconds each server may take to build the handler and answer /health
 REQUEST_TIMEOUT = 60.0  # seconds per request
+INSTALL_TIMEOUT = 900.0  # seconds for pip to install a repository's requirements.txt
 LOG_TAIL = 30  # lines of a server's log quoted when it does not start
-SHORT = 60  # characters of a body shown in a cell
+SHORT = 100  # characters of a body shown in a cell
 
 
 class Match(str, Enum):
@@ -186,9 +189,10 @@ def against_production(
     found = _cases(folder, Path(cases).expanduser() if cases is not None else None)
     # No toolkit: find_toolkit raises, saying how to get it.
     kit = toolkit if isinstance(toolkit, Toolkit) else find_toolkit(toolkit)
-    python = Path(python) if python is not None else ensure_venv(kit)
+    base = Path(python) if python is not None else ensure_venv(kit)
+    python = with_requirements(folder, base)
     production = ProductionServer(folder, kit, python)
-    report = ProductionComparison(folder, production=_described(kit, python))
+    report = ProductionComparison(folder, production=_described(kit, base, python))
     with kit_server(folder, timeout) as here:
         production.start(timeout)
         try:
@@ -222,12 +226,8 @@ def compare_case(case: Case, production_url: str, kit_url: str) -> ComparisonRow
     found = answer_difference(production, kit, case.tolerance if case.has_tolerance else 0.0)
     if found:
         return ComparisonRow(case.name, Match.DIFFERS, found, Side.of(production), Side.of(kit))
-    said = f"{production.status} {production.content_type}"
-    if production.status != 200:
-        said += f": {production.error_message()}"
-    return ComparisonRow(
-        case.name, Match.SAME, _short(said, 100), Side.of(production), Side.of(kit)
-    )
+    side = Side.of(production)
+    return ComparisonRow(case.name, Match.SAME, str(side), side, Side.of(kit))
 
 
 def answer_difference(production: Answer, kit: Answer, tolerance: float = 0.0) -> str | None:
@@ -256,6 +256,77 @@ def answer_difference(production: Answer, kit: Answer, tolerance: float = 0.0) -
     if production.body != kit.body:
         return f"body: {len(production.body)} bytes in production, {len(kit.body)} here, not equal"
     return None
+
+
+def with_requirements(repo: Path, python: Path, timeout: float = INSTALL_TIMEOUT) -> Path:
+    """A python that has ``python``'s packages and the repository's requirements.txt installed.
+
+    Production runs ``pip install -r requirements.txt`` before its server starts. Here the
+    packages go into a venv of their own, cached by the file's text, that sees ``python``'s
+    packages through a ``.pth`` file: pip installs only what is missing or pinned otherwise
+    (those shadow production's), and the venv with production's pins stays as it is. Without
+    requirements.txt, ``python`` itself.
+    """
+    file = repo / "requirements.txt"
+    if not file.is_file():
+        return python
+    from .samples import cache_dir
+
+    text = file.read_text(encoding="utf-8", errors="replace")
+    key = hashlib.sha256(f"{python.absolute()}\n{text}".encode()).hexdigest()[:16]
+    venv = cache_dir() / "production-requirements" / key
+    layered = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    stamp = venv / ".installed"
+    if stamp.is_file() and layered.exists():
+        return layered
+    shutil.rmtree(venv, ignore_errors=True)  # half-built by a run that stopped
+    log_file = venv.parent / f"{key}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    with open(log_file, "w", encoding="utf-8") as log:
+        _run([str(python), "-m", "venv", str(venv)], log, deadline, log_file)
+        pth = _site_packages(layered) / "_production_packages.pth"
+        pth.write_text(f"{_site_packages(python)}\n", encoding="utf-8")
+        install = [str(layered), "-m", "pip", "install", "--disable-pip-version-check"]
+        # From the repository: a relative path in requirements.txt names one of its files.
+        _run([*install, "--no-input", "-r", str(file)], log, deadline, log_file, cwd=repo)
+    stamp.write_text(text, encoding="utf-8")
+    return layered
+
+
+def _site_packages(python: Path) -> Path:
+    """The site-packages folder of ``python``'s environment."""
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    done = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    return Path(done.stdout.strip())
+
+
+def _run(
+    command: list[str], log: IO[str], deadline: float, log_file: Path, cwd: Path | None = None
+) -> None:
+    log.flush()
+    try:
+        done = subprocess.run(
+            command,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=max(deadline - time.monotonic(), 1),
+        )
+        failed = f"exit status {done.returncode}" if done.returncode else ""
+    except subprocess.TimeoutExpired:
+        failed = "it ran past its time"
+    log.flush()
+    if failed:
+        raise HandlerKitError(
+            f"installing requirements.txt for production's server failed ({failed}); the end "
+            f"of pip's log:\n{_tail(log_file)}",
+            hint="Production runs the same `pip install -r requirements.txt` and would fail to "
+            f"start too: fix requirements.txt. The full log: {log_file}",
+        )
 
 
 @contextlib.contextmanager
@@ -326,9 +397,12 @@ def _cases(repo: Path, folder: Path | None) -> list[Case | CaseError]:
     return found or [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
 
 
-def _described(toolkit: Toolkit, python: Path) -> str:
-    where = f"the toolkit in {toolkit.source}, " if toolkit.source is not None else ""
-    return f"{where}{python}"
+def _described(toolkit: Toolkit, base: Path, python: Path) -> str:
+    said = f"the toolkit in {toolkit.source}, " if toolkit.source is not None else ""
+    said += f"python {base}"
+    if python != base:
+        said += f", requirements.txt installed over it in {python.parent.parent}"
+    return said
 
 
 def _is_error(value: object) -> bool:

@@ -7,6 +7,7 @@ the cached venv with production's pins): one run per repository, shared by the m
 import io
 import json
 import time
+import zipfile
 from importlib.metadata import version
 
 import pytest
@@ -37,6 +38,23 @@ def png() -> bytes:
     return buffer.getvalue()
 
 
+def tiny_wheel(folder):
+    """A wheel of ``tinypkg`` (not installed anywhere): pip installs it with no network."""
+    wheel = folder / "tinypkg-1.0-py3-none-any.whl"
+    info = "tinypkg-1.0.dist-info"
+    files = {
+        "tinypkg/__init__.py": 'VALUE = "installed from requirements.txt"\n',
+        f"{info}/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 1.0\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return wheel
+
+
 def repository(folder, handler):
     folder.mkdir()
     (folder / "handler.py").write_text((FIXTURES / "production" / handler).read_text())
@@ -64,6 +82,8 @@ def alike(tmp_path_factory, toolkit):
 @pytest.fixture(scope="module")
 def unlike(tmp_path_factory, toolkit):
     repo = repository(tmp_path_factory.mktemp("unlike") / "repo", "versions.py")
+    # Production installs requirements.txt before it starts; this run must too.
+    (repo / "requirements.txt").write_text(f"./{tiny_wheel(repo).name}\n")
     cases = repo / "cases"
     save_case(cases, "version", {"inputs": "hi"})
     axios = save_case(cases, "axios", {"inputs": "hi"})  # what axios sends as Content-Type
@@ -91,27 +111,25 @@ def test_a_handler_that_answers_alike_gets_same_on_every_case(alike):
     assert str(photo.production) == '200 application/json [{"label":"RGB 3x2","score":1.0}]'
     # Two refusals are the same: status, content type and an {"error": ...} body; the detail
     # shows production's own message.
-    assert rows["not_a_string"].detail == "400 application/json: inputs must be a string"
+    assert rows["not_a_string"].detail == "400 application/json error: inputs must be a string"
     assert rows["no_inputs"].production.status == rows["no_inputs"].kit.status == 400
 
 
 def test_a_handler_that_depends_on_versions_shows_where_production_differs(unlike):
     rows = {row.case: row for row in unlike.rows}
     version_row = rows["version"]
-    assert version_row.production.body == f'{{"inputs":"hi","transformers":"{PRODUCTION}"}}'
-    assert version_row.kit.body == f'{{"inputs":"hi","transformers":"{HERE}"}}'
-    if HERE != PRODUCTION:
-        assert version_row.match is Match.DIFFERS and not unlike.ok
-        assert version_row.detail == (
-            "body differs from production's: "
-            f'answer["transformers"] is "{HERE}", expected "{PRODUCTION}"'
-        )
-        text = str(unlike)
-        assert "version  differs  body differs from production's" in text
-        assert (
-            f'production: 200 application/json {{"inputs":"hi","transformers":"{PRODUCTION}"}}'
-            in text
-        )
+    installed = '"tinypkg":"installed from requirements.txt"'
+    assert version_row.production.body == (
+        f'{{"inputs":"hi","transformers":"{PRODUCTION}",{installed}}}'
+    )
+    assert version_row.kit.body == f'{{"inputs":"hi","transformers":"{HERE}","tinypkg":null}}'
+    assert version_row.match is Match.DIFFERS and not unlike.ok
+    first = "transformers" if HERE != PRODUCTION else "tinypkg"
+    assert version_row.detail.startswith(f'body differs from production\'s: answer["{first}"] is')
+    text = str(unlike)
+    assert "version  differs  body differs from production's" in text
+    assert f"production: 200 application/json {version_row.production.body}" in text
+    assert "requirements.txt installed over it in" in unlike.production
     # Production refuses the charset variant; the row is the same only if the kit does too.
     axios = rows["axios"]
     assert axios.production.status == 400
