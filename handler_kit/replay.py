@@ -242,7 +242,7 @@ def replay(
             hint="Write cases there (the payload form's export_cases(), or "
             'cases/first.json: {"payload": {"inputs": ...}}), or pass --cases DIR.',
         )
-    report = ReplayReport(url, folder)
+    report = ReplayReport(url, folder.resolve())
     refused: Unreachable | None = None
     for case in found:
         if isinstance(case, CaseError):
@@ -294,8 +294,9 @@ def _replay(url: str, case: Case, token: str | None, timeout: float) -> ReplayRo
     try:
         case.check(got)
     except CaseError as error:
-        # The case file's path is in the case's name already; the rest says what differs.
-        detail = "\n".join(part for part in (error.what, error.hint) if part)
+        # The row names the case already; the rest says what differs.
+        what = error.what.removeprefix(f"case {case.name}: ")
+        detail = "\n".join(part for part in (what, error.hint) if part)
         return ReplayRow(case.name, Outcome.DIFFERS, detail, answer.status, answer.seconds)
     text = answer.body.decode("utf-8", "replace")
     preview = text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…"
@@ -311,7 +312,10 @@ def status_advice(answer: Answer, token: str | None) -> str:
                 f"HTTP {status}: the endpoint refused the token ({said}); check it: a deployed "
                 "endpoint needs a Hugging Face token that may call it"
             )
-        return f"HTTP {status}: the endpoint wants a token ({said}): pass --token T (token=...)"
+        return (
+            f"HTTP {status}: the endpoint wants a token: pass --token T (token=...); "
+            f"it said: {said}"
+        )
     if status in (404, 405):
         return (
             f"HTTP {status}: no predict route at this URL: give the endpoint's root URL "

@@ -151,3 +151,41 @@ def test_the_report_shows_as_html_with_each_outcome(endpoint, tmp_path):
     for word in ("pass", "differs", "error"):
         assert f">{word}</b>" in page
     assert "1 of 3 pass, 1 differs, 1 error" in page
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory):
+    """Production's real server (the toolkit's own, its pinned venv) on a small repository."""
+    from conftest import FIXTURES
+
+    from handler_kit.toolkit import ProductionServer, find_toolkit
+
+    try:
+        toolkit = find_toolkit()
+    except HandlerKitError as error:
+        pytest.skip(f"the production toolkit is not here, so its real server cannot run: {error}")
+    repo = tmp_path_factory.mktemp("production") / "repo"
+    repo.mkdir()
+    (repo / "handler.py").write_text((FIXTURES / "production" / "same.py").read_text())
+    with ProductionServer(repo, toolkit) as server:
+        yield server
+
+
+def test_replay_against_productions_real_server(production, tmp_path):
+    cases = tmp_path / "cases"
+    save_case(cases, "good", {"inputs": "a good day"}, expect={"expected_label": "positive"})
+    photo = {"expected": [{"label": "RGB 3x2", "score": 1.0}]}
+    save_case(cases, "photo", body=png(), content_type="image/png", suffix=".png", expect=photo)
+    save_case(cases, "wrong", {"inputs": "a bad day"}, expect={"expected_label": "positive"})
+    save_case(cases, "refused", {"text": "no inputs"})
+    rows = {row.case: row for row in replay(production.url, cases).rows}
+    assert {name: row.outcome for name, row in rows.items()} == {
+        "good": Outcome.PASS,
+        "photo": Outcome.PASS,
+        "refused": Outcome.ERROR,
+        "wrong": Outcome.DIFFERS,
+    }
+    assert rows["wrong"].detail == "label 'negative', expected 'positive'"
+    assert rows["refused"].detail.startswith(
+        "HTTP 400: the handler failed or the request was refused: Body needs to provide a inputs"
+    )
