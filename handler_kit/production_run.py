@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -193,9 +193,10 @@ def against_production(
     python = with_requirements(folder, base)
     production = ProductionServer(folder, kit, python)
     report = ProductionComparison(folder, production=_described(kit, base, python))
-    with kit_server(folder, timeout) as here:
-        production.start(timeout)
+    with kit_server(folder, timeout) as ready:
+        production.start(timeout)  # while the kit's endpoint builds the handler too
         try:
+            here = ready()
             for case in found:
                 if isinstance(case, CaseError):
                     name = Path(case.file).stem if case.file else "?"
@@ -330,8 +331,12 @@ def _run(
 
 
 @contextlib.contextmanager
-def kit_server(repo: Path, timeout: float = START_TIMEOUT) -> Iterator[str]:
-    """``handler-kit serve REPO`` in a fresh process on a free port of 127.0.0.1; its URL."""
+def kit_server(repo: Path, timeout: float = START_TIMEOUT) -> Iterator[Callable[[], str]]:
+    """``handler-kit serve REPO`` in a fresh process on a free port of 127.0.0.1.
+
+    It starts at once; the function it gives waits (at most ``timeout`` s) until the endpoint
+    answers and returns its URL, so another server can start meanwhile.
+    """
     from .toolkit import free_port
 
     port = free_port()
@@ -350,9 +355,15 @@ def kit_server(repo: Path, timeout: float = START_TIMEOUT) -> Iterator[str]:
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
                 start_new_session=True,  # Ctrl-C in a notebook does not reach it
             )
+        started = time.monotonic()
+
+        def ready() -> str:
+            left = max(timeout - (time.monotonic() - started), 1.0)
+            _wait_until_healthy(process, f"{url}/health", left, log_file, "the kit's endpoint")
+            return url
+
         try:
-            _wait_until_healthy(process, f"{url}/health", timeout, log_file, "the kit's endpoint")
-            yield url
+            yield ready
         finally:
             process.terminate()
             try:
