@@ -14,7 +14,7 @@ import hashlib
 import importlib.util
 import os
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -32,11 +32,24 @@ class Entry:
     class_name: str
 
 
-# What production looks for, in this order: handler.py, else the legacy pipeline.py.
-ENTRIES = (
-    ("handler.py", "handler.EndpointHandler", "EndpointHandler"),
-    ("pipeline.py", "pipeline.PreTrainedPipeline", "PreTrainedPipeline"),
-)
+def entries(env: Mapping[str, str] = os.environ) -> tuple[tuple[str, str, str], ...]:
+    """What production looks for, in this order, as (file, module key, class) triples.
+
+    ``HF_DEFAULT_PIPELINE_NAME`` (default handler.py) imported under the module key
+    ``HF_MODULE_NAME`` (default ``<its stem>.EndpointHandler``), class EndpointHandler; else
+    the legacy pipeline.py with PreTrainedPipeline.
+    """
+    file = env.get("HF_DEFAULT_PIPELINE_NAME", "handler.py")
+    key = env.get("HF_MODULE_NAME", f"{Path(file).stem}.EndpointHandler")
+    return (
+        (file, key, "EndpointHandler"),
+        ("pipeline.py", "pipeline.PreTrainedPipeline", "PreTrainedPipeline"),
+    )
+
+
+# Read once, when handler_kit is imported, as production reads its constants at start-up:
+# set HF_DEFAULT_PIPELINE_NAME / HF_MODULE_NAME before importing handler_kit.
+ENTRIES = entries()
 ENTRY_KEYS = frozenset(key for _, key, _ in ENTRIES)
 
 
@@ -166,10 +179,11 @@ class Repository:
             if (folder / name).is_file():
                 return cls(folder, Entry(folder / name, key, class_name))
         found = ", ".join(sorted(p.name for p in folder.iterdir())[:12]) or "nothing"
+        handler_file = ENTRIES[0][0]
         raise HandlerLoadError(
-            f"no handler.py in {folder} (it holds: {found})",
+            f"no {handler_file} in {folder} (it holds: {found})",
             hint=(
-                f"Create {folder / 'handler.py'} with `class EndpointHandler` (methods "
+                f"Create {folder / handler_file} with `class EndpointHandler` (methods "
                 "`__init__(self, path)` and `__call__(self, data)`), or a legacy pipeline.py "
                 "with `class PreTrainedPipeline`."
             ),

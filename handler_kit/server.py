@@ -18,12 +18,13 @@ import html
 import ipaddress
 import itertools
 import logging
+import os
 import socket
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -85,16 +86,26 @@ def create_app(
     concurrency: int = 1,
     stats: Stats | None = None,
     log: logging.Logger | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Starlette:
-    """The Starlette app that serves ``handler`` (any callable taking the request's data)."""
+    """The Starlette app that serves ``handler`` (any callable taking the request's data).
+
+    ``env`` (default: this process's environment) holds production's variables: ``HF_TASK``
+    (base64 audio for the audio tasks) and Vertex AI's ``AIP_MODE``, ``AIP_PREDICT_ROUTE`` and
+    ``AIP_HEALTH_ROUTE`` (then the routes are those two only, as production's).
+    """
     stats = stats if stats is not None else Stats()
     log = log if log is not None else endpoint_logger(logging.NullHandler())
+    env = os.environ if env is None else env
+    task = env.get("HF_TASK")
     repo = getattr(handler, "path", None)
     limiter = anyio.CapacityLimiter(concurrency)
 
     def refused(status: int, message: str) -> Response:
         return Response(contract.encode_answer({"error": message}), status, media_type=JSON)
 
+    # The kit's extras (a token, a body limit, tracebacks in the log) answer before the
+    # contract or beside it; without a token and under the limit, answers are production's.
     def unauthorised(request: Request) -> Response | None:
         if token is not None and request.headers.get("authorization") != f"Bearer {token}":
             return refused(401, "missing or wrong token: send `Authorization: Bearer <token>`")
@@ -102,6 +113,13 @@ def create_app(
 
     async def health(request: Request) -> Response:
         return unauthorised(request) or PlainTextResponse("Ok")
+
+    async def metrics(request: Request) -> Response:
+        # Production's two Prometheus lines: calls running now, calls waiting for a worker.
+        running = limiter.borrowed_tokens
+        waiting = limiter.statistics().tasks_waiting
+        text = f"inf_batch_current_size {running}\ninf_queue_size {waiting}\n"
+        return unauthorised(request) or PlainTextResponse(text)
 
     async def predict(request: Request) -> Response:
         started = time.perf_counter()
@@ -120,12 +138,17 @@ def create_app(
         body = await read_body(request, max_body)
         if body is None:
             return refused(413, f"the body is over {max_body} bytes; send less, or raise max_body")
+        headers = request.headers
         try:
             data = contract.request_data(
-                request.headers.get("content-type"), body, dict(request.query_params)
+                headers.get("content-type"), body, dict(request.query_params), task
             )
+        except HandlerKitError as error:
+            return refused(400, error.one_line())
+        except Exception as error:  # what production's own code fails on (odd bodies)
+            return refused(400, str(error))
+        try:
             result = await anyio.to_thread.run_sync(partial(handler, data), limiter=limiter)
-            return Response(contract.encode_answer(result), media_type=JSON)
         except HandlerKitError as error:
             return refused(400, error.one_line())
         except Exception as error:
@@ -135,15 +158,39 @@ def create_app(
             stats.last_error = f"Traceback (most recent call last):\n{frames}\n{describe(error)}"
             log.error("handler error on %s:\n%s", request.url.path, stats.last_error)
             return refused(400, str(error))
+        # As production: the handler runs first, then the answer is written by Accept.
+        try:
+            content, media = contract.encode_response(result, headers.get("accept"))
+        except HandlerKitError as error:
+            return refused(400, error.one_line())
+        return Response(content, media_type=media)
 
-    return Starlette(
-        routes=[
-            Route("/", health, methods=["GET"]),
-            Route("/health", health, methods=["GET"]),
-            Route("/", predict, methods=["POST"]),
-            Route("/predict", predict, methods=["POST"]),
+    return Starlette(routes=routes(env, health, predict, metrics))
+
+
+def routes(env: Mapping[str, str], health: Any, predict: Any, metrics: Any) -> list[Route]:
+    """Production's routes: ``/`` and ``/health`` (GET), ``/`` and ``/predict`` (POST),
+    ``/metrics``; under Vertex AI (``AIP_MODE=PREDICTION``) only its two routes."""
+    if env.get("AIP_MODE") == "PREDICTION":
+        predict_route, health_route = env.get("AIP_PREDICT_ROUTE"), env.get("AIP_HEALTH_ROUTE")
+        if not predict_route or not health_route:
+            raise HandlerKitError(
+                "AIP_MODE=PREDICTION (Vertex AI) needs AIP_PREDICT_ROUTE and AIP_HEALTH_ROUTE; "
+                "production does not start without them",
+                hint="Set both, e.g. AIP_PREDICT_ROUTE=/predict AIP_HEALTH_ROUTE=/health, "
+                "or unset AIP_MODE.",
+            )
+        return [
+            Route(health_route, health, methods=["GET"]),
+            Route(predict_route, predict, methods=["POST"]),
         ]
-    )
+    return [
+        Route("/", health, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/", predict, methods=["POST"]),
+        Route("/predict", predict, methods=["POST"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
 
 
 JSON = "application/json"
@@ -299,14 +346,16 @@ def serve(
     max_body: int = MAX_BODY,
     start_timeout: float = 10,
     log: logging.Handler | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Endpoint:
     """Serve ``handler`` (a LiveHandler or any callable) over HTTP in a background thread.
 
     ``port=0`` picks a free port; the endpoint's ``url`` says which. ``concurrency`` is how
     many calls may run at once in worker threads (production: one at a time). The endpoint
     keeps its log (``endpoint.log``); ``log`` is one more handler for it, such as a
-    ``logging.StreamHandler()`` to print it. In Colab, ``browser_url`` is Colab's proxy to the
-    port, the address a browser can open.
+    ``logging.StreamHandler()`` to print it. ``env`` holds production's variables (default:
+    this process's environment): HF_TASK, AIP_MODE and the Vertex AI routes. In Colab,
+    ``browser_url`` is Colab's proxy to the port, the address a browser can open.
     """
     import uvicorn
 
@@ -325,7 +374,7 @@ def serve(
         ) from None
     stats, memory = Stats(), EndpointLog()
     logger = endpoint_logger(memory, *([log] if log is not None else []))
-    app = create_app(handler, token, max_body, concurrency, stats, logger)
+    app = create_app(handler, token, max_body, concurrency, stats, logger, env)
     # log_config=None: uvicorn installs no handler of its own that prints to stderr (the
     # output of whichever cell ran last); its warnings go to this endpoint's log instead.
     logging.getLogger("uvicorn.error").addHandler(memory)

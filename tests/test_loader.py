@@ -143,3 +143,17 @@ def test_a_byte_order_mark_or_a_coding_line_is_read_as_python_reads_it(repo):
     (repo.path / "handler.py").write_bytes(latin.encode("latin-1"))
     live.reload()
     assert live({"inputs": "a good day"}) == [{"label": "très positive", "score": 1.0}]
+
+
+def test_the_entry_file_and_module_key_follow_productions_variables():
+    from handler_kit.repository import entries
+
+    assert entries({})[0] == ("handler.py", "handler.EndpointHandler", "EndpointHandler")
+    assert entries({"HF_DEFAULT_PIPELINE_NAME": "serve.py"})[0] == (
+        "serve.py",
+        "serve.EndpointHandler",
+        "EndpointHandler",
+    )
+    named = entries({"HF_DEFAULT_PIPELINE_NAME": "serve.py", "HF_MODULE_NAME": "a.B"})
+    assert named[0] == ("serve.py", "a.B", "EndpointHandler")
+    assert named[1] == ("pipeline.py", "pipeline.PreTrainedPipeline", "PreTrainedPipeline")
