@@ -42,11 +42,11 @@ class Case:
     file: Path | None = field(default=None, repr=False)
 
     def data(self) -> Any:
-        """The handler's ``data`` for this case, decoded the way production decodes it."""
-        if self.body_file is None:
-            return contract.request_data(
-                "application/json", json.dumps(self.payload).encode(), query={}
-            )
+        """The handler's ``data`` for this case, decoded the way production decodes it.
+
+        The request is the one sent over HTTP (``body()`` with ``content_type``): a content
+        type production refuses is refused here too.
+        """
         return contract.request_data(self.content_type, self.body(), query={})
 
     def body(self) -> bytes:

@@ -109,7 +109,7 @@ class ProductionComparison:
         if self.ok:
             return f"all {n} case{'s' * (n != 1)} answer the same in production and here"
         k = len(self.differing)
-        return f"{k} of {n} case{'s' * (n != 1)} answer{'s' * (k == 1)} differently in production"
+        return f"{k} of {n} case{'s' * (n != 1)} differ{'s' * (k == 1)} from production"
 
     def __str__(self) -> str:
         lines = [f"Production against the kit on {self.repo}"]
