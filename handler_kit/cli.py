@@ -214,9 +214,15 @@ def _check(args: argparse.Namespace) -> int:
     if toolkit is None:
         return 0 if report.ok else 1
     print()
-    comparison = against_production(args.repo, args.cases, toolkit, timeout=args.timeout)
+    comparison = against_production(
+        args.repo, args.cases, toolkit, timeout=args.timeout, echo=_progress
+    )
     print(comparison)
     return 0 if report.ok and comparison.ok else 1
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)  # stdout keeps the tables alone
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -156,7 +156,7 @@ class HandlerMagics(Magics):
         # A missing toolkit is said before the check runs, not after.
         toolkit = find_toolkit(_unquote(args.toolkit) if args.toolkit else None)
         display(check(path, cases, args.timeout))
-        return against_production(path, cases, toolkit, timeout=args.timeout)
+        return against_production(path, cases, toolkit, timeout=args.timeout, echo=print)
 
     @cell_magic
     @magic_arguments()

@@ -168,6 +168,7 @@ def against_production(
     toolkit: str | Path | Toolkit | None = None,
     python: str | Path | None = None,
     timeout: float = START_TIMEOUT,
+    echo: Callable[[str], object] | None = None,
 ) -> ProductionComparison:
     """Run ``repo`` under production's real server and the kit's endpoint; compare each case.
 
@@ -176,7 +177,8 @@ def against_production(
     (default: ``$HANDLER_KIT_TOOLKIT``, then the reference copy beside the project), or the
     ``Toolkit`` that ``toolkit.find_toolkit`` found;
     ``python`` the interpreter for production's server (default: a cached venv with
-    production's pins, built on first use). ``timeout`` bounds each server's start-up.
+    production's pins, built on first use). ``timeout`` bounds each server's start-up;
+    ``echo`` (e.g. ``print``) is told each step as it starts, the slow ones first of all.
     Raises HandlerKitError when there is no toolkit or a server does not start.
     """
     from .toolkit import ProductionServer, Toolkit, ensure_venv, find_toolkit
@@ -189,14 +191,24 @@ def against_production(
     found = _cases(folder, Path(cases).expanduser() if cases is not None else None)
     # No toolkit: find_toolkit raises, saying how to get it.
     kit = toolkit if isinstance(toolkit, Toolkit) else find_toolkit(toolkit)
+    say = echo or (lambda _: None)
+    if python is None and kit.python is None:
+        say("production's python: the venv with production's pins (its first build: 1-2 min)")
     base = Path(python) if python is not None else ensure_venv(kit)
+    if (folder / "requirements.txt").is_file():
+        say(
+            "installing requirements.txt for production, as it does at start-up "
+            "(cached by its text)"
+        )
     python = with_requirements(folder, base)
     production = ProductionServer(folder, kit, python)
     report = ProductionComparison(folder, production=_described(kit, base, python))
+    say(f"starting production's server and the kit's endpoint on {folder}")
     with kit_server(folder, timeout) as ready:
         production.start(timeout)  # while the kit's endpoint builds the handler too
         try:
             here = ready()
+            say(f"sending {_count(len(found), 'case')} to both")
             for case in found:
                 if isinstance(case, CaseError):
                     name = Path(case.file).stem if case.file else "?"
@@ -414,6 +426,10 @@ def _described(toolkit: Toolkit, base: Path, python: Path) -> str:
     if python != base:
         said += f", requirements.txt installed over it in {python.parent.parent}"
     return said
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
 
 
 def _is_error(value: object) -> bool:

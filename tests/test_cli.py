@@ -127,7 +127,8 @@ def test_check_against_production_compares_after_the_check(repo, capsys, monkeyp
     checked = Reported("checked")
     monkeypatch.setattr("handler_kit.cli.check", lambda *a: calls.append("check") or checked)
 
-    def against_production(repo, cases, toolkit, timeout):
+    def against_production(repo, cases, toolkit, timeout, echo):
+        echo("starting")
         calls.append(("compare", repo, cases, toolkit))
         return Reported(f"compared, ok={same}", same)
 
@@ -135,7 +136,9 @@ def test_check_against_production_compares_after_the_check(repo, capsys, monkeyp
     argv = ["check", str(repo.path), "--against-production", "--toolkit", "/src/toolkit"]
     assert main(argv) == (0 if same else 1)
     assert calls == ["/src/toolkit", "check", ("compare", str(repo.path), None, "kit")]
-    assert capsys.readouterr().out == f"checked\n\ncompared, ok={same}\n"
+    printed = capsys.readouterr()
+    assert printed.out == f"checked\n\ncompared, ok={same}\n"
+    assert printed.err == "starting\n"  # progress goes to stderr, the tables to stdout
 
 
 def test_check_says_how_to_get_the_toolkit_before_it_runs(repo, tmp_path, capsys, monkeypatch):

@@ -234,13 +234,14 @@ def test_check_against_production_shows_the_check_then_returns_the_comparison(
     monkeypatch.setattr("handler_kit.magics.find_toolkit", lambda p: calls.append(p) or "kit")
     monkeypatch.setattr("handler_kit.magics.check", lambda path, *_: calls.append(path) or "report")
 
-    def against_production(path, cases, toolkit, timeout):
+    def against_production(path, cases, toolkit, timeout, echo):
+        echo("starting")
         calls.append(("compare", path, toolkit))
         return "comparison"
 
     monkeypatch.setattr("handler_kit.magics.against_production", against_production)
     out, _, error = run("compared = %handler_check --against-production --toolkit '/src/kit'")
-    assert error is None and out == "'report'\n"  # the check is shown first
+    assert error is None and out == "'report'\nstarting\n"  # the check first, then progress
     assert shell.user_ns["compared"] == "comparison"
     assert calls == ["/src/kit", loaded.path, ("compare", loaded.path, "kit")]
     _, _, error = run("%handler_check --toolkit /src/kit")
