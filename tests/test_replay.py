@@ -1,8 +1,10 @@
 """replay.py: a repository's cases sent over HTTP to an endpoint, each answer checked."""
 
+import http.server
 import io
 import re
 import socket
+import threading
 
 import pytest
 from PIL import Image
@@ -189,3 +191,47 @@ def test_replay_against_productions_real_server(production, tmp_path):
     assert rows["refused"].detail.startswith(
         "HTTP 400: the handler failed or the request was refused: Body needs to provide a inputs"
     )
+
+
+class Odd(http.server.BaseHTTPRequestHandler):
+    """A server that is not an endpoint: busy at /busy, plain text at /text."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        status, kind, body = {
+            "/busy": (503, "text/plain", b"Service Unavailable"),
+            "/text": (200, "text/plain", b"joy"),
+        }.get(self.path, (404, "text/plain", b"Not Found"))
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_):
+        pass
+
+
+@pytest.fixture
+def odd():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Odd)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join(10)
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("path", "outcome", "said"),
+    [
+        ("/busy", Outcome.ERROR, "HTTP 503: the endpoint is not answering yet (starting, scaled"),
+        ("/text", Outcome.DIFFERS, "answered text/plain (3 bytes), not JSON"),
+        ("/nope", Outcome.ERROR, "HTTP 404: no predict route at this URL: give the endpoint's"),
+    ],
+)
+def test_what_an_answer_that_is_no_endpoints_means(odd, tmp_path, path, outcome, said):
+    save_case(tmp_path, "a", {"inputs": "hi"})
+    (row,) = replay(odd + path, tmp_path).rows
+    assert row.outcome is outcome and row.detail.startswith(said), row.detail
