@@ -148,6 +148,11 @@ def refused_content_type(content_type: str | None) -> str:
             f"no Content-Type header: production decodes the body by it. Send `{JSON}` "
             "(or the file's own image/* or audio/* type)"
         )
+    if not content_type.strip():
+        return (
+            f"the Content-Type header is empty: production decodes the body by it. Send "
+            f"`{JSON}` (or the file's own image/* or audio/* type)"
+        )
     guess = meant(content_type)
     if guess is not None:
         return (
@@ -288,9 +293,8 @@ def encode_response(answer: Any, accept: str | None) -> tuple[bytes, str]:
     send = f"`Accept: {JSON}` (or `*/*`, or no Accept header)"
     if guess is not None and guess not in JSON_TYPES:
         send = f"`Accept: {guess}` for the raw image, or `Accept: {JSON}` for JSON"
-    raise BadRequest(
-        f"production matches the Accept header exactly and refuses `{accept}`: send {send}"
-    )
+    what = f"refuses `{accept}`" if accept.strip() else "refuses an empty one"
+    raise BadRequest(f"production matches the Accept header exactly and {what}: send {send}")
 
 
 def encode_image(answer: Any, accept: str) -> bytes:

@@ -2,8 +2,11 @@
 
 Starlette under uvicorn, as production uses, in a background thread so a notebook stays
 usable. ``GET /`` and ``GET /health`` answer ``Ok``; ``POST /`` and ``POST /predict`` run the
-handler, one call at a time in a worker thread, so ``/health`` answers while a call runs. It
-serves a LiveHandler: after a reload the next request uses the new code.
+handler, one call at a time in a worker thread, so ``/health`` answers while a call runs;
+``GET /metrics`` counts the calls running and waiting; under Vertex AI (``AIP_MODE``) its two
+routes replace these. Requests are decoded and answers written by contract.py, as production
+does (tests/test_parity.py compares the two). It serves a LiveHandler: after a reload the next
+request uses the new code.
 
 An endpoint keeps its own log (requests, handler errors with their traceback trimmed to the
 user's files, uvicorn's warnings): ``endpoint.log``, its repr and its HTML. Nothing is printed,
@@ -436,12 +439,13 @@ def run(
     from .live import load
 
     live = load(repo)
+    port = vertex_port(port)
     stop = stop or threading.Event()
     echo = echo or partial(print, flush=True)  # flushed: a pipe reader sees each line now
     printer = _Echo(echo)
     printer.setLevel(logging.INFO if verbose else logging.ERROR)
     with serve(live, host, port, token, concurrency, log=printer) as endpoint:
-        echo(f"serving {live.file} at {endpoint.url} (POST / or /predict; GET /health)")
+        echo(f"serving {live.file} at {endpoint.url} ({describe_routes(os.environ)})")
         if endpoint.warning:
             echo(f"warning: {endpoint.warning}")
         try:
@@ -463,6 +467,22 @@ def run(
         except KeyboardInterrupt:
             pass
     echo("stopped")
+
+
+def describe_routes(env: Mapping[str, str]) -> str:
+    """The routes an endpoint serves under ``env``, in a few words."""
+    if env.get("AIP_MODE") == "PREDICTION":
+        return f"POST {env.get('AIP_PREDICT_ROUTE')}; GET {env.get('AIP_HEALTH_ROUTE')}"
+    return "POST / or /predict; GET /health, /metrics"
+
+
+def vertex_port(port: int, env: Mapping[str, str] | None = None) -> int:
+    """``port``, or ``AIP_HTTP_PORT`` when ``AIP_MODE`` is set: production's entrypoint
+    listens there under Vertex AI, whatever else it was given."""
+    env = os.environ if env is None else env
+    if env.get("AIP_MODE") and env.get("AIP_HTTP_PORT", "").isdigit():
+        return int(env["AIP_HTTP_PORT"])
+    return port
 
 
 class _Echo(logging.Handler):

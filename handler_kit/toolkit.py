@@ -307,6 +307,7 @@ class ProductionServer:
         self.port: int | None = None
         self._process: subprocess.Popen | None = None
         self._log_file: Path | None = None
+        self._kept_log = ""  # the log of a stopped server (its file is removed)
 
     @property
     def url(self) -> str:
@@ -319,11 +320,11 @@ class ProductionServer:
     def log(self) -> str:
         """What the server printed so far (stdout and stderr)."""
         if self._log_file is None:
-            return ""
+            return self._kept_log
         try:
             return self._log_file.read_text(encoding="utf-8", errors="replace")
         except OSError:
-            return ""
+            return self._kept_log
 
     @property
     def running(self) -> bool:
@@ -382,33 +383,39 @@ class ProductionServer:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 code = self._process.returncode
-                self._process = None
+                tail = _tail(self._log_file)
+                self.stop()
                 raise ToolkitError(
                     f"the production server exited (status {code}) before answering, on "
-                    f"{self.repo}; the end of its log:\n{_tail(self._log_file)}",
+                    f"{self.repo}; the end of its log:\n{tail}",
                     hint="Production would not start either: fix what the log says.",
                 )
             if _answers(f"{self.url}{health}"):
                 return self
             time.sleep(0.2)
+        tail = _tail(self._log_file)
         self.stop()
         raise ToolkitError(
             f"the production server did not answer {health} within {timeout:.0f} s, on "
-            f"{self.repo}; the end of its log:\n{_tail(self._log_file)}",
+            f"{self.repo}; the end of its log:\n{tail}",
             hint="A slow __init__ (a big model) needs a longer timeout.",
         )
 
     def stop(self, timeout: float = 10) -> None:
-        """Stop the server: terminate, then kill after ``timeout`` seconds."""
+        """Stop the server: terminate, then kill after ``timeout`` seconds; its log is kept
+        in memory (``.log``) and its file removed."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout)
+        if self._log_file is not None:
+            self._kept_log = self.log
+            self._log_file.unlink(missing_ok=True)
+            self._log_file = None
 
     def __enter__(self) -> ProductionServer:
         return self.start()

@@ -178,6 +178,10 @@ def test_no_content_type_and_unknown_ones_are_refused_with_what_to_send():
         contract.decode_body(None, b"{}")
     with pytest.raises(BadRequest, match="production does not know Content-Type `text/xml`"):
         contract.decode_body("text/xml", b"<x/>")
+    with pytest.raises(BadRequest, match="the Content-Type header is empty"):
+        contract.decode_body("", b"{}")
+    with pytest.raises(BadRequest, match="refuses an empty one: send `Accept: application/json`"):
+        contract.encode_response([], "")
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 import handler_kit
-from handler_kit import contract
+from handler_kit import contract, samples
 from handler_kit.server import serve
 from handler_kit.toolkit import ProductionServer, ToolkitError, ensure_venv, find_toolkit
 
@@ -55,6 +55,8 @@ SERVERS = {
     "raises": ("raises", {}),
     "asr": ("echo", {"HF_TASK": "automatic-speech-recognition"}),
     "vertex": ("echo", VERTEX),
+    "minilm": ("minilm", {}),  # the packaged MiniLM next to the handler (samples.model_repo)
+    "legacy": ("custom_handler", {}),  # the toolkit's own legacy pipeline.py (tests/resources)
 }
 
 
@@ -196,6 +198,9 @@ ECHO = [
     body("post-health", b'{"inputs": "a"}', "/health"),
     body("post-nowhere", b'{"inputs": "a"}', "/nowhere"),
     body("put-root", b'{"inputs": "a"}', "/", method="PUT"),
+    body("post-predict-slash", b'{"inputs": "a"}', "/predict/"),
+    Call("get-health-slash", b"", {}, "/health/", "GET"),
+    Call("options-root", b"", {}, "/", "OPTIONS"),
 ]
 
 VALUE_ANSWERS = [
@@ -278,12 +283,30 @@ VERTEX_CALLS = [
     Call("vertex-no-metrics", b"", {}, "/metrics", "GET"),
 ]
 
+MINILM = [
+    body("minilm-sentence", b'{"inputs": "I am quite excited how this will turn out"}'),
+    body(
+        "minilm-sentences",
+        b'{"inputs": ["I love this phone", "I adore this phone", "The train is late"]}',
+        "/predict",
+    ),
+    accept("minilm-as-image", "image/png", "Today is a though day", says="Return a PIL image"),
+]
+
+LEGACY = [
+    body("legacy-string-with-inputs", b'"my inputs"'),  # pipeline.py reverses what it gets
+    body("legacy-dict", b'{"inputs": "abc"}'),  # a dict cannot be reversed: its TypeError
+    body("legacy-list", b'["inputs", "x"]', "/predict"),
+]
+
 CALLS = [
     *(("echo", c) for c in ECHO),
     *(("values", c) for c in VALUES),
     *(("raises", c) for c in RAISES),
     *(("asr", c) for c in ASR),
     *(("vertex", c) for c in VERTEX_CALLS),
+    *(("minilm", c) for c in MINILM),
+    *(("legacy", c) for c in LEGACY),
 ]
 
 
@@ -313,7 +336,12 @@ def pairs(tmp_path_factory):
         if name not in started:
             fixture, env = SERVERS[name]
             repo = tmp_path_factory.mktemp(name) / "repo"
-            shutil.copytree(FIXTURES / fixture, repo)
+            resources = TOOLKIT.source / "tests" / "resources"
+            shutil.copytree(
+                resources / fixture if fixture == "custom_handler" else FIXTURES / fixture, repo
+            )
+            if fixture == "minilm":
+                samples.model_repo(repo)  # the model's files beside the handler
             started[name] = Pair(repo, env, python)
         return started[name]
 

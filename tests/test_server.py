@@ -532,3 +532,34 @@ def test_while_an_endpoint_runs_threads_switch_often_and_the_old_interval_comes_
         assert sys.getswitchinterval() < before  # the first endpoint still runs
         assert first.running
     assert sys.getswitchinterval() == before
+
+
+def test_vertex_ai_chooses_the_port_as_productions_entrypoint():
+    assert server.vertex_port(8080, {}) == 8080
+    assert server.vertex_port(8080, {"AIP_HTTP_PORT": "9000"}) == 8080  # only with AIP_MODE
+    assert server.vertex_port(8080, {"AIP_MODE": "PREDICTION", "AIP_HTTP_PORT": "9000"}) == 9000
+
+
+def test_metrics_count_the_call_running_and_the_calls_waiting():
+    release = threading.Event()
+
+    def handler(data):
+        release.wait(10)
+        return {"ok": True}
+
+    def metrics(url):
+        lines = httpx.get(url + "/metrics").text.splitlines()
+        return dict(line.split() for line in lines)
+
+    with serve(handler) as endpoint, ThreadPoolExecutor(3) as pool:
+        calls = [pool.submit(post, endpoint, json={"inputs": ""}) for _ in range(3)]
+        seen = {}
+        for _ in range(500):  # at most 5 s for the three calls to arrive
+            seen = metrics(endpoint.url)
+            if seen == {"inf_batch_current_size": "1", "inf_queue_size": "2"}:
+                break
+            time.sleep(0.01)
+        release.set()
+        assert seen == {"inf_batch_current_size": "1", "inf_queue_size": "2"}
+        assert all(call.result().status_code == 200 for call in calls)
+    assert server.describe_routes({}) == "POST / or /predict; GET /health, /metrics"

@@ -179,7 +179,9 @@ def test_the_real_server_serves_a_repository(tmp_path, production_python):
             "parameters": {"type": "dict", "value": {"top_k": 2}},
         }
         assert "POST /predict" in server.log
+        log_file = server._log_file
     assert not server.running
+    assert "POST /predict" in server.log and not log_file.exists()  # kept, file removed
 
 
 @needs_reference
@@ -192,6 +194,7 @@ def test_a_server_that_dies_at_start_up_raises_with_its_log(tmp_path, production
     assert "exited" in str(caught.value)
     assert "the model folder has no weights" in str(caught.value)
     assert not server.running
+    assert "the model folder has no weights" in server.log
 
 
 @needs_reference
