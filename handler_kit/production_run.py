@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -201,7 +201,9 @@ def against_production(
             "(cached by its text)"
         )
     python = with_requirements(folder, base)
-    production = ProductionServer(folder, kit, python)
+    # Both on Inference Endpoints' routes and a port of their own: a Vertex AI variable of
+    # this shell would move them (an empty AIP_MODE is production's "not set").
+    production = ProductionServer(folder, kit, python, env={"AIP_MODE": ""})
     report = ProductionComparison(folder, production=_described(kit, base, python))
     say(f"starting production's server and the kit's endpoint on {folder}")
     with kit_server(folder, timeout) as ready:
@@ -364,7 +366,7 @@ def kit_server(repo: Path, timeout: float = START_TIMEOUT) -> Iterator[Callable[
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**_without_vertex(os.environ), "PYTHONUNBUFFERED": "1"},
                 start_new_session=True,  # Ctrl-C in a notebook does not reach it
             )
         started = time.monotonic()
@@ -426,6 +428,10 @@ def _described(toolkit: Toolkit, base: Path, python: Path) -> str:
     if python != base:
         said += f", requirements.txt installed over it in {python.parent.parent}"
     return said
+
+
+def _without_vertex(env: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in env.items() if not name.startswith("AIP_")}
 
 
 def _count(n: int, noun: str) -> str:

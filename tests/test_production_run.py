@@ -76,7 +76,12 @@ def alike(tmp_path_factory, toolkit):
     save_case(cases, "photo", body=png(), content_type="image/png", suffix=".png")
     save_case(cases, "not_a_string", {"inputs": 3})
     save_case(cases, "no_inputs", {"text": "a good day"})
-    return timed(repo, toolkit)
+    with pytest.MonkeyPatch.context() as patch:
+        # A Vertex AI shell must not move either server off Inference Endpoints' routes.
+        vertex = {"AIP_MODE": "PREDICTION", "AIP_HTTP_PORT": "1", "AIP_HEALTH_ROUTE": "/h"}
+        for name, value in {**vertex, "AIP_PREDICT_ROUTE": "/p"}.items():
+            patch.setenv(name, value)
+        return timed(repo, toolkit)
 
 
 @pytest.fixture(scope="module")
