@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING
 from .check import CheckReport, check
 from .errors import HandlerKitError, HandlerLoadError, HandlerReloadError
 from .live import LiveHandler, load
+from .production_run import ProductionComparison, against_production
 from .reload import ReloadReport
+from .replay import ReplayReport, replay
 from .server import Endpoint, serve
 from .tables import ResultTable, result_table, show
 
@@ -19,11 +21,15 @@ __all__ = [
     "HandlerLoadError",
     "HandlerReloadError",
     "LiveHandler",
+    "ProductionComparison",
     "ReloadReport",
+    "ReplayReport",
     "ResultTable",
+    "against_production",
     "check",
     "load",
     "payload_form",
+    "replay",
     "result_table",
     "serve",
     "show",

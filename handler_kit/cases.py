@@ -42,13 +42,19 @@ class Case:
     file: Path | None = field(default=None, repr=False)
 
     def data(self) -> Any:
-        """The handler's ``data`` for this case, decoded the way production decodes it."""
+        """The handler's ``data`` for this case, decoded the way production decodes it.
+
+        The request is the one sent over HTTP (``body()`` with ``content_type``): a content
+        type production refuses is refused here too.
+        """
+        return contract.request_data(self.content_type, self.body(), query={})
+
+    def body(self) -> bytes:
+        """The request body this case sends over HTTP: its payload as JSON, or its file's bytes."""
         if self.body_file is None:
-            return contract.request_data(
-                "application/json", json.dumps(self.payload).encode(), query={}
-            )
+            return json.dumps(self.payload, ensure_ascii=False).encode("utf-8")
         try:
-            body = self.body_file.read_bytes()
+            return self.body_file.read_bytes()
         except OSError as error:
             raise CaseError(
                 f"case {self.name}: cannot read its body file {self.body_file.name} "
@@ -56,7 +62,6 @@ class Case:
                 file=self.file,
                 hint=f"Put {self.body_file.name} next to the case file, or fix `body_file`.",
             ) from None
-        return contract.request_data(self.content_type, body, query={})
 
     def check(self, answer: Any) -> None:
         """Raise CaseError when ``answer`` does not match what the case expects."""
@@ -206,6 +211,14 @@ def save_case(
     file = folder / f"{name}.json"
     file.write_text(json.dumps(case, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return file
+
+
+def difference(expected: Any, got: Any, tolerance: float = 0.0) -> str | None:
+    """Where the JSON value ``got`` first differs from ``expected``, or None when alike.
+
+    Numbers may differ by ``tolerance``; the rule every comparison of answers in the kit uses.
+    """
+    return _difference(expected, got, tolerance)
 
 
 def _difference(expected: Any, got: Any, tolerance: float, path: str = "answer") -> str | None:

@@ -13,6 +13,10 @@ from . import __version__, contract, samples, server
 from .check import DEFAULT_TIMEOUT, check
 from .errors import HandlerKitError
 from .live import load
+from .production_run import against_production
+from .replay import DEFAULT_TIMEOUT as REPLAY_TIMEOUT
+from .replay import replay
+from .toolkit import find_toolkit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +101,34 @@ def parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"seconds the handler may take to build and answer (default {DEFAULT_TIMEOUT:.0f})",
     )
+    ready.add_argument(
+        "--against-production",
+        action="store_true",
+        help="then run the repository under production's real server and the kit's endpoint "
+        "and compare each case's answer (needs the production toolkit: --toolkit)",
+    )
+    ready.add_argument(
+        "--toolkit",
+        metavar="PATH",
+        help="the production toolkit: a clone of huggingface/huggingface-inference-toolkit, or "
+        "a venv where it is installed (default: $HANDLER_KIT_TOOLKIT)",
+    )
     ready.set_defaults(func=_check)
+
+    again = commands.add_parser(
+        "replay", help="send a repository's cases to an endpoint URL and compare the answers"
+    )
+    again.add_argument("url", help="the endpoint, e.g. http://127.0.0.1:8080 or a deployed one")
+    again.add_argument("--cases", metavar="DIR", help="folder of payload cases (default: ./cases)")
+    again.add_argument("--token", help="sent as `Authorization: Bearer TOKEN`")
+    again.add_argument(
+        "--timeout",
+        type=float,
+        default=REPLAY_TIMEOUT,
+        metavar="S",
+        help=f"seconds each request may take (default {REPLAY_TIMEOUT:.0f})",
+    )
+    again.set_defaults(func=_replay)
 
     test = commands.add_parser("test", help="execute notebooks as tests (papermill)")
     test.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks to execute")
@@ -174,7 +205,28 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if args.toolkit and not args.against_production:
+        raise HandlerKitError("--toolkit goes with --against-production: add it, or drop --toolkit")
+    # A missing toolkit is said before the check runs, not after.
+    toolkit = find_toolkit(args.toolkit) if args.against_production else None
     report = check(args.repo, args.cases, args.timeout)
+    print(report, flush=True)
+    if toolkit is None:
+        return 0 if report.ok else 1
+    print()
+    comparison = against_production(
+        args.repo, args.cases, toolkit, timeout=args.timeout, echo=_progress
+    )
+    print(comparison)
+    return 0 if report.ok and comparison.ok else 1
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)  # stdout keeps the tables alone
+
+
+def _replay(args: argparse.Namespace) -> int:
+    report = replay(args.url, args.cases, args.token, args.timeout)
     print(report)
     return 0 if report.ok else 1
 

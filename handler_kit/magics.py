@@ -15,7 +15,9 @@ from IPython.display import display
 from .check import DEFAULT_TIMEOUT, CheckReport, check
 from .errors import HandlerKitError
 from .live import LiveHandler, load
+from .production_run import ProductionComparison, against_production
 from .server import Endpoint, serve
+from .toolkit import find_toolkit
 
 
 @magics_class
@@ -126,11 +128,19 @@ class HandlerMagics(Magics):
     @argument("--cases", help="folder of payload cases (default: PATH/cases)")
     @argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for the worker")
     @argument("--name", default="handler", help="variable of the handler whose repository to check")
-    def handler_check(self, line: str) -> CheckReport:
+    @argument(
+        "--against-production",
+        action="store_true",
+        help="then compare each case's answer under production's real server and the kit's",
+    )
+    @argument("--toolkit", help="the production toolkit: its source folder, or a venv with it")
+    def handler_check(self, line: str) -> CheckReport | ProductionComparison:
         """Check that a repository is ready to deploy, in a fresh process; returns the report.
 
         Without a path, the repository of the handler bound to ``--name`` (else ``.``).
-        ``report = %handler_check`` keeps it; on its own the cell shows it.
+        ``report = %handler_check`` keeps it; on its own the cell shows it. With
+        ``--against-production`` the report is shown, then the comparison with production's
+        real server is run and returned.
         """
         args = parse_argstring(self.handler_check, line)
         cases = _unquote(args.cases) if args.cases else None
@@ -139,7 +149,14 @@ class HandlerMagics(Magics):
             path: str | Path = _unquote(args.path)
         else:
             path = live.path if isinstance(live, LiveHandler) else "."
-        return check(path, cases, args.timeout)
+        if args.toolkit and not args.against_production:
+            raise HandlerKitError("--toolkit goes with --against-production: add it, or drop it")
+        if not args.against_production:
+            return check(path, cases, args.timeout)
+        # A missing toolkit is said before the check runs, not after.
+        toolkit = find_toolkit(_unquote(args.toolkit) if args.toolkit else None)
+        display(check(path, cases, args.timeout))
+        return against_production(path, cases, toolkit, timeout=args.timeout, echo=print)
 
     @cell_magic
     @magic_arguments()

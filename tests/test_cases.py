@@ -5,6 +5,7 @@ import json
 import pytest
 
 from handler_kit.cases import Case, CaseError, read_case, save_case
+from handler_kit.errors import HandlerKitError
 
 
 def write_case(tmp_path, name: str, **fields) -> Case:
@@ -77,3 +78,14 @@ def test_a_label_answer_is_saved_as_its_label_and_a_tolerant_score(tmp_path):
 def test_any_other_answer_is_saved_exactly(tmp_path, answer):
     saved = json.loads(save_case(tmp_path, "c", {"inputs": "x"}, answer).read_text())
     assert saved == {"payload": {"inputs": "x"}, "expected": answer}
+
+
+def test_a_payload_case_is_sent_and_decoded_with_its_own_content_type(tmp_path):
+    case = write_case(tmp_path, "plain", payload={"inputs": "héllo"})
+    assert (case.content_type, case.body()) == ("application/json", '{"inputs": "héllo"}'.encode())
+    assert case.data() == {"inputs": "héllo"}
+    axios = write_case(
+        tmp_path, "axios", payload={"inputs": "x"}, content_type="application/json; charset=utf-8"
+    )
+    with pytest.raises(HandlerKitError, match="production matches the Content-Type exactly"):
+        axios.data()  # production refuses it with 400: so does the case

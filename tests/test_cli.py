@@ -1,4 +1,5 @@
-"""cli.py: `handler-kit call` prints the answer as JSON; `handler-kit test` runs notebooks."""
+"""cli.py: `handler-kit call` prints the answer as JSON; `handler-kit test` runs notebooks;
+`check --against-production` compares after the check."""
 
 import json
 import os
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from handler_kit.cli import main
 
@@ -106,3 +108,46 @@ def test_notebooks_of_the_same_name_keep_their_own_executed_copies(tmp_path, cap
     ]:
         assert f"x.ipynb failed at cell 1: AssertionError: {said} ({copy})" in out
         assert f"assert 0, '{said}'" in copy.read_text()  # not overwritten by the other
+
+
+class Reported:
+    """A stand-in for a report (CheckReport, ProductionComparison): its text and its verdict."""
+
+    def __init__(self, text, ok=True):
+        self.text, self.ok = text, ok
+
+    def __str__(self):
+        return self.text
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_check_against_production_compares_after_the_check(repo, capsys, monkeypatch, same):
+    calls = []
+    monkeypatch.setattr("handler_kit.cli.find_toolkit", lambda path: calls.append(path) or "kit")
+    checked = Reported("checked")
+    monkeypatch.setattr("handler_kit.cli.check", lambda *a: calls.append("check") or checked)
+
+    def against_production(repo, cases, toolkit, timeout, echo):
+        echo("starting")
+        calls.append(("compare", repo, cases, toolkit))
+        return Reported(f"compared, ok={same}", same)
+
+    monkeypatch.setattr("handler_kit.cli.against_production", against_production)
+    argv = ["check", str(repo.path), "--against-production", "--toolkit", "/src/toolkit"]
+    assert main(argv) == (0 if same else 1)
+    assert calls == ["/src/toolkit", "check", ("compare", str(repo.path), None, "kit")]
+    printed = capsys.readouterr()
+    assert printed.out == f"checked\n\ncompared, ok={same}\n"
+    assert printed.err == "starting\n"  # progress goes to stderr, the tables to stdout
+
+
+def test_check_says_how_to_get_the_toolkit_before_it_runs(repo, tmp_path, capsys, monkeypatch):
+    ran = []
+    monkeypatch.setattr("handler_kit.cli.check", lambda *a: ran.append(a))
+    argv = ["check", str(repo.path), "--against-production", "--toolkit", str(tmp_path / "no")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "no such file or folder" in err and "huggingface-inference-toolkit" in err
+    assert ran == []  # said at once, not after a check of minutes
+    assert main(["check", str(repo.path), "--toolkit", str(tmp_path)]) == 1
+    assert "--toolkit goes with --against-production" in capsys.readouterr().err

@@ -13,7 +13,9 @@ import pytest
 from handler_kit import style
 from handler_kit.check import CheckReport, Row
 from handler_kit.notebooks import NotebookRun
+from handler_kit.production_run import ComparisonRow, Match, ProductionComparison, Side
 from handler_kit.reload import ReloadReport
+from handler_kit.replay import Outcome, ReplayReport, ReplayRow
 from handler_kit.server import serve
 from handler_kit.tables import result_table
 from handler_kit.widgets import _Error, payload_form
@@ -64,6 +66,11 @@ def pages():
         yield f"reload {mode}", report._repr_html_()
     rows = [Row("a", status, "detail") for status in ("pass", "fail", "warn", "skip")]
     yield "check", CheckReport(Path("repo"), rows)._repr_html_()
+    replayed = [ReplayRow(o.value, o, "detail", 200, 0.01) for o in Outcome]
+    yield "replay", ReplayReport("http://127.0.0.1:1", Path("cases"), replayed)._repr_html_()
+    side = Side(200, "application/json", "[]")
+    compared = [ComparisonRow(m.value, m, "detail", side, side) for m in Match]
+    yield "production", ProductionComparison(Path("repo"), compared, "python")._repr_html_()
     for error in (None, "ValueError: no"):
         run = NotebookRun(Path("a.ipynb"), Path("out/a.ipynb"), None, 1.0, error=error)
         yield "notebook run", run._repr_html_()

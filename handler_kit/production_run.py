@@ -1,0 +1,454 @@
+"""The repository under production's real server and under the kit's endpoint, side by side.
+
+``against_production`` starts both on the same repository, each in a fresh process: the
+production toolkit's own server (``toolkit.ProductionServer``, in a venv with production's
+pins) and ``handler-kit serve``. Every case's request goes to both; a row per case says
+whether the two answers are the same (status, content type, body) and, when not, how they
+differ. ``handler-kit check --against-production`` and ``%handler_check --against-production``
+run it after the check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import html
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from . import style
+from .cases import Case, CaseError, difference, read_cases
+from .check import DEFAULT_CASE, DEFAULT_PAYLOAD
+from .errors import HandlerKitError
+from .replay import Answer, Unreachable, send
+
+if TYPE_CHECKING:
+    from .toolkit import Toolkit
+
+START_TIMEOUT = 300.0  # seconds each server may take to build the handler and answer /health
+REQUEST_TIMEOUT = 60.0  # seconds per request
+INSTALL_TIMEOUT = 900.0  # seconds for pip to install a repository's requirements.txt
+LOG_TAIL = 30  # lines of a server's log quoted when it does not start
+SHORT = 100  # characters of a body shown in a cell
+
+
+class Match(str, Enum):
+    """How production's answer and the kit's compare."""
+
+    SAME = "same"
+    DIFFERS = "differs"
+    ERROR = "error"  # a case that could not be sent, or a server that did not answer
+
+
+@dataclass(frozen=True)
+class Side:
+    """One server's answer to a case, as shown in a row: ``200 application/json {...}``."""
+
+    status: int | None
+    content_type: str
+    body: str
+
+    @classmethod
+    def of(cls, answer: Answer) -> Side:
+        if answer.status != 200:
+            text = f"error: {answer.error_message()}"
+        elif answer.is_json or answer.content_type.startswith("text/"):
+            text = " ".join(answer.body.decode("utf-8", "replace").split())
+        else:
+            text = f"<{len(answer.body)} bytes>"
+        return cls(answer.status, answer.content_type, _short(text))
+
+    def __str__(self) -> str:
+        if self.status is None:
+            return self.body
+        return f"{self.status} {self.content_type or '(no content type)'} {self.body}"
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """One case: the same answer from both servers, or what differs."""
+
+    case: str
+    match: Match
+    detail: str
+    production: Side | None = None
+    kit: Side | None = None
+
+
+@dataclass
+class ProductionComparison:
+    """A row per case: production's answer against the kit's; ``ok`` when all are the same."""
+
+    repo: Path
+    rows: list[ComparisonRow] = field(default_factory=list)
+    production: str = ""  # which production ran: the toolkit and python used
+
+    @property
+    def ok(self) -> bool:
+        return all(row.match is Match.SAME for row in self.rows)
+
+    @property
+    def differing(self) -> list[ComparisonRow]:
+        """The rows that are not the same."""
+        return [row for row in self.rows if row.match is not Match.SAME]
+
+    @property
+    def verdict(self) -> str:
+        """``all 3 cases answer the same`` or ``1 of 3 cases differs from production``."""
+        n = len(self.rows)
+        if self.ok:
+            return f"all {n} case{'s' * (n != 1)} answer the same in production and here"
+        k = len(self.differing)
+        return f"{k} of {n} case{'s' * (n != 1)} differ{'s' * (k == 1)} from production"
+
+    def __str__(self) -> str:
+        lines = [f"Production against the kit on {self.repo}"]
+        if self.production:
+            lines.append(f"production: {self.production}")
+        width = max([len("case"), *(len(row.case) for row in self.rows)])
+        indent = " " * (width + 2 + 7 + 2)
+        lines.append(f"{'case':<{width}}  {'result':<7}  detail")
+        for row in self.rows:
+            lines.append(f"{row.case:<{width}}  {row.match.value:<7}  {row.detail}")
+            if row.match is not Match.SAME:
+                lines += [
+                    f"{indent}{name}: {side}"
+                    for name, side in (("production", row.production), ("kit", row.kit))
+                    if side is not None
+                ]
+        lines.append(self.verdict)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        cell = style.cell_style()
+        mono = f"{cell};font-family:{style.MONOSPACE};white-space:pre-wrap"
+
+        def side(value: Side | None) -> str:
+            return html.escape(str(value)) if value is not None else ""
+
+        rows = "".join(
+            f'<tr><td style="{cell}">{html.escape(row.case)}</td>'
+            f'<td style="{cell}">{style.status(row.match.value)}</td>'
+            f'<td style="{cell};white-space:pre-wrap">{html.escape(row.detail)}</td>'
+            f'<td style="{mono}">{side(row.production)}</td>'
+            f'<td style="{mono}">{side(row.kit)}</td></tr>'
+            for row in self.rows
+        )
+        names = ("case", "result", "detail", "production", "the kit")
+        head = "".join(f'<th style="{cell}">{name}</th>' for name in names)
+        verdict = style.status("pass" if self.ok else "fail", self.verdict)
+        said = (
+            f'<div style="color:{style.MUTED}">production: {html.escape(self.production)}</div>'
+            if self.production
+            else ""
+        )
+        return (
+            f'<div style="color:{style.TEXT}"><b>Production against the kit on '
+            f"{html.escape(str(self.repo))}</b>{said}"
+            f'<table style="{style.table_style()}"><tr>{head}</tr>{rows}</table>'
+            f"<div>{verdict}</div></div>"
+        )
+
+
+def against_production(
+    repo: str | Path,
+    cases: str | Path | None = None,
+    toolkit: str | Path | Toolkit | None = None,
+    python: str | Path | None = None,
+    timeout: float = START_TIMEOUT,
+    echo: Callable[[str], object] | None = None,
+) -> ProductionComparison:
+    """Run ``repo`` under production's real server and the kit's endpoint; compare each case.
+
+    ``cases`` is the folder of cases (default ``<repo>/cases``; without one, the check's
+    default payload); ``toolkit`` the production toolkit's source folder or a venv that has it
+    (default: ``$HANDLER_KIT_TOOLKIT``, then the reference copy beside the project), or the
+    ``Toolkit`` that ``toolkit.find_toolkit`` found;
+    ``python`` the interpreter for production's server (default: a cached venv with
+    production's pins, built on first use). ``timeout`` bounds each server's start-up;
+    ``echo`` (e.g. ``print``) is told each step as it starts, the slow ones first of all.
+    Raises HandlerKitError when there is no toolkit or a server does not start.
+    """
+    from .toolkit import ProductionServer, Toolkit, ensure_venv, find_toolkit
+
+    folder = Path(repo).expanduser().resolve()
+    if not (folder / "handler.py").is_file() and not (folder / "pipeline.py").is_file():
+        raise HandlerKitError(
+            f"no handler.py in {folder}", hint="Pass the repository that holds handler.py."
+        )
+    found = _cases(folder, Path(cases).expanduser() if cases is not None else None)
+    # No toolkit: find_toolkit raises, saying how to get it.
+    kit = toolkit if isinstance(toolkit, Toolkit) else find_toolkit(toolkit)
+    say = echo or (lambda _: None)
+    if python is None and kit.python is None:
+        say("production's python: the venv with production's pins (its first build: 1-2 min)")
+    base = Path(python) if python is not None else ensure_venv(kit)
+    if (folder / "requirements.txt").is_file():
+        say(
+            "installing requirements.txt for production, as it does at start-up "
+            "(cached by its text)"
+        )
+    python = with_requirements(folder, base)
+    # Both on Inference Endpoints' routes and a port of their own: a Vertex AI variable of
+    # this shell would move them (an empty AIP_MODE is production's "not set").
+    production = ProductionServer(folder, kit, python, env={"AIP_MODE": ""})
+    report = ProductionComparison(folder, production=_described(kit, base, python))
+    say(f"starting production's server and the kit's endpoint on {folder}")
+    with kit_server(folder, timeout) as ready:
+        production.start(timeout)  # while the kit's endpoint builds the handler too
+        try:
+            here = ready()
+            say(f"sending {_count(len(found), 'case')} to both")
+            for case in found:
+                if isinstance(case, CaseError):
+                    name = Path(case.file).stem if case.file else "?"
+                    report.rows.append(ComparisonRow(name, Match.ERROR, f"not sent: {case}"))
+                    continue
+                report.rows.append(compare_case(case, production.url, here))
+        finally:
+            production.stop()
+    return report
+
+
+def compare_case(case: Case, production_url: str, kit_url: str) -> ComparisonRow:
+    """Send ``case`` to both servers and compare the answers; its row."""
+    try:
+        body = case.body()
+    except CaseError as error:
+        return ComparisonRow(case.name, Match.ERROR, f"not sent: {error}")
+    answers: list[Answer | Side] = []
+    for url in (production_url, kit_url):
+        try:
+            answers.append(send(url, case.content_type, body, timeout=REQUEST_TIMEOUT))
+        except Unreachable as error:
+            answers.append(Side(None, "", error.one_line()))
+    production, kit = answers
+    if not isinstance(production, Answer) or not isinstance(kit, Answer):
+        sides = [a if isinstance(a, Side) else Side.of(a) for a in answers]
+        return ComparisonRow(case.name, Match.ERROR, "no answer", *sides)
+    found = answer_difference(production, kit, case.tolerance if case.has_tolerance else 0.0)
+    if found:
+        return ComparisonRow(case.name, Match.DIFFERS, found, Side.of(production), Side.of(kit))
+    side = Side.of(production)
+    return ComparisonRow(case.name, Match.SAME, str(side), side, Side.of(kit))
+
+
+def answer_difference(production: Answer, kit: Answer, tolerance: float = 0.0) -> str | None:
+    """What differs between production's answer and the kit's, or None when they are the same.
+
+    Status, then content type, then body: JSON compared as values (numbers within
+    ``tolerance``), other bodies byte for byte. An error answer's message is the kit's own
+    (it says what to do), so two errors are the same when both are ``{"error": text}``.
+    """
+    if production.status != kit.status:
+        return f"status {production.status} in production, {kit.status} here"
+    if production.content_type != kit.content_type:
+        return (
+            f"Content-Type {production.content_type or '(none)'} in production, "
+            f"{kit.content_type or '(none)'} here"
+        )
+    if production.is_json:
+        try:
+            expected, got = production.json(), kit.json()
+        except ValueError as error:
+            return f"a body that is not JSON: {error}"
+        if production.status != 200 and _is_error(expected) and _is_error(got):
+            return None
+        found = difference(expected, got, tolerance)
+        return f"body differs from production's: {found}" if found else None
+    if production.body != kit.body:
+        return f"body: {len(production.body)} bytes in production, {len(kit.body)} here, not equal"
+    return None
+
+
+def with_requirements(repo: Path, python: Path, timeout: float = INSTALL_TIMEOUT) -> Path:
+    """A python that has ``python``'s packages and the repository's requirements.txt installed.
+
+    Production runs ``pip install -r requirements.txt`` before its server starts. Here the
+    packages go into a venv of their own, cached by the file's text, that sees ``python``'s
+    packages through a ``.pth`` file: pip installs only what is missing or pinned otherwise
+    (those shadow production's), and the venv with production's pins stays as it is. Without
+    requirements.txt, ``python`` itself.
+    """
+    file = repo / "requirements.txt"
+    if not file.is_file():
+        return python
+    from .samples import cache_dir
+
+    text = file.read_text(encoding="utf-8", errors="replace")
+    key = hashlib.sha256(f"{python.absolute()}\n{text}".encode()).hexdigest()[:16]
+    venv = cache_dir() / "production-requirements" / key
+    layered = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    stamp = venv / ".installed"
+    if stamp.is_file() and layered.exists():
+        return layered
+    shutil.rmtree(venv, ignore_errors=True)  # half-built by a run that stopped
+    log_file = venv.parent / f"{key}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout
+    with open(log_file, "w", encoding="utf-8") as log:
+        _run([str(python), "-m", "venv", str(venv)], log, deadline, log_file)
+        pth = _site_packages(layered) / "_production_packages.pth"
+        pth.write_text(f"{_site_packages(python)}\n", encoding="utf-8")
+        install = [str(layered), "-m", "pip", "install", "--disable-pip-version-check"]
+        # From the repository: a relative path in requirements.txt names one of its files.
+        _run([*install, "--no-input", "-r", str(file)], log, deadline, log_file, cwd=repo)
+    stamp.write_text(text, encoding="utf-8")
+    return layered
+
+
+def _site_packages(python: Path) -> Path:
+    """The site-packages folder of ``python``'s environment."""
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    done = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    return Path(done.stdout.strip())
+
+
+def _run(
+    command: list[str], log: IO[str], deadline: float, log_file: Path, cwd: Path | None = None
+) -> None:
+    log.flush()
+    try:
+        done = subprocess.run(
+            command,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            timeout=max(deadline - time.monotonic(), 1),
+        )
+        failed = f"exit status {done.returncode}" if done.returncode else ""
+    except subprocess.TimeoutExpired:
+        failed = "it ran past its time"
+    log.flush()
+    if failed:
+        raise HandlerKitError(
+            f"installing requirements.txt for production's server failed ({failed}); the end "
+            f"of pip's log:\n{_tail(log_file)}",
+            hint="Production runs the same `pip install -r requirements.txt` and would fail to "
+            f"start too: fix requirements.txt. The full log: {log_file}",
+        )
+
+
+@contextlib.contextmanager
+def kit_server(repo: Path, timeout: float = START_TIMEOUT) -> Iterator[Callable[[], str]]:
+    """``handler-kit serve REPO`` in a fresh process on a free port of 127.0.0.1.
+
+    It starts at once; the function it gives waits (at most ``timeout`` s) until the endpoint
+    answers and returns its URL, so another server can start meanwhile.
+    """
+    from .toolkit import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="handler-kit-serve-") as scratch:
+        log_file = Path(scratch) / "serve.log"
+        command = [sys.executable, "-m", "handler_kit", "serve", str(repo), "--port", str(port)]
+        with open(log_file, "w", encoding="utf-8") as log:
+            # The scratch folder is the working directory, as in the check.
+            process = subprocess.Popen(
+                command,
+                cwd=scratch,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**_without_vertex(os.environ), "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,  # Ctrl-C in a notebook does not reach it
+            )
+        started = time.monotonic()
+
+        def ready() -> str:
+            left = max(timeout - (time.monotonic() - started), 1.0)
+            _wait_until_healthy(process, f"{url}/health", left, log_file, "the kit's endpoint")
+            return url
+
+        try:
+            yield ready
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def _wait_until_healthy(
+    process: subprocess.Popen, health: str, timeout: float, log_file: Path, what: str
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise HandlerKitError(
+                f"{what} exited (status {process.returncode}) before answering; the end of "
+                f"its log:\n{_tail(log_file)}",
+                hint="Run `handler-kit check REPO` to see why the handler does not start.",
+            )
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                health, timeout=2
+            ) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise HandlerKitError(
+        f"{what} did not answer {health} within {timeout:g} s; the end of its log:\n"
+        f"{_tail(log_file)}",
+        hint="A handler that builds a big model needs longer: raise the timeout.",
+    )
+
+
+def _cases(repo: Path, folder: Path | None) -> list[Case | CaseError]:
+    """The cases to send: the folder's (the error of one that cannot be read), or the default."""
+    if folder is None and not (repo / "cases").is_dir():
+        return [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
+    found = read_cases(folder or repo / "cases")  # no such --cases folder: the error says so
+    return found or [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
+
+
+def _described(toolkit: Toolkit, base: Path, python: Path) -> str:
+    said = f"the toolkit in {toolkit.source}, " if toolkit.source is not None else ""
+    said += f"python {base}"
+    if python != base:
+        said += f", requirements.txt installed over it in {python.parent.parent}"
+    return said
+
+
+def _without_vertex(env: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in env.items() if not name.startswith("AIP_")}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def _is_error(value: object) -> bool:
+    return isinstance(value, dict) and list(value) == ["error"] and isinstance(value["error"], str)
+
+
+def _short(text: str, limit: int = SHORT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _tail(file: Path, lines: int = LOG_TAIL) -> str:
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(an empty log)"
