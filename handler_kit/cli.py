@@ -97,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="S",
         help=f"seconds the handler may take to build and answer (default {DEFAULT_TIMEOUT:.0f})",
     )
+    ready.add_argument(
+        "--python",
+        metavar="PATH",
+        help="the Python interpreter to build and call the handler in, e.g. a venv's bin/python "
+        "with production's versions (default: this one)",
+    )
     ready.set_defaults(func=_check)
 
     test = commands.add_parser("test", help="execute notebooks as tests (papermill)")
@@ -174,7 +180,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    report = check(args.repo, args.cases, args.timeout)
+    report = check(args.repo, args.cases, args.timeout, args.python)
     print(report)
     return 0 if report.ok else 1
 

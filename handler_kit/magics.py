@@ -126,6 +126,7 @@ class HandlerMagics(Magics):
     @argument("--cases", help="folder of payload cases (default: PATH/cases)")
     @argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for the worker")
     @argument("--name", default="handler", help="variable of the handler whose repository to check")
+    @argument("--python", help="interpreter for the worker (a venv with production's versions)")
     def handler_check(self, line: str) -> CheckReport:
         """Check that a repository is ready to deploy, in a fresh process; returns the report.
 
@@ -139,7 +140,8 @@ class HandlerMagics(Magics):
             path: str | Path = _unquote(args.path)
         else:
             path = live.path if isinstance(live, LiveHandler) else "."
-        return check(path, cases, args.timeout)
+        python = _unquote(args.python) if args.python else None
+        return check(path, cases, args.timeout, python)
 
     @cell_magic
     @magic_arguments()
