@@ -28,35 +28,42 @@ from .errors import HandlerKitError
 from .production import production
 
 # Import names whose distribution has another name, for packages that may not be installed
-# (what is installed is read from importlib.metadata): the usual ones in handlers.
+# (what is installed is read from importlib.metadata): the usual ones in handlers. The first
+# is the one to install; the others provide the same module (a requirement of any will do).
 KNOWN_DISTRIBUTIONS = {
-    "cv2": "opencv-python",
-    "PIL": "pillow",
-    "sklearn": "scikit-learn",
-    "skimage": "scikit-image",
-    "yaml": "PyYAML",
-    "dotenv": "python-dotenv",
-    "bs4": "beautifulsoup4",
-    "dateutil": "python-dateutil",
-    "docx": "python-docx",
-    "pptx": "python-pptx",
-    "fitz": "PyMuPDF",
-    "magic": "python-magic",
-    "jwt": "PyJWT",
-    "Crypto": "pycryptodome",
-    "attr": "attrs",
-    "serial": "pyserial",
-    "zmq": "pyzmq",
-    "git": "GitPython",
-    "faiss": "faiss-cpu",
-    "llama_cpp": "llama-cpp-python",
-    "whisper": "openai-whisper",
-    "speech_recognition": "SpeechRecognition",
-    "umap": "umap-learn",
-    "google.protobuf": "protobuf",
-    "pyannote.audio": "pyannote.audio",
-    "Levenshtein": "levenshtein",
-    "sentencepiece": "sentencepiece",
+    "cv2": (
+        "opencv-python",
+        "opencv-python-headless",
+        "opencv-contrib-python",
+        "opencv-contrib-python-headless",
+    ),
+    "PIL": ("pillow", "pillow-simd"),
+    "sklearn": ("scikit-learn",),
+    "skimage": ("scikit-image",),
+    "yaml": ("PyYAML",),
+    "dotenv": ("python-dotenv",),
+    "bs4": ("beautifulsoup4",),
+    "dateutil": ("python-dateutil",),
+    "docx": ("python-docx",),
+    "pptx": ("python-pptx",),
+    "fitz": ("PyMuPDF",),
+    "magic": ("python-magic",),
+    "jwt": ("PyJWT",),
+    "Crypto": ("pycryptodome",),
+    "attr": ("attrs",),
+    "serial": ("pyserial",),
+    "zmq": ("pyzmq",),
+    "git": ("GitPython",),
+    "faiss": ("faiss-cpu", "faiss-gpu"),
+    "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
+    "tensorflow": ("tensorflow", "tensorflow-cpu"),
+    "psycopg2": ("psycopg2-binary", "psycopg2"),
+    "llama_cpp": ("llama-cpp-python",),
+    "whisper": ("openai-whisper",),
+    "speech_recognition": ("SpeechRecognition",),
+    "umap": ("umap-learn",),
+    "google.protobuf": ("protobuf",),
+    "Levenshtein": ("levenshtein",),
 }
 # Top-level packages that many distributions share: their import names keep two parts.
 NAMESPACES = frozenset({"google", "pyannote", "azure"})
@@ -393,16 +400,14 @@ def distribution(module: str, environment: Environment | None = None) -> str:
     image = production().provider(name)
     if image is not None:
         return image.name
-    return KNOWN_DISTRIBUTIONS.get(name) or name.split(".")[0]
+    return KNOWN_DISTRIBUTIONS.get(name, (name,))[0]
 
 
 def candidates(module: str, environment: Environment) -> list[str]:
     """Every distribution name that may provide ``module`` (for matching requirement lines)."""
     name = import_name(module)
     found = [*environment.provides(name), distribution(module, environment), name]
-    if name in KNOWN_DISTRIBUTIONS:
-        found.append(KNOWN_DISTRIBUTIONS[name])
-    return found
+    return found + list(KNOWN_DISTRIBUTIONS.get(name, ()))
 
 
 def typo_of(module: str, environment: Environment, own: Iterable[str] = ()) -> str | None:

@@ -143,3 +143,25 @@ def test_a_byte_order_mark_or_a_coding_line_is_read_as_python_reads_it(repo):
     (repo.path / "handler.py").write_bytes(latin.encode("latin-1"))
     live.reload()
     assert live({"inputs": "a good day"}) == [{"label": "très positive", "score": 1.0}]
+
+
+def test_a_typo_in_an_import_is_named_as_one(repo):
+    repo.write("handler.py", text="import holidyas\n\n\nclass EndpointHandler:\n    pass\n")
+    with pytest.raises(HandlerLoadError) as info:
+        handler_kit.load(repo.path)
+    assert "Did you mean holidays? (holidyas is not installed here, holidays is.)" in str(
+        info.value
+    )
+    assert "pip install holidyas" not in str(info.value)
+
+
+def test_a_missing_package_is_named_by_its_distribution_or_its_requirement(repo):
+    repo.write("handler.py", text="import cv2\n\n\nclass EndpointHandler:\n    pass\n")
+    with pytest.raises(HandlerLoadError) as info:
+        handler_kit.load(repo.path)
+    assert "pip install opencv-python" in str(info.value)
+    repo.write("requirements.txt", text="opencv-python-headless==4.9.0.80\n")
+    with pytest.raises(HandlerLoadError) as info:
+        handler_kit.load(repo.path)
+    assert "requirements.txt:1 lists opencv-python-headless" in str(info.value)
+    assert "(pip install -r requirements.txt)" in str(info.value)
