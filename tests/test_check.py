@@ -25,6 +25,7 @@ from handler_kit.check import (
     _work,
     import_rows,
     path_rows,
+    python_row,
     requirement_rows,
     unserializable_path,
 )
@@ -463,30 +464,38 @@ def test_an_error_dict_fails_the_case_unless_the_case_expects_it(repo):
 # --- check --python -----------------------------------------------------------------------------
 
 
-def test_the_worker_runs_in_the_interpreter_given(repo, tmp_path, capsys):
-    # A venv that sees this environment's packages but not handler_kit (installed here as an
-    # editable project, through a .pth file that a plain path entry does not run): the worker
-    # finds the kit through the path the check gives it.
-    venv = tmp_path / "venv"
-    python = other_python(venv)
-    site = sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)})
+def python_without_the_kit(folder: Path) -> Path:
+    """A venv that sees this environment's packages but not handler_kit.
+
+    handler_kit is installed here as an editable project, through a .pth file that a plain
+    path entry does not run: the worker must find the kit through the path the check gives it.
+    """
+    python = other_python(folder)
+    site = sysconfig.get_path("purelib", vars={"base": str(folder), "platbase": str(folder)})
     paths = [p for p in sys.path if p.endswith("site-packages")]
     Path(site, "this_environment.pth").write_text("\n".join(paths) + "\n")
-    alone = subprocess.run([python, "-c", "import handler_kit"], capture_output=True, cwd=tmp_path)
+    alone = subprocess.run([python, "-c", "import handler_kit"], capture_output=True, cwd=folder)
     assert alone.returncode != 0, "handler_kit is importable there without the check's help"
+    return python
+
+
+def test_the_worker_runs_in_the_interpreter_given(repo, tmp_path, capsys):
+    python = python_without_the_kit(tmp_path / "venv")
     repo.write(
-        "handler.py",
-        text=handler('[{"label": sys.prefix, "score": 1.0}]', "import sys\n\n"),
+        "handler.py", text=handler('[{"label": sys.prefix, "score": 1.0}]', "import sys\n\n")
     )
     status, out = run_check(capsys, str(repo.path), "--python", str(python))
     assert status == 0, out
-    assert f'"label":"{venv}"' in line_of(out, "case default")
+    assert f'"label":"{tmp_path / "venv"}"' in line_of(out, "case default")
 
 
 def test_an_interpreter_that_cannot_run_the_worker_says_what_it_lacks(repo, tmp_path):
     python = other_python(tmp_path / "bare")  # only the standard library
     repo.write("handler.py", "base.py")
+    repo.write("requirements.txt", text="holidays\n")
     report = check(repo.path, python=python)
+    # The static checks ask that interpreter, which has nothing installed.
+    assert "not installed in this environment" in row(report, "requirement holidays").detail
     entry = row(report, "entry")
     assert entry.status == "fail"
     assert entry.detail.startswith(f"the check's worker cannot start in {python}: importing")
@@ -494,19 +503,30 @@ def test_an_interpreter_that_cannot_run_the_worker_says_what_it_lacks(repo, tmp_
     assert row(report, "start-up").status == "skip"
 
 
-def test_python_is_an_argument_of_the_magic(repo, capsys):
-    repo.write(
-        "handler.py", text=handler('[{"label": sys.executable, "score": 1.0}]', "import sys\n")
+def test_another_python_than_productions_is_a_warning():
+    here = Environment.here()
+    assert python_row(Environment(**{**here.__dict__, "python": "3.11.9"})).status == "pass"
+    other = python_row(Environment(**{**here.__dict__, "python": "3.12.1"}))
+    assert other == Row(
+        "python",
+        "warn",
+        "Python 3.12.1 here, 3.11 in production: code or packages that need one fail on the "
+        "other; run the check with a Python 3.11 (--python PATH)",
     )
+
+
+def test_python_is_an_argument_of_the_magic(repo, tmp_path, capsys):
+    python = python_without_the_kit(tmp_path / "venv")
+    repo.write("handler.py", text=handler('[{"label": sys.prefix, "score": 1.0}]', "import sys\n"))
     shell = InteractiveShell.instance()
     try:
         shell.run_line_magic("load_ext", "handler_kit")
-        result = shell.run_cell(f"%handler_check '{repo.path}' --python '{sys.executable}'")
+        result = shell.run_cell(f"%handler_check '{repo.path}' --python '{python}'")
         assert result.error_in_exec is None
     finally:
         InteractiveShell.clear_instance()
     out = capsys.readouterr().out
-    assert json.dumps(sys.executable)[1:-1] in out
+    assert f'"label":"{tmp_path / "venv"}"' in out
     assert out.rstrip().endswith("ready to deploy")
 
 
