@@ -41,6 +41,7 @@ from .requirements import (
     distribution,
     import_name,
     missing_hint,
+    pip_command,
 )
 
 if TYPE_CHECKING:
@@ -525,11 +526,12 @@ def _requirement_row(line: Line, environment: Environment) -> Row:
         return Row(name, "skip", f"{line.text}: not for this platform (its marker is false here)")
     found = environment.version(line.name or "")
     target = line.url or line.text
+    pip = pip_command(environment.executable)
     if found is None:
         return Row(
             name,
             "fail",
-            f"{line.text}: not installed in this environment; pip install '{target}' "
+            f"{line.text}: not installed in this environment; {pip} install '{target}' "
             "to test with what production will install",
         )
     spec = line.requirement.specifier if line.requirement is not None else None
@@ -538,7 +540,7 @@ def _requirement_row(line: Line, environment: Environment) -> Row:
             name,
             "fail",
             f"{line.text}: {found} is installed, which does not match; install "
-            f"a matching version (pip install '{target}') or fix the pin",
+            f"a matching version ({pip} install '{target}') or fix the pin",
         )
     built = "; production builds it from the URL" if line.url else ""
     return Row(name, "pass", f"{line.text}: {found} installed{built}")

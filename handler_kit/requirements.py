@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
+import shutil
 import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -421,6 +424,20 @@ def typo_of(module: str, environment: Environment, own: Iterable[str] = ()) -> s
     return close[0] if close else None
 
 
+def pip_command(python: str | None = None) -> str:
+    """How to run the pip of ``python`` (default: this interpreter): ``pip`` when that is the
+    ``pip`` found first on PATH, else ``/path/to/python -m pip`` (a kernel's venv that is not
+    activated, the interpreter given to the check)."""
+    python = python or sys.executable
+    found = shutil.which("pip")
+    try:
+        if found and os.path.samefile(Path(found).parent, Path(python).parent):
+            return "pip"
+    except OSError:  # a folder that is gone
+        pass
+    return f"{python} -m pip"
+
+
 def missing_hint(
     module: str,
     environment: Environment | None = None,
@@ -430,12 +447,13 @@ def missing_hint(
     """What to do when ``import module`` fails because it is not installed here."""
     environment = environment or Environment.here()
     top = module.split(".")[0]
+    pip = pip_command(environment.executable)
     if requirements is not None:
         line = requirements.line_for(candidates(module, environment))
         if line is not None:
             return (
                 f"{line.where} lists {line.name}, which is not installed here: install it here "
-                "(pip install -r requirements.txt)."
+                f"({pip} install -r requirements.txt)."
             )
     typo = typo_of(module, environment, own)
     if typo is not None:
@@ -445,10 +463,10 @@ def missing_hint(
         pin = f"=={image.version}" if image.version else ""
         return (
             f"Production's image has {image.name}{pin}; install it here to test with it "
-            f"(pip install '{image.name}{pin}')."
+            f"({pip} install '{image.name}{pin}')."
         )
     name = distribution(module, environment)
     return (
-        f"Install it here (pip install {name}) and list {name} in requirements.txt, "
+        f"Install it here ({pip} install {name}) and list {name} in requirements.txt, "
         "which production installs before start-up."
     )

@@ -31,7 +31,7 @@ from handler_kit.check import (
 )
 from handler_kit.cli import main
 from handler_kit.production import production
-from handler_kit.requirements import Environment
+from handler_kit.requirements import Environment, pip_command
 from handler_kit.samples import GUIDE_HANDLER
 
 DEPLOY = Path(__file__).parent / "fixtures" / "deploy"  # repositories as users write them
@@ -375,7 +375,7 @@ def test_a_listed_requirement_missing_here_says_to_install_the_requirements(repo
     assert entry.status == "fail"
     assert (
         "requirements.txt:1 lists surely-missing-listed-pkg, which is not installed here: "
-        "install it here (pip install -r requirements.txt)."
+        f"install it here ({pip_command()} install -r requirements.txt)."
     ) in entry.detail
     assert not [r for r in report.rows if r.check.startswith("import ")]
 

@@ -13,6 +13,7 @@ from handler_kit.requirements import (
     Requirements,
     distribution,
     missing_hint,
+    pip_command,
     typo_of,
     url_distribution,
 )
@@ -171,25 +172,37 @@ def test_a_name_close_to_an_installed_module_is_a_typo():
 
 def test_the_hint_for_a_missing_module_names_what_to_do(tmp_path):
     here = Environment.here()
+    pip = pip_command()
     assert missing_hint("holidyas", here) == (
         "Did you mean holidays? (holidyas is not installed here, holidays is.)"
     )
     assert missing_hint("cv2", here) == (
-        "Install it here (pip install opencv-python) and list opencv-python in "
+        f"Install it here ({pip} install opencv-python) and list opencv-python in "
         "requirements.txt, which production installs before start-up."
     )
     assert missing_hint("diffusers.pipelines", here) == (
         "Production's image has diffusers==0.33.1; install it here to test with it "
-        "(pip install 'diffusers==0.33.1')."
+        f"({pip} install 'diffusers==0.33.1')."
     )
     listed = requirements(tmp_path, "--extra-index-url https://x\nopencv-python-headless\ncv2x\n")
     assert missing_hint("cv2x", here, listed) == (
         "requirements.txt:3 lists cv2x, which is not installed here: install it here "
-        "(pip install -r requirements.txt)."
+        f"({pip} install -r requirements.txt)."
     )
 
 
 # --- what an interpreter has ----------------------------------------------------------------------
+
+
+def test_pip_is_run_as_the_interpreters_own(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("pip", "python"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert pip_command(str(bin_dir / "python")) == "pip"  # the pip on PATH is its own
+    assert pip_command("/elsewhere/bin/python") == "/elsewhere/bin/python -m pip"
 
 
 def test_another_interpreter_is_asked_in_a_subprocess():
