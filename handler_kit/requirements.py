@@ -453,7 +453,7 @@ def missing_hint(
         if line is not None:
             return (
                 f"{line.where} lists {line.name}, which is not installed here: install it here "
-                f"({pip} install -r requirements.txt)."
+                f"({pip} install -r {requirements.file})."
             )
     typo = typo_of(module, environment, own)
     if typo is not None:

@@ -375,7 +375,7 @@ def test_a_listed_requirement_missing_here_says_to_install_the_requirements(repo
     assert entry.status == "fail"
     assert (
         "requirements.txt:1 lists surely-missing-listed-pkg, which is not installed here: "
-        f"install it here ({pip_command()} install -r requirements.txt)."
+        f"install it here ({pip_command()} install -r {repo.path / 'requirements.txt'})."
     ) in entry.detail
     assert not [r for r in report.rows if r.check.startswith("import ")]
 

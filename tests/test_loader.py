@@ -164,4 +164,4 @@ def test_a_missing_package_is_named_by_its_distribution_or_its_requirement(repo)
     with pytest.raises(HandlerLoadError) as info:
         handler_kit.load(repo.path)
     assert "requirements.txt:1 lists opencv-python-headless" in str(info.value)
-    assert "pip install -r requirements.txt)" in str(info.value)
+    assert f"pip install -r {repo.path / 'requirements.txt'})" in str(info.value)

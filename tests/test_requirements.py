@@ -187,7 +187,7 @@ def test_the_hint_for_a_missing_module_names_what_to_do(tmp_path):
     listed = requirements(tmp_path, "--extra-index-url https://x\nopencv-python-headless\ncv2x\n")
     assert missing_hint("cv2x", here, listed) == (
         "requirements.txt:3 lists cv2x, which is not installed here: install it here "
-        f"({pip} install -r requirements.txt)."
+        f"({pip} install -r {tmp_path / 'requirements.txt'})."
     )
 
 
