@@ -357,7 +357,10 @@ def _run_case(live: LiveHandler, case: Case, repo: Path) -> Row:
     except Exception as exc:
         where, line = user_location(exc, repo)
         at = f"{where}:{line}: " if where else ""
-        return failed(f"{at}{describe(exc)} (in __call__; production answers HTTP 400)")
+        said = f"{at}{describe(exc)} (in __call__; production answers HTTP 400)"
+        if isinstance(exc, ModuleNotFoundError) and exc.name:  # imported inside __call__
+            said += "\n" + missing_hint(exc.name, requirements=Requirements.read(repo))
+        return failed(said)
     took = _duration(time.perf_counter() - started)
     problem = unserializable_path(answer)
     if problem:
@@ -556,7 +559,7 @@ def _long_file_row(requirements: Requirements, lines: list[Line], env: Environme
         if found is None:
             missing.append(line.name)
         elif spec and not spec.contains(found, prereleases=True):
-            other.append(f"{line.name} {found} here, {spec} listed")
+            other.append(f"{line.name} {found} here ({spec} listed)")
     head = f"{requirements.file.name} lists {len(wanted)} packages (a pip freeze?)"
     if not missing and not other:
         return Row("requirements", "pass", f"{head}: all installed here in matching versions")
@@ -575,8 +578,8 @@ def _long_file_row(requirements: Requirements, lines: list[Line], env: Environme
 
 
 def _first(names: list[str], n: int = 5) -> str:
-    more = f", and {len(names) - n} more" if len(names) > n else ""
-    return ", ".join(names[:n]) + more
+    more = f"; and {len(names) - n} more" if len(names) > n else ""
+    return "; ".join(names[:n]) + more
 
 
 def import_rows(repo: Path, environment: Environment | None = None) -> list[Row]:

@@ -46,8 +46,8 @@ class Package:
             mine, prereleases=True
         ):
             return (
-                f"{self.name} {here} here; production has {self.name}{self.requires} "
-                f"(what {self.source} requires)"
+                f"{self.name} {here} here; production has {self.name}{self.requires}, "
+                f"as {self.source} requires"
             )
         return None
 

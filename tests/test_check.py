@@ -380,6 +380,20 @@ def test_a_listed_requirement_missing_here_says_to_install_the_requirements(repo
     assert not [r for r in report.rows if r.check.startswith("import ")]
 
 
+def test_a_package_imported_inside_call_gets_the_same_hint_in_its_case(repo):
+    repo.write(
+        "handler.py",
+        text=handler('__import__("surely_missing_lazy_pkg")'),
+    )
+    repo.write("requirements.txt", text="surely-missing-lazy-pkg\n")
+    default = row(check(repo.path), "case default")
+    assert default.status == "fail"
+    assert "ModuleNotFoundError: No module named 'surely_missing_lazy_pkg'" in default.detail
+    assert "requirements.txt:1 lists surely-missing-lazy-pkg, which is not installed here" in (
+        default.detail
+    )
+
+
 # --- requirements as users write them -----------------------------------------------------------
 
 

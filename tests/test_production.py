@@ -54,8 +54,8 @@ def test_a_version_differs_in_major_or_minor_or_outside_the_range_required():
     assert transformers.differs("4.51.0") is None
     tokenizers = production().package("tokenizers")
     assert tokenizers.differs("0.23.3") == (
-        "tokenizers 0.23.3 here; production has tokenizers>=0.21,<0.22 "
-        "(what transformers 4.51.3 requires)"
+        "tokenizers 0.23.3 here; production has tokenizers>=0.21,<0.22, "
+        "as transformers 4.51.3 requires"
     )
     assert tokenizers.differs("0.21.4") is None
     assert production().package("pandas").differs("1.0.0") is None  # not pinned: not compared

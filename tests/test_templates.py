@@ -80,7 +80,8 @@ def test_no_model_writes_the_repository_files_and_cases(name, tmp_path, capsys):
 def test_the_handler_imports_nothing_that_requirements_and_production_lack(name, tmp_path):
     repo = templates.new(name, tmp_path / name, model=False)
     rows = import_rows(repo)
-    assert [row.status for row in rows] == ["pass"], rows
+    # A version row (transformers 5 here, 4.51.3 in production) is a warning, not a lack.
+    assert not [row for row in rows if row.check.startswith("import ")], rows
 
 
 @pytest.fixture(scope="session")
