@@ -192,7 +192,7 @@ class Worker:
     """
 
     def __init__(self, python: str | Path | None, scratch: Path) -> None:
-        self.python = str(Path(python).expanduser()) if python is not None else sys.executable
+        self.python = _interpreter(python) if python is not None else sys.executable
         self.env: dict[str, str] | None = None
         self.missing: str | None = None
         if python is None:
@@ -221,6 +221,20 @@ class Worker:
     def run(self, repo: Path, cases: Path | None, timeout: float) -> list[Row]:
         """Run the worker on ``repo``; its rows, or a failed row when it crashed or timed out."""
         return _run_worker(repo, cases, timeout, self.python, self.env)
+
+
+def _interpreter(python: str | Path) -> str:
+    """The absolute path of ``python`` (the worker runs in another folder); a bare name such
+    as ``python3.11`` is looked up on PATH. Not resolved: a venv's python is a link, and
+    following it would leave the venv."""
+    given = str(python)
+    if os.sep not in given and "/" not in given:
+        import shutil
+
+        found = shutil.which(given)
+        if found:
+            return found
+    return os.path.abspath(os.path.expanduser(given))
 
 
 def _run_worker(

@@ -493,12 +493,13 @@ def python_without_the_kit(folder: Path) -> Path:
     return python
 
 
-def test_the_worker_runs_in_the_interpreter_given(repo, tmp_path, capsys):
+def test_the_worker_runs_in_the_interpreter_given(repo, tmp_path, capsys, monkeypatch):
     python = python_without_the_kit(tmp_path / "venv")
     repo.write(
         "handler.py", text=handler('[{"label": sys.prefix, "score": 1.0}]', "import sys\n\n")
     )
-    status, out = run_check(capsys, str(repo.path), "--python", str(python))
+    monkeypatch.chdir(tmp_path)  # a path relative to where the command runs
+    status, out = run_check(capsys, str(repo.path), "--python", str(python.relative_to(tmp_path)))
     assert status == 0, out
     assert f'"label":"{tmp_path / "venv"}"' in line_of(out, "case default")
 
@@ -515,6 +516,13 @@ def test_an_interpreter_that_cannot_run_the_worker_says_what_it_lacks(repo, tmp_
     assert entry.detail.startswith(f"the check's worker cannot start in {python}: importing")
     assert f"({python} -m pip install " in entry.detail
     assert row(report, "start-up").status == "skip"
+
+
+def test_a_python_that_is_not_there_is_an_error_not_a_report(repo, tmp_path, capsys):
+    repo.write("handler.py", "base.py")
+    assert main(["check", str(repo.path), "--python", str(tmp_path / "nope" / "python")]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot run the Python interpreter {tmp_path / 'nope' / 'python'}" in err
 
 
 def test_another_python_than_productions_is_a_warning():
