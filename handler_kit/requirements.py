@@ -338,6 +338,15 @@ def _target(file: Path, number: int, text: str, target: str) -> Line:
 
 
 def _local_problem(target: str) -> str:
+    path = target.split("@", 1)[-1].strip() if " @ " in target else target
+    if not path.lower().startswith("file:") and not re.match(r"^([/~\\]|[A-Za-z]:)", path):
+        # pip takes a relative path from where it runs: production's image runs it in /app.
+        return (
+            f"`{target}` is a path relative to where pip runs, and production runs pip in its "
+            "own folder (/app), not in the repository: it is not found and the server does not "
+            "start; install it from a URL (git+https://...) or put its modules next to "
+            "handler.py (the repository is on sys.path)"
+        )
     return (
         f"`{target}` is a file of this machine: production's pip cannot reach it and the "
         "server does not start (write `name==version`; `pip list --format=freeze` does)"

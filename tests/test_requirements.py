@@ -121,7 +121,10 @@ def test_a_file_of_this_machine_is_a_problem_with_what_to_write_instead(tmp_path
         "`certifi @ file:///croot/certifi_1700501669400/work/certifi` is a file of this machine"
     )
     assert "`pip list --format=freeze`" in problems[0]
-    assert problems[1].startswith("`./libs/mylib` is a file of this machine")
+    assert problems[1].startswith(
+        "`./libs/mylib` is a path relative to where pip runs, and production runs pip in its "
+        "own folder (/app)"
+    )
     assert found.lines[2].name == "fast" and "file of this machine" in problems[2]
     assert problems[3].startswith("not a requirement pip understands")
 
