@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from . import style
 from .cases import Case, CaseError, read_cases
@@ -530,11 +531,56 @@ def requirement_rows(repo: Path, environment: Environment | None = None) -> list
     if len(problems) > 3:
         rows.append(Row("requirements", "fail", f"and {len(problems) - 3} more lines like these"))
     lines = [line for line in requirements.named() if not line.problem]
+    rows += _replacing_rows(lines)
     if requirements.long:
         return [*rows, _long_file_row(requirements, lines, environment)]
     for line in lines:
         rows.append(_requirement_row(line, environment))
     return rows or [Row("requirements", "pass", "requirements.txt lists nothing")]
+
+
+def _replacing_rows(lines: list[Line]) -> list[Row]:
+    """Warn about requirements that put another major version of a package production's
+    server itself runs on (transformers, huggingface_hub) in its place."""
+    rows = []
+    for line in lines:
+        package = production().package(line.name or "")
+        if package is None or not package.server or not package.version:
+            continue
+        if not line.applies(production().markers):
+            continue
+        theirs = Version(package.version).major
+        majors = _majors(line)
+        if majors is None or majors == {theirs}:
+            continue
+        other = "its current code" if line.url else f"{'/'.join(map(str, sorted(majors)))}.x"
+        rows.append(
+            Row(
+                f"replaces {package.name}",
+                "warn",
+                f"{line.where}: {line.text} installs {other} over production's {package.name} "
+                f"{package.version}, and production's server itself runs on {package.name} "
+                f"{theirs}.x: it may not start; keep {package.name}<{theirs + 1}",
+            )
+        )
+    return rows
+
+
+def _majors(line: Line) -> set[int] | None:
+    """The major versions a requirement line asks for (a URL: an unknown one), None when it
+    does not say (no version, or only upper bounds)."""
+    if line.url:
+        return {-1}
+    if line.requirement is None:
+        return None
+    found = set()
+    for spec in line.requirement.specifier:
+        if spec.operator in ("==", "===", ">=", ">", "~="):
+            try:
+                found.add(Version(spec.version.rstrip(".*")).major)
+            except InvalidVersion:
+                continue
+    return found or None
 
 
 def _requirement_row(line: Line, environment: Environment) -> Row:

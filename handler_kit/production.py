@@ -27,6 +27,7 @@ class Package:
     requires: str | None = None  # the range a pinned package requires of it
     seen: str | None = None  # seen in a venv with production's pins; not compared
     note: str | None = None
+    server: bool = False  # the toolkit's own code runs on it: another version may stop it
 
     def differs(self, here: str) -> str | None:
         """Why version ``here`` is not production's (major.minor differ, or out of range).

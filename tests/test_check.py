@@ -419,6 +419,32 @@ def test_includes_git_urls_extras_and_markers_are_read_as_pip_reads_them(tmp_pat
     assert [r.check for r in import_rows(repo, here)] == ["imports"]
 
 
+def test_a_requirement_that_replaces_the_servers_transformers_major_warns(repo):
+    repo.write("handler.py", "base.py")
+    repo.write(
+        "requirements.txt",
+        text="transformers>=5\ntransformers==4.46.0  # same major: fine\n"
+        "git+https://github.com/huggingface/huggingface_hub.git\nhuggingface_hub<1\n",
+    )
+    rows = [r for r in requirement_rows(repo.path) if r.check.startswith("replaces")]
+    assert rows == [
+        Row(
+            "replaces transformers",
+            "warn",
+            "requirements.txt:1: transformers>=5 installs 5.x over production's transformers "
+            "4.51.3, and production's server itself runs on transformers 4.x: it may not start; "
+            "keep transformers<5",
+        ),
+        Row(
+            "replaces huggingface-hub",
+            "warn",
+            "requirements.txt:3: git+https://github.com/huggingface/huggingface_hub.git installs "
+            "its current code over production's huggingface-hub 0.30.2, and production's server "
+            "itself runs on huggingface-hub 0.x: it may not start; keep huggingface-hub<1",
+        ),
+    ]
+
+
 def test_a_pip_freeze_is_one_row_that_says_what_is_missing_here(tmp_path):
     repo = deploy_repo(tmp_path, "freeze")
     rows = requirement_rows(repo, Environment.here())
