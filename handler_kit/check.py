@@ -58,6 +58,14 @@ MACHINE_PATH = re.compile(
     r"^(~[\\/]|/home/|/Users/|/root/|/mnt/|/media/|/var/folders/|[A-Za-z]:[\\/])"
 )
 STDERR_TAIL = 15  # lines of a crashed worker's stderr shown in its row
+# What the worker imports besides the standard library (the kit's modules it loads, the JSON
+# encoder and PIL of production's contract): another interpreter needs them installed.
+WORKER_NEEDS = {
+    "packaging": "packaging",
+    "starlette": "starlette",
+    "orjson": "orjson",
+    "PIL": "pillow",
+}
 
 
 @dataclass(frozen=True)
@@ -209,14 +217,19 @@ class Worker:
             shutil.copytree(package, link, ignore=shutil.ignore_patterns("__pycache__"))
         paths = [str(scratch), *filter(None, [os.environ.get("PYTHONPATH")])]
         self.env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-        self.environment = Environment.of(self.python, ["handler_kit.check"], self.env)
+        needs = ["handler_kit.check", *WORKER_NEEDS]
+        self.environment = Environment.of(self.python, needs, self.env)
         if self.environment.missing:
             module, error = self.environment.missing
-            name = distribution(module, self.environment)
+            if error.startswith("SyntaxError"):  # an older Python than the kit's code needs
+                todo = "the kit needs Python 3.10 or later"
+            else:
+                names = " ".join(WORKER_NEEDS.values())
+                todo = f"install what the worker needs there ({self.python} -m pip install {names})"
             self.missing = (
-                f"the check's worker cannot start in {self.python}: importing handler_kit "
-                f"there fails ({error}); install what the kit needs there "
-                f"({self.python} -m pip install {name}), or check with another --python"
+                f"the check's worker cannot start in {self.python} (Python "
+                f"{self.environment.python}): importing {module} there fails ({error}); "
+                f"{todo}, or check with another --python"
             )
 
     def run(self, repo: Path, cases: Path | None, timeout: float) -> list[Row]:

@@ -10,17 +10,20 @@ import subprocess
 import sys
 import sysconfig
 import venv
-from importlib.metadata import version
+from importlib.metadata import requires, version
 from pathlib import Path
 
 import nbformat
 import numpy as np
 from IPython.core.interactiveshell import InteractiveShell
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from PIL import Image
 
 from handler_kit import CheckReport, check
 from handler_kit.cases import Case
 from handler_kit.check import (
+    WORKER_NEEDS,
     Row,
     _work,
     import_rows,
@@ -539,8 +542,9 @@ def test_an_interpreter_that_cannot_run_the_worker_says_what_it_lacks(repo, tmp_
     assert "not installed in this environment" in row(report, "requirement holidays").detail
     entry = row(report, "entry")
     assert entry.status == "fail"
-    assert entry.detail.startswith(f"the check's worker cannot start in {python}: importing")
-    assert f"({python} -m pip install " in entry.detail
+    assert entry.detail.startswith(f"the check's worker cannot start in {python} (Python 3.")
+    assert "there fails (ModuleNotFoundError: No module named" in entry.detail
+    assert f"({python} -m pip install packaging starlette orjson pillow)" in entry.detail
     assert row(report, "start-up").status == "skip"
 
 
@@ -561,6 +565,26 @@ def test_another_python_than_productions_is_a_warning():
         "Python 3.12.1 here, 3.11 in production: code or packages that need one fail on the "
         "other; run the check with a Python 3.11 (--python PATH)",
     )
+
+
+def test_the_worker_needs_only_what_worker_needs_lists():
+    # What `import handler_kit.check` loads besides the standard library, in a fresh process:
+    # each distribution is one WORKER_NEEDS names, or one those require.
+    code = (
+        "import sys; before = set(sys.modules); import handler_kit.check; "
+        "print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    tops = set(loaded.stdout.split()) - set(sys.stdlib_module_names) - {"handler_kit"}
+    here = Environment.here()
+    needed = {canonicalize_name(name) for name in WORKER_NEEDS.values()}
+    for name in list(needed):
+        for text in requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or "extra" not in str(requirement.marker):
+                needed.add(canonicalize_name(requirement.name))
+    found = {canonicalize_name(here.provides(top)[0]) for top in tops if here.provides(top)}
+    assert found and found <= needed, found - needed
 
 
 def test_python_is_an_argument_of_the_magic(repo, tmp_path, capsys):
