@@ -555,6 +555,17 @@ def test_a_python_that_is_not_there_is_an_error_not_a_report(repo, tmp_path, cap
     assert f"cannot run the Python interpreter {tmp_path / 'nope' / 'python'}" in err
 
 
+def test_a_lazily_imported_need_of_the_worker_is_asked_up_front(repo, tmp_path):
+    # orjson is imported only when an answer is encoded: the check says so before the run.
+    python = python_without_the_kit(tmp_path / "venv")
+    site = sysconfig.get_path("purelib", vars={"base": str(tmp_path / "venv")})
+    Path(site, "orjson.py").write_text("raise ImportError('not here', name='orjson')\n")
+    repo.write("handler.py", "base.py")
+    entry = row(check(repo.path, python=python), "entry")
+    assert entry.status == "fail"
+    assert "importing orjson there fails (ImportError: not here)" in entry.detail
+
+
 def test_another_python_than_productions_is_a_warning():
     here = Environment.here()
     assert python_row(Environment(**{**here.__dict__, "python": "3.11.9"})).status == "pass"
