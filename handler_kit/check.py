@@ -666,7 +666,8 @@ def import_rows(repo: Path, environment: Environment | None = None) -> list[Row]
     listed = requirements.names() if requirements is not None else set()
     image = production()
     rows, versions = [], []
-    for module, (file, line) in _imports(repo).items():
+    for module, imported in _imports(repo).items():
+        file, line = imported.file, imported.line
         top = module.split(".")[0]
         if top in own or top in environment.stdlib or top in sys.builtin_module_names:
             continue
@@ -692,6 +693,16 @@ def import_rows(repo: Path, environment: Environment | None = None) -> list[Row]
         version = environment.version(name) if environment.provides(module) else None
         said = f"{file}:{line} imports {module}"
         provides = "which neither requirements.txt nor production's image provides"
+        if imported.optional:
+            rows.append(
+                Row(
+                    f"import {module}",
+                    "warn",
+                    f"{said} inside try/except ImportError, {provides}: production runs "
+                    f"without it; list {name} in requirements.txt if the handler needs it there",
+                )
+            )
+            continue
         if version is not None:
             detail = (
                 f"{said} ({name} {version} installed here), {provides}: production fails to "
@@ -706,23 +717,84 @@ def import_rows(repo: Path, environment: Environment | None = None) -> list[Row]
     ]
 
 
-def _imports(repo: Path) -> dict[str, tuple[str, int]]:
-    """Names the handler's code imports (``transformers``, ``google.protobuf``), each with its
-    first ``file, line``.
+@dataclass(frozen=True)
+class Imported:
+    """Where the handler's code first imports a package; ``optional`` when every import of it
+    is guarded by ``try: ... except ImportError`` (the code runs on without it)."""
+
+    file: str
+    line: int
+    optional: bool
+
+
+def _imports(repo: Path) -> dict[str, Imported]:
+    """Names the handler's code imports (``transformers``, ``google.protobuf``), each with
+    where it is first imported.
 
     The code is handler.py (or pipeline.py) and the repository's own modules it imports, at
-    any depth: a tests/ or scripts/ folder that production never imports is left out.
+    any depth: a tests/ or scripts/ folder that production never imports is left out. Imports
+    under ``if TYPE_CHECKING:`` never run and are left out too.
     """
     repository = Repository.expected(repo)
-    found: dict[str, tuple[str, int]] = {}
+    found: dict[str, Imported] = {}
     for name, file in repository.imported_by_entry().items():
         try:
             text = source_text(file)
         except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
             continue  # the entry check reports an unreadable handler.py
+        guarded, never = _guarded_lines(text)
         for module, line in imports_in(text, name, file.name == "__init__.py"):
-            found.setdefault(import_name(module), (repository.relative(file), line))
+            if line in never:
+                continue
+            key, optional = import_name(module), line in guarded
+            first = found.get(key)
+            if first is None:
+                found[key] = Imported(repository.relative(file), line, optional)
+            elif first.optional and not optional:  # one unguarded import makes it needed
+                found[key] = Imported(repository.relative(file), line, False)
     return found
+
+
+# What `except` catches a failed import: ImportError, its subclass, or anything.
+IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+
+
+def _guarded_lines(text: str) -> tuple[set[int], set[int]]:
+    """Lines of import statements inside ``try`` blocks whose ``except`` catches ImportError,
+    and lines under ``if TYPE_CHECKING:``."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set(), set()
+
+    def import_lines(statements: list[ast.stmt]) -> set[int]:
+        return {
+            node.lineno
+            for statement in statements
+            for node in ast.walk(statement)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+        }
+
+    guarded, never = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(_catches_import(h.type) for h in node.handlers):
+            guarded |= import_lines(node.body)
+        elif isinstance(node, ast.If) and _name_of(node.test) == "TYPE_CHECKING":
+            never |= import_lines(node.body)
+    return guarded, never
+
+
+def _catches_import(kind: ast.expr | None) -> bool:
+    if kind is None:  # a bare `except:`
+        return True
+    kinds = kind.elts if isinstance(kind, ast.Tuple) else [kind]
+    return any(_name_of(k) in IMPORT_ERRORS for k in kinds)
+
+
+def _name_of(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else None
 
 
 def path_rows(repo: Path) -> list[Row]:

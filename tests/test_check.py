@@ -345,6 +345,41 @@ def later():
     ]
 
 
+def test_an_import_guarded_by_except_import_error_warns_and_type_checking_is_skipped(repo):
+    repo.write(
+        "handler.py",
+        text="""\
+from typing import TYPE_CHECKING
+
+try:
+    import surely_missing_flash_attn
+except ImportError:
+    surely_missing_flash_attn = None
+
+if TYPE_CHECKING:
+    import surely_missing_stubs
+
+
+def later():
+    try:
+        import surely_missing_xformers
+    except (RuntimeError, ModuleNotFoundError):
+        pass
+    import surely_missing_xformers  # needed after all
+""",
+    )
+    rows = {r.check: r for r in import_rows(repo.path, Environment.here())}
+    assert set(rows) == {"import surely_missing_flash_attn", "import surely_missing_xformers"}
+    optional = rows["import surely_missing_flash_attn"]
+    assert optional.status == "warn"
+    assert optional.detail.startswith(
+        "handler.py:4 imports surely_missing_flash_attn inside try/except ImportError"
+    )
+    assert "production runs without it" in optional.detail
+    needed = rows["import surely_missing_xformers"]
+    assert needed.status == "fail" and needed.detail.startswith("handler.py:17 imports")
+
+
 def test_code_that_the_handler_never_imports_is_not_scanned(repo):
     repo.write("handler.py", "base.py")
     repo.write("tests/test_handler.py", text="import surely_missing_test_tool\n")

@@ -123,7 +123,8 @@ def test_new_then_check_from_the_command_line(built, tmp_path, capsys):
     assert main(["check", str(repo)]) == 0
     out = capsys.readouterr().out
     assert "case greedy" in out and "case seeded_sampling" in out
-    assert out.strip().endswith("ready to deploy")
+    # Ready, with a warning where this environment's transformers is not production's.
+    assert out.strip().splitlines()[-1].startswith("ready to deploy")
 
 
 def repository(name, built, tmp_path):
