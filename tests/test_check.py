@@ -552,7 +552,9 @@ def python_without_the_kit(folder: Path) -> Path:
     site = sysconfig.get_path("purelib", vars={"base": str(folder), "platbase": str(folder)})
     paths = [p for p in sys.path if p.endswith("site-packages")]
     Path(site, "this_environment.pth").write_text("\n".join(paths) + "\n")
-    alone = subprocess.run([python, "-c", "import handler_kit"], capture_output=True, cwd=folder)
+    alone = subprocess.run(
+        [python, "-c", "import handler_kit"], capture_output=True, cwd=folder, timeout=120
+    )
     assert alone.returncode != 0, "handler_kit is importable there without the check's help"
     return python
 
@@ -620,7 +622,9 @@ def test_the_worker_needs_only_what_worker_needs_lists():
         "import sys; before = set(sys.modules); import handler_kit.check; "
         "print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))"
     )
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     tops = set(loaded.stdout.split()) - set(sys.stdlib_module_names) - {"handler_kit"}
     here = Environment.here()
     needed = {canonicalize_name(name) for name in WORKER_NEEDS.values()}
