@@ -11,6 +11,7 @@ not installed: a typo, a requirement to install here, or a package to list.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import json
 import os
@@ -283,7 +284,12 @@ class Requirements:
 def _read(file: Path, seen: set[Path]) -> list[Line]:
     seen.add(file.resolve())
     lines = []
-    for number, text in _logical_lines(file):
+    try:
+        logical = _logical_lines(file)
+    except (OSError, UnicodeDecodeError) as error:
+        why = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else str(error)
+        return [Line(file, 1, "", problem=f"{file.name} cannot be read: {why}; save it as UTF-8")]
+    for number, text in logical:
         option, value = _option(text)
         if option in ("-r", "--requirement"):
             included = (file.parent / value).resolve()
@@ -378,11 +384,31 @@ def url_distribution(url: str) -> str | None:
     return last or None
 
 
+# Byte-order marks pip recognises (`pip freeze > requirements.txt` in PowerShell writes UTF-16).
+BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _text(file: Path) -> str:
+    """A requirements file's text, decoded as pip decodes it: by its byte-order mark, else
+    UTF-8 (production's locale)."""
+    data = file.read_bytes()
+    for bom, encoding in BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding)
+    return data.decode("utf-8")
+
+
 def _logical_lines(file: Path) -> list[tuple[int, str]]:
     """``(line number, text)`` of a requirements file, without comments, blanks and hashes."""
     found = []
     pending, start = "", 0
-    for number, raw in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+    for number, raw in enumerate(_text(file).splitlines(), 1):
         # pip's rule: `#` starts a comment at the line's start or after whitespace
         # (so `#egg=` in a URL is not one).
         text = re.sub(r"(^|\s)#.*$", "", raw).strip()

@@ -129,6 +129,16 @@ def test_a_file_of_this_machine_is_a_problem_with_what_to_write_instead(tmp_path
     assert problems[3].startswith("not a requirement pip understands")
 
 
+def test_a_file_in_utf_16_with_its_mark_is_read_and_one_not_in_utf_8_says_so(tmp_path):
+    # `pip freeze > requirements.txt` in Windows PowerShell writes UTF-16 with a mark.
+    (tmp_path / "requirements.txt").write_bytes("holidays==0.37\r\nPyYAML\r\n".encode("utf-16"))
+    found = Requirements.read(tmp_path)
+    assert [line.name for line in found.named()] == ["holidays", "PyYAML"]
+    (tmp_path / "requirements.txt").write_bytes("holidays  # f\xe9ri\xe9\n".encode("latin-1"))
+    (problem,) = Requirements.read(tmp_path).lines
+    assert problem.problem == "requirements.txt cannot be read: not UTF-8 text; save it as UTF-8"
+
+
 def test_a_long_file_is_a_freeze(tmp_path):
     short = requirements(tmp_path / "a", "".join(f"pkg{i}==1.0\n" for i in range(25)))
     assert not short.long
