@@ -1,10 +1,12 @@
 """Ready to deploy: check a handler repository the way production will start it.
 
 The handler is built and called in a fresh Python process (a worker started with this
-interpreter), so nothing loaded in the current kernel can make it pass: the worker imports
-handler.py with ``handler_kit.load`` exactly as production does, builds the handler, times it
-and replays the payload cases. The static checks (requirements.txt, hard-coded paths, large
-files outside git LFS) run here. Every check is a row with a status and a detail line.
+interpreter, or with the one given as ``python``: a venv with production's versions), so
+nothing loaded in the current kernel can make it pass: the worker imports handler.py with
+``handler_kit.load`` exactly as production does, builds the handler, times it and replays the
+payload cases. The static checks (requirements.txt, imports against production's image,
+hard-coded paths, large files outside git LFS) run here, against what the worker's
+interpreter has installed. Every check is a row with a status and a detail line.
 """
 
 from __future__ import annotations
@@ -23,11 +25,25 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 from . import style
 from .cases import Case, CaseError, read_cases
 from .errors import HandlerKitError, HandlerLoadError, describe, user_location
 from .live import load
+from .production import production
 from .repository import Repository, imports_in, source_text
+from .requirements import (
+    Environment,
+    Line,
+    Requirements,
+    candidates,
+    distribution,
+    import_name,
+    missing_hint,
+    pip_command,
+)
 
 if TYPE_CHECKING:
     from .live import LiveHandler
@@ -41,23 +57,15 @@ LFS_LIMIT = 10 * 1024 * 1024  # the Hub refuses files over 10 MB that git LFS do
 MACHINE_PATH = re.compile(
     r"^(~[\\/]|/home/|/Users/|/root/|/mnt/|/media/|/var/folders/|[A-Za-z]:[\\/])"
 )
-# What production's image has without requirements.txt, as import names: the inference
-# toolkit's own dependency set. It may differ by image (a custom container has its own).
-PRODUCTION_IMPORTS = frozenset(
-    {
-        "transformers",
-        "torch",
-        "huggingface_hub",
-        "tokenizers",
-        "safetensors",
-        "numpy",
-        "PIL",
-        "starlette",
-        "uvicorn",
-        "orjson",
-    }
-)
 STDERR_TAIL = 15  # lines of a crashed worker's stderr shown in its row
+# What the worker imports besides the standard library (the kit's modules it loads, the JSON
+# encoder and PIL of production's contract): another interpreter needs them installed.
+WORKER_NEEDS = {
+    "packaging": "packaging",
+    "starlette": "starlette",
+    "orjson": "orjson",
+    "PIL": "pillow",
+}
 
 
 @dataclass(frozen=True)
@@ -92,10 +100,9 @@ class CheckReport:
 
     @property
     def verdict(self) -> str:
-        """``ready to deploy`` or ``N checks failed``, the last line of the report."""
+        """``ready to deploy`` or ``not ready: N checks failed``, the last line of the report."""
         if self.failed:
-            n = len(self.failed)
-            return f"{n} check{'s' * (n != 1)} failed"
+            return f"not ready: {_count(len(self.failed), 'check')} failed"
         n = len(self.warnings)
         # A warning can be a file the Hub refuses: the verdict must not read as all clear.
         return "ready to deploy" + (f", but read the {_count(n, 'warning')} above" if n else "")
@@ -132,43 +139,129 @@ class CheckReport:
 
 
 def check(
-    repo: str | Path = ".", cases: str | Path | None = None, timeout: float = DEFAULT_TIMEOUT
+    repo: str | Path = ".",
+    cases: str | Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    python: str | Path | None = None,
 ) -> CheckReport:
     """Check that the repository at ``repo`` is ready to deploy; returns the report.
 
     ``cases`` is the folder of payload cases (default ``<repo>/cases``; without cases a
     default payload is sent); ``timeout`` bounds the worker that builds and calls the
-    handler, in seconds.
+    handler, in seconds; ``python`` is the interpreter the worker runs in (default this
+    one), e.g. a venv's ``bin/python`` with production's versions: the handler is built,
+    and its requirements and imports are checked, with what that interpreter has.
     """
     given = Path(repo).expanduser()
+    with tempfile.TemporaryDirectory(prefix="handler-kit-kit-") as kit:
+        worker = Worker(python, Path(kit))
+        return _check(given, cases, timeout, worker)
+
+
+def _check(given: Path, cases: str | Path | None, timeout: float, worker: Worker) -> CheckReport:
     try:
         folder = Repository.find(given).path
     except HandlerKitError as error:
         folder = given.resolve()
         if not folder.is_dir():
             raise  # not a repository at all: nothing to report on
-        worker = [
-            Row("entry", "fail", str(error)),
-            Row("start-up", "skip", "not built: the entry check failed"),
-            Row("cases", "skip", "not run: the handler was not built"),
-        ]
+        ran = _not_built(str(error))
     else:
-        worker = _run_worker(folder, Path(cases) if cases is not None else None, timeout)
-    entry_rows = [row for row in worker if row.check == "entry"]
-    rows = entry_rows + requirement_rows(folder) + import_rows(folder)
-    rows += [row for row in worker if row.check != "entry"]
-    rows += path_rows(sorted(folder.glob("*.py"))) + large_file_rows(folder)
+        if worker.missing:
+            ran = _not_built(worker.missing)
+        else:
+            ran = worker.run(folder, Path(cases) if cases is not None else None, timeout)
+    environment = worker.environment
+    entry_rows = [row for row in ran if row.check == "entry"]
+    rows = [*entry_rows, python_row(environment)]
+    rows += requirement_rows(folder, environment) + import_rows(folder, environment)
+    rows += [row for row in ran if row.check != "entry"]
+    rows += path_rows(folder) + large_file_rows(folder)
     return CheckReport(folder, rows)
+
+
+def _not_built(why: str) -> list[Row]:
+    return [
+        Row("entry", "fail", why),
+        Row("start-up", "skip", "not built: the entry check failed"),
+        Row("cases", "skip", "not run: the handler was not built"),
+    ]
 
 
 # --- the worker: a fresh process that builds and calls the handler ---------------------------
 
 
-def _run_worker(repo: Path, cases: Path | None, timeout: float) -> list[Row]:
+class Worker:
+    """How the worker process starts: its interpreter and, for another one, the kit on its path.
+
+    Another interpreter (a venv with production's versions) does not have handler_kit
+    installed: the worker finds it through PYTHONPATH, in a folder that holds only a link to
+    this handler_kit (a whole site-packages there would put this environment's versions
+    first). ``missing`` says what that interpreter lacks to run the worker, if anything.
+    """
+
+    def __init__(self, python: str | Path | None, scratch: Path) -> None:
+        self.python = _interpreter(python) if python is not None else sys.executable
+        self.env: dict[str, str] | None = None
+        self.missing: str | None = None
+        if python is None:
+            self.environment = Environment.here()
+            return
+        link = scratch / "handler_kit"
+        package = Path(__file__).resolve().parent
+        try:
+            link.symlink_to(package, target_is_directory=True)
+        except OSError:  # no symbolic links (Windows without the right): a copy
+            import shutil
+
+            shutil.copytree(package, link, ignore=shutil.ignore_patterns("__pycache__"))
+        paths = [str(scratch), *filter(None, [os.environ.get("PYTHONPATH")])]
+        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+        needs = ["handler_kit.check", *WORKER_NEEDS]
+        self.environment = Environment.of(self.python, needs, self.env)
+        if self.environment.missing:
+            module, error = self.environment.missing
+            if error.startswith("SyntaxError"):  # an older Python than the kit's code needs
+                todo = "the kit needs Python 3.10 or later"
+            else:
+                names = " ".join(WORKER_NEEDS.values())
+                todo = f"install what the worker needs there ({self.python} -m pip install {names})"
+            self.missing = (
+                f"the check's worker cannot start in {self.python} (Python "
+                f"{self.environment.python}): importing {module} there fails ({error}); "
+                f"{todo}, or check with another --python"
+            )
+
+    def run(self, repo: Path, cases: Path | None, timeout: float) -> list[Row]:
+        """Run the worker on ``repo``; its rows, or a failed row when it crashed or timed out."""
+        return _run_worker(repo, cases, timeout, self.python, self.env)
+
+
+def _interpreter(python: str | Path) -> str:
+    """The absolute path of ``python`` (the worker runs in another folder); a bare name such
+    as ``python3.11`` is looked up on PATH. Not resolved: a venv's python is a link, and
+    following it would leave the venv."""
+    given = str(python)
+    if os.sep not in given and "/" not in given:
+        import shutil
+
+        found = shutil.which(given)
+        if found:
+            return found
+    return os.path.abspath(os.path.expanduser(given))
+
+
+def _run_worker(
+    repo: Path,
+    cases: Path | None,
+    timeout: float,
+    python: str = sys.executable,
+    env: dict[str, str] | None = None,
+) -> list[Row]:
     """Run the worker on ``repo``; its rows, or a failed row when it crashed or timed out."""
     with tempfile.TemporaryDirectory(prefix="handler-kit-check-") as scratch:
         out = Path(scratch) / "rows.jsonl"
-        command = [sys.executable, "-c", _WORKER, str(repo), str(out)]
+        command = [python, "-c", _WORKER, str(repo), str(out)]
         if cases is not None:
             command.append(str(cases.expanduser().resolve()))
         try:
@@ -177,6 +270,7 @@ def _run_worker(repo: Path, cases: Path | None, timeout: float) -> list[Row]:
             done = subprocess.run(
                 command,
                 cwd=scratch,
+                env=env,
                 stdin=subprocess.DEVNULL,  # a handler that waits for input would hang
                 capture_output=True,
                 text=True,
@@ -291,13 +385,23 @@ def _run_case(live: LiveHandler, case: Case, repo: Path) -> Row:
     except Exception as exc:
         where, line = user_location(exc, repo)
         at = f"{where}:{line}: " if where else ""
-        return failed(f"{at}{describe(exc)} (in __call__; production answers HTTP 400)")
+        said = f"{at}{describe(exc)} (in __call__; production answers HTTP 400)"
+        if isinstance(exc, ModuleNotFoundError) and exc.name:  # imported inside __call__
+            said += "\n" + missing_hint(exc.name, requirements=Requirements.read(repo))
+        return failed(said)
     took = _duration(time.perf_counter() - started)
     problem = unserializable_path(answer)
     if problem:
         return failed(
             f"{problem} cannot be turned into JSON by production; return plain lists, "
             "numbers and strings (e.g. `tensor.tolist()`, `tensor.item()`)"
+        )
+    error = error_entry(answer)
+    if error is not None and not case.has_expected:  # a case may expect an error answer
+        return failed(
+            f"{took}; the answer carries an error: {error}: the handler caught its own "
+            "failure and returned it, so production answers HTTP 200 and the client takes "
+            "it for an answer; let the exception propagate (production answers 400 with it)"
         )
     try:
         case.check(answer)
@@ -324,6 +428,16 @@ def unserializable_path(answer: Any) -> str | None:
     where = f"answer{path}" if not path or path.startswith(" ") else path
     keys = " (keys must be strings)" if path.endswith(f" key {value!r}") else ""
     return f"{where}: {_type_name(value)}{keys}"
+
+
+def error_entry(answer: Any) -> str | None:
+    """The error an answer carries (``{"error": ...}``, ``[{"error": ...}]``), shortened;
+    None for an answer without one."""
+    entries = answer if isinstance(answer, list) else [answer]
+    for entry in entries:
+        if isinstance(entry, dict) and entry.get("error"):
+            return _preview(answer)
+    return None
 
 
 def peak_memory_mb() -> float | None:
@@ -405,156 +519,293 @@ def _type_name(value: Any) -> str:
 # --- static checks: requirements.txt, imports, hard-coded paths, large files ------------------
 
 
-def requirement_rows(repo: Path) -> list[Row]:
-    """One row per line of requirements.txt: installed here, in a matching version?"""
-    from importlib.metadata import PackageNotFoundError, version
+def python_row(environment: Environment) -> Row:
+    """Production's Python against the worker's: a minor version apart is a warning."""
+    here, there = environment.python, production().python
+    if here.split(".")[:2] == there.split(".")[:2]:
+        return Row("python", "pass", f"Python {here} here, {there} in production")
+    return Row(
+        "python",
+        "warn",
+        f"Python {here} here, {there} in production: code or packages that need one fail on "
+        f"the other; run the check with a Python {there} (--python PATH)",
+    )
 
-    from packaging.requirements import InvalidRequirement, Requirement
 
-    file = repo / "requirements.txt"
-    if not file.is_file():
+def requirement_rows(repo: Path, environment: Environment | None = None) -> list[Row]:
+    """requirements.txt, line by line: installed in the worker's environment, in a matching
+    version? A long file (a pip freeze) is one row that says what is missing here."""
+    environment = environment or Environment.here()
+    requirements = Requirements.read(repo)
+    if requirements is None:
         return [Row("requirements", "pass", "no requirements.txt: nothing extra to install")]
-    rows = []
-    for number, line in _requirement_lines(file):
-        where = f"requirements.txt:{number}"
-        if line.startswith("-"):
-            rows.append(
-                Row("requirements", "warn", f"{where}: `{line}` not followed; check it yourself")
-            )
-            continue
-        try:
-            requirement = Requirement(line)
-        except InvalidRequirement as error:
-            rows.append(Row("requirements", "warn", f"{where}: not checked: {error}"))
-            continue
-        name = f"requirement {requirement.name}"
-        if requirement.marker is not None and not requirement.marker.evaluate():
-            rows.append(Row(name, "skip", f"{line}: not for this platform"))
-            continue
-        try:
-            found = version(requirement.name)
-        except PackageNotFoundError:
-            rows.append(
-                Row(
-                    name,
-                    "fail",
-                    f"{line}: not installed in this environment; pip install '{line}' "
-                    "to test with what production will install",
-                )
-            )
-            continue
-        if requirement.specifier and not requirement.specifier.contains(found, prereleases=True):
-            rows.append(
-                Row(
-                    name,
-                    "fail",
-                    f"{line}: {found} is installed, which does not match; install "
-                    f"a matching version (pip install '{line}') or fix the pin",
-                )
-            )
-            continue
-        rows.append(Row(name, "pass", f"{line}: {found} installed"))
+    problems = [line for line in requirements.lines if line.problem]
+    rows = [Row("requirements", "fail", f"{line.where}: {line.problem}") for line in problems[:3]]
+    if len(problems) > 3:
+        rows.append(Row("requirements", "fail", f"and {len(problems) - 3} more lines like these"))
+    lines = [line for line in requirements.named() if not line.problem]
+    rows += _replacing_rows(lines)
+    if requirements.long:
+        return [*rows, _long_file_row(requirements, lines, environment)]
+    for line in lines:
+        rows.append(_requirement_row(line, environment))
     return rows or [Row("requirements", "pass", "requirements.txt lists nothing")]
 
 
-def import_rows(repo: Path) -> list[Row]:
-    """Warn about each package the repository's code imports that production may not have.
-
-    Production installs requirements.txt into its image; a package installed only here
-    passes every local test and fails at start-up there.
-    """
-    from importlib.metadata import packages_distributions, version
-
-    from packaging.utils import canonicalize_name
-
-    own = {name.split(".")[0] for name in Repository.expected(repo).modules_on_disk()}
-    listed = _listed_requirements(repo)
-    distributions = packages_distributions()
+def _replacing_rows(lines: list[Line]) -> list[Row]:
+    """Warn about requirements that put another major version of a package production's
+    server itself runs on (transformers, huggingface_hub) in its place."""
     rows = []
-    for name, (file, line) in _imports(repo).items():
-        if name in own or name in sys.stdlib_module_names or name in PRODUCTION_IMPORTS:
+    for line in lines:
+        package = production().package(line.name or "")
+        if package is None or not package.server or not package.version:
             continue
-        dists = distributions.get(name, [])
-        if {canonicalize_name(d) for d in [*dists, name]} & listed:
+        if not line.applies(production().markers):
             continue
-        here = (
-            f"distribution {dists[0]} {version(dists[0])} here" if dists else "not installed here"
-        )
+        theirs = Version(package.version).major
+        majors = _majors(line)
+        if majors is None or majors == {theirs}:
+            continue
+        other = "its current code" if line.url else f"{'/'.join(map(str, sorted(majors)))}.x"
         rows.append(
             Row(
-                f"import {name}",
+                f"replaces {package.name}",
                 "warn",
-                f"{file}:{line} imports {name} ({here}), which requirements.txt does not list: "
-                "production's image may not have it; add it to requirements.txt",
+                f"{line.where}: {line.text} installs {other} over production's {package.name} "
+                f"{package.version}, and production's server itself runs on {package.name} "
+                f"{theirs}.x: it may not start; keep {package.name}<{theirs + 1}",
             )
         )
+    return rows
+
+
+def _majors(line: Line) -> set[int] | None:
+    """The major versions a requirement line asks for (a URL: an unknown one), None when it
+    does not say (no version, or only upper bounds)."""
+    if line.url:
+        return {-1}
+    if line.requirement is None:
+        return None
+    found = set()
+    for spec in line.requirement.specifier:
+        if spec.operator in ("==", "===", ">=", ">", "~="):
+            try:
+                found.add(Version(spec.version.rstrip(".*")).major)
+            except InvalidVersion:
+                continue
+    return found or None
+
+
+def _requirement_row(line: Line, environment: Environment) -> Row:
+    name = f"requirement {line.name}"
+    if not line.applies(environment.markers):
+        return Row(name, "skip", f"{line.text}: not for this platform (its marker is false here)")
+    found = environment.version(line.name or "")
+    target = line.url or line.text
+    pip = pip_command(environment.executable)
+    if found is None:
+        return Row(
+            name,
+            "fail",
+            f"{line.text}: not installed in this environment; {pip} install '{target}' "
+            "to test with what production will install",
+        )
+    spec = line.requirement.specifier if line.requirement is not None else None
+    if spec and not spec.contains(found, prereleases=True):
+        return Row(
+            name,
+            "fail",
+            f"{line.text}: {found} is installed, which does not match; install "
+            f"a matching version ({pip} install '{target}') or fix the pin",
+        )
+    built = "; production builds it from the URL" if line.url else ""
+    return Row(name, "pass", f"{line.text}: {found} installed{built}")
+
+
+def _long_file_row(requirements: Requirements, lines: list[Line], env: Environment) -> Row:
+    """One row for a long requirements file (a pip freeze): what is missing or differs here."""
+    wanted = [line for line in lines if line.applies(env.markers)]
+    missing, other = [], []
+    for line in wanted:
+        found = env.version(line.name or "")
+        spec = line.requirement.specifier if line.requirement is not None else None
+        if found is None:
+            missing.append(line.name)
+        elif spec and not spec.contains(found, prereleases=True):
+            other.append(f"{line.name} {found} here ({spec} listed)")
+    head = f"{requirements.file.name} lists {len(wanted)} packages (a pip freeze?)"
+    if not missing and not other:
+        return Row("requirements", "pass", f"{head}: all installed here in matching versions")
+    said = []
+    if missing:
+        said.append(f"{len(missing)} not installed here ({_first(missing)})")
+    if other:
+        said.append(f"{len(other)} in other versions ({_first(other)})")
+    return Row(
+        "requirements",
+        "fail",
+        f"{head}: {' and '.join(said)}; production installs them all: to test with them, "
+        "install them in a fresh venv (python -m venv v && v/bin/pip install -r "
+        "requirements.txt) and run the check there (--python v/bin/python)",
+    )
+
+
+def _first(names: list[str], n: int = 5) -> str:
+    more = f"; and {len(names) - n} more" if len(names) > n else ""
+    return "; ".join(names[:n]) + more
+
+
+def import_rows(repo: Path, environment: Environment | None = None) -> list[Row]:
+    """Each package the handler's code imports that neither requirements.txt nor production's
+    image provides fails: production stops at start-up with ModuleNotFoundError. One it ships
+    in another major or minor version than the worker's environment has is a warning."""
+    environment = environment or Environment.here()
+    repository = Repository.expected(repo)
+    own = {name.split(".")[0] for name in repository.modules_on_disk()}
+    requirements = Requirements.read(repo)
+    listed = requirements.names() if requirements is not None else set()
+    image = production()
+    rows, versions = [], []
+    for module, imported in _imports(repo).items():
+        file, line = imported.file, imported.line
+        top = module.split(".")[0]
+        if top in own or top in environment.stdlib or top in sys.builtin_module_names:
+            continue
+        if {canonicalize_name(name) for name in candidates(module, environment)} & listed:
+            continue  # production installs it from requirements.txt
+        shipped = image.provider(module)
+        if shipped is not None:
+            here = environment.version(shipped.name)
+            differs = shipped.differs(here) if here else None
+            if differs and differs not in versions:
+                versions.append(differs)
+                rows.append(
+                    Row(
+                        f"version {shipped.name}",
+                        "warn",
+                        f"{differs} ({file}:{line} imports {module}): pin it in "
+                        "requirements.txt, or run the check against production's versions "
+                        "(--python PATH: a venv with them)",
+                    )
+                )
+            continue
+        name = distribution(module, environment)
+        version = environment.version(name) if environment.provides(module) else None
+        said = f"{file}:{line} imports {module}"
+        provides = "which neither requirements.txt nor production's image provides"
+        if imported.optional:
+            rows.append(
+                Row(
+                    f"import {module}",
+                    "warn",
+                    f"{said} inside try/except ImportError, {provides}: production runs "
+                    f"without it; list {name} in requirements.txt if the handler needs it there",
+                )
+            )
+            continue
+        if version is not None:
+            detail = (
+                f"{said} ({name} {version} installed here), {provides}: production fails to "
+                f"start (ModuleNotFoundError); add `{name}` to requirements.txt"
+            )
+        else:
+            hint = missing_hint(module, environment, requirements, own)
+            detail = f"{said} (not installed here), {provides}: {hint[0].lower()}{hint[1:]}"
+        rows.append(Row(f"import {module}", "fail", detail))
     return rows or [
         Row("imports", "pass", "requirements.txt or production's image has every package imported")
     ]
 
 
-def _imports(repo: Path) -> dict[str, tuple[str, int]]:
-    """Top-level names the handler's code imports, each with its first ``file, line``.
+@dataclass(frozen=True)
+class Imported:
+    """Where the handler's code first imports a package; ``optional`` when every import of it
+    is guarded by ``try: ... except ImportError`` (the code runs on without it)."""
+
+    file: str
+    line: int
+    optional: bool
+
+
+def _imports(repo: Path) -> dict[str, Imported]:
+    """Names the handler's code imports (``transformers``, ``google.protobuf``), each with
+    where it is first imported.
 
     The code is handler.py (or pipeline.py) and the repository's own modules it imports, at
-    any depth: a tests/ or scripts/ folder that production never imports is left out.
+    any depth: a tests/ or scripts/ folder that production never imports is left out. Imports
+    under ``if TYPE_CHECKING:`` never run and are left out too.
     """
     repository = Repository.expected(repo)
-    found: dict[str, tuple[str, int]] = {}
+    found: dict[str, Imported] = {}
     for name, file in repository.imported_by_entry().items():
         try:
             text = source_text(file)
         except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
             continue  # the entry check reports an unreadable handler.py
+        guarded, never = _guarded_lines(text)
         for module, line in imports_in(text, name, file.name == "__init__.py"):
-            found.setdefault(module.split(".")[0], (repository.relative(file), line))
+            if line in never:
+                continue
+            key, optional = import_name(module), line in guarded
+            first = found.get(key)
+            if first is None:
+                found[key] = Imported(repository.relative(file), line, optional)
+            elif first.optional and not optional:  # one unguarded import makes it needed
+                found[key] = Imported(repository.relative(file), line, False)
     return found
 
 
-def _listed_requirements(repo: Path) -> set[str]:
-    """The canonical names of the distributions requirements.txt lists."""
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
-    file = repo / "requirements.txt"
-    if not file.is_file():
-        return set()
-    names = set()
-    for _, line in _requirement_lines(file):
-        try:
-            names.add(canonicalize_name(Requirement(line).name))
-        except InvalidRequirement:
-            continue  # requirement_rows warns about it
-    return names
+# What `except` catches a failed import: ImportError, its subclass, or anything.
+IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
 
-def _requirement_lines(file: Path) -> list[tuple[int, str]]:
-    """``(line number, requirement)`` of a requirements file, without comments and blanks."""
-    found = []
-    pending, start = "", 0
-    for number, raw in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-        # pip's rule: `#` starts a comment at the line's start or after whitespace.
-        text = re.sub(r"(^|\s)#.*$", "", raw).strip()
-        if not pending:
-            start = number
-        if text.endswith("\\"):  # a continued line
-            pending += text[:-1] + " "
-            continue
-        text = (pending + text).strip()
-        pending = ""
-        if text:
-            # Per-requirement options (`--hash=...`) do not change what is installed.
-            found.append((start, text if text.startswith("-") else text.split(" --")[0].strip()))
-    return found
+def _guarded_lines(text: str) -> tuple[set[int], set[int]]:
+    """Lines of import statements inside ``try`` blocks whose ``except`` catches ImportError,
+    and lines under ``if TYPE_CHECKING:``."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set(), set()
+
+    def import_lines(statements: list[ast.stmt]) -> set[int]:
+        return {
+            node.lineno
+            for statement in statements
+            for node in ast.walk(statement)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+        }
+
+    guarded, never = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(_catches_import(h.type) for h in node.handlers):
+            guarded |= import_lines(node.body)
+        elif isinstance(node, ast.If) and _name_of(node.test) == "TYPE_CHECKING":
+            never |= import_lines(node.body)
+    return guarded, never
 
 
-def path_rows(files: list[Path]) -> list[Row]:
-    """Warn about string literals in ``files`` that are absolute paths of this machine."""
+def _catches_import(kind: ast.expr | None) -> bool:
+    if kind is None:  # a bare `except:`
+        return True
+    kinds = kind.elts if isinstance(kind, ast.Tuple) else [kind]
+    return any(_name_of(k) in IMPORT_ERRORS for k in kinds)
+
+
+def _name_of(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else None
+
+
+def path_rows(repo: Path) -> list[Row]:
+    """Warn about string literals that are absolute paths of this machine, in every Python
+    file the handler imports (its own modules and packages at any depth)."""
+    repository = Repository.expected(repo)
     rows = []
-    for file in files:
+    for file in sorted(set(repository.imported_by_entry().values())):
         try:
-            tree = ast.parse(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, SyntaxError):
+            tree = ast.parse(source_text(file))
+        except (OSError, UnicodeDecodeError, SyntaxError, LookupError, ValueError):
             continue  # the entry check reports an unreadable handler.py
         literals = [
             node
@@ -567,13 +818,13 @@ def path_rows(files: list[Path]) -> list[Row]:
                     Row(
                         "hard-coded path",
                         "warn",
-                        f"{file.name}:{node.lineno}: {node.value!r} is a path on this machine; "
-                        "production mounts the repository elsewhere: build paths from the "
-                        "`path` passed to __init__",
+                        f"{repository.relative(file)}:{node.lineno}: {node.value!r} is a path on "
+                        "this machine; production mounts the repository elsewhere: build paths "
+                        "from the `path` passed to __init__",
                     )
                 )
     rows.sort(key=lambda row: row.detail)
-    return rows or [Row("hard-coded paths", "pass", "none in the repository's Python files")]
+    return rows or [Row("hard-coded paths", "pass", "none in the Python files the handler imports")]
 
 
 def large_file_rows(repo: Path) -> list[Row]:

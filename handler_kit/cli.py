@@ -102,6 +102,12 @@ def parser() -> argparse.ArgumentParser:
         help=f"seconds the handler may take to build and answer (default {DEFAULT_TIMEOUT:.0f})",
     )
     ready.add_argument(
+        "--python",
+        metavar="PATH",
+        help="the Python interpreter to build and call the handler in, e.g. a venv's bin/python "
+        "with production's versions (default: this one)",
+    )
+    ready.add_argument(
         "--against-production",
         action="store_true",
         help="then run the repository under production's real server and the kit's endpoint "
@@ -209,7 +215,7 @@ def _check(args: argparse.Namespace) -> int:
         raise HandlerKitError("--toolkit goes with --against-production: add it, or drop --toolkit")
     # A missing toolkit is said before the check runs, not after.
     toolkit = find_toolkit(args.toolkit) if args.against_production else None
-    report = check(args.repo, args.cases, args.timeout)
+    report = check(args.repo, args.cases, args.timeout, args.python)
     print(report, flush=True)
     if toolkit is None:
         return 0 if report.ok else 1

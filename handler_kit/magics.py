@@ -134,6 +134,7 @@ class HandlerMagics(Magics):
         help="then compare each case's answer under production's real server and the kit's",
     )
     @argument("--toolkit", help="the production toolkit: its source folder, or a venv with it")
+    @argument("--python", help="interpreter for the worker (a venv with production's versions)")
     def handler_check(self, line: str) -> CheckReport | ProductionComparison:
         """Check that a repository is ready to deploy, in a fresh process; returns the report.
 
@@ -149,13 +150,14 @@ class HandlerMagics(Magics):
             path: str | Path = _unquote(args.path)
         else:
             path = live.path if isinstance(live, LiveHandler) else "."
+        python = _unquote(args.python) if args.python else None
         if args.toolkit and not args.against_production:
             raise HandlerKitError("--toolkit goes with --against-production: add it, or drop it")
         if not args.against_production:
-            return check(path, cases, args.timeout)
+            return check(path, cases, args.timeout, python)
         # A missing toolkit is said before the check runs, not after.
         toolkit = find_toolkit(_unquote(args.toolkit) if args.toolkit else None)
-        display(check(path, cases, args.timeout))
+        display(check(path, cases, args.timeout, python))
         return against_production(path, cases, toolkit, timeout=args.timeout, echo=print)
 
     @cell_magic

@@ -152,7 +152,7 @@ class Staging:
         repo = self.repository.path
         where, line = user_location(exc, repo)
         old = self.old.get(name)
-        hint = _hint(exc, file, self.old, where, line, text, old.text if old else None)
+        hint = _hint(exc, file, self.old, where, line, text, old.text if old else None, repo)
         return self.error(
             f"{describe(exc)} (while running {file.name})",
             file=where or file,
@@ -310,6 +310,7 @@ def _hint(
     line: int | None,
     text: str,
     old_text: str | None,
+    repo: Path | None = None,
 ) -> str | None:
     """What to do about an exception raised while running a module."""
     if isinstance(exc, ModuleNotFoundError) and exc.name:
@@ -320,10 +321,11 @@ def _hint(
                 f"{gone.file.name} is gone (deleted or renamed?) and {Path(where or file).name}"
                 f":{line or '?'} still imports it: restore the file, or remove the import."
             )
-        return (
-            f"Install it here (pip install {top}) and list it in requirements.txt, "
-            "which production installs before start-up."
-        )
+        from .requirements import Requirements, missing_hint
+
+        folder = repo or file.parent
+        own = {name.split(".")[0] for name in Repository.expected(folder).modules_on_disk()}
+        return missing_hint(exc.name, requirements=Requirements.read(folder), own=own)
     if isinstance(exc, SyntaxError):
         return f"Fix the syntax of {Path(exc.filename or file).name}."
     if isinstance(exc, RecursionError):

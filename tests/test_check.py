@@ -5,19 +5,39 @@ Also `handler-kit test` (notebooks as tests) and `%handler_check`.
 
 import io
 import json
-from importlib.metadata import version
+import shutil
+import subprocess
+import sys
+import sysconfig
+import venv
+from importlib.metadata import requires, version
 from pathlib import Path
 
 import nbformat
 import numpy as np
 from IPython.core.interactiveshell import InteractiveShell
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from PIL import Image
 
 from handler_kit import CheckReport, check
 from handler_kit.cases import Case
-from handler_kit.check import Row, _work, import_rows, unserializable_path
+from handler_kit.check import (
+    WORKER_NEEDS,
+    Row,
+    _work,
+    import_rows,
+    path_rows,
+    python_row,
+    requirement_rows,
+    unserializable_path,
+)
 from handler_kit.cli import main
+from handler_kit.production import production
+from handler_kit.requirements import Environment, pip_command
 from handler_kit.samples import GUIDE_HANDLER
+
+DEPLOY = Path(__file__).parent / "fixtures" / "deploy"  # repositories as users write them
 
 PYTEST = version("pytest")
 HOLIDAYS = version("holidays")
@@ -65,6 +85,17 @@ def small_notebook(path: Path, *cells: str, parameters: str | None = None) -> Pa
     nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
     nbformat.write(nb, path)
     return path
+
+
+def deploy_repo(tmp_path: Path, name: str) -> Path:
+    """A copy of the fixture repository ``deploy/<name>`` (the check may write caches in it)."""
+    return Path(shutil.copytree(DEPLOY / name, tmp_path / name))
+
+
+def other_python(folder: Path) -> Path:
+    """A new venv's interpreter (the standard library only), made in a few hundred ms."""
+    venv.create(folder, with_pip=False)
+    return folder / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
 
 
 def case(repo, name: str, expected_label: str, inputs: str = "a good day") -> None:
@@ -135,10 +166,10 @@ def test_the_report_reads_as_a_table_and_as_escaped_html(repo):
     assert repr(report) == text
     assert text.splitlines()[0] == f"Deployment check of {repo.path}"
     assert text.splitlines()[1].split() == ["check", "status", "detail"]
-    assert text.splitlines()[-1] == "1 check failed"
+    assert text.splitlines()[-1] == "not ready: 1 check failed"
     page = report._repr_html_()
     assert "pytest&lt;1" in page and "pytest<1" not in page
-    assert "1 check failed" in page
+    assert "not ready: 1 check failed" in page
 
 
 # --- entry ------------------------------------------------------------------------------------
@@ -155,7 +186,7 @@ def test_a_missing_handler_py_fails_the_entry_and_skips_the_rest(repo, capsys):
     status, out = run_check(capsys, str(repo.path))
     assert status == 1
     assert " fail " in line_of(out, "entry")
-    assert out.splitlines()[-1] == "1 check failed"
+    assert out.splitlines()[-1] == "not ready: 1 check failed"
 
 
 def test_an_init_without_the_path_argument_fails_the_entry_with_its_line(repo, capsys):
@@ -179,7 +210,7 @@ def test_requirements_not_installed_or_in_another_version_fail_by_name(repo, cap
     repo.write("handler.py", "base.py")
     repo.write(
         "requirements.txt",
-        text="-r base.txt\npytest>=1\nsurely-not-installed-pkg==1.0\npytest<1  # too old\n",
+        text="-r missing.txt\npytest>=1\nsurely-not-installed-pkg==1.0\npytest<1  # too old\n",
     )
     report = check(repo.path)
     assert not report.ok
@@ -189,11 +220,12 @@ def test_requirements_not_installed_or_in_another_version_fail_by_name(repo, cap
     mismatch = rows["requirement pytest", "pytest<1"]
     assert mismatch.status == "fail" and f"{PYTEST} is installed" in mismatch.detail
     assert rows["requirement pytest", "pytest>=1"].status == "pass"
-    option = row(report, "requirements")
-    assert option.status == "warn" and "`-r base.txt`" in option.detail
+    include = row(report, "requirements")
+    assert include.status == "fail"
+    assert include.detail.startswith("requirements.txt:1: `-r missing.txt`: no missing.txt next")
     status, out = run_check(capsys, str(repo.path))
     assert status == 1
-    assert out.splitlines()[-1] == "2 checks failed"
+    assert out.splitlines()[-1] == "not ready: 3 checks failed"
     assert " fail    surely-not-installed-pkg==1.0: not installed" in out
 
 
@@ -206,30 +238,76 @@ def test_no_requirements_txt_is_a_pass_that_says_so(repo):
 # --- imports ----------------------------------------------------------------------------------
 
 
-def test_the_guides_repository_without_requirements_txt_warns_about_holidays(repo):
+def test_the_guides_repository_without_requirements_txt_fails_on_holidays(repo):
     repo.write("handler.py", text=GUIDE_HANDLER)
-    assert import_rows(repo.path) == [
+    here = Environment.here()
+    assert [r for r in import_rows(repo.path, here) if r.check.startswith("import")] == [
         Row(
             "import holidays",
-            "warn",
-            f"handler.py:3 imports holidays (distribution holidays {HOLIDAYS} here), which "
-            "requirements.txt does not list: production's image may not have it; "
-            "add it to requirements.txt",
+            "fail",
+            f"handler.py:3 imports holidays (holidays {HOLIDAYS} installed here), which neither "
+            "requirements.txt nor production's image provides: production fails to start "
+            "(ModuleNotFoundError); add `holidays` to requirements.txt",
         )
     ]
     repo.write("requirements.txt", text="Holidays>=0.1\n")
-    assert [r.check for r in import_rows(repo.path)] == ["imports"]
+    assert not [r for r in import_rows(repo.path, here) if r.check.startswith("import")]
 
 
-def test_an_unlisted_import_is_a_warning_in_the_report(repo, capsys):
-    repo.write("handler.py", text=handler('[{"label": "x", "score": 1.0}]', "import holidays\n"))
-    status, out = run_check(capsys, str(repo.path))
-    assert status == 0
-    assert " warn    handler.py:1 imports holidays" in line_of(out, "import holidays")
-    assert out.splitlines()[-1] == "ready to deploy, but read the 1 warning above"
+def test_holidays_imported_without_requirements_txt_is_not_ready_and_exits_1(tmp_path, capsys):
+    repo = deploy_repo(tmp_path, "holidays_unlisted")
+    status, out = run_check(capsys, str(repo))
+    assert status == 1
+    assert " fail    handler.py:5 imports holidays" in line_of(out, "import holidays")
+    assert " pass " in line_of(out, "case default")  # it runs here: holidays is installed
+    assert out.splitlines()[-1] == "not ready: 1 check failed"
+    (repo / "requirements.txt").write_text("holidays\n")
+    status, out = run_check(capsys, str(repo))
+    assert status == 0 and "import holidays" not in out
 
 
-def test_only_imports_that_neither_requirements_nor_production_cover_are_warned(repo):
+def test_every_package_of_productions_image_is_imported_without_a_warning(tmp_path, capsys):
+    repo = deploy_repo(tmp_path, "image_packages")
+    rows = import_rows(repo, Environment.here())
+    assert not [r for r in rows if r.check.startswith("import")], rows
+    status, out = run_check(capsys, str(repo))
+    assert status == 0, out
+    assert "import " not in out and "may not have" not in out
+
+
+def test_a_version_here_that_differs_from_productions_is_a_row():
+    image = production()
+    transformers = image.package("transformers")
+    assert transformers.differs("5.24.0") == "transformers 5.24.0 here, 4.51.3 in production"
+    assert transformers.differs("4.51.0") is None  # the same major and minor
+    tokenizers = image.package("tokenizers")
+    assert "tokenizers 0.23.3 here; production has tokenizers>=0.21,<0.22" in tokenizers.differs(
+        "0.23.3"
+    )
+    assert tokenizers.differs("0.21.4") is None
+
+
+def test_an_imported_package_in_another_version_than_productions_warns(repo):
+    repo.write("handler.py", text=handler("[]", "import transformers\nimport holidays\n"))
+    repo.write("requirements.txt", text="holidays\n")
+    here = Environment.here()
+    versions = {**here.versions, "transformers": "5.24.0"}
+    rows = import_rows(repo.path, Environment(**{**here.__dict__, "versions": versions}))
+    assert rows == [
+        Row(
+            "version transformers",
+            "warn",
+            "transformers 5.24.0 here, 4.51.3 in production (handler.py:1 imports transformers): "
+            "pin it in requirements.txt, or run the check against production's versions "
+            "(--python PATH: a venv with them)",
+        )
+    ]
+    versions["transformers"] = "4.51.3"
+    production_like = Environment(**{**here.__dict__, "versions": versions})
+    assert [r.check for r in import_rows(repo.path, production_like)] == ["imports"]
+
+
+def test_only_imports_that_neither_requirements_nor_production_cover_fail(repo):
     repo.write(
         "handler.py",
         text="""\
@@ -250,15 +328,56 @@ def later():
     repo.write("pkg/__init__.py")
     repo.write("pkg/sub.py", text="import holidays\nfrom ..utils import y\n")
     repo.write("requirements.txt", text="-r other.txt\nPyYAML>=5  # imported as yaml\n")
-    details = [(r.check, r.detail.split(",")[0]) for r in import_rows(repo.path)]
+    rows = [r for r in import_rows(repo.path, Environment.here()) if r.check.startswith("import")]
+    details = [(r.check, r.status, r.detail.split(",")[0]) for r in rows]
     assert details == [
         (
             "import surely_missing_module",
+            "fail",
             "handler.py:11 imports surely_missing_module (not installed here)",
         ),
-        ("import pytest", f"utils.py:1 imports pytest (distribution pytest {PYTEST} here)"),
-        ("import holidays", f"utils.py:2 imports holidays (distribution holidays {HOLIDAYS} here)"),
+        ("import pytest", "fail", f"utils.py:1 imports pytest (pytest {PYTEST} installed here)"),
+        (
+            "import holidays",
+            "fail",
+            f"utils.py:2 imports holidays (holidays {HOLIDAYS} installed here)",
+        ),
     ]
+
+
+def test_an_import_guarded_by_except_import_error_warns_and_type_checking_is_skipped(repo):
+    repo.write(
+        "handler.py",
+        text="""\
+from typing import TYPE_CHECKING
+
+try:
+    import surely_missing_flash_attn
+except ImportError:
+    surely_missing_flash_attn = None
+
+if TYPE_CHECKING:
+    import surely_missing_stubs
+
+
+def later():
+    try:
+        import surely_missing_xformers
+    except (RuntimeError, ModuleNotFoundError):
+        pass
+    import surely_missing_xformers  # needed after all
+""",
+    )
+    rows = {r.check: r for r in import_rows(repo.path, Environment.here())}
+    assert set(rows) == {"import surely_missing_flash_attn", "import surely_missing_xformers"}
+    optional = rows["import surely_missing_flash_attn"]
+    assert optional.status == "warn"
+    assert optional.detail.startswith(
+        "handler.py:4 imports surely_missing_flash_attn inside try/except ImportError"
+    )
+    assert "production runs without it" in optional.detail
+    needed = rows["import surely_missing_xformers"]
+    assert needed.status == "fail" and needed.detail.startswith("handler.py:17 imports")
 
 
 def test_code_that_the_handler_never_imports_is_not_scanned(repo):
@@ -266,6 +385,271 @@ def test_code_that_the_handler_never_imports_is_not_scanned(repo):
     repo.write("tests/test_handler.py", text="import surely_missing_test_tool\n")
     repo.write("scripts/train.py", text="import surely_missing_trainer\n")
     assert [r.check for r in import_rows(repo.path)] == ["imports"]
+
+
+def test_a_typo_is_named_as_one_and_never_as_a_package_to_install(tmp_path):
+    repo = deploy_repo(tmp_path, "typos")
+    report = check(repo)
+    typo = row(report, "import holidyas")
+    assert typo.status == "fail"
+    assert typo.detail.endswith(
+        "did you mean holidays? (holidyas is not installed here, holidays is.)"
+    )
+    assert "pip install" not in typo.detail
+    entry = row(report, "entry")  # the worker's import fails: its hint says the same
+    assert "No module named 'holidyas'" in entry.detail
+    assert "Did you mean holidays?" in entry.detail and "pip install holidyas" not in entry.detail
+    cv2 = row(report, "import cv2")
+    assert "pip install opencv-python" in cv2.detail and "pip install cv2" not in cv2.detail
+    dotenv = row(report, "import dotenv")
+    assert "pip install python-dotenv" in dotenv.detail
+
+
+def test_a_listed_requirement_missing_here_says_to_install_the_requirements(repo):
+    repo.write("handler.py", text=handler("[]", "import surely_missing_listed_pkg\n"))
+    repo.write("requirements.txt", text="surely-missing-listed-pkg==1.0\n")
+    report = check(repo.path)
+    entry = row(report, "entry")
+    assert entry.status == "fail"
+    assert (
+        "requirements.txt:1 lists surely-missing-listed-pkg, which is not installed here: "
+        f"install it here ({pip_command()} install -r {repo.path / 'requirements.txt'})."
+    ) in entry.detail
+    assert not [r for r in report.rows if r.check.startswith("import ")]
+
+
+def test_a_package_imported_inside_call_gets_the_same_hint_in_its_case(repo):
+    repo.write(
+        "handler.py",
+        text=handler('__import__("surely_missing_lazy_pkg")'),
+    )
+    repo.write("requirements.txt", text="surely-missing-lazy-pkg\n")
+    default = row(check(repo.path), "case default")
+    assert default.status == "fail"
+    assert "ModuleNotFoundError: No module named 'surely_missing_lazy_pkg'" in default.detail
+    assert "requirements.txt:1 lists surely-missing-lazy-pkg, which is not installed here" in (
+        default.detail
+    )
+
+
+# --- requirements as users write them -----------------------------------------------------------
+
+
+def test_includes_git_urls_extras_and_markers_are_read_as_pip_reads_them(tmp_path):
+    repo = deploy_repo(tmp_path, "requirements_real")
+    here = Environment.here()
+    rows = {r.check: r for r in requirement_rows(repo, here)}
+    assert set(rows) == {
+        "requirement holidays",  # from requirements/base.txt
+        "requirement whisper",  # git URL: the project's name
+        "requirement pyannote.audio",  # -e ...#egg=
+        "requirement transformers",  # extras and a marker
+        "requirement pywin32",  # a marker false here
+        "requirement librosa",  # a continued line with a hash
+    }
+    assert rows["requirement holidays"].status == "pass"
+    assert rows["requirement pywin32"].status == "skip"
+    whisper = rows["requirement whisper"]
+    assert whisper.status == "fail"
+    assert "pip install 'git+https://github.com/openai/whisper.git@v20231117'" in whisper.detail
+    assert rows["requirement transformers"].status == "fail"  # 5.x here, <5 listed
+    # whisper and pyannote.audio are listed (from git): no import row fails for them.
+    assert [r.check for r in import_rows(repo, here)] == ["imports"]
+
+
+def test_a_requirement_that_replaces_the_servers_transformers_major_warns(repo):
+    repo.write("handler.py", "base.py")
+    repo.write(
+        "requirements.txt",
+        text="transformers>=5\ntransformers==4.46.0  # same major: fine\n"
+        "git+https://github.com/huggingface/huggingface_hub.git\nhuggingface_hub<1\n",
+    )
+    rows = [r for r in requirement_rows(repo.path) if r.check.startswith("replaces")]
+    assert rows == [
+        Row(
+            "replaces transformers",
+            "warn",
+            "requirements.txt:1: transformers>=5 installs 5.x over production's transformers "
+            "4.51.3, and production's server itself runs on transformers 4.x: it may not start; "
+            "keep transformers<5",
+        ),
+        Row(
+            "replaces huggingface-hub",
+            "warn",
+            "requirements.txt:3: git+https://github.com/huggingface/huggingface_hub.git installs "
+            "its current code over production's huggingface-hub 0.30.2, and production's server "
+            "itself runs on huggingface-hub 0.x: it may not start; keep huggingface-hub<1",
+        ),
+    ]
+
+
+def test_a_pip_freeze_is_one_row_that_says_what_is_missing_here(tmp_path):
+    repo = deploy_repo(tmp_path, "freeze")
+    rows = requirement_rows(repo, Environment.here())
+    local = [r for r in rows if "file of this machine" in r.detail]
+    assert [r.detail.split(":")[:2] for r in local] == [["requirements.txt", "17"]]
+    assert "certifi @ file:///croot/certifi" in local[0].detail
+    summary = rows[-1]
+    assert len(rows) == 2 and summary.check == "requirements" and summary.status == "fail"
+    assert summary.detail.startswith("requirements.txt lists 149 packages (a pip freeze?): ")
+    assert "not installed here (" in summary.detail and "appnope" in summary.detail
+    assert "--python v/bin/python" in summary.detail
+
+
+# --- hard-coded paths in every file the handler imports -------------------------------------------
+
+
+def test_a_path_in_a_package_the_handler_imports_is_warned_and_scripts_are_not(tmp_path):
+    repo = deploy_repo(tmp_path, "nested_paths")
+    assert path_rows(repo) == [
+        Row(
+            "hard-coded path",
+            "warn",
+            "pipeline_utils/loader.py:3: '/home/alice/.cache/emotion' is a path on this machine; "
+            "production mounts the repository elsewhere: build paths from the `path` passed "
+            "to __init__",
+        )
+    ]
+
+
+# --- an answer that carries an error ------------------------------------------------------------
+
+
+def test_a_handler_that_returns_its_own_failure_fails_the_case(tmp_path, capsys):
+    repo = deploy_repo(tmp_path, "swallowed_error")
+    status, out = run_check(capsys, str(repo))
+    assert status == 1
+    default = line_of(out, "case default")
+    assert " fail " in default
+    assert '[{"error":"Inference failed: string indices must be integers' in default
+    assert "the handler caught its own failure and returned it" in default
+    assert out.splitlines()[-1] == "not ready: 1 check failed"
+
+
+def test_an_error_dict_fails_the_case_unless_the_case_expects_it(repo):
+    repo.write("handler.py", text=handler('{"error": "model not loaded"}'))
+    repo.write("cases/plain.json", text=json.dumps({"payload": {"inputs": "hi"}}))
+    expected = {"payload": {"inputs": "hi"}, "expected": {"error": "model not loaded"}}
+    repo.write("cases/expected.json", text=json.dumps(expected))
+    report = check(repo.path)
+    plain = row(report, "case plain")
+    assert (
+        plain.status == "fail" and 'carries an error: {"error":"model not loaded"}' in plain.detail
+    )
+    assert row(report, "case expected").status == "pass"
+
+
+# --- check --python -----------------------------------------------------------------------------
+
+
+def python_without_the_kit(folder: Path) -> Path:
+    """A venv that sees this environment's packages but not handler_kit.
+
+    handler_kit is installed here as an editable project, through a .pth file that a plain
+    path entry does not run: the worker must find the kit through the path the check gives it.
+    """
+    python = other_python(folder)
+    site = sysconfig.get_path("purelib", vars={"base": str(folder), "platbase": str(folder)})
+    paths = [p for p in sys.path if p.endswith("site-packages")]
+    Path(site, "this_environment.pth").write_text("\n".join(paths) + "\n")
+    alone = subprocess.run(
+        [python, "-c", "import handler_kit"], capture_output=True, cwd=folder, timeout=120
+    )
+    assert alone.returncode != 0, "handler_kit is importable there without the check's help"
+    return python
+
+
+def test_the_worker_runs_in_the_interpreter_given(repo, tmp_path, capsys, monkeypatch):
+    python = python_without_the_kit(tmp_path / "venv")
+    repo.write(
+        "handler.py", text=handler('[{"label": sys.prefix, "score": 1.0}]', "import sys\n\n")
+    )
+    monkeypatch.chdir(tmp_path)  # a path relative to where the command runs
+    status, out = run_check(capsys, str(repo.path), "--python", str(python.relative_to(tmp_path)))
+    assert status == 0, out
+    assert f'"label":"{tmp_path / "venv"}"' in line_of(out, "case default")
+
+
+def test_an_interpreter_that_cannot_run_the_worker_says_what_it_lacks(repo, tmp_path):
+    python = other_python(tmp_path / "bare")  # only the standard library
+    repo.write("handler.py", "base.py")
+    repo.write("requirements.txt", text="holidays\n")
+    report = check(repo.path, python=python)
+    # The static checks ask that interpreter, which has nothing installed.
+    assert "not installed in this environment" in row(report, "requirement holidays").detail
+    entry = row(report, "entry")
+    assert entry.status == "fail"
+    assert entry.detail.startswith(f"the check's worker cannot start in {python} (Python 3.")
+    assert "there fails (ModuleNotFoundError: No module named" in entry.detail
+    assert f"({python} -m pip install packaging starlette orjson pillow)" in entry.detail
+    assert row(report, "start-up").status == "skip"
+
+
+def test_a_python_that_is_not_there_is_an_error_not_a_report(repo, tmp_path, capsys):
+    repo.write("handler.py", "base.py")
+    assert main(["check", str(repo.path), "--python", str(tmp_path / "nope" / "python")]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot run the Python interpreter {tmp_path / 'nope' / 'python'}" in err
+
+
+def test_a_lazily_imported_need_of_the_worker_is_asked_up_front(repo, tmp_path):
+    # orjson is imported only when an answer is encoded: the check says so before the run.
+    python = python_without_the_kit(tmp_path / "venv")
+    site = sysconfig.get_path("purelib", vars={"base": str(tmp_path / "venv")})
+    Path(site, "orjson.py").write_text("raise ImportError('not here', name='orjson')\n")
+    repo.write("handler.py", "base.py")
+    entry = row(check(repo.path, python=python), "entry")
+    assert entry.status == "fail"
+    assert "importing orjson there fails (ImportError: not here)" in entry.detail
+
+
+def test_another_python_than_productions_is_a_warning():
+    here = Environment.here()
+    assert python_row(Environment(**{**here.__dict__, "python": "3.11.9"})).status == "pass"
+    other = python_row(Environment(**{**here.__dict__, "python": "3.12.1"}))
+    assert other == Row(
+        "python",
+        "warn",
+        "Python 3.12.1 here, 3.11 in production: code or packages that need one fail on the "
+        "other; run the check with a Python 3.11 (--python PATH)",
+    )
+
+
+def test_the_worker_needs_only_what_worker_needs_lists():
+    # What `import handler_kit.check` loads besides the standard library, in a fresh process:
+    # each distribution is one WORKER_NEEDS names, or one those require.
+    code = (
+        "import sys; before = set(sys.modules); import handler_kit.check; "
+        "print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    tops = set(loaded.stdout.split()) - set(sys.stdlib_module_names) - {"handler_kit"}
+    here = Environment.here()
+    needed = {canonicalize_name(name) for name in WORKER_NEEDS.values()}
+    for name in list(needed):
+        for text in requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or "extra" not in str(requirement.marker):
+                needed.add(canonicalize_name(requirement.name))
+    found = {canonicalize_name(here.provides(top)[0]) for top in tops if here.provides(top)}
+    assert found and found <= needed, found - needed
+
+
+def test_python_is_an_argument_of_the_magic(repo, tmp_path, capsys):
+    python = python_without_the_kit(tmp_path / "venv")
+    repo.write("handler.py", text=handler('[{"label": sys.prefix, "score": 1.0}]', "import sys\n"))
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_line_magic("load_ext", "handler_kit")
+        result = shell.run_cell(f"%handler_check '{repo.path}' --python '{python}'")
+        assert result.error_in_exec is None
+    finally:
+        InteractiveShell.clear_instance()
+    out = capsys.readouterr().out
+    assert f'"label":"{tmp_path / "venv"}"' in out
+    assert out.rstrip().endswith("ready to deploy")
 
 
 # --- cases ------------------------------------------------------------------------------------

@@ -157,3 +157,25 @@ def test_the_entry_file_and_module_key_follow_productions_variables():
     named = entries({"HF_DEFAULT_PIPELINE_NAME": "serve.py", "HF_MODULE_NAME": "a.B"})
     assert named[0] == ("serve.py", "a.B", "EndpointHandler")
     assert named[1] == ("pipeline.py", "pipeline.PreTrainedPipeline", "PreTrainedPipeline")
+
+
+def test_a_typo_in_an_import_is_named_as_one(repo):
+    repo.write("handler.py", text="import holidyas\n\n\nclass EndpointHandler:\n    pass\n")
+    with pytest.raises(HandlerLoadError) as info:
+        handler_kit.load(repo.path)
+    assert "Did you mean holidays? (holidyas is not installed here, holidays is.)" in str(
+        info.value
+    )
+    assert "pip install holidyas" not in str(info.value)
+
+
+def test_a_missing_package_is_named_by_its_distribution_or_its_requirement(repo):
+    repo.write("handler.py", text="import cv2\n\n\nclass EndpointHandler:\n    pass\n")
+    with pytest.raises(HandlerLoadError) as info:
+        handler_kit.load(repo.path)
+    assert "pip install opencv-python" in str(info.value)
+    repo.write("requirements.txt", text="opencv-python-headless==4.9.0.80\n")
+    with pytest.raises(HandlerLoadError) as info:
+        handler_kit.load(repo.path)
+    assert "requirements.txt:1 lists opencv-python-headless" in str(info.value)
+    assert f"pip install -r {repo.path / 'requirements.txt'})" in str(info.value)

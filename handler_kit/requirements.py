@@ -1,0 +1,507 @@
+"""requirements.txt as pip reads it, and which distribution an import name comes from.
+
+The one owner of both questions, for the deployment check and for the hints of a failed
+import: :class:`Requirements` reads a requirements file as production's ``pip install -r``
+does (``-r`` includes, ``-e`` and ``git+https://`` URLs, extras, markers, hashes);
+:class:`Environment` says what an interpreter has installed (this one, or another one's,
+asked in a subprocess); :func:`distribution` names the distribution that provides a module
+(``cv2`` -> opencv-python) and :func:`missing_hint` says what to do about a module that is
+not installed: a typo, a requirement to install here, or a package to list.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from packaging.markers import default_environment
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from .errors import HandlerKitError
+from .production import production
+
+# Import names whose distribution has another name, for packages that may not be installed
+# (what is installed is read from importlib.metadata): the usual ones in handlers. The first
+# is the one to install; the others provide the same module (a requirement of any will do).
+KNOWN_DISTRIBUTIONS = {
+    "cv2": (
+        "opencv-python",
+        "opencv-python-headless",
+        "opencv-contrib-python",
+        "opencv-contrib-python-headless",
+    ),
+    "PIL": ("pillow", "pillow-simd"),
+    "sklearn": ("scikit-learn",),
+    "skimage": ("scikit-image",),
+    "yaml": ("PyYAML",),
+    "dotenv": ("python-dotenv",),
+    "bs4": ("beautifulsoup4",),
+    "dateutil": ("python-dateutil",),
+    "docx": ("python-docx",),
+    "pptx": ("python-pptx",),
+    "fitz": ("PyMuPDF",),
+    "magic": ("python-magic",),
+    "jwt": ("PyJWT",),
+    "Crypto": ("pycryptodome",),
+    "attr": ("attrs",),
+    "serial": ("pyserial",),
+    "zmq": ("pyzmq",),
+    "git": ("GitPython",),
+    "faiss": ("faiss-cpu", "faiss-gpu"),
+    "onnxruntime": ("onnxruntime", "onnxruntime-gpu"),
+    "tensorflow": ("tensorflow", "tensorflow-cpu"),
+    "psycopg2": ("psycopg2-binary", "psycopg2"),
+    "llama_cpp": ("llama-cpp-python",),
+    "whisper": ("openai-whisper",),
+    "speech_recognition": ("SpeechRecognition",),
+    "umap": ("umap-learn",),
+    "google.protobuf": ("protobuf",),
+    "Levenshtein": ("levenshtein",),
+}
+# Top-level packages that many distributions share: their import names keep two parts.
+NAMESPACES = frozenset({"google", "pyannote", "azure"})
+LONG_FILE = 25  # requirement lines above which the check sums a file up in one row (a freeze)
+URL = re.compile(r"^((git|hg|svn|bzr)\+[a-z]+:|https?://|file:)", re.IGNORECASE)
+ARCHIVES = (".tar.gz", ".tar.bz2", ".tgz", ".zip")
+PROBE_TIMEOUT = 120.0
+
+
+def import_name(module: str) -> str:
+    """The name that says which distribution provides ``module``: its top-level package,
+    two parts for a namespace shared by many (``google.protobuf``)."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] in NAMESPACES and len(parts) > 1 else parts[0]
+
+
+# --- what an interpreter has installed --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What an interpreter has: its Python, installed distributions and their modules."""
+
+    executable: str
+    python: str  # "3.11.7"
+    versions: dict[str, str]  # canonical distribution name -> version
+    modules: dict[str, list[str]]  # top-level import name -> distributions providing it
+    stdlib: frozenset[str]
+    markers: dict[str, str] = field(default_factory=dict)
+    missing: tuple[str, str] | None = None  # (module, error) a module in `needs` failed with
+
+    @classmethod
+    def here(cls) -> Environment:
+        """This interpreter's environment."""
+        return cls.from_record(_probe_record([]))
+
+    @classmethod
+    def of(
+        cls, python: str | Path, needs: Iterable[str] = (), env: dict | None = None
+    ) -> Environment:
+        """The environment of the interpreter ``python``, asked in a subprocess.
+
+        Each module in ``needs`` is imported there; the first that fails is ``missing``.
+        """
+        command = [str(python), "-c", _PROBE, *needs]
+        try:
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=PROBE_TIMEOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise HandlerKitError(
+                f"cannot run the Python interpreter {python}: {error}",
+                hint="Pass the path of a python executable, e.g. /path/to/venv/bin/python.",
+            ) from None
+        lines = done.stdout.strip().splitlines()
+        try:
+            record = json.loads(lines[-1])
+        except (IndexError, json.JSONDecodeError):
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            raise HandlerKitError(
+                f"{python} did not answer as a Python 3 interpreter "
+                f"(exit status {done.returncode}){': ' + tail if tail else ''}",
+                hint="Pass the path of a Python 3.10+ executable, e.g. /path/to/venv/bin/python.",
+            ) from None
+        return cls.from_record(record)
+
+    @classmethod
+    def from_record(cls, record: dict) -> Environment:
+        missing = record.get("missing")
+        return cls(
+            executable=record["executable"],
+            python=record["python"],
+            versions={canonicalize_name(k): v for k, v in record["versions"].items()},
+            modules=record["modules"],
+            stdlib=frozenset(record["stdlib"]),
+            markers=record["markers"],
+            missing=tuple(missing) if missing else None,
+        )
+
+    def version(self, distribution: str) -> str | None:
+        """The installed version of ``distribution`` (any spelling), or None."""
+        return self.versions.get(canonicalize_name(distribution))
+
+    def provides(self, module: str) -> list[str]:
+        """The installed distributions that provide the top-level module of ``module``."""
+        return self.modules.get(module.split(".")[0], [])
+
+
+# Run by `python -c` in the interpreter asked (stdlib only: it may lack everything else);
+# argv: modules to import. Prints one JSON line.
+_PROBE = r"""
+import json, os, platform, sys
+from importlib.metadata import distributions, packages_distributions
+
+def record(needs):
+    versions = {}
+    for dist in distributions():
+        name = dist.metadata["Name"]
+        if name and name not in versions:
+            versions[name] = dist.version
+    impl = sys.implementation.version
+    markers = {
+        "implementation_name": sys.implementation.name,
+        "implementation_version": f"{impl.major}.{impl.minor}.{impl.micro}",
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_python_implementation": platform.python_implementation(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+    }
+    missing = None
+    for module in needs:
+        try:
+            __import__(module)
+        except (ImportError, SyntaxError) as error:
+            name = getattr(error, "name", None) or module
+            missing = [name, f"{type(error).__name__}: {error}"]
+            break
+    return {
+        "executable": sys.executable,
+        "python": platform.python_version(),
+        "versions": versions,
+        "modules": {k: sorted(set(v)) for k, v in packages_distributions().items()},
+        "stdlib": sorted(getattr(sys, "stdlib_module_names", ())),
+        "markers": markers,
+        "missing": missing,
+    }
+
+if __name__ == "__main__":
+    print(json.dumps(record(sys.argv[1:])))
+"""
+
+
+def _probe_record(needs: list[str]) -> dict:
+    scope: dict = {"__name__": "handler_kit_probe"}
+    exec(_PROBE, scope)  # the same code as in another interpreter, run here
+    record = scope["record"](list(needs))
+    record["markers"] = dict(default_environment())
+    return record
+
+
+# --- requirements.txt ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    """One requirement (or option) of a requirements file, as pip reads it."""
+
+    file: Path
+    number: int
+    text: str
+    name: str | None = None  # the distribution it installs; None for an option line
+    requirement: Requirement | None = None
+    url: str | None = None
+    problem: str | None = None  # why production's pip cannot install it
+
+    @property
+    def where(self) -> str:
+        """``requirements.txt:3``."""
+        return f"{self.file.name}:{self.number}"
+
+    def applies(self, markers: dict[str, str] | None = None) -> bool:
+        """True when its marker holds in ``markers`` (an environment; default: here)."""
+        if self.requirement is None or self.requirement.marker is None:
+            return True
+        return self.requirement.marker.evaluate(markers)
+
+
+@dataclass
+class Requirements:
+    """A repository's requirements.txt with the files it includes, line by line."""
+
+    file: Path
+    lines: list[Line]
+
+    @classmethod
+    def read(cls, repo: Path) -> Requirements | None:
+        """The requirements.txt of ``repo`` as production's pip reads it; None without one."""
+        file = repo / "requirements.txt"
+        if not file.is_file():
+            return None
+        return cls(file, _read(file, set()))
+
+    def named(self) -> list[Line]:
+        """The lines that install a distribution."""
+        return [line for line in self.lines if line.name]
+
+    def names(self, markers: dict[str, str] | None = None) -> set[str]:
+        """Canonical names of what it installs where ``markers`` hold (default: production)."""
+        markers = production().markers if markers is None else markers
+        return {canonicalize_name(line.name) for line in self.named() if line.applies(markers)}
+
+    def line_for(self, distributions: Iterable[str]) -> Line | None:
+        """The first line that installs one of ``distributions``, or None."""
+        wanted = {canonicalize_name(name) for name in distributions}
+        return next((li for li in self.named() if canonicalize_name(li.name) in wanted), None)
+
+    @property
+    def long(self) -> bool:
+        """True for a long file (a pip freeze): the check sums it up in one row."""
+        return len(self.named()) > LONG_FILE
+
+
+def _read(file: Path, seen: set[Path]) -> list[Line]:
+    seen.add(file.resolve())
+    lines = []
+    try:
+        logical = _logical_lines(file)
+    except (OSError, UnicodeDecodeError) as error:
+        why = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else str(error)
+        return [Line(file, 1, "", problem=f"{file.name} cannot be read: {why}; save it as UTF-8")]
+    for number, text in logical:
+        option, value = _option(text)
+        if option in ("-r", "--requirement"):
+            included = (file.parent / value).resolve()
+            if URL.match(value):
+                lines.append(Line(file, number, text, problem=f"`{text}`: not followed (a URL)"))
+            elif not included.is_file():
+                lines.append(
+                    Line(
+                        file,
+                        number,
+                        text,
+                        problem=f"`{text}`: no {value} next to {file.name}; production's pip "
+                        "stops at this line and the server does not start",
+                    )
+                )
+            elif included not in seen:
+                lines += _read(included, seen)
+        elif option in ("-e", "--editable"):
+            lines.append(_target(file, number, text, value))
+        elif option is not None:
+            lines.append(Line(file, number, text))  # index options, constraints: install nothing
+        else:
+            lines.append(_target(file, number, text, text))
+    return lines
+
+
+def _option(text: str) -> tuple[str | None, str]:
+    if not text.startswith("-"):
+        return None, ""
+    match = re.match(r"^(--[a-z-]+)(?:[=\s]+(.*))?$", text)
+    if match:
+        return match.group(1), (match.group(2) or "").strip()
+    return text[:2], text[2:].strip()  # -r file, -rfile
+
+
+def _target(file: Path, number: int, text: str, target: str) -> Line:
+    """A line naming what to install: a requirement, a URL or a path."""
+    if URL.match(target) or _is_path(target):
+        name = url_distribution(target)
+        local = target.lower().startswith("file:") or _is_path(target)
+        problem = _local_problem(target) if local else None
+        if name is None and problem is None:
+            problem = f"`{target}`: the distribution is not named; add #egg=NAME to the URL"
+        return Line(file, number, text, name=name, url=target, problem=problem)
+    try:
+        requirement = Requirement(target)
+    except InvalidRequirement as error:
+        return Line(file, number, text, problem=f"not a requirement pip understands: {error}")
+    url = requirement.url
+    problem = _local_problem(target) if url and url.lower().startswith("file:") else None
+    return Line(file, number, text, requirement.name, requirement, url, problem)
+
+
+def _local_problem(target: str) -> str:
+    path = target.split("@", 1)[-1].strip() if " @ " in target else target
+    if not path.lower().startswith("file:") and not re.match(r"^([/~\\]|[A-Za-z]:)", path):
+        # pip takes a relative path from where it runs: production's image runs it in /app.
+        return (
+            f"`{target}` is a path relative to where pip runs, and production runs pip in its "
+            "own folder (/app), not in the repository: it is not found and the server does not "
+            "start; install it from a URL (git+https://...) or put its modules next to "
+            "handler.py (the repository is on sys.path)"
+        )
+    return (
+        f"`{target}` is a file of this machine: production's pip cannot reach it and the "
+        "server does not start (write `name==version`; `pip list --format=freeze` does)"
+    )
+
+
+def _is_path(target: str) -> bool:
+    return (
+        target in (".", "..")
+        or target.startswith(("./", "../", "/", "~", ".\\"))
+        or bool(re.match(r"^[A-Za-z]:[\\/]", target))
+        or target.endswith((".whl", *ARCHIVES))
+    )
+
+
+def url_distribution(url: str) -> str | None:
+    """The distribution a URL installs: its ``#egg=``, else its archive's or project's name."""
+    parts = urlsplit(url)
+    egg = re.search(r"(?:^|&)egg=([^&\[]+)", parts.fragment)
+    if egg:
+        return egg.group(1)
+    last = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    if last.endswith(".whl"):
+        return last.split("-")[0]
+    for suffix in ARCHIVES:
+        if last.endswith(suffix):
+            return re.sub(r"-\d.*$", "", last[: -len(suffix)]) or None
+    last = last.split("@")[0].removesuffix(".git")
+    return last or None
+
+
+# Byte-order marks pip recognises (`pip freeze > requirements.txt` in PowerShell writes UTF-16).
+BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _text(file: Path) -> str:
+    """A requirements file's text, decoded as pip decodes it: by its byte-order mark, else
+    UTF-8 (production's locale)."""
+    data = file.read_bytes()
+    for bom, encoding in BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding)
+    return data.decode("utf-8")
+
+
+def _logical_lines(file: Path) -> list[tuple[int, str]]:
+    """``(line number, text)`` of a requirements file, without comments, blanks and hashes."""
+    found = []
+    pending, start = "", 0
+    for number, raw in enumerate(_text(file).splitlines(), 1):
+        # pip's rule: `#` starts a comment at the line's start or after whitespace
+        # (so `#egg=` in a URL is not one).
+        text = re.sub(r"(^|\s)#.*$", "", raw).strip()
+        if not pending:
+            start = number
+        if text.endswith("\\"):  # a continued line
+            pending += text[:-1] + " "
+            continue
+        text = (pending + text).strip()
+        pending = ""
+        if text:
+            # Per-requirement options (`--hash=...`) do not change what is installed.
+            found.append((start, text if text.startswith("-") else text.split(" --")[0].strip()))
+    return found
+
+
+# --- which distribution provides a module ------------------------------------------------------
+
+
+def distribution(module: str, environment: Environment | None = None) -> str:
+    """The distribution that provides ``module``: installed, in production's image, in the
+    table of usual names (``cv2`` -> opencv-python), else the module's own name."""
+    name = import_name(module)
+    installed = (environment or Environment.here()).provides(name)
+    if installed:
+        return installed[0]
+    image = production().provider(name)
+    if image is not None:
+        return image.name
+    return KNOWN_DISTRIBUTIONS.get(name, (name,))[0]
+
+
+def candidates(module: str, environment: Environment) -> list[str]:
+    """Every distribution name that may provide ``module`` (for matching requirement lines)."""
+    name = import_name(module)
+    found = [*environment.provides(name), distribution(module, environment), name]
+    return found + list(KNOWN_DISTRIBUTIONS.get(name, ()))
+
+
+def typo_of(module: str, environment: Environment, own: Iterable[str] = ()) -> str | None:
+    """The installed (or own, or standard) module that ``module`` is a typo of, or None."""
+    top = module.split(".")[0]
+    if top in KNOWN_DISTRIBUTIONS or environment.provides(top) or production().provider(top):
+        return None  # a real package, just not installed here
+    known = set(environment.modules) | environment.stdlib | set(own)
+    known.discard(top)
+    close = difflib.get_close_matches(top, sorted(known), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def pip_command(python: str | None = None) -> str:
+    """How to run the pip of ``python`` (default: this interpreter): ``pip`` when that is the
+    ``pip`` found first on PATH, else ``/path/to/python -m pip`` (a kernel's venv that is not
+    activated, the interpreter given to the check)."""
+    python = python or sys.executable
+    found = shutil.which("pip")
+    try:
+        if found and os.path.samefile(Path(found).parent, Path(python).parent):
+            return "pip"
+    except OSError:  # a folder that is gone
+        pass
+    return f"{python} -m pip"
+
+
+def missing_hint(
+    module: str,
+    environment: Environment | None = None,
+    requirements: Requirements | None = None,
+    own: Iterable[str] = (),
+) -> str:
+    """What to do when ``import module`` fails because it is not installed here."""
+    environment = environment or Environment.here()
+    top = module.split(".")[0]
+    pip = pip_command(environment.executable)
+    if requirements is not None:
+        line = requirements.line_for(candidates(module, environment))
+        if line is not None:
+            return (
+                f"{line.where} lists {line.name}, which is not installed here: install it here "
+                f"({pip} install -r {requirements.file})."
+            )
+    typo = typo_of(module, environment, own)
+    if typo is not None:
+        return f"Did you mean {typo}? ({top} is not installed here, {typo} is.)"
+    image = production().provider(import_name(module))
+    if image is not None:
+        pin = f"=={image.version}" if image.version else ""
+        return (
+            f"Production's image has {image.name}{pin}; install it here to test with it "
+            f"({pip} install '{image.name}{pin}')."
+        )
+    name = distribution(module, environment)
+    return (
+        f"Install it here ({pip} install {name}) and list {name} in requirements.txt, "
+        "which production installs before start-up."
+    )
