@@ -71,6 +71,16 @@ class Case:
                 f"case {self.name}: `tolerance` must be a number, not {_short(self.tolerance)}",
                 file=self.file,
             )
+        error = error_entry(plain)
+        if error is not None and not self.has_expected:  # a case may expect an error answer
+            raise CaseError(
+                f"case {self.name}: the answer carries an error: {error}: the handler caught its "
+                "own failure and returned it, so production answers HTTP 200 and the client "
+                "takes it for an answer",
+                file=self.file,
+                hint="Let the exception propagate (production answers 400 with its message), "
+                "or give the case an `expected` answer when the error is meant.",
+            )
         tolerance = self.tolerance if self.has_tolerance else 0.0
         difference = _difference(self.expected, plain, tolerance) if self.has_expected else None
         if difference:
@@ -274,6 +284,16 @@ def _top_label(answer: Any) -> tuple[str, float] | None:
 def _is_number(value: Any) -> bool:
     # JSON true/false are bools, which Python counts as ints: not scores.
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def error_entry(answer: Any, limit: int = 80) -> str | None:
+    """The error a JSON answer carries (``{"error": ...}``, ``[{"error": ...}]``), shortened;
+    None for an answer without one."""
+    entries = answer if isinstance(answer, list) else [answer]
+    if not any(isinstance(entry, dict) and entry.get("error") for entry in entries):
+        return None
+    text = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _short(value: Any) -> str:

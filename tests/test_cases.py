@@ -89,3 +89,12 @@ def test_a_payload_case_is_sent_and_decoded_with_its_own_content_type(tmp_path):
     )
     with pytest.raises(HandlerKitError, match="production matches the Content-Type exactly"):
         axios.data()  # production refuses it with 400: so does the case
+
+
+@pytest.mark.parametrize("answer", [{"error": "boom"}, [{"error": "Inference failed: x"}]])
+def test_an_answer_that_carries_an_error_fails_unless_the_case_expects_it(answer):
+    with pytest.raises(CaseError, match="carries an error") as info:
+        Case("swallowed", payload={"inputs": "hi"}).check(answer)
+    assert "Let the exception propagate" in info.value.hint
+    Case("meant", payload={"inputs": "hi"}, expected=answer, has_expected=True).check(answer)
+    Case("fine", payload={"inputs": "hi"}).check([{"error": ""}, {"label": "ok"}])

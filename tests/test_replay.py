@@ -235,3 +235,18 @@ def test_what_an_answer_that_is_no_endpoints_means(odd, tmp_path, path, outcome,
     save_case(tmp_path, "a", {"inputs": "hi"})
     (row,) = replay(odd + path, tmp_path).rows
     assert row.outcome is outcome and row.detail.startswith(said), row.detail
+
+
+def test_an_answer_that_carries_an_error_differs_as_in_check(repo, tmp_path):
+    # A handler that swallows its failure answers 200 with it: replay fails it, as check does.
+    repo.write(
+        "handler.py",
+        text='class EndpointHandler:\n    def __init__(self, path=""):\n        pass\n\n'
+        '    def __call__(self, data):\n        return [{"error": "Inference failed: x"}]\n',
+    )
+    save_case(tmp_path / "cases", "swallowed", {"inputs": "hi"})
+    with serve(handler_kit.load(repo.path)) as endpoint:
+        report = replay(endpoint.url, tmp_path / "cases")
+    (row,) = report.rows
+    assert row.status == 200 and row.outcome is Outcome.DIFFERS and not report.ok
+    assert "carries an error" in row.detail
