@@ -283,6 +283,9 @@ def test_the_form_in_jupyterlab_light_and_dark(jupyter, browser):
             " === '#111'"
         )
         dark = error_contrast(page)
+        # A theme change shows JupyterLab's splash over the page for a moment: a person
+        # looks once it has gone, and so does the screenshot.
+        page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=30_000)
         page.screenshot(path=str(ARTEFACTS / "lab_form_dark.png"), full_page=True)
     assert_distinguishable(lines)
     assert light["ratio"] >= 4.5, light
