@@ -288,7 +288,10 @@ def with_requirements(repo: Path, python: Path, timeout: float = INSTALL_TIMEOUT
     from .samples import cache_dir
 
     text = file.read_text(encoding="utf-8", errors="replace")
-    key = hashlib.sha256(f"{python.absolute()}\n{text}".encode()).hexdigest()[:16]
+    base = _site_packages(python)
+    # Keyed by what the base has too: over a rebuilt base (other pins), pip decides afresh.
+    installed = sorted(p.name for p in base.glob("*.dist-info"))
+    key = hashlib.sha256(f"{python.absolute()}\n{text}\n{installed}".encode()).hexdigest()[:16]
     venv = cache_dir() / "production-requirements" / key
     layered = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     stamp = venv / ".installed"
@@ -301,7 +304,7 @@ def with_requirements(repo: Path, python: Path, timeout: float = INSTALL_TIMEOUT
     with open(log_file, "w", encoding="utf-8") as log:
         _run([str(python), "-m", "venv", str(venv)], log, deadline, log_file)
         pth = _site_packages(layered) / "_production_packages.pth"
-        pth.write_text(f"{_site_packages(python)}\n", encoding="utf-8")
+        pth.write_text(f"{base}\n", encoding="utf-8")
         install = [str(layered), "-m", "pip", "install", "--disable-pip-version-check"]
         # From the repository: a relative path in requirements.txt names one of its files.
         _run([*install, "--no-input", "-r", str(file)], log, deadline, log_file, cwd=repo)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import HandlerKitError
+from .production import production
 
 PACKAGE = "huggingface_inference_toolkit"
 APP = f"{PACKAGE}.webservice_starlette:app"
@@ -34,21 +35,23 @@ ENV_VARIABLE = "HANDLER_KIT_TOOLKIT"
 REFERENCE = Path("shared") / "reference" / "huggingface-inference-toolkit"
 UPSTREAM = "https://github.com/huggingface/huggingface-inference-toolkit"
 
-# Production's versions (the toolkit's setup.py and its image), the one list of them. torch is
-# installed first, alone: the CPU build these machines install, never a bare `pip install torch`
-# that would pull CUDA wheels. starlette is held below 0.47, the last line the toolkit runs with.
+# Production's versions: every version its image pins, as production.json lists them (the
+# toolkit's setup.py and its extras: transformers, huggingface_hub, sentence-transformers,
+# diffusers, accelerate, peft), so that `pip install -r requirements.txt` over this venv finds
+# what production's finds already there. torch is installed first, alone: the CPU build these
+# machines install, never a bare `pip install torch` that would pull CUDA wheels. The server's
+# unpinned needs follow; starlette is held below 0.47, the last line the toolkit runs with.
 TORCH_PIN = "torch==2.13.0"
+NOT_PINNED_HERE = {"torch", "huggingface-inference-toolkit"}  # the CPU build; the source itself
+SERVER_NEEDS = ("starlette<0.47", "uvicorn", "orjson", "pillow", "pandas", "librosa", "einops")
 PINS = (
     TORCH_PIN,
-    "transformers==4.51.3",
-    "huggingface_hub==0.30.2",
-    "starlette<0.47",
-    "uvicorn",
-    "orjson",
-    "pillow",
-    "pandas",
-    "librosa",
-    "einops",
+    *sorted(
+        f"{package.name}=={package.version}"
+        for key, package in production().packages.items()
+        if package.version and key not in NOT_PINNED_HERE
+    ),
+    *SERVER_NEEDS,
 )
 BUILD_TIMEOUT = 1200.0  # seconds for the whole venv build (measured: about 2 minutes)
 STAMP = ".handler-kit-pins"  # written last: a venv without it is half-built and rebuilt

@@ -178,3 +178,24 @@ def test_without_the_toolkit_it_says_how_to_get_it(tmp_path):
     assert "huggingface/huggingface-inference-toolkit" in str(raised.value)
     with pytest.raises(HandlerKitError, match=r"no handler\.py in"):
         against_production(tmp_path / "cases")
+
+
+def test_the_requirements_venv_is_made_again_over_a_base_that_changed(tmp_path, monkeypatch):
+    # Keyed by the base's packages too: over production's venv rebuilt with other pins, a
+    # requirements venv that pip resolved against the old one must not be reused.
+    import subprocess
+    import sys
+
+    from handler_kit.production_run import _site_packages, with_requirements
+
+    monkeypatch.setenv("HANDLER_KIT_CACHE", str(tmp_path / "cache"))
+    base = tmp_path / "base"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base)], check=True)
+    python = base / "bin" / "python"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "requirements.txt").write_text("# nothing beyond the image\n")
+    first = with_requirements(repo, python)
+    assert with_requirements(repo, python) == first  # cached
+    (_site_packages(python) / "newpin-2.0.dist-info").mkdir()
+    assert with_requirements(repo, python) != first

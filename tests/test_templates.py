@@ -201,3 +201,28 @@ def test_the_text_reader_answers_lines_or_fields(built, tmp_path):
     }
     blank = receipt([" "])
     assert handler({"inputs": blank}) == [{"generated_text": ""}]
+
+
+@pytest.fixture(scope="module")
+def production_toolkit():
+    from handler_kit.toolkit import find_toolkit
+
+    try:
+        return find_toolkit()
+    except HandlerKitError as error:
+        pytest.skip(f"the production toolkit is not here, so its real server cannot run: {error}")
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("name", NAMES)
+def test_each_template_answers_alike_under_productions_real_server(
+    name, built, production_toolkit, tmp_path
+):
+    # Its requirements.txt installed over production's pins, as production does at start-up;
+    # every case sent to both servers: same status, content type and answer.
+    from handler_kit.production_run import against_production
+
+    built(name)
+    repo = templates.new(name, tmp_path / name, progress=False)
+    comparison = against_production(repo, toolkit=production_toolkit)
+    assert comparison.rows and comparison.ok, str(comparison)

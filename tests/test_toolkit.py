@@ -152,7 +152,12 @@ def test_a_build_waits_for_the_lock_a_bounded_time(tmp_path):
 def test_the_pins_are_productions_with_torch_first():
     assert toolkit.PINS[0] == toolkit.TORCH_PIN == "torch==2.13.0"
     assert "transformers==4.51.3" in toolkit.PINS
-    assert "huggingface_hub==0.30.2" in toolkit.PINS
+    assert "huggingface-hub==0.30.2" in toolkit.PINS
+    # What the image ships besides the server: a requirements.txt that lists it unpinned must
+    # find it there, as production's pip does, not pull a release for another transformers.
+    assert "sentence-transformers==4.0.2" in toolkit.PINS
+    assert "diffusers==0.33.1" in toolkit.PINS
+    assert not any(pin.startswith("torch==2.5") for pin in toolkit.PINS)  # the CPU build instead
 
 
 def get(url: str, path: str) -> tuple[int, str]:
