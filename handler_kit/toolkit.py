@@ -44,12 +44,19 @@ UPSTREAM = "https://github.com/huggingface/huggingface-inference-toolkit"
 TORCH_PIN = "torch==2.13.0"
 NOT_PINNED_HERE = {"torch", "huggingface-inference-toolkit"}  # the CPU build; the source itself
 SERVER_NEEDS = ("starlette<0.47", "uvicorn", "orjson", "pillow", "pandas", "librosa", "einops")
+# A package production does not pin but holds in a range (numpy<2, as pyctcdecode requires)
+# is installed in that range, so this venv resolves the line production runs.
 PINS = (
     TORCH_PIN,
     *sorted(
         f"{package.name}=={package.version}"
         for key, package in production().packages.items()
         if package.version and key not in NOT_PINNED_HERE
+    ),
+    *sorted(
+        f"{package.name}{package.requires}"
+        for key, package in production().packages.items()
+        if package.requires and not package.version and key not in NOT_PINNED_HERE
     ),
     *SERVER_NEEDS,
 )

@@ -307,6 +307,19 @@ def test_an_imported_package_in_another_version_than_productions_warns(repo):
     assert [r.check for r in import_rows(repo.path, production_like)] == ["imports"]
 
 
+def test_numpy_2_here_warns_against_productions_numpy_below_2(repo):
+    # pyctcdecode, in production's image, holds numpy below 2: numpy 2.x here is not production.
+    repo.write("handler.py", text=handler("[]", "import numpy as np\n"))
+    here = Environment.here()
+    versions = {**here.versions, "numpy": "2.4.6"}
+    rows = import_rows(repo.path, Environment(**{**here.__dict__, "versions": versions}))
+    assert [(r.check, r.status) for r in rows] == [("version numpy", "warn")]
+    assert "numpy 2.4.6 here; production has numpy>=1.17,<2.0.0" in rows[0].detail
+    versions["numpy"] = "1.26.4"
+    production_like = Environment(**{**here.__dict__, "versions": versions})
+    assert [r.check for r in import_rows(repo.path, production_like)] == ["imports"]
+
+
 def test_only_imports_that_neither_requirements_nor_production_cover_fail(repo):
     repo.write(
         "handler.py",

@@ -95,3 +95,28 @@ def test_the_commit_is_the_one_the_reference_names():
     if not readme.is_file():
         pytest.skip(f"no {readme} (a user's machine)")
     assert f"upstream commit {production().commit}" in readme.read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("attrs", "phonemizer 3.4.0"),
+        ("dlinfo", "phonemizer 3.4.0"),
+        ("pygtrie", "pyctcdecode 0.5.0"),
+        ("hypothesis", "pyctcdecode 0.5.0"),
+        ("sortedcontainers", "pyctcdecode 0.5.0"),
+    ],
+)
+def test_what_pyctcdecode_and_phonemizer_require_is_in_the_image(name, source):
+    # setup.py installs pyctcdecode>=0.3.0 (0.5.0) and phonemizer (3.4.0); their Requires-Dist.
+    assert source in production().package(name).source
+
+
+def test_numpy_is_held_below_2_as_pyctcdecode_requires():
+    numpy = production().package("numpy")
+    assert numpy.requires == ">=1.17,<2.0.0"
+    assert "pyctcdecode 0.5.0" in numpy.source
+    assert numpy.differs("2.4.6") == (
+        f"numpy 2.4.6 here; production has numpy>=1.17,<2.0.0, as {numpy.source} requires"
+    )
+    assert numpy.differs("1.26.4") is None

@@ -227,3 +227,11 @@ def test_the_server_environment_points_at_the_repository_and_the_toolkit(tmp_pat
     assert env["PYTHONPATH"].split(os.pathsep)[0] == str(clone / "src")
     with pytest.raises(ToolkitError, match="not been started"):
         _ = server.url
+
+
+def test_the_pins_hold_the_ranges_production_resolves_in():
+    # pyctcdecode (in the image) requires numpy<2: production runs numpy 1.x, and so must
+    # a venv that answers for it.
+    assert "numpy>=1.17,<2.0.0" in toolkit.PINS
+    assert "tokenizers>=0.21,<0.22" in toolkit.PINS
+    assert not any(pin.startswith("huggingface-hub>=") for pin in toolkit.PINS)  # pinned
