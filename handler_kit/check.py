@@ -42,6 +42,7 @@ from .requirements import (
     distribution,
     import_name,
     missing_hint,
+    namespace_names,
     pip_command,
 )
 
@@ -735,7 +736,13 @@ def _imports(repo: Path) -> dict[str, Imported]:
                 found[key] = Imported(repository.relative(file), line, optional)
             elif first.optional and not optional:  # one unguarded import makes it needed
                 found[key] = Imported(repository.relative(file), line, False)
-    return found
+    # `from google.cloud import storage` names google.cloud and google.cloud.storage: the
+    # namespace package itself is no distribution's, the deeper name says which one.
+    return {
+        key: imported
+        for key, imported in found.items()
+        if not namespace_names(key) or not any(k.startswith(f"{key}.") for k in found)
+    }
 
 
 # What `except` catches a failed import: ImportError, its subclass, or anything.

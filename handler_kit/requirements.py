@@ -69,8 +69,11 @@ KNOWN_DISTRIBUTIONS = {
     "google.protobuf": ("protobuf",),
     "Levenshtein": ("levenshtein",),
 }
-# Top-level packages that many distributions share: their import names keep two parts.
-NAMESPACES = frozenset({"google", "pyannote", "azure"})
+# Top-level packages that many distributions share (namespace packages): their import names
+# keep up to three parts (``google.cloud.storage``), and a distribution is named after the
+# dotted name joined with '-' (google-cloud-storage), never after the first part alone.
+NAMESPACES = frozenset({"google", "pyannote", "azure", "jaraco", "zope", "backports"})
+NAMESPACE_DEPTH = 3
 LONG_FILE = 25  # requirement lines above which the check sums a file up in one row (a freeze)
 URL = re.compile(r"^((git|hg|svn|bzr)\+[a-z]+:|https?://|file:)", re.IGNORECASE)
 ARCHIVES = (".tar.gz", ".tar.bz2", ".tgz", ".zip")
@@ -79,9 +82,20 @@ PROBE_TIMEOUT = 120.0
 
 def import_name(module: str) -> str:
     """The name that says which distribution provides ``module``: its top-level package,
-    two parts for a namespace shared by many (``google.protobuf``)."""
+    up to three parts for a namespace shared by many (``google.cloud.storage``)."""
     parts = module.split(".")
-    return ".".join(parts[:2]) if parts[0] in NAMESPACES and len(parts) > 1 else parts[0]
+    if parts[0] in NAMESPACES and len(parts) > 1:
+        return ".".join(parts[:NAMESPACE_DEPTH])
+    return parts[0]
+
+
+def namespace_names(module: str) -> list[str]:
+    """The distribution names a namespace package's module may come from, longest first:
+    ``google.cloud.storage`` -> google-cloud-storage, google-cloud; [] for other modules."""
+    parts = module.split(".")
+    if parts[0] not in NAMESPACES:
+        return []
+    return ["-".join(parts[:size]).lower() for size in range(len(parts), 1, -1)]
 
 
 # --- what an interpreter has installed --------------------------------------------------------
@@ -158,8 +172,15 @@ class Environment:
         return self.versions.get(canonicalize_name(distribution))
 
     def provides(self, module: str) -> list[str]:
-        """The installed distributions that provide the top-level module of ``module``."""
-        return self.modules.get(module.split(".")[0], [])
+        """The installed distributions that provide ``module``: those of its top-level
+        package; for a namespace package's module, those named after it (google.cloud.storage:
+        google-cloud-storage), since the top-level one (google) is shared by many."""
+        found = self.modules.get(module.split(".")[0], [])
+        names = namespace_names(module)
+        if not names:
+            return found
+        by_name = {canonicalize_name(name): name for name in found}
+        return [by_name[name] for name in names if name in by_name]
 
 
 # Run by `python -c` in the interpreter asked (stdlib only: it may lack everything else);
@@ -438,14 +459,27 @@ def distribution(module: str, environment: Environment | None = None) -> str:
     image = production().provider(name)
     if image is not None:
         return image.name
-    return KNOWN_DISTRIBUTIONS.get(name, (name,))[0]
+    known = _known(name)
+    if known:
+        return known[0]
+    return (namespace_names(name) or [name])[0]
+
+
+def _known(name: str) -> tuple[str, ...]:
+    """The usual distributions of ``name`` or of its longest dotted prefix in the table."""
+    parts = name.split(".")
+    for size in range(len(parts), 0, -1):
+        found = KNOWN_DISTRIBUTIONS.get(".".join(parts[:size]))
+        if found:
+            return found
+    return ()
 
 
 def candidates(module: str, environment: Environment) -> list[str]:
     """Every distribution name that may provide ``module`` (for matching requirement lines)."""
     name = import_name(module)
     found = [*environment.provides(name), distribution(module, environment), name]
-    return found + list(KNOWN_DISTRIBUTIONS.get(name, ()))
+    return found + namespace_names(name) + list(_known(name))
 
 
 def typo_of(module: str, environment: Environment, own: Iterable[str] = ()) -> str | None:

@@ -400,6 +400,29 @@ def test_code_that_the_handler_never_imports_is_not_scanned(repo):
     assert [r.check for r in import_rows(repo.path)] == ["imports"]
 
 
+def test_a_namespace_package_import_is_matched_by_its_dotted_name(repo):
+    repo.write(
+        "handler.py",
+        text=handler(
+            "[]",
+            "from google.cloud import storage\nimport azure.storage.blob\n",
+        ),
+    )
+    here = Environment.here()
+    # protobuf provides the top-level `google` here too: it must not be taken for storage.
+    modules = {**here.modules, "google": ["protobuf"], "azure": []}
+    environment = Environment(**{**here.__dict__, "modules": modules})
+    repo.write("requirements.txt", text="google-cloud-storage\nazure-storage-blob\n")
+    assert [r.check for r in import_rows(repo.path, environment)] == ["imports"]
+    repo.write("requirements.txt", text="holidays\n")
+    rows = {r.check: r for r in import_rows(repo.path, environment)}
+    assert sorted(rows) == ["import azure.storage.blob", "import google.cloud.storage"]
+    assert "install google-cloud-storage" in rows["import google.cloud.storage"].detail
+    assert "protobuf" not in rows["import google.cloud.storage"].detail
+    assert "install azure-storage-blob" in rows["import azure.storage.blob"].detail
+    assert "azure.storage " not in rows["import azure.storage.blob"].detail
+
+
 def test_a_typo_is_named_as_one_and_never_as_a_package_to_install(tmp_path):
     repo = deploy_repo(tmp_path, "typos")
     report = check(repo)

@@ -11,6 +11,7 @@ from handler_kit.production import production
 from handler_kit.requirements import (
     Environment,
     Requirements,
+    candidates,
     distribution,
     missing_hint,
     pip_command,
@@ -237,3 +238,22 @@ def test_a_path_that_is_no_interpreter_is_an_error_that_says_so(tmp_path):
     script.chmod(0o755)
     with pytest.raises(HandlerKitError, match="did not answer as a Python 3 interpreter"):
         Environment.of(script)
+
+
+def test_a_namespace_package_is_named_after_its_dotted_name_never_its_first_part():
+    here = Environment.here()
+    fake = Environment(
+        **{
+            **here.__dict__,
+            "modules": {**here.modules, "google": ["protobuf", "google-cloud-storage"]},
+            "versions": {**here.versions, "google-cloud-storage": "3.1.0", "protobuf": "5.29.0"},
+        }
+    )
+    assert fake.provides("google.cloud.storage") == ["google-cloud-storage"]
+    assert fake.provides("google.cloud") == []  # no distribution is google-cloud
+    assert distribution("google.cloud.storage", fake) == "google-cloud-storage"
+    assert distribution("google.cloud.storage.blob", fake) == "google-cloud-storage"
+    assert distribution("google.protobuf.json_format", fake) == "protobuf"
+    # Not installed: the dotted name joined with '-', never the first part alone.
+    assert distribution("azure.storage.blob", here) == "azure-storage-blob"
+    assert "azure-storage-blob" in candidates("azure.storage.blob.BlobClient", here)
