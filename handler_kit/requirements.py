@@ -12,7 +12,6 @@ not installed: a typo, a requirement to install here, or a package to list.
 from __future__ import annotations
 
 import codecs
-import difflib
 import json
 import os
 import re
@@ -483,14 +482,43 @@ def candidates(module: str, environment: Environment) -> list[str]:
 
 
 def typo_of(module: str, environment: Environment, own: Iterable[str] = ()) -> str | None:
-    """The installed (or own, or standard) module that ``module`` is a typo of, or None."""
+    """The installed (or own) module that ``module`` is a typo of, or None; a standard
+    module only when two adjacent letters are swapped (``jsno``)."""
     top = module.split(".")[0]
     if top in KNOWN_DISTRIBUTIONS or environment.provides(top) or production().provider(top):
         return None  # a real package, just not installed here
-    known = set(environment.modules) | environment.stdlib | set(own)
-    known.discard(top)
-    close = difflib.get_close_matches(top, sorted(known), n=1, cutoff=0.75)
-    return close[0] if close else None
+    # Short names are close to many real packages (timm/time, ujson/json5, redis/dis): a typo
+    # is one slip away from an installed or own module (a letter swapped, missing, extra or
+    # wrong), and only two adjacent letters swapped (jsno) from a standard one.
+    known = sorted((set(environment.modules) | set(own)) - {top})
+    found = [name for name in known if _one_slip(top, name)]
+    found += [name for name in sorted(environment.stdlib) if _swapped(top, name)]
+    return found[0] if found else None
+
+
+def _swapped(typed: str, name: str) -> bool:
+    """True when ``typed`` is ``name`` with two adjacent letters swapped."""
+    if len(typed) != len(name) or typed == name:
+        return False
+    differ = [i for i, (a, b) in enumerate(zip(typed, name, strict=True)) if a != b]
+    return (
+        len(differ) == 2
+        and differ[1] == differ[0] + 1
+        and typed[differ[0]] == name[differ[1]]
+        and typed[differ[1]] == name[differ[0]]
+    )
+
+
+def _one_slip(typed: str, name: str) -> bool:
+    """True when ``typed`` (4 letters or more) is ``name`` with one letter swapped with the
+    next, missing, extra or wrong."""
+    if len(typed) < 4 or typed == name or abs(len(typed) - len(name)) > 1:
+        return False
+    if len(typed) == len(name):
+        differ = sum(a != b for a, b in zip(typed, name, strict=True))
+        return differ == 1 or _swapped(typed, name)
+    short, long = sorted((typed, name), key=len)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def pip_command(python: str | None = None) -> str:

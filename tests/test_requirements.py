@@ -257,3 +257,25 @@ def test_a_namespace_package_is_named_after_its_dotted_name_never_its_first_part
     # Not installed: the dotted name joined with '-', never the first part alone.
     assert distribution("azure.storage.blob", here) == "azure-storage-blob"
     assert "azure-storage-blob" in candidates("azure.storage.blob.BlobClient", here)
+
+
+@pytest.mark.parametrize(
+    ("module", "stdlib"),
+    [
+        ("timm", "time"),
+        ("ujson", "json"),
+        ("tiktoken", "token"),
+        ("toml", "html"),
+        ("redis", "dis"),
+    ],
+)
+def test_a_real_package_is_no_typo_of_a_standard_module(module, stdlib):
+    assert stdlib in Environment.here().stdlib
+    assert typo_of(module, Environment.here()) is None
+
+
+def test_two_swapped_letters_of_a_standard_module_are_a_typo():
+    here = Environment.here()
+    assert typo_of("jsno", here) == "json"
+    assert typo_of("sjon", here) == "json"
+    assert typo_of("holidyas", here) == "holidays"  # an installed package: a close match
