@@ -394,6 +394,10 @@ def url_distribution(url: str) -> str | None:
     egg = re.search(r"(?:^|&)egg=([^&\[]+)", parts.fragment)
     if egg:
         return egg.group(1)
+    # github.com/<owner>/<project>/archive/<ref>.zip: the archive is named after the ref.
+    github = re.match(r"^/[^/]+/([^/]+)/archive/", parts.path)
+    if parts.hostname in ("github.com", "www.github.com") and github:
+        return github.group(1)
     last = parts.path.rstrip("/").rsplit("/", 1)[-1]
     if last.endswith(".whl"):
         return last.split("-")[0]

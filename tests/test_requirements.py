@@ -46,8 +46,12 @@ def requirements(tmp_path: Path, text: str, **others: str) -> Requirements:
             "juliaos",
         ),
         ("https://example.com/wheels/flash_attn-2.5.0-cp311-linux_x86_64.whl", "flash_attn"),
-        ("https://github.com/user/project/archive/refs/tags/mylib-1.2.tar.gz", "mylib"),
-        ("https://github.com/user/project/archive/master.zip", "master"),
+        ("https://example.com/dist/mylib-1.2.tar.gz", "mylib"),
+        # GitHub names its archives after the ref: the project is the distribution's name.
+        ("https://github.com/user/project/archive/refs/tags/mylib-1.2.tar.gz", "project"),
+        ("https://github.com/user/project/archive/master.zip", "project"),
+        ("https://github.com/o/diffusers/archive/main.zip", "diffusers"),
+        ("https://github.com/o/lib/archive/refs/tags/v1.2.tar.gz", "lib"),
     ],
 )
 def test_a_urls_distribution_is_its_egg_else_its_archive_or_project(url, name):
