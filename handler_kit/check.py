@@ -548,6 +548,21 @@ def _replacing_rows(lines: list[Line]) -> list[Row]:
             continue
         theirs = Version(package.version).major
         majors = _majors(line)
+        if majors == {theirs} and _unbounded_past(line, package.version, theirs + 1):
+            # pip replaces production's version with the newest release there is: a later
+            # major, once one is out (transformers>=4.52 installs 5.x).
+            rows.append(
+                Row(
+                    f"replaces {package.name}",
+                    "warn",
+                    f"{line.where}: {line.text} excludes production's {package.name} "
+                    f"{package.version}, so pip installs the newest release, {theirs + 1}.x or "
+                    f"later once it is out, and production's server itself runs on "
+                    f"{package.name} {theirs}.x: it may not start; add an upper bound "
+                    f"(`{line.name}{line.requirement.specifier},<{theirs + 1}`)",
+                )
+            )
+            continue
         if majors is None or majors == {theirs}:
             continue
         other = "its current code" if line.url else f"{'/'.join(map(str, sorted(majors)))}.x"
@@ -561,6 +576,17 @@ def _replacing_rows(lines: list[Line]) -> list[Row]:
             )
         )
     return rows
+
+
+def _unbounded_past(line: Line, version: str, major: int) -> bool:
+    """True when ``line`` excludes ``version`` and lets pip pick major ``major`` or later
+    (no upper bound below it)."""
+    if line.requirement is None:
+        return False
+    spec = line.requirement.specifier
+    if spec.contains(version, prereleases=True):
+        return False  # production's version satisfies it: pip keeps it
+    return any(spec.contains(v, prereleases=True) for v in (f"{major}.0.0", f"{major + 99}.0"))
 
 
 def _majors(line: Line) -> set[int] | None:

@@ -519,6 +519,35 @@ def test_a_requirement_that_replaces_the_servers_transformers_major_warns(repo):
     ]
 
 
+def test_a_lower_bound_past_productions_version_without_an_upper_one_warns(repo):
+    # pip installs the newest release over production's: transformers 5.x, huggingface_hub 1.x.
+    repo.write("handler.py", "base.py")
+    repo.write(
+        "requirements.txt",
+        text="transformers>=4.52\nhuggingface_hub>=0.31\n"
+        "transformers>=4.52,<5  # bounded: fine\ntransformers>=4.40  # production's: fine\n",
+    )
+    rows = [r for r in requirement_rows(repo.path) if r.check.startswith("replaces")]
+    assert rows == [
+        Row(
+            "replaces transformers",
+            "warn",
+            "requirements.txt:1: transformers>=4.52 excludes production's transformers 4.51.3, "
+            "so pip installs the newest release, 5.x or later once it is out, and production's "
+            "server itself runs on transformers 4.x: it may not start; add an upper bound "
+            "(`transformers>=4.52,<5`)",
+        ),
+        Row(
+            "replaces huggingface-hub",
+            "warn",
+            "requirements.txt:2: huggingface_hub>=0.31 excludes production's huggingface-hub "
+            "0.30.2, so pip installs the newest release, 1.x or later once it is out, and "
+            "production's server itself runs on huggingface-hub 0.x: it may not start; add an "
+            "upper bound (`huggingface_hub>=0.31,<1`)",
+        ),
+    ]
+
+
 def test_a_pip_freeze_is_one_row_that_says_what_is_missing_here(tmp_path):
     repo = deploy_repo(tmp_path, "freeze")
     rows = requirement_rows(repo, Environment.here())
