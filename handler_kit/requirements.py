@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -253,11 +253,16 @@ class Line:
     requirement: Requirement | None = None
     url: str | None = None
     problem: str | None = None  # why production's pip cannot install it
+    root: Path | None = None  # the repository: `where` names the file relative to it
 
     @property
     def where(self) -> str:
-        """``requirements.txt:3``."""
-        return f"{self.file.name}:{self.number}"
+        """``requirements.txt:3``, ``requirements/base.txt:1`` for an included file."""
+        if self.root is None:
+            return f"{self.file.name}:{self.number}"
+        # Both resolved: includes are (a symlinked folder, /var -> /private/var, would not be).
+        relative = os.path.relpath(self.file.resolve(), self.root.resolve())
+        return f"{Path(relative).as_posix()}:{self.number}"
 
     def applies(self, markers: dict[str, str] | None = None) -> bool:
         """True when its marker holds in ``markers`` (an environment; default: here)."""
@@ -279,7 +284,7 @@ class Requirements:
         file = repo / "requirements.txt"
         if not file.is_file():
             return None
-        return cls(file, _read(file, set()))
+        return cls(file, [replace(line, root=repo) for line in _read(file, set())])
 
     def named(self) -> list[Line]:
         """The lines that install a distribution."""

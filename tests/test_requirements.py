@@ -76,6 +76,14 @@ def test_includes_are_followed_relative_to_the_file_that_includes_them(tmp_path)
     assert not [line for line in found.lines if line.problem]
 
 
+def test_a_line_of_an_included_file_is_named_by_its_path_in_the_repository(tmp_path):
+    found = requirements(
+        tmp_path, "-r requirements/base.txt\n", **{"requirements/base.txt": "numpy>=>1\n"}
+    )
+    (problem,) = [line for line in found.lines if line.problem]
+    assert problem.where == "requirements/base.txt:1"
+
+
 def test_a_missing_include_is_a_problem_production_stops_at(tmp_path):
     found = requirements(tmp_path, "holidays\n-r base.txt\n")
     (problem,) = [line for line in found.lines if line.problem]
