@@ -40,10 +40,12 @@ from .requirements import (
     Requirements,
     candidates,
     distribution,
+    image_provider,
     import_name,
     missing_hint,
     namespace_names,
     pip_command,
+    usual_distribution,
 )
 
 if TYPE_CHECKING:
@@ -61,12 +63,7 @@ MACHINE_PATH = re.compile(
 STDERR_TAIL = 15  # lines of a crashed worker's stderr shown in its row
 # What the worker imports besides the standard library (the kit's modules it loads, the JSON
 # encoder and PIL of production's contract): another interpreter needs them installed.
-WORKER_NEEDS = {
-    "packaging": "packaging",
-    "starlette": "starlette",
-    "orjson": "orjson",
-    "PIL": "pillow",
-}
+WORKER_NEEDS = ("packaging", "starlette", "orjson", "PIL")
 
 
 @dataclass(frozen=True)
@@ -225,7 +222,7 @@ class Worker:
             if error.startswith("SyntaxError"):  # an older Python than the kit's code needs
                 todo = "the kit needs Python 3.10 or later"
             else:
-                names = " ".join(WORKER_NEEDS.values())
+                names = " ".join(map(usual_distribution, WORKER_NEEDS))
                 todo = f"install what the worker needs there ({self.python} -m pip install {names})"
             self.missing = (
                 f"the check's worker cannot start in {self.python} (Python "
@@ -674,7 +671,6 @@ def import_rows(repo: Path, environment: Environment | None = None) -> list[Row]
     own = {name.split(".")[0] for name in repository.modules_on_disk()}
     requirements = Requirements.read(repo)
     listed = requirements.names() if requirements is not None else set()
-    image = production()
     rows, versions = [], []
     for module, imported in _imports(repo).items():
         file, line = imported.file, imported.line
@@ -683,7 +679,7 @@ def import_rows(repo: Path, environment: Environment | None = None) -> list[Row]
             continue
         if {canonicalize_name(name) for name in candidates(module, environment)} & listed:
             continue  # production installs it from requirements.txt
-        shipped = image.provider(module)
+        shipped = image_provider(module)
         if shipped is not None:
             here = environment.version(shipped.name)
             differs = shipped.differs(here) if here else None

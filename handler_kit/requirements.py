@@ -28,11 +28,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from .errors import HandlerKitError
-from .production import production
+from .production import Package, production
 
 # Import names whose distribution has another name, for packages that may not be installed
 # (what is installed is read from importlib.metadata): the usual ones in handlers. The first
 # is the one to install; the others provide the same module (a requirement of any will do).
+# The one such table: production.json's "imports" adds only names of the image's own
+# packages that are not here (functorch -> torch), and the check's worker needs are named here.
 KNOWN_DISTRIBUTIONS = {
     "cv2": (
         "opencv-python",
@@ -464,13 +466,30 @@ def distribution(module: str, environment: Environment | None = None) -> str:
     installed = (environment or Environment.here()).provides(name)
     if installed:
         return installed[0]
-    image = production().provider(name)
+    image = image_provider(name)
     if image is not None:
         return image.name
     known = _known(name)
     if known:
         return known[0]
     return (namespace_names(name) or [name])[0]
+
+
+def image_provider(module: str) -> Package | None:
+    """The package of production's image that ``import module`` finds (``PIL`` -> pillow),
+    or None."""
+    image = production()
+    found = image.provider(module)
+    if found is not None:
+        return found
+    return next(filter(None, map(image.package, _known(import_name(module)))), None)
+
+
+def usual_distribution(module: str) -> str:
+    """The distribution to install for ``module`` by the usual names alone (``PIL`` ->
+    pillow), without asking what is installed."""
+    name = import_name(module)
+    return (_known(name) or namespace_names(name) or [name])[0]
 
 
 def _known(name: str) -> tuple[str, ...]:
@@ -494,7 +513,7 @@ def typo_of(module: str, environment: Environment, own: Iterable[str] = ()) -> s
     """The installed (or own) module that ``module`` is a typo of, or None; a standard
     module only when two adjacent letters are swapped (``jsno``)."""
     top = module.split(".")[0]
-    if top in KNOWN_DISTRIBUTIONS or environment.provides(top) or production().provider(top):
+    if top in KNOWN_DISTRIBUTIONS or environment.provides(top) or image_provider(top):
         return None  # a real package, just not installed here
     # Short names are close to many real packages (timm/time, ujson/json5, redis/dis): a typo
     # is one slip away from an installed or own module (a letter swapped, missing, extra or
@@ -564,7 +583,7 @@ def missing_hint(
     typo = typo_of(module, environment, own)
     if typo is not None:
         return f"Did you mean {typo}? ({top} is not installed here, {typo} is.)"
-    image = production().provider(import_name(module))
+    image = image_provider(import_name(module))
     if image is not None:
         pin = f"=={image.version}" if image.version else ""
         return (

@@ -34,7 +34,7 @@ from handler_kit.check import (
 )
 from handler_kit.cli import main
 from handler_kit.production import production
-from handler_kit.requirements import Environment, pip_command
+from handler_kit.requirements import Environment, pip_command, usual_distribution
 from handler_kit.samples import GUIDE_HANDLER
 
 DEPLOY = Path(__file__).parent / "fixtures" / "deploy"  # repositories as users write them
@@ -692,7 +692,7 @@ def test_the_worker_needs_only_what_worker_needs_lists():
     )
     tops = set(loaded.stdout.split()) - set(sys.stdlib_module_names) - {"handler_kit"}
     here = Environment.here()
-    needed = {canonicalize_name(name) for name in WORKER_NEEDS.values()}
+    needed = {canonicalize_name(usual_distribution(module)) for module in WORKER_NEEDS}
     for name in list(needed):
         for text in requires(name) or []:
             requirement = Requirement(text)

@@ -34,10 +34,7 @@ def test_the_image_is_read_from_the_package_data():
 @pytest.mark.parametrize(
     ("module", "name"),
     [
-        ("PIL.Image", "Pillow"),
-        ("sklearn", "scikit-learn"),
-        ("yaml", "PyYAML"),
-        ("google.protobuf", "protobuf"),
+        ("functorch", "torch"),  # the image's own: the usual names are requirements'
         ("sentence_transformers", "sentence-transformers"),
         ("huggingface_inference_toolkit.logging", "huggingface-inference-toolkit"),
         ("torchaudio", "torchaudio"),

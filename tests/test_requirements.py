@@ -9,14 +9,17 @@ import pytest
 from handler_kit.errors import HandlerKitError
 from handler_kit.production import production
 from handler_kit.requirements import (
+    KNOWN_DISTRIBUTIONS,
     Environment,
     Requirements,
     candidates,
     distribution,
+    image_provider,
     missing_hint,
     pip_command,
     typo_of,
     url_distribution,
+    usual_distribution,
 )
 
 
@@ -291,3 +294,26 @@ def test_two_swapped_letters_of_a_standard_module_are_a_typo():
     assert typo_of("jsno", here) == "json"
     assert typo_of("sjon", here) == "json"
     assert typo_of("holidyas", here) == "holidays"  # an installed package: a close match
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        ("PIL.Image", "Pillow"),
+        ("sklearn", "scikit-learn"),
+        ("yaml", "PyYAML"),
+        ("dateutil.parser", "python-dateutil"),
+        ("google.protobuf", "protobuf"),
+        ("functorch", "torch"),
+        ("diffusers", "diffusers"),
+    ],
+)
+def test_the_images_package_is_found_by_the_usual_names(module, name):
+    assert image_provider(module).name == name
+
+
+def test_one_table_names_distributions_of_other_names():
+    # KNOWN_DISTRIBUTIONS is the one owner: the image's data and the check's worker read it.
+    assert not set(production().imports) & set(KNOWN_DISTRIBUTIONS)
+    assert usual_distribution("PIL") == "pillow"
+    assert usual_distribution("azure.storage.blob") == "azure-storage-blob"
