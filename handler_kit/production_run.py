@@ -19,26 +19,32 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from . import style
 from .cases import Case, CaseError, difference, read_cases
 from .check import DEFAULT_CASE, DEFAULT_PAYLOAD
 from .errors import HandlerKitError
 from .replay import Answer, Unreachable, send
-
-if TYPE_CHECKING:
-    from .toolkit import Toolkit
+from .toolkit import (
+    ProductionServer,
+    Toolkit,
+    ensure_venv,
+    find_toolkit,
+    free_port,
+    stop_process,
+    tail,
+    venv_python,
+    wait_until_healthy,
+)
 
 START_TIMEOUT = 300.0  # seconds each server may take to build the handler and answer /health
 REQUEST_TIMEOUT = 60.0  # seconds per request
 INSTALL_TIMEOUT = 900.0  # seconds for pip to install a repository's requirements.txt
-LOG_TAIL = 30  # lines of a server's log quoted when it does not start
 SHORT = 100  # characters of a body shown in a cell
 
 
@@ -181,8 +187,6 @@ def against_production(
     ``echo`` (e.g. ``print``) is told each step as it starts, the slow ones first of all.
     Raises HandlerKitError when there is no toolkit or a server does not start.
     """
-    from .toolkit import ProductionServer, Toolkit, ensure_venv, find_toolkit
-
     folder = Path(repo).expanduser().resolve()
     if not (folder / "handler.py").is_file() and not (folder / "pipeline.py").is_file():
         raise HandlerKitError(
@@ -202,13 +206,21 @@ def against_production(
         )
     python = with_requirements(folder, base)
     # Both on Inference Endpoints' routes and a port of their own: a Vertex AI variable of
-    # this shell would move them (an empty AIP_MODE is production's "not set").
-    production = ProductionServer(folder, kit, python, env={"AIP_MODE": ""})
+    # this shell would move them (an empty AIP_MODE is production's "not set"). The kit's
+    # port is released before its server binds it: production's must be another, or the
+    # comparison would send every case to one server twice.
+    kit_port = free_port()
+    production = ProductionServer(folder, kit, python, env={"AIP_MODE": ""}, avoid={kit_port})
     report = ProductionComparison(folder, production=_described(kit, base, python))
     say(f"starting production's server and the kit's endpoint on {folder}")
-    with kit_server(folder, timeout) as ready:
+    with kit_server(folder, timeout, kit_port) as ready:
         production.start(timeout)  # while the kit's endpoint builds the handler too
         try:
+            if production.port == kit_port:
+                raise HandlerKitError(
+                    f"production's server and the kit's endpoint were both given port {kit_port}",
+                    hint="Unset AIP_HTTP_PORT (or AIP_MODE) in this shell and run it again.",
+                )
             here = ready()
             say(f"sending {_count(len(found), 'case')} to both")
             for case in found:
@@ -293,7 +305,7 @@ def with_requirements(repo: Path, python: Path, timeout: float = INSTALL_TIMEOUT
     installed = sorted(p.name for p in base.glob("*.dist-info"))
     key = hashlib.sha256(f"{python.absolute()}\n{text}\n{installed}".encode()).hexdigest()[:16]
     venv = cache_dir() / "production-requirements" / key
-    layered = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    layered = venv_python(venv)
     stamp = venv / ".installed"
     if stamp.is_file() and layered.exists():
         return layered
@@ -341,22 +353,23 @@ def _run(
     if failed:
         raise HandlerKitError(
             f"installing requirements.txt for production's server failed ({failed}); the end "
-            f"of pip's log:\n{_tail(log_file)}",
+            f"of pip's log:\n{tail(log_file)}",
             hint="Production runs the same `pip install -r requirements.txt` and would fail to "
             f"start too: fix requirements.txt. The full log: {log_file}",
         )
 
 
 @contextlib.contextmanager
-def kit_server(repo: Path, timeout: float = START_TIMEOUT) -> Iterator[Callable[[], str]]:
-    """``handler-kit serve REPO`` in a fresh process on a free port of 127.0.0.1.
+def kit_server(
+    repo: Path, timeout: float = START_TIMEOUT, port: int | None = None
+) -> Iterator[Callable[[], str]]:
+    """``handler-kit serve REPO`` in a fresh process on ``port`` (default: a free one) of
+    127.0.0.1.
 
     It starts at once; the function it gives waits (at most ``timeout`` s) until the endpoint
     answers and returns its URL, so another server can start meanwhile.
     """
-    from .toolkit import free_port
-
-    port = free_port()
+    port = port if port is not None else free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="handler-kit-serve-") as scratch:
         log_file = Path(scratch) / "serve.log"
@@ -376,45 +389,21 @@ def kit_server(repo: Path, timeout: float = START_TIMEOUT) -> Iterator[Callable[
 
         def ready() -> str:
             left = max(timeout - (time.monotonic() - started), 1.0)
-            _wait_until_healthy(process, f"{url}/health", left, log_file, "the kit's endpoint")
+            wait_until_healthy(
+                process,
+                f"{url}/health",
+                left,
+                log_file,
+                "the kit's endpoint",
+                exited_hint="Run `handler-kit check REPO` to see why the handler does not start.",
+                slow_hint="A handler that builds a big model needs longer: raise the timeout.",
+            )
             return url
 
         try:
             yield ready
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-
-
-def _wait_until_healthy(
-    process: subprocess.Popen, health: str, timeout: float, log_file: Path, what: str
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise HandlerKitError(
-                f"{what} exited (status {process.returncode}) before answering; the end of "
-                f"its log:\n{_tail(log_file)}",
-                hint="Run `handler-kit check REPO` to see why the handler does not start.",
-            )
-        try:
-            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
-                health, timeout=2
-            ) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise HandlerKitError(
-        f"{what} did not answer {health} within {timeout:g} s; the end of its log:\n"
-        f"{_tail(log_file)}",
-        hint="A handler that builds a big model needs longer: raise the timeout.",
-    )
+            stop_process(process)
 
 
 def _cases(repo: Path, folder: Path | None) -> list[Case | CaseError]:
@@ -447,11 +436,3 @@ def _is_error(value: object) -> bool:
 
 def _short(text: str, limit: int = SHORT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _tail(file: Path, lines: int = LOG_TAIL) -> str:
-    try:
-        text = file.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(an empty log)"
