@@ -30,6 +30,7 @@ from .cases import Case, CaseError, difference, read_cases
 from .check import DEFAULT_CASE, DEFAULT_PAYLOAD
 from .errors import HandlerKitError
 from .replay import Answer, Unreachable, send
+from .requirements import Requirements, _option
 from .toolkit import (
     ProductionServer,
     Toolkit,
@@ -303,7 +304,12 @@ def with_requirements(repo: Path, python: Path, timeout: float = INSTALL_TIMEOUT
     base = _site_packages(python)
     # Keyed by what the base has too: over a rebuilt base (other pins), pip decides afresh.
     installed = sorted(p.name for p in base.glob("*.dist-info"))
-    key = hashlib.sha256(f"{python.absolute()}\n{text}\n{installed}".encode()).hexdigest()[:16]
+    followed = "\n".join(
+        f"{name}\n{name.read_text(encoding='utf-8', errors='replace')}" for name in _followed(repo)
+    )
+    key = hashlib.sha256(
+        f"{python.absolute()}\n{text}\n{followed}\n{installed}".encode()
+    ).hexdigest()[:16]
     venv = cache_dir() / "production-requirements" / key
     layered = venv_python(venv)
     stamp = venv / ".installed"
@@ -313,23 +319,53 @@ def with_requirements(repo: Path, python: Path, timeout: float = INSTALL_TIMEOUT
     log_file = venv.parent / f"{key}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
-    with open(log_file, "w", encoding="utf-8") as log:
+    with (
+        open(log_file, "w", encoding="utf-8") as log,
+        tempfile.TemporaryDirectory(prefix="handler-kit-pip-") as scratch,
+    ):
         _run([str(python), "-m", "venv", str(venv)], log, deadline, log_file)
         pth = _site_packages(layered) / "_production_packages.pth"
         pth.write_text(f"{base}\n", encoding="utf-8")
         install = [str(layered), "-m", "pip", "install", "--disable-pip-version-check"]
-        # From the repository: a relative path in requirements.txt names one of its files.
-        _run([*install, "--no-input", "-r", str(file)], log, deadline, log_file, cwd=repo)
+        # In an empty folder, not the repository: production's pip runs in /app, where a
+        # relative path (./mylib, -e .) names nothing, and its server does not start.
+        _run([*install, "--no-input", "-r", str(file)], log, deadline, log_file, cwd=scratch)
     stamp.write_text(text, encoding="utf-8")
     return layered
+
+
+def _followed(repo: Path) -> list[Path]:
+    """The files pip reads for ``repo``'s requirements.txt: it, its ``-r`` and ``-c`` files."""
+    found = Requirements.read(repo)
+    if found is None:
+        return []
+    files = {found.file.resolve(), *(line.file.resolve() for line in found.lines)}
+    for line in found.lines:
+        option, value = _option(line.text)
+        if option in ("-c", "--constraint") and (line.file.parent / value).is_file():
+            files.add((line.file.parent / value).resolve())
+    return sorted(files)
 
 
 def _site_packages(python: Path) -> Path:
     """The site-packages folder of ``python``'s environment."""
     code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    done = subprocess.run(
-        [str(python), "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
+    try:
+        done = subprocess.run(
+            [str(python), "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        said = error.stderr.strip() if isinstance(error, subprocess.CalledProcessError) else ""
+        raise HandlerKitError(
+            f"{python} did not say where its packages are ({error}){': ' + said if said else ''}",
+            hint="Pass a python that runs (--python), or delete the cached venv with "
+            "production's pins so that it is built again.",
+        ) from error
     return Path(done.stdout.strip())
 
 
@@ -354,8 +390,9 @@ def _run(
         raise HandlerKitError(
             f"installing requirements.txt for production's server failed ({failed}); the end "
             f"of pip's log:\n{tail(log_file)}",
-            hint="Production runs the same `pip install -r requirements.txt` and would fail to "
-            f"start too: fix requirements.txt. The full log: {log_file}",
+            hint="Production runs the same `pip install -r requirements.txt` (in /app, not in "
+            "the repository: a relative path such as ./mylib or -e . names nothing there) and "
+            f"would fail to start too: fix requirements.txt. The full log: {log_file}",
         )
 
 

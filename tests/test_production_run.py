@@ -6,6 +6,8 @@ the cached venv with production's pins): one run per repository, shared by the m
 
 import io
 import json
+import subprocess
+import sys
 import time
 import zipfile
 from importlib.metadata import version
@@ -16,7 +18,13 @@ from PIL import Image
 
 from handler_kit.cases import save_case
 from handler_kit.errors import HandlerKitError
-from handler_kit.production_run import Match, against_production, answer_difference
+from handler_kit.production_run import (
+    Match,
+    _site_packages,
+    against_production,
+    answer_difference,
+    with_requirements,
+)
 from handler_kit.replay import Answer
 from handler_kit.toolkit import find_toolkit
 
@@ -87,8 +95,10 @@ def alike(tmp_path_factory, toolkit):
 @pytest.fixture(scope="module")
 def unlike(tmp_path_factory, toolkit):
     repo = repository(tmp_path_factory.mktemp("unlike") / "repo", "versions.py")
-    # Production installs requirements.txt before it starts; this run must too.
-    (repo / "requirements.txt").write_text(f"./{tiny_wheel(repo).name}\n")
+    # Production installs requirements.txt before it starts; this run must too. (A path
+    # relative to the repository would not be found by production's pip, run in /app.)
+    wheel = tiny_wheel(tmp_path_factory.mktemp("wheels"))
+    (repo / "requirements.txt").write_text(f"tinypkg @ {wheel.as_uri()}\n")
     cases = repo / "cases"
     save_case(cases, "version", {"inputs": "hi"})
     axios = save_case(cases, "axios", {"inputs": "hi"})  # what axios sends as Content-Type
@@ -180,22 +190,57 @@ def test_without_the_toolkit_it_says_how_to_get_it(tmp_path):
         against_production(tmp_path / "cases")
 
 
-def test_the_requirements_venv_is_made_again_over_a_base_that_changed(tmp_path, monkeypatch):
-    # Keyed by the base's packages too: over production's venv rebuilt with other pins, a
-    # requirements venv that pip resolved against the old one must not be reused.
-    import subprocess
-    import sys
-
-    from handler_kit.production_run import _site_packages, with_requirements
-
+@pytest.fixture
+def base(tmp_path, monkeypatch):
+    """A python with no packages for the requirements venv to see; the cache in tmp_path."""
     monkeypatch.setenv("HANDLER_KIT_CACHE", str(tmp_path / "cache"))
-    base = tmp_path / "base"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base)], check=True)
-    python = base / "bin" / "python"
+    folder = tmp_path / "base"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120
+    )
     repo = tmp_path / "repo"
     repo.mkdir()
+    return repo, folder / "bin" / "python"
+
+
+def test_the_requirements_venv_is_made_again_over_a_base_that_changed(base):
+    # Keyed by the base's packages too: over production's venv rebuilt with other pins, a
+    # requirements venv that pip resolved against the old one must not be reused.
+    repo, python = base
     (repo / "requirements.txt").write_text("# nothing beyond the image\n")
     first = with_requirements(repo, python)
     assert with_requirements(repo, python) == first  # cached
     (_site_packages(python) / "newpin-2.0.dist-info").mkdir()
     assert with_requirements(repo, python) != first
+
+
+def test_the_requirements_venv_is_made_again_when_an_included_file_changes(base):
+    repo, python = base
+    (repo / "requirements.txt").write_text("-r more.txt\n-c limits.txt\n")
+    (repo / "more.txt").write_text("--no-index\n")
+    (repo / "limits.txt").write_text("tinypkg<2\n")
+    first = with_requirements(repo, python)
+    (repo / "more.txt").write_text("--no-index\n--prefer-binary\n")
+    second = with_requirements(repo, python)
+    (repo / "limits.txt").write_text("tinypkg<3\n")
+    third = with_requirements(repo, python)
+    assert len({first, second, third}) == 3
+
+
+def test_a_path_relative_to_the_repository_fails_as_in_production(base):
+    # Production's pip runs in /app: ./tinypkg...whl is not there, and its server never starts.
+    repo, python = base
+    wheel = tiny_wheel(repo)
+    (repo / "requirements.txt").write_text(f"./{wheel.name}\n")
+    with pytest.raises(HandlerKitError, match=r"installing requirements\.txt") as raised:
+        with_requirements(repo, python)
+    assert "/app" in raised.value.hint
+
+
+def test_a_python_that_fails_to_say_where_its_packages_are_is_named(tmp_path):
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'no such module' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    with pytest.raises(HandlerKitError, match="did not say where its packages are") as raised:
+        _site_packages(broken)
+    assert "no such module" in str(raised.value)
