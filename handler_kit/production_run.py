@@ -30,6 +30,7 @@ from .cases import Case, CaseError, difference, read_cases
 from .check import DEFAULT_CASE, DEFAULT_PAYLOAD
 from .errors import HandlerKitError
 from .replay import Answer, Unreachable, send
+from .repository import Repository
 from .requirements import Requirements, _option
 from .toolkit import (
     ProductionServer,
@@ -188,11 +189,9 @@ def against_production(
     ``echo`` (e.g. ``print``) is told each step as it starts, the slow ones first of all.
     Raises HandlerKitError when there is no toolkit or a server does not start.
     """
-    folder = Path(repo).expanduser().resolve()
-    if not (folder / "handler.py").is_file() and not (folder / "pipeline.py").is_file():
-        raise HandlerKitError(
-            f"no handler.py in {folder}", hint="Pass the repository that holds handler.py."
-        )
+    # The entry file production imports (HF_DEFAULT_PIPELINE_NAME, else handler.py, else
+    # pipeline.py); none: the error says which file to create.
+    folder = Repository.find(repo).path
     found = _cases(folder, Path(cases).expanduser() if cases is not None else None)
     # No toolkit: find_toolkit raises, saying how to get it.
     kit = toolkit if isinstance(toolkit, Toolkit) else find_toolkit(toolkit)

@@ -16,6 +16,7 @@ import pytest
 from conftest import FIXTURES
 from PIL import Image
 
+from handler_kit import repository as repository_module
 from handler_kit.cases import save_case
 from handler_kit.errors import HandlerKitError
 from handler_kit.production_run import (
@@ -186,8 +187,23 @@ def test_without_the_toolkit_it_says_how_to_get_it(tmp_path):
         against_production(tmp_path, toolkit=tmp_path / "no-toolkit")
     assert "no such file or folder" in str(raised.value)
     assert "huggingface/huggingface-inference-toolkit" in str(raised.value)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(HandlerKitError, match=r"no handler\.py in"):
-        against_production(tmp_path / "cases")
+        against_production(tmp_path / "empty")
+    with pytest.raises(HandlerKitError, match="no such folder"):
+        against_production(tmp_path / "nowhere")
+
+
+def test_a_handler_file_named_by_the_environment_is_the_entry(tmp_path, monkeypatch):
+    # HF_DEFAULT_PIPELINE_NAME=my_handler.py: production imports that file, so may the kit.
+    monkeypatch.setattr(
+        repository_module,
+        "ENTRIES",
+        repository_module.entries({"HF_DEFAULT_PIPELINE_NAME": "my_handler.py"}),
+    )
+    (tmp_path / "my_handler.py").write_text((FIXTURES / "production" / "same.py").read_text())
+    with pytest.raises(HandlerKitError, match="no such file or folder"):  # past the entry
+        against_production(tmp_path, toolkit=tmp_path / "no-toolkit")
 
 
 @pytest.fixture
