@@ -4,8 +4,8 @@
 production toolkit's own server (``toolkit.ProductionServer``, in a venv with production's
 pins) and ``handler-kit serve``. Every case's request goes to both; a row per case says
 whether the two answers are the same (status, content type, body) and, when not, how they
-differ. ``handler-kit check --against-production`` and ``%handler_check --against-production``
-run it after the check.
+differ. ``check_repository`` is what ``handler-kit check`` and ``%handler_check`` run: the
+check and, with ``--against-production``, this comparison after it (``ProductionCheck``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import IO
 
 from . import style
 from .cases import Case, CaseError, difference, read_cases
-from .check import DEFAULT_CASE, DEFAULT_PAYLOAD
+from .check import DEFAULT_CASE, DEFAULT_PAYLOAD, DEFAULT_TIMEOUT, CheckReport, check
 from .errors import HandlerKitError
 from .replay import Answer, Unreachable, send
 from .repository import Repository
@@ -168,6 +168,71 @@ class ProductionComparison:
             f'<table style="{style.table_style()}"><tr>{head}</tr>{rows}</table>'
             f"<div>{verdict}</div></div>"
         )
+
+
+@dataclass
+class ProductionCheck:
+    """The deployment check and the comparison with production after it; ``ok`` when both are."""
+
+    check: CheckReport
+    comparison: ProductionComparison
+
+    @property
+    def ok(self) -> bool:
+        return self.check.ok and self.comparison.ok
+
+    def __str__(self) -> str:
+        return f"{self.check}\n\n{self.comparison}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return f"<div>{self.check._repr_html_()}<br>{self.comparison._repr_html_()}</div>"
+
+
+def check_against_production(
+    repo: str | Path = ".",
+    cases: str | Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    python: str | Path | None = None,
+    toolkit: str | Path | Toolkit | None = None,
+    echo: Callable[[str], object] | None = None,
+) -> ProductionCheck:
+    """Check ``repo``, then compare it under production's real server and the kit's endpoint.
+
+    The toolkit (as in ``against_production``) is found first: a missing one is said at once,
+    not after minutes of checking. Then ``check.check`` (``python`` is its worker's
+    interpreter) and ``against_production``; ``timeout`` bounds each step, ``echo`` (e.g.
+    ``print``) is told each one as it starts. Both reports are kept in the result.
+    """
+    kit = toolkit if isinstance(toolkit, Toolkit) else find_toolkit(toolkit)
+    report = check(repo, cases, timeout, python)
+    if echo is not None:
+        echo(f"check: {report.verdict}")
+    comparison = against_production(repo, cases, kit, timeout=timeout, echo=echo)
+    return ProductionCheck(report, comparison)
+
+
+def check_repository(
+    repo: str | Path = ".",
+    cases: str | Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    python: str | Path | None = None,
+    against: bool = False,
+    toolkit: str | Path | Toolkit | None = None,
+    echo: Callable[[str], object] | None = None,
+) -> CheckReport | ProductionCheck:
+    """What ``handler-kit check`` and ``%handler_check`` run: the check, or with ``against``
+    ``check_against_production``. A ``toolkit`` without ``against`` is refused (it would be
+    ignored)."""
+    if not against:
+        if toolkit is not None:
+            raise HandlerKitError(
+                "--toolkit goes with --against-production: add it, or drop --toolkit",
+                hint="The toolkit is only used to compare with production's real server.",
+            )
+        return check(repo, cases, timeout, python)
+    return check_against_production(repo, cases, timeout, python, toolkit, echo)
 
 
 def against_production(

@@ -18,9 +18,13 @@ from PIL import Image
 
 from handler_kit import repository as repository_module
 from handler_kit.cases import save_case
+from handler_kit.check import CheckReport
 from handler_kit.errors import HandlerKitError
 from handler_kit.production_run import (
+    ComparisonRow,
     Match,
+    ProductionCheck,
+    ProductionComparison,
     _site_packages,
     against_production,
     answer_difference,
@@ -256,3 +260,17 @@ def test_a_python_that_fails_to_say_where_its_packages_are_is_named(tmp_path):
     with pytest.raises(HandlerKitError, match="did not say where its packages are") as raised:
         _site_packages(broken)
     assert "no such module" in str(raised.value)
+
+
+def test_the_check_against_production_shows_and_judges_both_reports(tmp_path):
+    report = CheckReport(tmp_path)
+    row = ComparisonRow("good", Match.DIFFERS, "status 400 in production, 200 here")
+    result = ProductionCheck(report, ProductionComparison(tmp_path, [row]))
+    assert not result.ok  # ready to deploy, but it answers otherwise in production
+    text = str(result)
+    assert text.startswith(f"Deployment check of {tmp_path}\n")
+    assert text.endswith("1 of 1 case differs from production")
+    page = result._repr_html_()
+    assert "Deployment check of" in page and "Production against the kit on" in page
+    result.comparison.rows[0] = ComparisonRow("good", Match.SAME, "200")
+    assert result.ok
