@@ -28,6 +28,7 @@ from handler_kit.production_run import (
     _site_packages,
     against_production,
     answer_difference,
+    check_against_production,
     with_requirements,
 )
 from handler_kit.replay import Answer
@@ -274,3 +275,11 @@ def test_the_check_against_production_shows_and_judges_both_reports(tmp_path):
     assert "Deployment check of" in page and "Production against the kit on" in page
     result.comparison.rows[0] = ComparisonRow("good", Match.SAME, "200")
     assert result.ok
+
+
+def test_the_comparison_api_is_public():
+    import handler_kit
+
+    for name in ("against_production", "check_against_production", "ProductionCheck"):
+        assert name in handler_kit.__all__
+    assert handler_kit.check_against_production is check_against_production

@@ -303,3 +303,10 @@ def test_the_health_wait_names_a_process_that_exited_and_its_log(tmp_path):
     with pytest.raises(ToolkitError, match=r"(?s)it exited \(status 3\).*boom") as caught:
         toolkit.wait_until_healthy(done, "http://127.0.0.1:1/", 5, log, "it", "fix it", "")
     assert caught.value.hint == "fix it"
+
+
+def test_the_toolkit_api_the_readme_names_is_public():
+    import handler_kit
+
+    for name in ("find_toolkit", "ProductionServer", "Toolkit"):
+        assert name in handler_kit.__all__ and getattr(handler_kit, name) is getattr(toolkit, name)
