@@ -310,3 +310,14 @@ def test_the_toolkit_api_the_readme_names_is_public():
 
     for name in ("find_toolkit", "ProductionServer", "Toolkit"):
         assert name in handler_kit.__all__ and getattr(handler_kit, name) is getattr(toolkit, name)
+
+
+def test_the_server_takes_no_port_it_is_told_to_avoid(tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(toolkit, "free_port", lambda host, avoid: asked.append(avoid) or 8002)
+    server = ProductionServer(
+        tmp_path, toolkit=Toolkit(source=tmp_path), python=tmp_path / "nope", avoid={8001}
+    )
+    with pytest.raises(ToolkitError, match="could not be started"):
+        server.start(timeout=5)
+    assert asked == [frozenset({8001})]
