@@ -8,11 +8,17 @@ from typing import TYPE_CHECKING
 from .check import CheckReport, check
 from .errors import HandlerKitError, HandlerLoadError, HandlerReloadError
 from .live import LiveHandler, load
-from .production_run import ProductionComparison, against_production
+from .production_run import (
+    ProductionCheck,
+    ProductionComparison,
+    against_production,
+    check_against_production,
+)
 from .reload import ReloadReport
 from .replay import ReplayReport, replay
 from .server import Endpoint, serve
 from .tables import ResultTable, result_table, show
+from .toolkit import ProductionServer, Toolkit, find_toolkit
 
 __all__ = [
     "CheckReport",
@@ -21,12 +27,17 @@ __all__ = [
     "HandlerLoadError",
     "HandlerReloadError",
     "LiveHandler",
+    "ProductionCheck",
     "ProductionComparison",
+    "ProductionServer",
     "ReloadReport",
     "ReplayReport",
     "ResultTable",
+    "Toolkit",
     "against_production",
     "check",
+    "check_against_production",
+    "find_toolkit",
     "load",
     "payload_form",
     "replay",

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, contract, samples, server
-from .check import DEFAULT_TIMEOUT, check
+from .check import DEFAULT_TIMEOUT
 from .errors import HandlerKitError
 from .live import load
-from .production_run import against_production
+from .production_run import check_repository
 from .replay import DEFAULT_TIMEOUT as REPLAY_TIMEOUT
 from .replay import replay
-from .toolkit import find_toolkit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,20 +210,17 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    if args.toolkit and not args.against_production:
-        raise HandlerKitError("--toolkit goes with --against-production: add it, or drop --toolkit")
-    # A missing toolkit is said before the check runs, not after.
-    toolkit = find_toolkit(args.toolkit) if args.against_production else None
-    report = check(args.repo, args.cases, args.timeout, args.python)
-    print(report, flush=True)
-    if toolkit is None:
-        return 0 if report.ok else 1
-    print()
-    comparison = against_production(
-        args.repo, args.cases, toolkit, timeout=args.timeout, echo=_progress
+    report = check_repository(
+        args.repo,
+        args.cases,
+        args.timeout,
+        args.python,
+        against=args.against_production,
+        toolkit=args.toolkit,
+        echo=_progress,
     )
-    print(comparison)
-    return 0 if report.ok and comparison.ok else 1
+    print(report, flush=True)
+    return 0 if report.ok else 1
 
 
 def _progress(line: str) -> None:

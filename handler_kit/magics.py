@@ -12,12 +12,11 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
-from .check import DEFAULT_TIMEOUT, CheckReport, check
+from .check import DEFAULT_TIMEOUT, CheckReport
 from .errors import HandlerKitError
 from .live import LiveHandler, load
-from .production_run import ProductionComparison, against_production
+from .production_run import ProductionCheck, check_repository
 from .server import Endpoint, serve
-from .toolkit import find_toolkit
 
 
 @magics_class
@@ -135,13 +134,13 @@ class HandlerMagics(Magics):
     )
     @argument("--toolkit", help="the production toolkit: its source folder, or a venv with it")
     @argument("--python", help="interpreter for the worker (a venv with production's versions)")
-    def handler_check(self, line: str) -> CheckReport | ProductionComparison:
+    def handler_check(self, line: str) -> CheckReport | ProductionCheck:
         """Check that a repository is ready to deploy, in a fresh process; returns the report.
 
         Without a path, the repository of the handler bound to ``--name`` (else ``.``).
         ``report = %handler_check`` keeps it; on its own the cell shows it. With
-        ``--against-production`` the report is shown, then the comparison with production's
-        real server is run and returned.
+        ``--against-production`` the comparison with production's real server runs after the
+        check, and the result holds both (``.check``, ``.comparison``).
         """
         args = parse_argstring(self.handler_check, line)
         cases = _unquote(args.cases) if args.cases else None
@@ -151,14 +150,10 @@ class HandlerMagics(Magics):
         else:
             path = live.path if isinstance(live, LiveHandler) else "."
         python = _unquote(args.python) if args.python else None
-        if args.toolkit and not args.against_production:
-            raise HandlerKitError("--toolkit goes with --against-production: add it, or drop it")
-        if not args.against_production:
-            return check(path, cases, args.timeout, python)
-        # A missing toolkit is said before the check runs, not after.
-        toolkit = find_toolkit(_unquote(args.toolkit) if args.toolkit else None)
-        display(check(path, cases, args.timeout, python))
-        return against_production(path, cases, toolkit, timeout=args.timeout, echo=print)
+        toolkit = _unquote(args.toolkit) if args.toolkit else None
+        return check_repository(
+            path, cases, args.timeout, python, args.against_production, toolkit, echo=print
+        )
 
     @cell_magic
     @magic_arguments()

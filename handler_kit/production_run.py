@@ -4,8 +4,8 @@
 production toolkit's own server (``toolkit.ProductionServer``, in a venv with production's
 pins) and ``handler-kit serve``. Every case's request goes to both; a row per case says
 whether the two answers are the same (status, content type, body) and, when not, how they
-differ. ``handler-kit check --against-production`` and ``%handler_check --against-production``
-run it after the check.
+differ. ``check_repository`` is what ``handler-kit check`` and ``%handler_check`` run: the
+check and, with ``--against-production``, this comparison after it (``ProductionCheck``).
 """
 
 from __future__ import annotations
@@ -19,26 +19,34 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from . import style
 from .cases import Case, CaseError, difference, read_cases
-from .check import DEFAULT_CASE, DEFAULT_PAYLOAD
+from .check import DEFAULT_CASE, DEFAULT_PAYLOAD, DEFAULT_TIMEOUT, CheckReport, check
 from .errors import HandlerKitError
 from .replay import Answer, Unreachable, send
-
-if TYPE_CHECKING:
-    from .toolkit import Toolkit
+from .repository import Repository
+from .requirements import Requirements, _option
+from .toolkit import (
+    ProductionServer,
+    Toolkit,
+    ensure_venv,
+    find_toolkit,
+    free_port,
+    stop_process,
+    tail,
+    venv_python,
+    wait_until_healthy,
+)
 
 START_TIMEOUT = 300.0  # seconds each server may take to build the handler and answer /health
 REQUEST_TIMEOUT = 60.0  # seconds per request
 INSTALL_TIMEOUT = 900.0  # seconds for pip to install a repository's requirements.txt
-LOG_TAIL = 30  # lines of a server's log quoted when it does not start
 SHORT = 100  # characters of a body shown in a cell
 
 
@@ -162,6 +170,71 @@ class ProductionComparison:
         )
 
 
+@dataclass
+class ProductionCheck:
+    """The deployment check and the comparison with production after it; ``ok`` when both are."""
+
+    check: CheckReport
+    comparison: ProductionComparison
+
+    @property
+    def ok(self) -> bool:
+        return self.check.ok and self.comparison.ok
+
+    def __str__(self) -> str:
+        return f"{self.check}\n\n{self.comparison}"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return f"<div>{self.check._repr_html_()}<br>{self.comparison._repr_html_()}</div>"
+
+
+def check_against_production(
+    repo: str | Path = ".",
+    cases: str | Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    python: str | Path | None = None,
+    toolkit: str | Path | Toolkit | None = None,
+    echo: Callable[[str], object] | None = None,
+) -> ProductionCheck:
+    """Check ``repo``, then compare it under production's real server and the kit's endpoint.
+
+    The toolkit (as in ``against_production``) is found first: a missing one is said at once,
+    not after minutes of checking. Then ``check.check`` (``python`` is its worker's
+    interpreter) and ``against_production``; ``timeout`` bounds each step, ``echo`` (e.g.
+    ``print``) is told each one as it starts. Both reports are kept in the result.
+    """
+    kit = toolkit if isinstance(toolkit, Toolkit) else find_toolkit(toolkit)
+    report = check(repo, cases, timeout, python)
+    if echo is not None:
+        echo(f"check: {report.verdict}")
+    comparison = against_production(repo, cases, kit, timeout=timeout, echo=echo)
+    return ProductionCheck(report, comparison)
+
+
+def check_repository(
+    repo: str | Path = ".",
+    cases: str | Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    python: str | Path | None = None,
+    against: bool = False,
+    toolkit: str | Path | Toolkit | None = None,
+    echo: Callable[[str], object] | None = None,
+) -> CheckReport | ProductionCheck:
+    """What ``handler-kit check`` and ``%handler_check`` run: the check, or with ``against``
+    ``check_against_production``. A ``toolkit`` without ``against`` is refused (it would be
+    ignored)."""
+    if not against:
+        if toolkit is not None:
+            raise HandlerKitError(
+                "--toolkit goes with --against-production: add it, or drop --toolkit",
+                hint="The toolkit is only used to compare with production's real server.",
+            )
+        return check(repo, cases, timeout, python)
+    return check_against_production(repo, cases, timeout, python, toolkit, echo)
+
+
 def against_production(
     repo: str | Path,
     cases: str | Path | None = None,
@@ -181,13 +254,9 @@ def against_production(
     ``echo`` (e.g. ``print``) is told each step as it starts, the slow ones first of all.
     Raises HandlerKitError when there is no toolkit or a server does not start.
     """
-    from .toolkit import ProductionServer, Toolkit, ensure_venv, find_toolkit
-
-    folder = Path(repo).expanduser().resolve()
-    if not (folder / "handler.py").is_file() and not (folder / "pipeline.py").is_file():
-        raise HandlerKitError(
-            f"no handler.py in {folder}", hint="Pass the repository that holds handler.py."
-        )
+    # The entry file production imports (HF_DEFAULT_PIPELINE_NAME, else handler.py, else
+    # pipeline.py); none: the error says which file to create.
+    folder = Repository.find(repo).path
     found = _cases(folder, Path(cases).expanduser() if cases is not None else None)
     # No toolkit: find_toolkit raises, saying how to get it.
     kit = toolkit if isinstance(toolkit, Toolkit) else find_toolkit(toolkit)
@@ -202,13 +271,21 @@ def against_production(
         )
     python = with_requirements(folder, base)
     # Both on Inference Endpoints' routes and a port of their own: a Vertex AI variable of
-    # this shell would move them (an empty AIP_MODE is production's "not set").
-    production = ProductionServer(folder, kit, python, env={"AIP_MODE": ""})
+    # this shell would move them (an empty AIP_MODE is production's "not set"). The kit's
+    # port is released before its server binds it: production's must be another, or the
+    # comparison would send every case to one server twice.
+    kit_port = free_port()
+    production = ProductionServer(folder, kit, python, env={"AIP_MODE": ""}, avoid={kit_port})
     report = ProductionComparison(folder, production=_described(kit, base, python))
     say(f"starting production's server and the kit's endpoint on {folder}")
-    with kit_server(folder, timeout) as ready:
+    with kit_server(folder, timeout, kit_port) as ready:
         production.start(timeout)  # while the kit's endpoint builds the handler too
         try:
+            if production.port == kit_port:
+                raise HandlerKitError(
+                    f"production's server and the kit's endpoint were both given port {kit_port}",
+                    hint="Unset AIP_HTTP_PORT (or AIP_MODE) in this shell and run it again.",
+                )
             here = ready()
             say(f"sending {_count(len(found), 'case')} to both")
             for case in found:
@@ -291,9 +368,14 @@ def with_requirements(repo: Path, python: Path, timeout: float = INSTALL_TIMEOUT
     base = _site_packages(python)
     # Keyed by what the base has too: over a rebuilt base (other pins), pip decides afresh.
     installed = sorted(p.name for p in base.glob("*.dist-info"))
-    key = hashlib.sha256(f"{python.absolute()}\n{text}\n{installed}".encode()).hexdigest()[:16]
+    followed = "\n".join(
+        f"{name}\n{name.read_text(encoding='utf-8', errors='replace')}" for name in _followed(repo)
+    )
+    key = hashlib.sha256(
+        f"{python.absolute()}\n{text}\n{followed}\n{installed}".encode()
+    ).hexdigest()[:16]
     venv = cache_dir() / "production-requirements" / key
-    layered = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    layered = venv_python(venv)
     stamp = venv / ".installed"
     if stamp.is_file() and layered.exists():
         return layered
@@ -301,23 +383,53 @@ def with_requirements(repo: Path, python: Path, timeout: float = INSTALL_TIMEOUT
     log_file = venv.parent / f"{key}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout
-    with open(log_file, "w", encoding="utf-8") as log:
+    with (
+        open(log_file, "w", encoding="utf-8") as log,
+        tempfile.TemporaryDirectory(prefix="handler-kit-pip-") as scratch,
+    ):
         _run([str(python), "-m", "venv", str(venv)], log, deadline, log_file)
         pth = _site_packages(layered) / "_production_packages.pth"
         pth.write_text(f"{base}\n", encoding="utf-8")
         install = [str(layered), "-m", "pip", "install", "--disable-pip-version-check"]
-        # From the repository: a relative path in requirements.txt names one of its files.
-        _run([*install, "--no-input", "-r", str(file)], log, deadline, log_file, cwd=repo)
+        # In an empty folder, not the repository: production's pip runs in /app, where a
+        # relative path (./mylib, -e .) names nothing, and its server does not start.
+        _run([*install, "--no-input", "-r", str(file)], log, deadline, log_file, cwd=scratch)
     stamp.write_text(text, encoding="utf-8")
     return layered
+
+
+def _followed(repo: Path) -> list[Path]:
+    """The files pip reads for ``repo``'s requirements.txt: it, its ``-r`` and ``-c`` files."""
+    found = Requirements.read(repo)
+    if found is None:
+        return []
+    files = {found.file.resolve(), *(line.file.resolve() for line in found.lines)}
+    for line in found.lines:
+        option, value = _option(line.text)
+        if option in ("-c", "--constraint") and (line.file.parent / value).is_file():
+            files.add((line.file.parent / value).resolve())
+    return sorted(files)
 
 
 def _site_packages(python: Path) -> Path:
     """The site-packages folder of ``python``'s environment."""
     code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    done = subprocess.run(
-        [str(python), "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
+    try:
+        done = subprocess.run(
+            [str(python), "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        said = error.stderr.strip() if isinstance(error, subprocess.CalledProcessError) else ""
+        raise HandlerKitError(
+            f"{python} did not say where its packages are ({error}){': ' + said if said else ''}",
+            hint="Pass a python that runs (--python), or delete the cached venv with "
+            "production's pins so that it is built again.",
+        ) from error
     return Path(done.stdout.strip())
 
 
@@ -341,22 +453,24 @@ def _run(
     if failed:
         raise HandlerKitError(
             f"installing requirements.txt for production's server failed ({failed}); the end "
-            f"of pip's log:\n{_tail(log_file)}",
-            hint="Production runs the same `pip install -r requirements.txt` and would fail to "
-            f"start too: fix requirements.txt. The full log: {log_file}",
+            f"of pip's log:\n{tail(log_file)}",
+            hint="Production runs the same `pip install -r requirements.txt` (in /app, not in "
+            "the repository: a relative path such as ./mylib or -e . names nothing there) and "
+            f"would fail to start too: fix requirements.txt. The full log: {log_file}",
         )
 
 
 @contextlib.contextmanager
-def kit_server(repo: Path, timeout: float = START_TIMEOUT) -> Iterator[Callable[[], str]]:
-    """``handler-kit serve REPO`` in a fresh process on a free port of 127.0.0.1.
+def kit_server(
+    repo: Path, timeout: float = START_TIMEOUT, port: int | None = None
+) -> Iterator[Callable[[], str]]:
+    """``handler-kit serve REPO`` in a fresh process on ``port`` (default: a free one) of
+    127.0.0.1.
 
     It starts at once; the function it gives waits (at most ``timeout`` s) until the endpoint
     answers and returns its URL, so another server can start meanwhile.
     """
-    from .toolkit import free_port
-
-    port = free_port()
+    port = port if port is not None else free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="handler-kit-serve-") as scratch:
         log_file = Path(scratch) / "serve.log"
@@ -376,45 +490,21 @@ def kit_server(repo: Path, timeout: float = START_TIMEOUT) -> Iterator[Callable[
 
         def ready() -> str:
             left = max(timeout - (time.monotonic() - started), 1.0)
-            _wait_until_healthy(process, f"{url}/health", left, log_file, "the kit's endpoint")
+            wait_until_healthy(
+                process,
+                f"{url}/health",
+                left,
+                log_file,
+                "the kit's endpoint",
+                exited_hint="Run `handler-kit check REPO` to see why the handler does not start.",
+                slow_hint="A handler that builds a big model needs longer: raise the timeout.",
+            )
             return url
 
         try:
             yield ready
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
-
-
-def _wait_until_healthy(
-    process: subprocess.Popen, health: str, timeout: float, log_file: Path, what: str
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise HandlerKitError(
-                f"{what} exited (status {process.returncode}) before answering; the end of "
-                f"its log:\n{_tail(log_file)}",
-                hint="Run `handler-kit check REPO` to see why the handler does not start.",
-            )
-        try:
-            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
-                health, timeout=2
-            ) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise HandlerKitError(
-        f"{what} did not answer {health} within {timeout:g} s; the end of its log:\n"
-        f"{_tail(log_file)}",
-        hint="A handler that builds a big model needs longer: raise the timeout.",
-    )
+            stop_process(process)
 
 
 def _cases(repo: Path, folder: Path | None) -> list[Case | CaseError]:
@@ -447,11 +537,3 @@ def _is_error(value: object) -> bool:
 
 def _short(text: str, limit: int = SHORT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _tail(file: Path, lines: int = LOG_TAIL) -> str:
-    try:
-        text = file.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(an empty log)"

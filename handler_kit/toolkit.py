@@ -19,9 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,7 +186,7 @@ def ensure_venv(
     if toolkit.python is not None:
         return toolkit.python
     venv = Path(cache) if cache is not None else default_cache()
-    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    python = venv_python(venv)
     wanted = _stamp_text()
     if _stamped(venv, wanted) and python.exists():
         return python
@@ -272,24 +271,91 @@ def _build(venv: Path, python: Path, timeout: float) -> None:
                 raise ToolkitError(
                     f"building the production toolkit's venv in {venv} failed "
                     f"({' '.join(step[2:5])}...: {failed}); the end of its log:\n"
-                    f"{_tail(log_file)}",
+                    f"{tail(log_file)}",
                     hint=f"The full log: {log_file}. Pins: {', '.join(PINS)}.",
                 )
 
 
-def _tail(file: Path, lines: int = LOG_TAIL) -> str:
+def venv_python(venv: Path) -> Path:
+    """The interpreter of the venv in ``venv`` (``bin/python``, or ``Scripts/python.exe``)."""
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def tail(file: Path, lines: int = LOG_TAIL) -> str:
+    """The last ``lines`` lines of the log ``file``, to quote in an error."""
     try:
         text = file.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(an empty log)"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on at the moment."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+def free_port(host: str = "127.0.0.1", avoid: Collection[int] = ()) -> int:
+    """A TCP port nothing listens on at the moment, and not one of ``avoid``.
+
+    ``avoid`` holds ports given to servers that may not have bound them yet: two servers
+    started together must not be handed the same port.
+    """
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if port not in avoid:
+            return port
+    raise ToolkitError(
+        f"no free port on {host} besides {sorted(avoid)}",
+        hint="Stop some of the servers running on this machine.",
+    )
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> None:
+    """Stop ``process``: terminate it, then kill it if it still runs after ``timeout`` s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
+
+
+def wait_until_healthy(
+    process: subprocess.Popen,
+    url: str,
+    timeout: float,
+    log_file: Path,
+    what: str,
+    exited_hint: str,
+    slow_hint: str,
+) -> None:
+    """Wait (at most ``timeout`` s) until ``url`` answers 200 while ``process`` runs.
+
+    Raises ToolkitError naming ``what`` with the end of ``log_file`` when the process exits
+    first or the URL does not answer in time. The probe goes straight to the server: a proxy
+    of the shell (``http_proxy``) would not reach 127.0.0.1, and the wait would blame the
+    handler.
+    """
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ToolkitError(
+                f"{what} exited (status {process.returncode}) before answering; the end of "
+                f"its log:\n{tail(log_file)}",
+                hint=exited_hint,
+            )
+        try:
+            with opener.open(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:  # not listening yet, or not 200 yet (HTTPError is an OSError)
+            pass
+        time.sleep(0.2)
+    raise ToolkitError(
+        f"{what} did not answer {url} within {timeout:g} s; the end of its log:\n{tail(log_file)}",
+        hint=slow_hint,
+    )
 
 
 class ProductionServer:
@@ -298,7 +364,8 @@ class ProductionServer:
     ``with ProductionServer(repo) as server:`` starts it (``start``) and stops it after;
     ``server.url`` is where it listens, ``server.log`` what it printed. ``env`` adds variables
     (``HF_TASK``, ``AIP_MODE``...) to its environment; ``HF_MODEL_DIR`` is the repository and
-    the Hub is off (``HF_HUB_OFFLINE=1``).
+    the Hub is off (``HF_HUB_OFFLINE=1``). ``avoid`` lists ports it must not take (those of
+    servers started beside it).
     """
 
     def __init__(
@@ -308,12 +375,14 @@ class ProductionServer:
         python: str | Path | None = None,
         env: dict[str, str] | None = None,
         host: str = "127.0.0.1",
+        avoid: Collection[int] = (),
     ) -> None:
         self.repo = Path(repo).resolve()
         self.toolkit = toolkit if toolkit is not None else find_toolkit()
         self.python = Path(python) if python is not None else None
         self.env = dict(env or {})
         self.host = host
+        self.avoid = frozenset(avoid)  # ports other servers started with it were given
         self.port: int | None = None
         self._process: subprocess.Popen | None = None
         self._log_file: Path | None = None
@@ -371,7 +440,7 @@ class ProductionServer:
         if env.get("AIP_MODE") and env.get("AIP_HTTP_PORT", "").isdigit():
             self.port = int(env["AIP_HTTP_PORT"])
         else:
-            self.port = free_port(self.host)
+            self.port = free_port(self.host, self.avoid)
         health = "/health"
         if env.get("AIP_MODE") == "PREDICTION" and env.get("AIP_HEALTH_ROUTE"):
             health = env["AIP_HEALTH_ROUTE"]
@@ -379,49 +448,46 @@ class ProductionServer:
         self._log_file = Path(name)
         command = [str(python), "-m", "uvicorn", APP, "--host", self.host, "--port", str(self.port)]
         cwd = self.toolkit.src if self.toolkit.src is not None else self.repo
-        with os.fdopen(fd, "w") as log:
-            self._process = subprocess.Popen(
-                command,
-                cwd=cwd,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C in a notebook does not reach it
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                code = self._process.returncode
-                tail = _tail(self._log_file)
-                self.stop()
-                raise ToolkitError(
-                    f"the production server exited (status {code}) before answering, on "
-                    f"{self.repo}; the end of its log:\n{tail}",
-                    hint="Production would not start either: fix what the log says.",
+        try:
+            with os.fdopen(fd, "w") as log:
+                self._process = subprocess.Popen(
+                    command,
+                    cwd=cwd,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # Ctrl-C in a notebook does not reach it
                 )
-            if _answers(f"{self.url}{health}"):
-                return self
-            time.sleep(0.2)
-        tail = _tail(self._log_file)
-        self.stop()
-        raise ToolkitError(
-            f"the production server did not answer {health} within {timeout:.0f} s, on "
-            f"{self.repo}; the end of its log:\n{tail}",
-            hint="A slow __init__ (a big model) needs a longer timeout.",
-        )
+        except OSError as error:  # no such python, or no such toolkit folder
+            self._log_file.unlink(missing_ok=True)
+            self._log_file, self._process, self.port = None, None, None
+            raise ToolkitError(
+                f"the production server could not be started with {python} in {cwd}: {error}",
+                hint="Pass a python that exists (--python), and the toolkit's source folder "
+                "or a venv that has it (--toolkit).",
+            ) from error
+        try:
+            wait_until_healthy(
+                self._process,
+                f"{self.url}{health}",
+                timeout,
+                self._log_file,
+                f"the production server on {self.repo}",
+                exited_hint="Production would not start either: fix what the log says.",
+                slow_hint="A slow __init__ (a big model) needs a longer timeout.",
+            )
+        except ToolkitError:
+            self.stop()
+            raise
+        return self
 
     def stop(self, timeout: float = 10) -> None:
         """Stop the server: terminate, then kill after ``timeout`` seconds; its log is kept
         in memory (``.log``) and its file removed."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout)
+        if process is not None:
+            stop_process(process, timeout)
         if self._log_file is not None:
             self._kept_log = self.log
             self._log_file.unlink(missing_ok=True)
@@ -436,11 +502,3 @@ class ProductionServer:
     def __repr__(self) -> str:
         state = f"serving at {self.url}" if self.running else "stopped"
         return f"<ProductionServer {self.repo} {state}>"
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False

@@ -114,7 +114,7 @@ class Reported:
     """A stand-in for a report (CheckReport, ProductionComparison): its text and its verdict."""
 
     def __init__(self, text, ok=True):
-        self.text, self.ok = text, ok
+        self.text, self.ok, self.verdict = text, ok, f"{text} verdict"
 
     def __str__(self):
         return self.text
@@ -123,27 +123,29 @@ class Reported:
 @pytest.mark.parametrize("same", [True, False])
 def test_check_against_production_compares_after_the_check(repo, capsys, monkeypatch, same):
     calls = []
-    monkeypatch.setattr("handler_kit.cli.find_toolkit", lambda path: calls.append(path) or "kit")
+    run = "handler_kit.production_run."
+    monkeypatch.setattr(run + "find_toolkit", lambda path: calls.append(path) or "kit")
     checked = Reported("checked")
-    monkeypatch.setattr("handler_kit.cli.check", lambda *a: calls.append("check") or checked)
+    monkeypatch.setattr(run + "check", lambda *a: calls.append("check") or checked)
 
     def against_production(repo, cases, toolkit, timeout, echo):
         echo("starting")
         calls.append(("compare", repo, cases, toolkit))
         return Reported(f"compared, ok={same}", same)
 
-    monkeypatch.setattr("handler_kit.cli.against_production", against_production)
+    monkeypatch.setattr(run + "against_production", against_production)
     argv = ["check", str(repo.path), "--against-production", "--toolkit", "/src/toolkit"]
     assert main(argv) == (0 if same else 1)
     assert calls == ["/src/toolkit", "check", ("compare", str(repo.path), None, "kit")]
     printed = capsys.readouterr()
-    assert printed.out == f"checked\n\ncompared, ok={same}\n"
-    assert printed.err == "starting\n"  # progress goes to stderr, the tables to stdout
+    assert printed.out == f"checked\n\ncompared, ok={same}\n"  # both reports
+    # Progress goes to stderr, the tables to stdout.
+    assert printed.err == "check: checked verdict\nstarting\n"
 
 
 def test_check_says_how_to_get_the_toolkit_before_it_runs(repo, tmp_path, capsys, monkeypatch):
     ran = []
-    monkeypatch.setattr("handler_kit.cli.check", lambda *a: ran.append(a))
+    monkeypatch.setattr("handler_kit.production_run.check", lambda *a: ran.append(a))
     argv = ["check", str(repo.path), "--against-production", "--toolkit", str(tmp_path / "no")]
     assert main(argv) == 1
     err = capsys.readouterr().err

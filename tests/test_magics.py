@@ -3,7 +3,7 @@
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from handler_kit import HandlerKitError, HandlerReloadError, LiveHandler
+from handler_kit import CheckReport, HandlerKitError, HandlerReloadError, LiveHandler
 
 GOOD = {"inputs": "a good day"}
 
@@ -220,29 +220,32 @@ def test_check_without_a_path_checks_the_loaded_handlers_repository(
     loaded, run, shell, monkeypatch, tmp_path
 ):
     checked = []
-    monkeypatch.setattr("handler_kit.magics.check", lambda path, *_: checked.append(path))
+    monkeypatch.setattr("handler_kit.production_run.check", lambda path, *_: checked.append(path))
     run("%handler_check")
     run(f"%handler_check '{tmp_path}'")
     run("%handler_check --name nothing_here")
     assert checked == [loaded.path, str(tmp_path), "."]
 
 
-def test_check_against_production_shows_the_check_then_returns_the_comparison(
+def test_check_against_production_returns_the_check_and_the_comparison(
     loaded, run, shell, monkeypatch, tmp_path
 ):
     calls = []
-    monkeypatch.setattr("handler_kit.magics.find_toolkit", lambda p: calls.append(p) or "kit")
-    monkeypatch.setattr("handler_kit.magics.check", lambda path, *_: calls.append(path) or "report")
+    api = "handler_kit.production_run."
+    monkeypatch.setattr(api + "find_toolkit", lambda p: calls.append(p) or "kit")
+    report = CheckReport(loaded.path)
+    monkeypatch.setattr(api + "check", lambda path, *_: calls.append(path) or report)
 
     def against_production(path, cases, toolkit, timeout, echo):
         echo("starting")
         calls.append(("compare", path, toolkit))
         return "comparison"
 
-    monkeypatch.setattr("handler_kit.magics.against_production", against_production)
+    monkeypatch.setattr(api + "against_production", against_production)
     out, _, error = run("compared = %handler_check --against-production --toolkit '/src/kit'")
-    assert error is None and out == "'report'\nstarting\n"  # the check first, then progress
-    assert shell.user_ns["compared"] == "comparison"
+    assert error is None and out == "check: ready to deploy\nstarting\n"
+    compared = shell.user_ns["compared"]
+    assert (compared.check, compared.comparison) == (report, "comparison")  # both kept
     assert calls == ["/src/kit", loaded.path, ("compare", loaded.path, "kit")]
     _, _, error = run("%handler_check --toolkit /src/kit")
     assert "--toolkit goes with --against-production" in str(error)

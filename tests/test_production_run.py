@@ -6,6 +6,8 @@ the cached venv with production's pins): one run per repository, shared by the m
 
 import io
 import json
+import subprocess
+import sys
 import time
 import zipfile
 from importlib.metadata import version
@@ -14,9 +16,21 @@ import pytest
 from conftest import FIXTURES
 from PIL import Image
 
+from handler_kit import repository as repository_module
 from handler_kit.cases import save_case
+from handler_kit.check import CheckReport
 from handler_kit.errors import HandlerKitError
-from handler_kit.production_run import Match, against_production, answer_difference
+from handler_kit.production_run import (
+    ComparisonRow,
+    Match,
+    ProductionCheck,
+    ProductionComparison,
+    _site_packages,
+    against_production,
+    answer_difference,
+    check_against_production,
+    with_requirements,
+)
 from handler_kit.replay import Answer
 from handler_kit.toolkit import find_toolkit
 
@@ -87,8 +101,10 @@ def alike(tmp_path_factory, toolkit):
 @pytest.fixture(scope="module")
 def unlike(tmp_path_factory, toolkit):
     repo = repository(tmp_path_factory.mktemp("unlike") / "repo", "versions.py")
-    # Production installs requirements.txt before it starts; this run must too.
-    (repo / "requirements.txt").write_text(f"./{tiny_wheel(repo).name}\n")
+    # Production installs requirements.txt before it starts; this run must too. (A path
+    # relative to the repository would not be found by production's pip, run in /app.)
+    wheel = tiny_wheel(tmp_path_factory.mktemp("wheels"))
+    (repo / "requirements.txt").write_text(f"tinypkg @ {wheel.as_uri()}\n")
     cases = repo / "cases"
     save_case(cases, "version", {"inputs": "hi"})
     axios = save_case(cases, "axios", {"inputs": "hi"})  # what axios sends as Content-Type
@@ -135,15 +151,11 @@ def test_a_handler_that_depends_on_versions_shows_where_production_differs(unlik
     assert "version  differs  body differs from production's" in text
     assert f"production: 200 application/json {version_row.production.body}" in text
     assert "requirements.txt installed over it in" in unlike.production
-    # Production refuses the charset variant; the row is the same only if the kit does too.
+    # Production refuses the charset variant (what axios sends); the kit refuses it too.
     axios = rows["axios"]
-    assert axios.production.status == 400
+    assert axios.production.status == axios.kit.status == 400
     assert "application/json; charset=utf-8" in axios.production.body
-    if axios.kit.status == 400:
-        assert axios.match is Match.SAME
-    else:
-        assert axios.match is Match.DIFFERS
-        assert axios.detail == f"status 400 in production, {axios.kit.status} here"
+    assert axios.match is Match.SAME, axios.detail
     page = unlike._repr_html_()
     assert ">differs</b>" in page and "the kit</th>" in page
 
@@ -176,26 +188,98 @@ def test_without_the_toolkit_it_says_how_to_get_it(tmp_path):
         against_production(tmp_path, toolkit=tmp_path / "no-toolkit")
     assert "no such file or folder" in str(raised.value)
     assert "huggingface/huggingface-inference-toolkit" in str(raised.value)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(HandlerKitError, match=r"no handler\.py in"):
-        against_production(tmp_path / "cases")
+        against_production(tmp_path / "empty")
+    with pytest.raises(HandlerKitError, match="no such folder"):
+        against_production(tmp_path / "nowhere")
 
 
-def test_the_requirements_venv_is_made_again_over_a_base_that_changed(tmp_path, monkeypatch):
-    # Keyed by the base's packages too: over production's venv rebuilt with other pins, a
-    # requirements venv that pip resolved against the old one must not be reused.
-    import subprocess
-    import sys
+def test_a_handler_file_named_by_the_environment_is_the_entry(tmp_path, monkeypatch):
+    # HF_DEFAULT_PIPELINE_NAME=my_handler.py: production imports that file, so may the kit.
+    monkeypatch.setattr(
+        repository_module,
+        "ENTRIES",
+        repository_module.entries({"HF_DEFAULT_PIPELINE_NAME": "my_handler.py"}),
+    )
+    (tmp_path / "my_handler.py").write_text((FIXTURES / "production" / "same.py").read_text())
+    with pytest.raises(HandlerKitError, match="no such file or folder"):  # past the entry
+        against_production(tmp_path, toolkit=tmp_path / "no-toolkit")
 
-    from handler_kit.production_run import _site_packages, with_requirements
 
+@pytest.fixture
+def base(tmp_path, monkeypatch):
+    """A python with no packages for the requirements venv to see; the cache in tmp_path."""
     monkeypatch.setenv("HANDLER_KIT_CACHE", str(tmp_path / "cache"))
-    base = tmp_path / "base"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(base)], check=True)
-    python = base / "bin" / "python"
+    folder = tmp_path / "base"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120
+    )
     repo = tmp_path / "repo"
     repo.mkdir()
+    return repo, folder / "bin" / "python"
+
+
+def test_the_requirements_venv_is_made_again_over_a_base_that_changed(base):
+    # Keyed by the base's packages too: over production's venv rebuilt with other pins, a
+    # requirements venv that pip resolved against the old one must not be reused.
+    repo, python = base
     (repo / "requirements.txt").write_text("# nothing beyond the image\n")
     first = with_requirements(repo, python)
     assert with_requirements(repo, python) == first  # cached
     (_site_packages(python) / "newpin-2.0.dist-info").mkdir()
     assert with_requirements(repo, python) != first
+
+
+def test_the_requirements_venv_is_made_again_when_an_included_file_changes(base):
+    repo, python = base
+    (repo / "requirements.txt").write_text("-r more.txt\n-c limits.txt\n")
+    (repo / "more.txt").write_text("--no-index\n")
+    (repo / "limits.txt").write_text("tinypkg<2\n")
+    first = with_requirements(repo, python)
+    (repo / "more.txt").write_text("--no-index\n--prefer-binary\n")
+    second = with_requirements(repo, python)
+    (repo / "limits.txt").write_text("tinypkg<3\n")
+    third = with_requirements(repo, python)
+    assert len({first, second, third}) == 3
+
+
+def test_a_path_relative_to_the_repository_fails_as_in_production(base):
+    # Production's pip runs in /app: ./tinypkg...whl is not there, and its server never starts.
+    repo, python = base
+    wheel = tiny_wheel(repo)
+    (repo / "requirements.txt").write_text(f"./{wheel.name}\n")
+    with pytest.raises(HandlerKitError, match=r"installing requirements\.txt") as raised:
+        with_requirements(repo, python)
+    assert "/app" in raised.value.hint
+
+
+def test_a_python_that_fails_to_say_where_its_packages_are_is_named(tmp_path):
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'no such module' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    with pytest.raises(HandlerKitError, match="did not say where its packages are") as raised:
+        _site_packages(broken)
+    assert "no such module" in str(raised.value)
+
+
+def test_the_check_against_production_shows_and_judges_both_reports(tmp_path):
+    report = CheckReport(tmp_path)
+    row = ComparisonRow("good", Match.DIFFERS, "status 400 in production, 200 here")
+    result = ProductionCheck(report, ProductionComparison(tmp_path, [row]))
+    assert not result.ok  # ready to deploy, but it answers otherwise in production
+    text = str(result)
+    assert text.startswith(f"Deployment check of {tmp_path}\n")
+    assert text.endswith("1 of 1 case differs from production")
+    page = result._repr_html_()
+    assert "Deployment check of" in page and "Production against the kit on" in page
+    result.comparison.rows[0] = ComparisonRow("good", Match.SAME, "200")
+    assert result.ok
+
+
+def test_the_comparison_api_is_public():
+    import handler_kit
+
+    for name in ("against_production", "check_against_production", "ProductionCheck"):
+        assert name in handler_kit.__all__
+    assert handler_kit.check_against_production is check_against_production

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -235,3 +239,93 @@ def test_the_pins_hold_the_ranges_production_resolves_in():
     assert "numpy>=1.17,<2.0.0" in toolkit.PINS
     assert "tokenizers>=0.21,<0.22" in toolkit.PINS
     assert not any(pin.startswith("huggingface-hub>=") for pin in toolkit.PINS)  # pinned
+
+
+def test_a_python_that_does_not_exist_leaves_no_log_and_no_port(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    server = ProductionServer(tmp_path, toolkit=Toolkit(source=tmp_path), python=tmp_path / "nope")
+    with pytest.raises(ToolkitError, match="could not be started with"):
+        server.start(timeout=5)
+    assert list((tmp_path / "tmp").iterdir()) == []  # the log file is removed
+    assert server.port is None and server._log_file is None and not server.running
+
+
+def test_the_health_wait_goes_past_the_shells_proxy(tmp_path, monkeypatch):
+    # A proxy of the shell cannot reach 127.0.0.1: the probe must not go through it.
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_):
+            pass
+
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{toolkit.free_port()}")
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/health"
+        toolkit.wait_until_healthy(sleeper, url, 10, tmp_path / "log", "it", "", "")
+    finally:
+        toolkit.stop_process(sleeper)
+        server.shutdown()
+        server.server_close()
+    assert sleeper.poll() is not None
+
+
+def test_two_servers_started_together_get_different_ports(monkeypatch):
+    # The system may hand out a port again once it is released: the one given is avoided.
+    ports = iter([8001, 8001, 8002])
+
+    class Socket:
+        def __init__(self, *_):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *_):
+            pass
+
+        def bind(self, _):
+            pass
+
+        def getsockname(self):
+            return ("127.0.0.1", next(ports))
+
+    monkeypatch.setattr(toolkit.socket, "socket", Socket)
+    assert toolkit.free_port() == 8001
+    assert toolkit.free_port(avoid={8001}) == 8002
+
+
+def test_the_health_wait_names_a_process_that_exited_and_its_log(tmp_path):
+    log = tmp_path / "log"
+    log.write_text("one\nTraceback: boom\n")
+    done = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    done.wait(30)
+    with pytest.raises(ToolkitError, match=r"(?s)it exited \(status 3\).*boom") as caught:
+        toolkit.wait_until_healthy(done, "http://127.0.0.1:1/", 5, log, "it", "fix it", "")
+    assert caught.value.hint == "fix it"
+
+
+def test_the_toolkit_api_the_readme_names_is_public():
+    import handler_kit
+
+    for name in ("find_toolkit", "ProductionServer", "Toolkit"):
+        assert name in handler_kit.__all__ and getattr(handler_kit, name) is getattr(toolkit, name)
+
+
+def test_the_server_takes_no_port_it_is_told_to_avoid(tmp_path, monkeypatch):
+    asked = []
+    monkeypatch.setattr(toolkit, "free_port", lambda host, avoid: asked.append(avoid) or 8002)
+    server = ProductionServer(
+        tmp_path, toolkit=Toolkit(source=tmp_path), python=tmp_path / "nope", avoid={8001}
+    )
+    with pytest.raises(ToolkitError, match="could not be started"):
+        server.start(timeout=5)
+    assert asked == [frozenset({8001})]
