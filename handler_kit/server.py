@@ -166,6 +166,8 @@ def create_app(
             content, media = contract.encode_response(result, headers.get("accept"))
         except HandlerKitError as error:
             return refused(400, error.one_line())
+        except Exception as error:  # production's predict answers any error with 400
+            return refused(400, str(error))
         return Response(content, media_type=media)
 
     return Starlette(routes=routes(env, health, predict, metrics))

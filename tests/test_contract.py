@@ -349,6 +349,33 @@ def test_an_unserialisable_answer_names_its_part_and_what_to_return(answer, path
     assert isinstance(caught.value, BadRequest)  # a 400, as production's
 
 
+def test_an_answer_that_refers_to_itself_is_a_400_that_names_where():
+    # orjson (production's) raises "Recursion limit reached"; the kit names the loop.
+    answer = {"label": "joy", "scores": [0.5]}
+    answer["scores"].append(answer)
+    with pytest.raises(NotSerializable) as caught:
+        contract.encode_answer(answer)
+    message = caught.value.one_line()
+    assert 'answer["scores"][1] is a dict that holds it' in message
+    assert "Recursion limit reached" in message
+    assert contract.unserializable(answer) == ('answer["scores"][1]', answer)
+
+
+def test_a_part_shared_by_two_branches_is_no_loop():
+    shared = [1, 2]
+    assert contract.unserializable({"a": shared, "b": [shared]}) is None
+    assert contract.encode_answer({"a": shared, "b": [shared]}) == b'{"a":[1,2],"b":[[1,2]]}'
+
+
+def test_an_answer_nested_deeper_than_orjson_allows_says_so():
+    deep: list = []
+    for _ in range(3000):  # deeper than Python's own recursion limit too
+        deep = [deep]
+    assert contract.unserializable(deep) is None
+    with pytest.raises(NotSerializable, match="deeper than production's JSON writer allows"):
+        contract.encode_answer(deep)
+
+
 def test_numpy_nan_and_python_values_orjson_writes_are_written():
     import datetime
 
