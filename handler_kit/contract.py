@@ -23,6 +23,8 @@ import binascii
 import enum
 import io
 import json
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import HandlerKitError
@@ -217,6 +219,15 @@ def check_payload(data: Any, what: str = "the body", hint: str = "") -> None:
         f"{what} must be a JSON object with an `inputs` key (or `instances`); got {got}",
         hint=f'Production refuses it with HTTP 400; send e.g. {{"inputs": "I am happy"}}.{hint}',
     )
+
+
+def hf_task(env: Mapping[str, str] | None = None) -> str | None:
+    """Production's ``HF_TASK`` in ``env`` (default: this process's environment), None unset.
+
+    The one place it is read: the endpoint, ``check`` and the pytest plugin decode a request
+    for the same task.
+    """
+    return (os.environ if env is None else env).get("HF_TASK")
 
 
 def request_data(

@@ -100,7 +100,7 @@ def create_app(
     stats = stats if stats is not None else Stats()
     log = log if log is not None else endpoint_logger(logging.NullHandler())
     env = os.environ if env is None else env
-    task = env.get("HF_TASK")
+    task = contract.hf_task(env)
     repo = getattr(handler, "path", None)
     limiter = anyio.CapacityLimiter(concurrency)
 

@@ -1,5 +1,6 @@
 """cases.py: payload cases read, replayed and saved; a bad case is a clear CaseError."""
 
+import base64
 import json
 
 import pytest
@@ -89,6 +90,22 @@ def test_a_payload_case_is_sent_and_decoded_with_its_own_content_type(tmp_path):
     )
     with pytest.raises(HandlerKitError, match="production matches the Content-Type exactly"):
         axios.data()  # production refuses it with 400: so does the case
+
+
+@pytest.mark.parametrize("task", ["automatic-speech-recognition", "audio-classification"])
+def test_base64_audio_with_parameters_is_bytes_for_the_audio_tasks_as_on_the_endpoint(
+    tmp_path, monkeypatch, task
+):
+    audio = b"RIFF\x24\x00\x00\x00WAVEfmt "
+    payload = {"inputs": base64.b64encode(audio).decode(), "parameters": {}}
+    case = write_case(tmp_path, "speech", payload=payload)
+    assert case.data(env={"HF_TASK": task})["inputs"] == audio
+    assert case.data(env={})["inputs"] == payload["inputs"]  # no task: left as it is
+    # check and the pytest plugin call data() in a process with production's variables.
+    monkeypatch.setenv("HF_TASK", task)
+    assert case.data()["inputs"] == audio
+    monkeypatch.setenv("HF_TASK", "text-classification")
+    assert case.data()["inputs"] == payload["inputs"]
 
 
 @pytest.mark.parametrize("answer", [{"error": "boom"}, [{"error": "Inference failed: x"}]])
