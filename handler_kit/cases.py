@@ -291,13 +291,21 @@ def _is_number(value: Any) -> bool:
 
 
 def error_entry(answer: Any, limit: int = 80) -> str | None:
-    """The error a JSON answer carries (``{"error": ...}``, ``[{"error": ...}]``), shortened;
-    None for an answer without one."""
+    """The error a JSON answer carries (``{"error": "..."}``, ``[{"error": "..."}]``), shortened;
+    None for an answer without one.
+
+    Only a message counts: a non-empty string. An ``error`` that is a number is a metric a
+    handler reports (``{"label": "x", "error": 0.12}``), not a failure.
+    """
     entries = answer if isinstance(answer, list) else [answer]
-    if not any(isinstance(entry, dict) and entry.get("error") for entry in entries):
+    if not any(_carries_error(entry) for entry in entries):
         return None
     text = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _carries_error(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("error"), str) and bool(entry["error"])
 
 
 def _short(value: Any) -> str:

@@ -115,3 +115,17 @@ def test_an_answer_that_carries_an_error_fails_unless_the_case_expects_it(answer
     assert "Let the exception propagate" in info.value.hint
     Case("meant", payload={"inputs": "hi"}, expected=answer, has_expected=True).check(answer)
     Case("fine", payload={"inputs": "hi"}).check([{"error": ""}, {"label": "ok"}])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [{"label": "x", "error": 0.12}],  # an error metric, not a failure
+        {"prediction": 3.5, "error": 1},
+        [{"label": "x", "error": True}],
+        [{"label": "x", "error": ["a"]}],
+        {"error": {"code": 3}},
+    ],
+)
+def test_an_error_that_is_not_a_message_is_not_a_failure(answer):
+    Case("metric", payload={"inputs": "hi"}).check(answer)
