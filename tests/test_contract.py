@@ -13,6 +13,7 @@ import io
 import json
 import shutil
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -20,6 +21,7 @@ from PIL import Image
 import handler_kit
 from handler_kit import contract
 from handler_kit.contract import BadRequest, Kind, NotSerializable
+from handler_kit.server import serve
 from handler_kit.toolkit import ToolkitError, find_toolkit
 
 try:
@@ -103,11 +105,24 @@ def test_the_legacy_custom_pipeline_of_productions_tests_loads_and_answers(tmp_p
     assert handler("test", check=False) == "tset"  # pipeline.py calls its sibling module
 
 
-def test_a_custom_handler_that_returns_its_input_gets_the_request_body():
-    data = contract.request_data(
-        "application/json", b'{"inputs": "My name is Wolfgang and I live in Berlin"}', {}
-    )
-    assert (lambda d: d)(data) == {"inputs": "My name is Wolfgang and I live in Berlin"}
+ECHO_HANDLER = """
+class EndpointHandler:
+    def __init__(self, path=""):
+        pass
+
+    def __call__(self, data):
+        return data
+"""
+
+
+def test_a_custom_handler_that_returns_its_input_gets_the_request_body(repo):
+    # Production's test_pt_custom_pipeline: a custom handler answers with what it was given,
+    # so the answer is the request body, whole (here over the kit's endpoint).
+    repo.write("handler.py", text=ECHO_HANDLER)
+    body = {"inputs": "My name is Wolfgang and I live in Berlin", "parameters": {"top_k": 2}}
+    with serve(handler_kit.load(repo.path)) as endpoint:
+        answer = httpx.post(endpoint.url, json=body, timeout=10)
+    assert (answer.status_code, answer.json()) == (200, body)
 
 
 # The Content-Type table.
