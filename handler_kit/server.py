@@ -105,7 +105,9 @@ def create_app(
     limiter = anyio.CapacityLimiter(concurrency)
 
     def refused(status: int, message: str) -> Response:
-        return Response(contract.encode_answer({"error": message}), status, media_type=JSON)
+        return Response(
+            contract.encode_answer({"error": message}), status, media_type=contract.JSON
+        )
 
     # The kit's extras (a token, a body limit, tracebacks in the log) answer before the
     # contract or beside it; without a token and under the limit, answers are production's.
@@ -196,9 +198,6 @@ def routes(env: Mapping[str, str], health: Any, predict: Any, metrics: Any) -> l
         Route("/predict", predict, methods=["POST"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-
-
-JSON = "application/json"
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:
