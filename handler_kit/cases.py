@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,16 @@ class Case:
     has_tolerance: bool = False  # given in the file: numbers in `expected` may differ by it
     file: Path | None = field(default=None, repr=False)
 
-    def data(self) -> Any:
+    def data(self, env: Mapping[str, str] | None = None) -> Any:
         """The handler's ``data`` for this case, decoded the way production decodes it.
 
         The request is the one sent over HTTP (``body()`` with ``content_type``): a content
-        type production refuses is refused here too.
+        type production refuses is refused here too. ``env`` (default: this process's
+        environment) gives ``HF_TASK``, as the endpoint's: base64 ``inputs`` with
+        ``parameters`` become bytes for the audio tasks.
         """
-        return contract.request_data(self.content_type, self.body(), query={})
+        task = contract.hf_task(env)
+        return contract.request_data(self.content_type, self.body(), query={}, task=task)
 
     def body(self) -> bytes:
         """The request body this case sends over HTTP: its payload as JSON, or its file's bytes."""
@@ -287,13 +291,21 @@ def _is_number(value: Any) -> bool:
 
 
 def error_entry(answer: Any, limit: int = 80) -> str | None:
-    """The error a JSON answer carries (``{"error": ...}``, ``[{"error": ...}]``), shortened;
-    None for an answer without one."""
+    """The error a JSON answer carries (``{"error": "..."}``, ``[{"error": "..."}]``), shortened;
+    None for an answer without one.
+
+    Only a message counts: a non-empty string. An ``error`` that is a number is a metric a
+    handler reports (``{"label": "x", "error": 0.12}``), not a failure.
+    """
     entries = answer if isinstance(answer, list) else [answer]
-    if not any(isinstance(entry, dict) and entry.get("error") for entry in entries):
+    if not any(_carries_error(entry) for entry in entries):
         return None
     text = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _carries_error(entry: Any) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("error"), str) and bool(entry["error"])
 
 
 def _short(value: Any) -> str:

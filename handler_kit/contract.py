@@ -23,6 +23,8 @@ import binascii
 import enum
 import io
 import json
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import HandlerKitError
@@ -219,6 +221,15 @@ def check_payload(data: Any, what: str = "the body", hint: str = "") -> None:
     )
 
 
+def hf_task(env: Mapping[str, str] | None = None) -> str | None:
+    """Production's ``HF_TASK`` in ``env`` (default: this process's environment), None unset.
+
+    The one place it is read: the endpoint, ``check`` and the pytest plugin decode a request
+    for the same task.
+    """
+    return (os.environ if env is None else env).get("HF_TASK")
+
+
 def request_data(
     content_type: str | None, body: bytes, query: dict[str, str], task: str | None = None
 ) -> Any:
@@ -330,7 +341,20 @@ def encode_answer(answer: Any) -> bytes:
     try:
         return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY, default=_pil_to_png)
     except TypeError as error:
-        path, value = unserializable(answer) or ("answer", answer)
+        found = unserializable(answer)
+        if found is None:  # orjson's depth limit, with no part at fault
+            raise NotSerializable(
+                f"the answer nests lists and dicts deeper than production's JSON writer "
+                f"allows ({error}; production answers 400)",
+                hint=f"Flatten it: orjson writes at most {MAX_DEPTH} levels.",
+            ) from None
+        path, value = found
+        if isinstance(value, (dict, list, tuple)):  # unserializable's only container: a loop
+            raise NotSerializable(
+                f"{path} is a {_type(value)} that holds it: the answer refers to itself, "
+                f"which production cannot turn into JSON ({error}; production answers 400)",
+                hint="Return a copy of the values without the loop, e.g. a new dict or list.",
+            ) from None
         hint = "Convert it to lists, numbers and strings first (e.g. `.tolist()`)."
         if type(value).__module__.split(".")[0] == "torch":
             hint = "Production cannot serialise torch tensors: return `tensor.tolist()`."
@@ -347,23 +371,45 @@ def encode_answer(answer: Any) -> bytes:
         ) from None
 
 
-def unserializable(value: Any, path: str = "answer") -> tuple[str, Any] | None:
-    """The path and value of the first part of ``value`` that production cannot serialise."""
+# orjson refuses lists and dicts nested deeper than this ("Recursion limit reached").
+MAX_DEPTH = 254
+
+
+def unserializable(
+    value: Any, path: str = "answer", _holders: set[int] | None = None
+) -> tuple[str, Any] | None:
+    """The path and value of the first part of ``value`` that production cannot serialise.
+
+    A list or dict that holds itself (``d["a"] = d``) is returned at the path where it comes
+    back: that is the only case a container is returned. Parts nested deeper than orjson's
+    limit are not searched (orjson refuses the whole, and no part is to blame).
+    """
     import orjson
 
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"{path} key {key!r}", key
-            found = unserializable(item, f"{path}[{json.dumps(key)}]")
-            if found:
-                return found
-        return None
-    if isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            found = unserializable(item, f"{path}[{i}]")
-            if found:
-                return found
+    # The ids of the lists and dicts this value sits in: meeting one again is a loop, which
+    # would otherwise recurse forever. (A part shared by two branches is no loop.)
+    holders = set() if _holders is None else _holders
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in holders:
+            return path, value
+        if len(holders) >= MAX_DEPTH:
+            return None
+        holders.add(id(value))
+        try:
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if not isinstance(key, str):
+                        return f"{path} key {key!r}", key
+                    found = unserializable(item, f"{path}[{json.dumps(key)}]", holders)
+                    if found:
+                        return found
+            else:
+                for i, item in enumerate(value):
+                    found = unserializable(item, f"{path}[{i}]", holders)
+                    if found:
+                        return found
+        finally:
+            holders.discard(id(value))
         return None
     try:
         orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY, default=_pil_to_png)

@@ -21,7 +21,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from . import style
+from . import contract, style
 from .cases import Case, CaseError, read_cases
 from .errors import HandlerKitError
 
@@ -60,7 +60,8 @@ class Answer:
 
     @property
     def is_json(self) -> bool:
-        return self.content_type.split(";")[0].strip().lower() == "application/json"
+        """Whether the endpoint said the body is JSON (any charset or case of the type)."""
+        return contract.media_type(self.content_type) == contract.JSON
 
     def json(self) -> Any:
         """The body as JSON; ValueError when it is not."""

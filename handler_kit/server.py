@@ -100,12 +100,14 @@ def create_app(
     stats = stats if stats is not None else Stats()
     log = log if log is not None else endpoint_logger(logging.NullHandler())
     env = os.environ if env is None else env
-    task = env.get("HF_TASK")
+    task = contract.hf_task(env)
     repo = getattr(handler, "path", None)
     limiter = anyio.CapacityLimiter(concurrency)
 
     def refused(status: int, message: str) -> Response:
-        return Response(contract.encode_answer({"error": message}), status, media_type=JSON)
+        return Response(
+            contract.encode_answer({"error": message}), status, media_type=contract.JSON
+        )
 
     # The kit's extras (a token, a body limit, tracebacks in the log) answer before the
     # contract or beside it; without a token and under the limit, answers are production's.
@@ -166,6 +168,8 @@ def create_app(
             content, media = contract.encode_response(result, headers.get("accept"))
         except HandlerKitError as error:
             return refused(400, error.one_line())
+        except Exception as error:  # production's predict answers any error with 400
+            return refused(400, str(error))
         return Response(content, media_type=media)
 
     return Starlette(routes=routes(env, health, predict, metrics))
@@ -194,9 +198,6 @@ def routes(env: Mapping[str, str], health: Any, predict: Any, metrics: Any) -> l
         Route("/predict", predict, methods=["POST"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-
-
-JSON = "application/json"
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:

@@ -1,5 +1,6 @@
 """cases.py: payload cases read, replayed and saved; a bad case is a clear CaseError."""
 
+import base64
 import json
 
 import pytest
@@ -91,6 +92,22 @@ def test_a_payload_case_is_sent_and_decoded_with_its_own_content_type(tmp_path):
         axios.data()  # production refuses it with 400: so does the case
 
 
+@pytest.mark.parametrize("task", ["automatic-speech-recognition", "audio-classification"])
+def test_base64_audio_with_parameters_is_bytes_for_the_audio_tasks_as_on_the_endpoint(
+    tmp_path, monkeypatch, task
+):
+    audio = b"RIFF\x24\x00\x00\x00WAVEfmt "
+    payload = {"inputs": base64.b64encode(audio).decode(), "parameters": {}}
+    case = write_case(tmp_path, "speech", payload=payload)
+    assert case.data(env={"HF_TASK": task})["inputs"] == audio
+    assert case.data(env={})["inputs"] == payload["inputs"]  # no task: left as it is
+    # check and the pytest plugin call data() in a process with production's variables.
+    monkeypatch.setenv("HF_TASK", task)
+    assert case.data()["inputs"] == audio
+    monkeypatch.setenv("HF_TASK", "text-classification")
+    assert case.data()["inputs"] == payload["inputs"]
+
+
 @pytest.mark.parametrize("answer", [{"error": "boom"}, [{"error": "Inference failed: x"}]])
 def test_an_answer_that_carries_an_error_fails_unless_the_case_expects_it(answer):
     with pytest.raises(CaseError, match="carries an error") as info:
@@ -98,3 +115,17 @@ def test_an_answer_that_carries_an_error_fails_unless_the_case_expects_it(answer
     assert "Let the exception propagate" in info.value.hint
     Case("meant", payload={"inputs": "hi"}, expected=answer, has_expected=True).check(answer)
     Case("fine", payload={"inputs": "hi"}).check([{"error": ""}, {"label": "ok"}])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [{"label": "x", "error": 0.12}],  # an error metric, not a failure
+        {"prediction": 3.5, "error": 1},
+        [{"label": "x", "error": True}],
+        [{"label": "x", "error": ["a"]}],
+        {"error": {"code": 3}},
+    ],
+)
+def test_an_error_that_is_not_a_message_is_not_a_failure(answer):
+    Case("metric", payload={"inputs": "hi"}).check(answer)

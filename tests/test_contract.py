@@ -13,6 +13,7 @@ import io
 import json
 import shutil
 
+import httpx
 import numpy as np
 import pytest
 from PIL import Image
@@ -20,6 +21,7 @@ from PIL import Image
 import handler_kit
 from handler_kit import contract
 from handler_kit.contract import BadRequest, Kind, NotSerializable
+from handler_kit.server import serve
 from handler_kit.toolkit import ToolkitError, find_toolkit
 
 try:
@@ -103,11 +105,24 @@ def test_the_legacy_custom_pipeline_of_productions_tests_loads_and_answers(tmp_p
     assert handler("test", check=False) == "tset"  # pipeline.py calls its sibling module
 
 
-def test_a_custom_handler_that_returns_its_input_gets_the_request_body():
-    data = contract.request_data(
-        "application/json", b'{"inputs": "My name is Wolfgang and I live in Berlin"}', {}
-    )
-    assert (lambda d: d)(data) == {"inputs": "My name is Wolfgang and I live in Berlin"}
+ECHO_HANDLER = """
+class EndpointHandler:
+    def __init__(self, path=""):
+        pass
+
+    def __call__(self, data):
+        return data
+"""
+
+
+def test_a_custom_handler_that_returns_its_input_gets_the_request_body(repo):
+    # Production's test_pt_custom_pipeline: a custom handler answers with what it was given,
+    # so the answer is the request body, whole (here over the kit's endpoint).
+    repo.write("handler.py", text=ECHO_HANDLER)
+    body = {"inputs": "My name is Wolfgang and I live in Berlin", "parameters": {"top_k": 2}}
+    with serve(handler_kit.load(repo.path)) as endpoint:
+        answer = httpx.post(endpoint.url, json=body, timeout=10)
+    assert (answer.status_code, answer.json()) == (200, body)
 
 
 # The Content-Type table.
@@ -347,6 +362,33 @@ def test_an_unserialisable_answer_names_its_part_and_what_to_return(answer, path
     message = caught.value.one_line()
     assert path in message and says in message
     assert isinstance(caught.value, BadRequest)  # a 400, as production's
+
+
+def test_an_answer_that_refers_to_itself_is_a_400_that_names_where():
+    # orjson (production's) raises "Recursion limit reached"; the kit names the loop.
+    answer = {"label": "joy", "scores": [0.5]}
+    answer["scores"].append(answer)
+    with pytest.raises(NotSerializable) as caught:
+        contract.encode_answer(answer)
+    message = caught.value.one_line()
+    assert 'answer["scores"][1] is a dict that holds it' in message
+    assert "Recursion limit reached" in message
+    assert contract.unserializable(answer) == ('answer["scores"][1]', answer)
+
+
+def test_a_part_shared_by_two_branches_is_no_loop():
+    shared = [1, 2]
+    assert contract.unserializable({"a": shared, "b": [shared]}) is None
+    assert contract.encode_answer({"a": shared, "b": [shared]}) == b'{"a":[1,2],"b":[[1,2]]}'
+
+
+def test_an_answer_nested_deeper_than_orjson_allows_says_so():
+    deep: list = []
+    for _ in range(3000):  # deeper than Python's own recursion limit too
+        deep = [deep]
+    assert contract.unserializable(deep) is None
+    with pytest.raises(NotSerializable, match="deeper than production's JSON writer allows"):
+        contract.encode_answer(deep)
 
 
 def test_numpy_nan_and_python_values_orjson_writes_are_written():

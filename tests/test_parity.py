@@ -230,6 +230,7 @@ UNSERIALISABLE = {
     "object": "Convert it",
     "int-keys": "keys must be strings",
     "complex": "Convert it",
+    "loop": "refers to itself",
 }
 IMAGE_ACCEPTS = ["image/png", "image/jpeg", "image/tiff", "image/bmp", "image/gif", "image/webp"]
 VALUES = [

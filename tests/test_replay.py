@@ -13,7 +13,7 @@ import handler_kit
 from handler_kit.cases import save_case
 from handler_kit.cli import main
 from handler_kit.errors import HandlerKitError
-from handler_kit.replay import Outcome, replay
+from handler_kit.replay import Answer, Outcome, replay
 from handler_kit.server import serve
 
 SAID = {"type": "builtins.str", "parameters": None, "keys": ["inputs"]}
@@ -35,6 +35,21 @@ def png(width=3, height=2) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGBA", (width, height), (0, 0, 255, 128)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "is_json"),
+    [
+        ("application/json", True),
+        ("application/json; charset=utf-8", True),  # a deployed endpoint's own spelling
+        ("Application/JSON", True),
+        ("text/plain; charset=utf-8", False),
+        ("image/png", False),
+        ("", False),
+    ],
+)
+def test_an_answer_is_json_by_its_media_type_whatever_its_charset_or_case(content_type, is_json):
+    assert Answer(200, content_type, b"{}", 0.0).is_json is is_json
 
 
 def test_cases_whose_answers_match_pass(endpoint, tmp_path):

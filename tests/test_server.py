@@ -211,6 +211,36 @@ def test_the_audio_tasks_decode_base64_inputs_when_parameters_are_given():
         assert bad.status_code == 400 and "not valid base64" in bad.json()["error"]
 
 
+def loop():
+    answer = {"label": "joy"}
+    answer["self"] = answer
+    return answer
+
+
+class BrokenImage(Image.Image):
+    """An image whose writing fails with an error orjson and the contract do not know."""
+
+    def save(self, *args, **kwargs):
+        raise RuntimeError("the image cannot be written")
+
+
+def test_an_answer_that_cannot_be_written_is_400_json_as_production_answers():
+    answers = {"loop": loop, "broken-image": lambda: BrokenImage()}
+    app = server.create_app(lambda data: answers[data["inputs"]](), env={})
+    with serve_app(app) as url:
+        # orjson raises "Recursion limit reached", which production answers with 400.
+        looped = httpx.post(url, json={"inputs": "loop"})
+        assert looped.status_code == 400
+        assert looped.headers["content-type"] == "application/json"
+        assert "Recursion limit reached" in looped.json()["error"]
+        assert 'answer["self"] is a dict that holds it' in looped.json()["error"]
+        # Any other error while writing the answer: production's 400 with its message.
+        broken = httpx.post(url, json={"inputs": "broken-image"}, headers={"accept": "image/png"})
+        assert broken.status_code == 400
+        assert broken.headers["content-type"] == "application/json"
+        assert broken.json() == {"error": "the image cannot be written"}
+
+
 @contextlib.contextmanager
 def serve_app(app):
     import uvicorn
