@@ -417,6 +417,8 @@ def unserializable_path(answer: Any) -> str | None:
         return None
     path, value = found
     where = f"answer{path}" if not path or path.startswith(" ") else path
+    if isinstance(value, (dict, list, tuple)):  # only a loop is returned as a container
+        return f"{where}: a {type(value).__name__} that holds itself (the answer refers to itself)"
     keys = " (keys must be strings)" if path.endswith(f" key {value!r}") else ""
     return f"{where}: {_type_name(value)}{keys}"
 

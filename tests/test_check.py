@@ -888,6 +888,11 @@ def test_unserializable_path_names_the_first_value_production_cannot_serialise()
     )
     assert unserializable_path({"a": {1: "x"}}) == '["a"] key 1: int (keys must be strings)'
     assert unserializable_path({1, 2}) == "answer: set"
+    loop: dict = {"a": [1]}
+    loop["a"].append(loop)
+    assert unserializable_path(loop) == (
+        '["a"][1]: a dict that holds itself (the answer refers to itself)'
+    )
 
 
 # --- the worker -------------------------------------------------------------------------------
