@@ -106,13 +106,9 @@ class CheckReport:
         return "ready to deploy" + (f", but read the {_count(n, 'warning')} above" if n else "")
 
     def __str__(self) -> str:
-        width = max([len("check"), *(len(row.check) for row in self.rows)])
-        indent = " " * (width + 2 + 6 + 2)
-        lines = [f"Deployment check of {self.repo}", f"{'check':<{width}}  status  detail"]
-        for row in self.rows:
-            first, *rest = row.detail.splitlines() or [""]
-            lines.append(f"{row.check:<{width}}  {row.status:<6}  {first}")
-            lines += [indent + line for line in rest]
+        rows = [(row.check, row.status, row.detail) for row in self.rows]
+        lines = [f"Deployment check of {self.repo}"]
+        lines += style.text_table(("check", "status", "detail"), rows)
         lines.append(self.verdict)
         return "\n".join(lines)
 

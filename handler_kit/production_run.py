@@ -127,17 +127,22 @@ class ProductionComparison:
         lines = [f"Production against the kit on {self.repo}"]
         if self.production:
             lines.append(f"production: {self.production}")
-        width = max([len("case"), *(len(row.case) for row in self.rows)])
-        indent = " " * (width + 2 + 7 + 2)
-        lines.append(f"{'case':<{width}}  {'result':<7}  detail")
-        for row in self.rows:
-            lines.append(f"{row.case:<{width}}  {row.match.value:<7}  {row.detail}")
-            if row.match is not Match.SAME:
-                lines += [
-                    f"{indent}{name}: {side}"
-                    for name, side in (("production", row.production), ("kit", row.kit))
-                    if side is not None
-                ]
+        rows = [
+            (
+                row.case,
+                row.match.value,
+                "\n".join(
+                    [row.detail]
+                    + [
+                        f"{name}: {side}"
+                        for name, side in (("production", row.production), ("kit", row.kit))
+                        if side is not None and row.match is not Match.SAME
+                    ]
+                ),
+            )
+            for row in self.rows
+        ]
+        lines += style.text_table(("case", "result", "detail"), rows, minimum=(0, 7))
         lines.append(self.verdict)
         return "\n".join(lines)
 

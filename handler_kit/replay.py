@@ -178,20 +178,19 @@ class ReplayReport:
         return ", ".join(parts)
 
     def __str__(self) -> str:
-        width = max([len("case"), *(len(row.case) for row in self.rows)])
-        indent = " " * (width + 2 + 7 + 2 + 4 + 2 + 9 + 2)
-        lines = [
-            f"Replay of {self.cases} against {self.url}",
-            f"{'case':<{width}}  {'result':<7}  {'HTTP':<4}  {'time':>9}  detail",
-        ]
-        for row in self.rows:
-            first, *rest = row.detail.splitlines() or [""]
-            status = str(row.status) if row.status is not None else "-"
-            took = _duration(row.seconds) if row.seconds is not None else "-"
-            lines.append(
-                f"{row.case:<{width}}  {row.outcome.value:<7}  {status:<4}  {took:>9}  {first}"
+        rows = [
+            (
+                row.case,
+                row.outcome.value,
+                str(row.status) if row.status is not None else "-",
+                _duration(row.seconds) if row.seconds is not None else "-",
+                row.detail,
             )
-            lines += [indent + line for line in rest]
+            for row in self.rows
+        ]
+        lines = [f"Replay of {self.cases} against {self.url}"]
+        header = ("case", "result", "HTTP", "time", "detail")
+        lines += style.text_table(header, rows, minimum=(0, 7, 4, 9), right={3})
         lines.append(self.verdict)
         return "\n".join(lines)
 
