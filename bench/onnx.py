@@ -22,7 +22,8 @@ import torch
 from transformers import AutoModel, AutoTokenizer, pipeline
 
 import handler_kit
-from handler_kit import samples, templates
+from handler_kit import templates
+from handler_kit.templates import samples
 
 SENTENCE = "I am quite excited how this will turn out"
 BATCH = [text for text, _ in samples.emotion_data()[1][:8]]

@@ -42,7 +42,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import handler_kit
-from handler_kit import samples
+from handler_kit.templates import samples
 
 MODEL_HANDLER = """from transformers import pipeline
 
@@ -368,7 +368,7 @@ class EndpointHandler:
 PEAK_PROCESS = """
 import json, resource, threading
 import handler_kit
-from handler_kit.memory import used
+from handler_kit.reload.memory import used
 open({repo!r} + "/handler.py", "w").write({handler!r})
 live = handler_kit.load({repo!r})
 live({{"inputs": "warm up"}})

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import handler_kit
-from handler_kit import samples
+from handler_kit.templates import samples
 
 NOOP = """
 class EndpointHandler:
@@ -159,7 +159,7 @@ def before_the_kit() -> Iterator[int]:
 
     import uvicorn
 
-    from handler_kit.server import create_app
+    from handler_kit.endpoint.server import create_app
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))

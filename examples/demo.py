@@ -10,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 
-from handler_kit import samples
-from handler_kit.notebooks import run_notebook
+from handler_kit.notebook.runner import run_notebook
+from handler_kit.templates import samples
 
 ROOT = Path(__file__).parent.parent
 NOTEBOOK = ROOT / "notebooks" / "01_custom_handler.ipynb"

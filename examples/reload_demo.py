@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 import handler_kit
-from handler_kit import HandlerReloadError, samples
+from handler_kit import HandlerReloadError
+from handler_kit.templates import samples
 
 HERE = Path(__file__).parent
 SENTENCES = ["I love this phone", "I adore this phone", "The train is late again"]

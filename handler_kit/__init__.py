@@ -5,20 +5,20 @@
 
 from typing import TYPE_CHECKING
 
-from .check import CheckReport, check
+from .cases.replay import ReplayReport, replay
+from .checks.check import CheckReport, check
+from .endpoint.server import Endpoint, serve
 from .errors import HandlerKitError, HandlerLoadError, HandlerReloadError
-from .live import LiveHandler, load
-from .production_run import (
+from .notebook.tables import ResultTable, result_table, show
+from .production.comparison import (
     ProductionCheck,
     ProductionComparison,
     against_production,
     check_against_production,
 )
-from .reload import ReloadReport
-from .replay import ReplayReport, replay
-from .server import Endpoint, serve
-from .tables import ResultTable, result_table, show
-from .toolkit import ProductionServer, Toolkit, find_toolkit
+from .production.toolkit import ProductionServer, Toolkit, find_toolkit
+from .reload.live import LiveHandler, load
+from .reload.plan import ReloadReport
 
 __all__ = [
     "CheckReport",
@@ -49,7 +49,7 @@ __all__ = [
 
 def payload_form(handler: object, sample: dict | None = None) -> "PayloadForm":
     """An ipywidgets form to compose payloads for ``handler`` and read its answers."""
-    from .widgets import payload_form
+    from .notebook.widgets import payload_form
 
     return payload_form(handler, sample)
 
@@ -59,14 +59,14 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from .widgets import PayloadForm
+    from .notebook.widgets import PayloadForm
 
 
 def load_ipython_extension(ipython: "InteractiveShell") -> None:
     """Register the handler_kit magics (``%load_ext handler_kit``); in Colab, turn on the
     widget manager that the payload form needs there."""
-    from . import colab
-    from .magics import HandlerMagics
+    from .notebook import colab
+    from .notebook.magics import HandlerMagics
 
     ipython.register_magics(HandlerMagics)
     colab.enable_widgets()

@@ -9,13 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__, contract, samples, server
-from .check import DEFAULT_TIMEOUT
+from . import __version__
+from .cases.replay import DEFAULT_TIMEOUT as REPLAY_TIMEOUT
+from .cases.replay import replay
+from .checks.check import DEFAULT_TIMEOUT
+from .endpoint import contract, server
 from .errors import HandlerKitError
-from .live import load
-from .production_run import check_repository
-from .replay import DEFAULT_TIMEOUT as REPLAY_TIMEOUT
-from .replay import replay
+from .production.comparison import check_repository
+from .reload.live import load
+from .templates import samples
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,7 +282,7 @@ def _run_notebooks(
     cwd: str | None = None,
 ) -> int:
     """Execute each notebook, say how it went, then sum up; 1 when any failed."""
-    from .notebooks import run_notebook
+    from .notebook.runner import run_notebook
 
     failed = 0
     for notebook, folder in zip(notebooks, _output_folders(notebooks, output), strict=True):

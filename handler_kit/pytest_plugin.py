@@ -71,7 +71,7 @@ class CaseFolder(pytest.Collector):
 
     def collect(self) -> list[pytest.Item]:
         """One CaseItem per case file; a file that cannot be read fails its item alone."""
-        from .cases import read_cases
+        from .cases.case import read_cases
 
         items = []
         for case in read_cases(self.path):

@@ -92,8 +92,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def jupyter(tmp_path_factory):
     """One Jupyter server (JupyterLab and Notebook 7) on 127.0.0.1 with a token."""
-    from handler_kit import samples
-    from handler_kit.notebooks import kernel_name
+    from handler_kit.notebook.runner import kernel_name
+    from handler_kit.templates import samples
 
     root = tmp_path_factory.mktemp("jupyter")
     repo = os.environ.get("HANDLER_KIT_BROWSER_REPO") or samples.guide_repo(root / "emotion")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from handler_kit.cases import Case, CaseError, read_case, save_case
+from handler_kit.cases.case import Case, CaseError, read_case, save_case
 from handler_kit.errors import HandlerKitError
 
 

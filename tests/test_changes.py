@@ -7,7 +7,7 @@ its effect: after a re-init the handler answers from the state the new __init__ 
 import pytest
 
 import handler_kit
-from handler_kit.changes import decide
+from handler_kit.reload.changes import decide
 
 GOOD = {"inputs": "a good day"}
 

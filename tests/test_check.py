@@ -21,8 +21,8 @@ from packaging.utils import canonicalize_name
 from PIL import Image
 
 from handler_kit import CheckReport, check
-from handler_kit.cases import Case
-from handler_kit.check import (
+from handler_kit.cases.case import Case
+from handler_kit.checks.check import (
     WORKER_NEEDS,
     Row,
     _work,
@@ -33,9 +33,9 @@ from handler_kit.check import (
     unserializable_path,
 )
 from handler_kit.cli import main
-from handler_kit.production import production
-from handler_kit.requirements import Environment, pip_command, usual_distribution
-from handler_kit.samples import GUIDE_HANDLER
+from handler_kit.production.image import production
+from handler_kit.production.requirements import Environment, pip_command, usual_distribution
+from handler_kit.templates.samples import GUIDE_HANDLER
 
 DEPLOY = Path(__file__).parent / "fixtures" / "deploy"  # repositories as users write them
 
@@ -681,10 +681,10 @@ def test_another_python_than_productions_is_a_warning():
 
 
 def test_the_worker_needs_only_what_worker_needs_lists():
-    # What `import handler_kit.check` loads besides the standard library, in a fresh process:
+    # What `import handler_kit.checks.check` loads besides the standard library, in a fresh process:
     # each distribution is one WORKER_NEEDS names, or one those require.
     code = (
-        "import sys; before = set(sys.modules); import handler_kit.check; "
+        "import sys; before = set(sys.modules); import handler_kit.checks.check; "
         "print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))"
     )
     loaded = subprocess.run(

@@ -8,7 +8,8 @@ import httpx
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from handler_kit import colab, payload_form, serve
+from handler_kit import payload_form, serve
+from handler_kit.notebook import colab
 
 
 @pytest.fixture

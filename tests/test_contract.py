@@ -19,10 +19,10 @@ import pytest
 from PIL import Image
 
 import handler_kit
-from handler_kit import contract
-from handler_kit.contract import BadRequest, Kind, NotSerializable
-from handler_kit.server import serve
-from handler_kit.toolkit import ToolkitError, find_toolkit
+from handler_kit.endpoint import contract
+from handler_kit.endpoint.contract import BadRequest, Kind, NotSerializable
+from handler_kit.endpoint.server import serve
+from handler_kit.production.toolkit import ToolkitError, find_toolkit
 
 try:
     REFERENCE = find_toolkit().source

@@ -146,7 +146,7 @@ def test_a_byte_order_mark_or_a_coding_line_is_read_as_python_reads_it(repo):
 
 
 def test_the_entry_file_and_module_key_follow_productions_variables():
-    from handler_kit.repository import entries
+    from handler_kit.reload.repository import entries
 
     assert entries({})[0] == ("handler.py", "handler.EndpointHandler", "EndpointHandler")
     assert entries({"HF_DEFAULT_PIPELINE_NAME": "serve.py"})[0] == (

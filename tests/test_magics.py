@@ -220,7 +220,9 @@ def test_check_without_a_path_checks_the_loaded_handlers_repository(
     loaded, run, shell, monkeypatch, tmp_path
 ):
     checked = []
-    monkeypatch.setattr("handler_kit.production_run.check", lambda path, *_: checked.append(path))
+    monkeypatch.setattr(
+        "handler_kit.production.comparison.check", lambda path, *_: checked.append(path)
+    )
     run("%handler_check")
     run(f"%handler_check '{tmp_path}'")
     run("%handler_check --name nothing_here")
@@ -231,7 +233,7 @@ def test_check_against_production_returns_the_check_and_the_comparison(
     loaded, run, shell, monkeypatch, tmp_path
 ):
     calls = []
-    api = "handler_kit.production_run."
+    api = "handler_kit.production.comparison."
     monkeypatch.setattr(api + "find_toolkit", lambda p: calls.append(p) or "kit")
     report = CheckReport(loaded.path)
     monkeypatch.setattr(api + "check", lambda path, *_: calls.append(path) or report)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from handler_kit import memory
-from handler_kit.memory import Footprint, Memory
+from handler_kit.reload import memory
+from handler_kit.reload.memory import Footprint, Memory
 
 
 def test_what_a_build_added_is_a_difference_that_never_goes_below_zero():

@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from handler_kit.notebooks import NotebookError, run_notebook
+from handler_kit.notebook.runner import NotebookError, run_notebook
 
 ROOT = Path(__file__).parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -25,9 +25,10 @@ import httpx
 import pytest
 
 import handler_kit
-from handler_kit import contract, samples
-from handler_kit.server import serve
-from handler_kit.toolkit import ProductionServer, ToolkitError, ensure_venv, find_toolkit
+from handler_kit.endpoint import contract
+from handler_kit.endpoint.server import serve
+from handler_kit.production.toolkit import ProductionServer, ToolkitError, ensure_venv, find_toolkit
+from handler_kit.templates import samples
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parity"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from handler_kit.production import production
+from handler_kit.production.image import production
 
 # ../shared/reference from the project root (a worktree may sit one folder deeper).
 REFERENCE = next(

@@ -16,11 +16,11 @@ import pytest
 from conftest import FIXTURES
 from PIL import Image
 
-from handler_kit import repository as repository_module
-from handler_kit.cases import save_case
-from handler_kit.check import CheckReport
+from handler_kit.cases.case import save_case
+from handler_kit.cases.replay import Answer
+from handler_kit.checks.check import CheckReport
 from handler_kit.errors import HandlerKitError
-from handler_kit.production_run import (
+from handler_kit.production.comparison import (
     ComparisonRow,
     Match,
     ProductionCheck,
@@ -32,8 +32,8 @@ from handler_kit.production_run import (
     tolerance_of,
     with_requirements,
 )
-from handler_kit.replay import Answer
-from handler_kit.toolkit import find_toolkit
+from handler_kit.production.toolkit import find_toolkit
+from handler_kit.reload import repository as repository_module
 
 HERE = version("transformers").split(".")[0]
 PRODUCTION = "4"  # transformers 4.51.3, the toolkit's pin
@@ -288,7 +288,7 @@ def test_the_comparison_api_is_public():
 
 def test_numbers_that_differ_in_their_last_bits_are_the_same_answer():
     # Seen between production's numpy 1.x and this venv's: the same score, other last bits.
-    from handler_kit.cases import Case
+    from handler_kit.cases.case import Case
 
     production = b'[{"label": "science", "score": 0.23783064665874948}]'
     kit = b'[{"label": "science", "score": 0.23783064665874942}]'

@@ -279,7 +279,7 @@ def test_reinit_releases_the_old_instance(repo):
 @pytest.mark.model
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads RSS from /proc")
 def test_reinit_releases_the_real_model(tmp_path):
-    from handler_kit import samples
+    from handler_kit.templates import samples
 
     examples = Path(__file__).parent.parent / "examples"
     repo = samples.model_repo(tmp_path / "minilm", examples / "embeddings" / "handler.py")
@@ -542,9 +542,9 @@ def test_a_free_first_reinit_frees_the_old_model_before_building(model_handler):
 
 
 def test_auto_frees_first_when_there_is_no_room_for_two_models(model_handler, monkeypatch):
-    import handler_kit.live
+    import handler_kit.reload.live
 
-    monkeypatch.setattr(handler_kit.live, "room_for_two", lambda footprint: False)
+    monkeypatch.setattr(handler_kit.reload.live, "room_for_two", lambda footprint: False)
     report = model_handler.reload()
     assert "freed the old model before building the new one: there was no room for two" in str(
         report

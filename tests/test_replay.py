@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 import handler_kit
-from handler_kit.cases import save_case
+from handler_kit.cases.case import save_case
+from handler_kit.cases.replay import Answer, Outcome, replay
 from handler_kit.cli import main
+from handler_kit.endpoint.server import serve
 from handler_kit.errors import HandlerKitError
-from handler_kit.replay import Answer, Outcome, replay
-from handler_kit.server import serve
 
 SAID = {"type": "builtins.str", "parameters": None, "keys": ["inputs"]}
 
@@ -175,7 +175,7 @@ def production(tmp_path_factory):
     """Production's real server (the toolkit's own, its pinned venv) on a small repository."""
     from conftest import FIXTURES
 
-    from handler_kit.toolkit import ProductionServer, find_toolkit
+    from handler_kit.production.toolkit import ProductionServer, find_toolkit
 
     try:
         toolkit = find_toolkit()

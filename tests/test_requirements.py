@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from handler_kit.errors import HandlerKitError
-from handler_kit.production import production
-from handler_kit.requirements import (
+from handler_kit.production.image import production
+from handler_kit.production.requirements import (
     KNOWN_DISTRIBUTIONS,
     Environment,
     Requirements,

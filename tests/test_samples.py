@@ -6,10 +6,11 @@ import shutil
 
 import pytest
 
-from handler_kit import load, samples
-from handler_kit.cases import load_cases
+from handler_kit import load
+from handler_kit.cases.case import load_cases
 from handler_kit.cli import main
 from handler_kit.errors import HandlerKitError
+from handler_kit.templates import samples
 
 
 def test_the_shipped_data_has_the_guides_six_labels_and_a_fixed_split():
@@ -164,7 +165,7 @@ def test_two_processes_build_a_model_once(tmp_path):
     script = f"""
 import time
 from pathlib import Path
-from handler_kit import samples
+from handler_kit.templates import samples
 
 def train(folder, progress):
     with open({str(log)!r}, "a") as file:

@@ -19,8 +19,8 @@ from conftest import fixture_text
 from PIL import Image
 
 import handler_kit
-from handler_kit import server
-from handler_kit.server import exposed, run, serve
+from handler_kit.endpoint import server
+from handler_kit.endpoint.server import exposed, run, serve
 
 
 @pytest.fixture

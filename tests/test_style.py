@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from handler_kit import style
-from handler_kit.check import CheckReport, Row
-from handler_kit.notebooks import NotebookRun
-from handler_kit.production_run import ComparisonRow, Match, ProductionComparison, Side
-from handler_kit.reload import ReloadReport
-from handler_kit.replay import Outcome, ReplayReport, ReplayRow
-from handler_kit.server import serve
-from handler_kit.tables import result_table
-from handler_kit.widgets import _Error, payload_form
+from handler_kit.cases.replay import Outcome, ReplayReport, ReplayRow
+from handler_kit.checks.check import CheckReport, Row
+from handler_kit.endpoint.server import serve
+from handler_kit.notebook.runner import NotebookRun
+from handler_kit.notebook.tables import result_table
+from handler_kit.notebook.widgets import _Error, payload_form
+from handler_kit.production.comparison import ComparisonRow, Match, ProductionComparison, Side
+from handler_kit.reload.plan import ReloadReport
 
 STYLE = re.compile(r'style="([^"]*)"')
 INNERMOST_VAR = re.compile(r"var\(--[\w-]+, (?:[^()]|\([^()]*\))*\)")
@@ -92,7 +92,7 @@ def test_every_colour_is_the_themes(what, page):
 def test_the_endpoint_too(monkeypatch):
     import httpx
 
-    monkeypatch.setattr("handler_kit.server.exposed", lambda host: True)  # and its warning
+    monkeypatch.setattr("handler_kit.endpoint.server.exposed", lambda host: True)  # and its warning
     with failing_endpoint() as endpoint:
         httpx.post(endpoint.url, json={"inputs": ""})
         page = endpoint._repr_html_()

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from handler_kit import HandlerKitError
-from handler_kit.tables import result_table, show
+from handler_kit.notebook.tables import result_table, show
 
 
 def lines(table):

@@ -11,11 +11,12 @@ import random
 
 import pytest
 
-from handler_kit import load, samples, templates
-from handler_kit.cases import load_cases
-from handler_kit.check import import_rows
+from handler_kit import load, templates
+from handler_kit.cases.case import load_cases
+from handler_kit.checks.check import import_rows
 from handler_kit.cli import main
 from handler_kit.errors import HandlerKitError
+from handler_kit.templates import samples
 
 NAMES = templates.names()
 # The figure each build measures, and the floor it must reach (a ceiling for perplexity and
@@ -153,8 +154,8 @@ def test_generation_is_repeatable_for_a_seed_and_checks_its_parameters(built, tm
 
 @pytest.mark.model
 def test_an_image_reads_the_same_as_a_body_as_base64_and_as_a_data_url(built, tmp_path):
-    from handler_kit.contract import decode_image
-    from handler_kit.recipes.vision import png, shapes
+    from handler_kit.endpoint.contract import decode_image
+    from handler_kit.templates.recipes.vision import png, shapes
 
     handler = repository("image-classification", built, tmp_path)
     image, label = shapes(1, seed=99)[0]
@@ -175,7 +176,7 @@ def test_audio_at_another_rate_in_stereo_is_resampled(built, tmp_path):
     import numpy as np
     import soundfile
 
-    from handler_kit.recipes.audio import RATE, synthesise
+    from handler_kit.templates.recipes.audio import RATE, synthesise
 
     handler = repository("audio-classification", built, tmp_path)
     clip = synthesise("chirp", random.Random(5))
@@ -189,7 +190,7 @@ def test_audio_at_another_rate_in_stereo_is_resampled(built, tmp_path):
 
 @pytest.mark.model
 def test_the_text_reader_answers_lines_or_fields(built, tmp_path):
-    from handler_kit.recipes.ocr import receipt
+    from handler_kit.templates.recipes.ocr import receipt
 
     handler = repository("image-to-text", built, tmp_path)
     lines = ["ref 480213", "total 7.25"]
@@ -205,7 +206,7 @@ def test_the_text_reader_answers_lines_or_fields(built, tmp_path):
 
 @pytest.fixture(scope="module")
 def production_toolkit():
-    from handler_kit.toolkit import find_toolkit
+    from handler_kit.production.toolkit import find_toolkit
 
     try:
         return find_toolkit()
@@ -220,7 +221,7 @@ def test_each_template_answers_alike_under_productions_real_server(
 ):
     # Its requirements.txt installed over production's pins, as production does at start-up;
     # every case sent to both servers: same status, content type and answer.
-    from handler_kit.production_run import against_production
+    from handler_kit.production.comparison import against_production
 
     built(name)
     repo = templates.new(name, tmp_path / name, progress=False)

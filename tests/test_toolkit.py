@@ -15,9 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from handler_kit import toolkit
 from handler_kit.errors import HandlerKitError
-from handler_kit.toolkit import ProductionServer, Toolkit, ToolkitError, ensure_venv, find_toolkit
+from handler_kit.production import toolkit
+from handler_kit.production.toolkit import (
+    ProductionServer,
+    Toolkit,
+    ToolkitError,
+    ensure_venv,
+    find_toolkit,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parity"
 

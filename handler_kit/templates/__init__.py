@@ -6,7 +6,7 @@ shape, with a small real model built on this machine (from the packaged MiniLM o
 from scratch on data the kit makes): ``handler.py``, ``requirements.txt`` (what production's
 image lacks), ``cases/`` (requests and the answers they should get), a README and the model.
 ``new(name, dest)`` writes one; ``handler-kit new --list`` lists them. The models are built
-once and cached (see ``handler_kit.samples.cached_build``).
+once and cached (see ``handler_kit.templates.samples.cached_build``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import samples
 from ..errors import HandlerKitError
+from . import samples
 
 FOLDER = Path(__file__).parent
 
@@ -60,7 +60,7 @@ class Template:
 
 
 def _templates() -> dict[str, Template]:
-    from ..recipes import audio, generation, ner, ocr, onnx, setfit, vision
+    from .recipes import audio, generation, ner, ocr, onnx, setfit, vision
 
     found = [
         Template(

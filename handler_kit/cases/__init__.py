@@ -1,0 +1,1 @@
+"""Payload cases: read and write them, compare answers, replay them over HTTP."""

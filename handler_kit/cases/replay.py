@@ -1,0 +1,357 @@
+"""Replay a repository's cases against an endpoint URL: the last step after deploying.
+
+Each case's request goes over HTTP as the case describes it (its JSON payload, or its body
+file with its content type) to any endpoint: the kit's local one, production's server, or a
+deployed Inference Endpoint (with its token). Its answer is checked with the case's own rule
+(``Case.check``, the one the deployment check and the pytest plugin use). Every case gets a
+row: it passes, its answer differs (and where), or it got no answer (and what to do).
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from .. import style
+from ..endpoint import contract
+from ..errors import HandlerKitError
+from .case import Case, CaseError, read_cases
+
+DEFAULT_TIMEOUT = 60.0  # seconds per request: a cold endpoint or a large model answers slowly
+PREVIEW = 80  # characters of an answer shown in a passing row
+
+
+class Outcome(str, Enum):
+    """What became of one replayed case."""
+
+    PASS = "pass"
+    DIFFERS = "differs"  # an answer came, not the one the case expects
+    ERROR = "error"  # no answer: an HTTP error status, or the endpoint could not be reached
+
+
+class Unreachable(HandlerKitError):
+    """No HTTP answer at all: connection refused, timed out, unknown host."""
+
+    refused = False  # nothing listens there: the cases after it need not be sent
+
+
+class Refused(Unreachable):
+    """Nothing listens at the URL (connection refused)."""
+
+    refused = True
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer: status, media type (as the endpoint sent it) and body."""
+
+    status: int
+    content_type: str
+    body: bytes
+    seconds: float
+
+    @property
+    def is_json(self) -> bool:
+        """Whether the endpoint said the body is JSON (any charset or case of the type)."""
+        return contract.media_type(self.content_type) == contract.JSON
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is not."""
+        return json.loads(self.body)
+
+    def error_message(self) -> str:
+        """The ``error`` of a JSON error body, else the start of the body as text."""
+        try:
+            found = self.json()
+        except ValueError:
+            found = None
+        if isinstance(found, dict) and isinstance(found.get("error"), str):
+            text = found["error"]
+        else:
+            text = self.body.decode("utf-8", "replace")
+        text = " ".join(text.split())
+        return text if len(text) <= 300 else text[:299] + "…"
+
+
+def send(
+    url: str,
+    content_type: str,
+    body: bytes,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Answer:
+    """POST ``body`` to ``url``; the answer whatever its status. Raises Unreachable."""
+    check_url(url)
+    headers = {"Content-Type": content_type}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    started = time.perf_counter()
+    try:
+        with _opener(url).open(request, timeout=timeout) as response:
+            status, received = response.status, response.read()
+            media = response.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as error:  # an answer all the same: 4xx, 5xx
+        with error:
+            status, received = error.code, error.read()
+            media = error.headers.get("Content-Type", "") if error.headers else ""
+    except TimeoutError:
+        raise _timed_out(url, timeout) from None
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, TimeoutError):
+            raise _timed_out(url, timeout) from None
+        if isinstance(error.reason, ConnectionRefusedError):
+            raise Refused(
+                f"nothing listens at {url} (connection refused)",
+                hint="Start the endpoint first (handler-kit serve REPO), or fix the URL's "
+                "host and port.",
+            ) from None
+        raise Unreachable(
+            f"cannot reach {url}: {error.reason}", hint="Check the URL and the network."
+        ) from None
+    except (ConnectionError, OSError) as error:  # reset or closed mid-answer
+        raise Unreachable(
+            f"the connection to {url} broke: {error}",
+            hint="The server may have crashed or restarted: read its log, then replay again.",
+        ) from None
+    return Answer(status, media, received, time.perf_counter() - started)
+
+
+def check_url(url: str) -> None:
+    """Raise HandlerKitError unless ``url`` is an http(s) URL with a host."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise HandlerKitError(
+            f"{url!r} is not an endpoint URL",
+            hint="Give it whole, e.g. http://127.0.0.1:8080 or "
+            "https://xyz.endpoints.huggingface.cloud",
+        )
+
+
+@dataclass(frozen=True)
+class ReplayRow:
+    """One replayed case: its outcome, what was found, the HTTP status and the time taken."""
+
+    case: str
+    outcome: Outcome
+    detail: str
+    status: int | None = None
+    seconds: float | None = None
+
+
+@dataclass
+class ReplayReport:
+    """The rows of a replay; ``ok`` when every case passed."""
+
+    url: str
+    cases: Path
+    rows: list[ReplayRow] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(row.outcome is Outcome.PASS for row in self.rows)
+
+    def count(self, outcome: Outcome) -> int:
+        """How many rows have ``outcome``."""
+        return sum(1 for row in self.rows if row.outcome is outcome)
+
+    @property
+    def verdict(self) -> str:
+        """``all 3 cases pass`` or ``1 of 3 cases differs, 1 error``, the report's last line."""
+        n = len(self.rows)
+        if self.ok:
+            return f"all {n} case{'s' * (n != 1)} pass"
+        differ, errors = self.count(Outcome.DIFFERS), self.count(Outcome.ERROR)
+        parts = [f"{self.count(Outcome.PASS)} of {n} pass"]
+        if differ:
+            parts.append(f"{differ} differ{'s' * (differ == 1)}")
+        if errors:
+            parts.append(f"{errors} error{'s' * (errors != 1)}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        rows = [
+            (
+                row.case,
+                row.outcome.value,
+                str(row.status) if row.status is not None else "-",
+                _duration(row.seconds) if row.seconds is not None else "-",
+                row.detail,
+            )
+            for row in self.rows
+        ]
+        lines = [f"Replay of {self.cases} against {self.url}"]
+        header = ("case", "result", "HTTP", "time", "detail")
+        lines += style.text_table(header, rows, minimum=(0, 7, 4, 9), right={3})
+        lines.append(self.verdict)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        cell = style.cell_style()
+        right = style.cell_style("right")
+        rows = "".join(
+            f'<tr><td style="{cell}">{html.escape(row.case)}</td>'
+            f'<td style="{cell}">{style.status(row.outcome.value)}</td>'
+            f'<td style="{right}">{row.status if row.status is not None else "-"}</td>'
+            f'<td style="{right}">'
+            f"{_duration(row.seconds) if row.seconds is not None else '-'}</td>"
+            f'<td style="{cell};white-space:pre-wrap">{html.escape(row.detail)}</td></tr>'
+            for row in self.rows
+        )
+        head = "".join(
+            f'<th style="{cell}">{name}</th>'
+            for name in ("case", "result", "HTTP", "time", "detail")
+        )
+        verdict = style.status("pass" if self.ok else "fail", self.verdict)
+        return (
+            f'<div style="color:{style.TEXT}"><b>Replay of {html.escape(str(self.cases))} '
+            f"against <code>{html.escape(self.url)}</code></b>"
+            f'<table style="{style.table_style()}"><tr>{head}</tr>{rows}</table>'
+            f"<div>{verdict}</div></div>"
+        )
+
+
+def replay(
+    url: str,
+    cases: str | Path | None = None,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> ReplayReport:
+    """Send every case in ``cases`` (default ``./cases``) to ``url``; a row per case.
+
+    ``token`` is sent as ``Authorization: Bearer TOKEN`` (a deployed endpoint's, or the
+    local endpoint's ``--token``); ``timeout`` bounds each request, in seconds. Once the
+    endpoint refuses a connection, the cases after it are not sent.
+    """
+    check_url(url)
+    folder = Path(cases if cases is not None else "cases").expanduser()
+    found = read_cases(folder)  # no such folder: the error says to pass --cases
+    if not found:
+        raise CaseError(
+            f"no case files (*.json) in {folder}",
+            hint="Write cases there (the payload form's export_cases(), or "
+            'cases/first.json: {"payload": {"inputs": ...}}), or pass --cases DIR.',
+        )
+    report = ReplayReport(url, folder.resolve())
+    refused: Unreachable | None = None
+    for case in found:
+        if isinstance(case, CaseError):
+            name = Path(case.file).stem if case.file else "?"
+            report.rows.append(ReplayRow(name, Outcome.ERROR, f"not sent: {case}"))
+        elif refused is not None:
+            report.rows.append(ReplayRow(case.name, Outcome.ERROR, f"not sent: {refused.what}"))
+        else:
+            try:
+                report.rows.append(_replay(url, case, token, timeout))
+            except HandlerKitError as error:  # unreachable, or a body file it cannot read
+                report.rows.append(ReplayRow(case.name, Outcome.ERROR, str(error)))
+                if isinstance(error, Unreachable) and error.refused:
+                    refused = error
+    return report
+
+
+def replay_case(
+    url: str, case: Case, token: str | None = None, timeout: float = DEFAULT_TIMEOUT
+) -> ReplayRow:
+    """Send one case to ``url`` and check its answer; its row."""
+    try:
+        return _replay(url, case, token, timeout)
+    except HandlerKitError as error:
+        return ReplayRow(case.name, Outcome.ERROR, str(error))
+
+
+def _replay(url: str, case: Case, token: str | None, timeout: float) -> ReplayRow:
+    """One case's row; raises Unreachable when no answer came."""
+    answer = send(url, case.content_type, case.body(), token, timeout)
+    if answer.status != 200:
+        return ReplayRow(
+            case.name, Outcome.ERROR, status_advice(answer, token), answer.status, answer.seconds
+        )
+    if not answer.is_json:
+        said = answer.content_type or "no Content-Type"
+        return ReplayRow(
+            case.name,
+            Outcome.DIFFERS,
+            f"answered {said} ({len(answer.body)} bytes), not JSON",
+            answer.status,
+            answer.seconds,
+        )
+    try:
+        got = answer.json()
+    except ValueError as error:
+        detail = f"the answer says JSON but is not: {error}"
+        return ReplayRow(case.name, Outcome.DIFFERS, detail, answer.status, answer.seconds)
+    try:
+        case.check(got)
+    except CaseError as error:
+        # The row names the case already; the rest says what differs.
+        what = error.what.removeprefix(f"case {case.name}: ")
+        detail = "\n".join(part for part in (what, error.hint) if part)
+        return ReplayRow(case.name, Outcome.DIFFERS, detail, answer.status, answer.seconds)
+    text = answer.body.decode("utf-8", "replace")
+    preview = text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…"
+    return ReplayRow(case.name, Outcome.PASS, preview, answer.status, answer.seconds)
+
+
+def status_advice(answer: Answer, token: str | None) -> str:
+    """What an error status means for a replay, and what to do about it."""
+    status, said = answer.status, answer.error_message()
+    if status in (401, 403):
+        if token:
+            return (
+                f"HTTP {status}: the endpoint refused the token ({said}); check it: a deployed "
+                "endpoint needs a Hugging Face token that may call it"
+            )
+        return (
+            f"HTTP {status}: the endpoint wants a token: pass --token T (token=...); "
+            f"it said: {said}"
+        )
+    if status in (404, 405):
+        return (
+            f"HTTP {status}: no predict route at this URL: give the endpoint's root URL "
+            "(it answers POST / and POST /predict)"
+        )
+    if status == 413:
+        return f"HTTP 413: the body is too large for this endpoint ({said})"
+    if status in (502, 503, 504):
+        return (
+            f"HTTP {status}: the endpoint is not answering yet (starting, scaled to zero or "
+            f"paused): wait, then replay again ({said})"
+        )
+    if status == 400:
+        return f"HTTP 400: the handler failed or the request was refused: {said}"
+    return f"HTTP {status}: {said}"
+
+
+def _timed_out(url: str, timeout: float) -> Unreachable:
+    return Unreachable(
+        f"no answer from {url} within {timeout:g} s",
+        hint="The handler may be slow or the endpoint still starting: raise --timeout S.",
+    )
+
+
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    # An HTTP proxy from the environment cannot reach this machine's own ports.
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener()
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.1f} ms"

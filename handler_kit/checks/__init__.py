@@ -1,0 +1,1 @@
+"""Ready to deploy? The check of a repository, as production will start it."""

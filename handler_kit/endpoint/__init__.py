@@ -1,0 +1,1 @@
+"""The local endpoint: production's HTTP contract and the server that follows it."""

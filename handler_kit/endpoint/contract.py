@@ -1,0 +1,439 @@
+"""The production HTTP contract: how a request becomes ``data`` and an answer becomes a body.
+
+Production (Hugging Face's inference toolkit, ``webservice_starlette.py`` and
+``serialization/``) looks the Content-Type header up **exactly** in one table: JSON types are
+decoded with orjson, image types become ``{"inputs": <PIL image in RGB>}``, audio types
+``{"inputs": <bytes>}``; ``text/csv`` and ``text/plain`` are listed but have no decoder, so
+they always fail. The decoded body must hold ``inputs`` (or ``instances``); with ``HF_TASK``
+set to one of the two audio tasks, a body with ``parameters`` has its ``inputs`` decoded from
+base64; query-string parameters become ``parameters`` when the body has none. The answer is
+serialised by the Accept header, looked up in the same table: missing or ``*/*`` is JSON
+(orjson: numpy allowed, PIL images as base64 PNG), an image type gives the image's bytes in
+that format, anything else is refused. Every refusal is HTTP 400 with ``{"error": ...}``.
+
+This module is the kit's one copy of those rules (written from the toolkit's behaviour, which
+tests/test_parity.py compares it with). Where production answers 400, the kit answers 400 too,
+with a message that says what production refuses and what to send instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import io
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import HandlerKitError
+
+
+class Kind(enum.Enum):
+    """What production does with a media type of its table."""
+
+    JSON = "json"
+    IMAGE = "image"
+    AUDIO = "audio"
+    LISTED = "listed"  # in the table without a (de)serialiser: every request with it fails
+
+
+# Production's table, exactly as it matches (case, spaces and parameters included).
+MEDIA_TYPES: dict[str, Kind] = {
+    "application/json": Kind.JSON,
+    "application/json; charset=UTF-8": Kind.JSON,
+    "text/csv": Kind.LISTED,
+    "text/plain": Kind.LISTED,
+    "image/png": Kind.IMAGE,
+    "image/jpeg": Kind.IMAGE,
+    "image/jpg": Kind.IMAGE,
+    "image/tiff": Kind.IMAGE,
+    "image/bmp": Kind.IMAGE,
+    "image/gif": Kind.IMAGE,
+    "image/webp": Kind.IMAGE,
+    "image/x-image": Kind.IMAGE,
+    "audio/x-flac": Kind.AUDIO,
+    "audio/flac": Kind.AUDIO,
+    "audio/mpeg": Kind.AUDIO,
+    "audio/x-mpeg-3": Kind.AUDIO,
+    "audio/wave": Kind.AUDIO,
+    "audio/wav": Kind.AUDIO,
+    "audio/x-wav": Kind.AUDIO,
+    "audio/ogg": Kind.AUDIO,
+    "audio/x-audio": Kind.AUDIO,
+    "audio/webm": Kind.AUDIO,
+    "audio/webm;codecs=opus": Kind.AUDIO,
+    "audio/AMR": Kind.AUDIO,
+    "audio/amr": Kind.AUDIO,
+    "audio/AMR-WB": Kind.AUDIO,
+    "audio/AMR-WB+": Kind.AUDIO,
+    "audio/m4a": Kind.AUDIO,
+    "audio/x-m4a": Kind.AUDIO,
+}
+JSON_TYPES = tuple(t for t, kind in MEDIA_TYPES.items() if kind is Kind.JSON)
+IMAGE_TYPES = tuple(t for t, kind in MEDIA_TYPES.items() if kind is Kind.IMAGE)
+AUDIO_TYPES = tuple(t for t, kind in MEDIA_TYPES.items() if kind is Kind.AUDIO)
+SUPPORTED_TYPES = JSON_TYPES + IMAGE_TYPES + AUDIO_TYPES  # the ones a request can use
+JSON = "application/json"
+ANY = "*/*"
+# Image types whose answer production can write: Pillow's format is the subtype in capitals,
+# and Pillow knows no "JPG" or "X-IMAGE" (production answers 400 to those two).
+IMAGE_FORMATS = {t: t.split("/")[-1].upper() for t in IMAGE_TYPES}
+WRITABLE_IMAGES = tuple(t for t, f in IMAGE_FORMATS.items() if f not in ("JPG", "X-IMAGE"))
+# HF_TASK values for which a JSON body with `parameters` carries its audio as base64 `inputs`.
+AUDIO_TASKS = ("automatic-speech-recognition", "audio-classification")
+# Usual names production does not know, and the one it does.
+ALIASES = {
+    "audio/mp3": "audio/mpeg",
+    "audio/x-mp3": "audio/mpeg",
+    "audio/mpeg3": "audio/mpeg",
+    "audio/mp4": "audio/m4a",
+    "image/pjpeg": "image/jpeg",
+}
+
+
+class BadRequest(HandlerKitError):
+    """A request production refuses with HTTP 400: the message says why and what to send."""
+
+
+class NotSerializable(BadRequest):
+    """An answer that production could not turn into JSON; names the value's path and type."""
+
+
+def media_type(content_type: str | None) -> str:
+    """``image/PNG; foo=bar`` -> ``image/png``; "" when there is none (for guessing only:
+    production itself matches the whole header exactly)."""
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def kind_of(content_type: str | None) -> Kind | None:
+    """The Kind production gives a Content-Type or Accept value, None when it knows none."""
+    return MEDIA_TYPES.get(content_type) if content_type is not None else None
+
+
+def meant(value: str | None) -> str | None:
+    """The entry of production's table that a refused header value most likely meant."""
+    bare = media_type(value)
+    if not bare:
+        return None
+    bare = ALIASES.get(bare, bare)
+    for known in MEDIA_TYPES:
+        if known.lower() == bare and MEDIA_TYPES[known] is not Kind.LISTED:
+            return known
+    return None
+
+
+def decode_body(content_type: str | None, body: bytes) -> Any:
+    """The handler's ``data`` for a request body, decoded as production decodes it."""
+    kind = kind_of(content_type)
+    if kind is Kind.JSON:
+        return decode_json(body)
+    if kind is Kind.IMAGE:
+        return {"inputs": decode_image(body)}
+    if kind is Kind.AUDIO:
+        return {"inputs": bytes(body)}
+    if kind is Kind.LISTED:
+        raise BadRequest(
+            f"production lists Content-Type `{content_type}` but has no decoder for it: it "
+            "answers 400 to every such request",
+            hint=f"Send the text inside JSON: `{JSON}` with a body such as "
+            '{"inputs": "your text"}.',
+        )
+    raise BadRequest(refused_content_type(content_type))
+
+
+def refused_content_type(content_type: str | None) -> str:
+    """Why production refuses a Content-Type, and what to send instead."""
+    if content_type is None:
+        return (
+            f"no Content-Type header: production decodes the body by it. Send `{JSON}` "
+            "(or the file's own image/* or audio/* type)"
+        )
+    if not content_type.strip():
+        return (
+            f"the Content-Type header is empty: production decodes the body by it. Send "
+            f"`{JSON}` (or the file's own image/* or audio/* type)"
+        )
+    guess = meant(content_type)
+    if guess is not None:
+        return (
+            f"production matches the Content-Type exactly and refuses `{content_type}`: "
+            f"send `{guess}`"
+        )
+    return (
+        f"production does not know Content-Type `{content_type}`. Send `{JSON}`, or one "
+        f"of: {', '.join(t for t in SUPPORTED_TYPES if t not in JSON_TYPES)}"
+    )
+
+
+def decode_json(body: bytes) -> Any:
+    """A JSON body as production's orjson reads it (strict UTF-8, no BOM, no NaN)."""
+    import orjson
+
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        what = "the body is empty" if not body else f"the body is not valid JSON: {error}"
+        raise BadRequest(
+            f"{what} (production answers 400)",
+            hint='Send a JSON object in UTF-8, such as {"inputs": "I am happy"}.',
+        ) from None
+
+
+def decode_image(body: bytes) -> Any:
+    """An image body as production hands it over: a PIL image in RGB."""
+    from PIL import Image
+
+    try:
+        return Image.open(io.BytesIO(body)).convert("RGB")
+    except Exception as error:  # Pillow raises several kinds for a broken file
+        what = "the body is empty" if not body else f"the body is not a readable image: {error}"
+        raise BadRequest(
+            f"{what} (production answers 400)",
+            hint="Send the image file's bytes with its own image/* content type.",
+        ) from None
+
+
+def has_inputs(data: Any) -> bool:
+    """Production's check: ``"inputs" in data or "instances" in data``, with Python's ``in``.
+
+    So a JSON string that contains the word ``inputs`` passes too (a quirk production has),
+    and a number or ``null`` fails.
+    """
+    try:
+        return "inputs" in data or "instances" in data
+    except TypeError:
+        return False
+
+
+def check_payload(data: Any, what: str = "the body", hint: str = "") -> None:
+    """Refuse data that production's server refuses: it must hold ``inputs`` or ``instances``.
+
+    ``what`` names the data in the message; ``hint`` is added to the default one.
+    """
+    if has_inputs(data):
+        return
+    got = f"keys {sorted(map(str, data))}" if isinstance(data, dict) else f"a {_type(data)}"
+    raise BadRequest(
+        f"{what} must be a JSON object with an `inputs` key (or `instances`); got {got}",
+        hint=f'Production refuses it with HTTP 400; send e.g. {{"inputs": "I am happy"}}.{hint}',
+    )
+
+
+def hf_task(env: Mapping[str, str] | None = None) -> str | None:
+    """Production's ``HF_TASK`` in ``env`` (default: this process's environment), None unset.
+
+    The one place it is read: the endpoint, ``check`` and the pytest plugin decode a request
+    for the same task.
+    """
+    return (os.environ if env is None else env).get("HF_TASK")
+
+
+def request_data(
+    content_type: str | None, body: bytes, query: dict[str, str], task: str | None = None
+) -> Any:
+    """Decode a request as production does: body, the ``inputs`` check, base64 audio for the
+    audio tasks (``task`` is ``HF_TASK``), query parameters."""
+    data = decode_body(content_type, body)
+    check_payload(data)
+    if task in AUDIO_TASKS and "parameters" in data:
+        data["inputs"] = decode_base64_audio(data["inputs"], task)
+    if query and "parameters" not in data:
+        if not isinstance(data, dict):
+            raise BadRequest(
+                "query parameters go into the body's `parameters`, and this body is a "
+                f"{_type(data)}, not a JSON object (production answers 400)",
+                hint='Send a JSON object, e.g. {"inputs": ..., "parameters": {...}}.',
+            )
+        data["parameters"] = query_parameters(query)
+    return data
+
+
+def decode_base64_audio(value: Any, task: str) -> bytes:
+    """``inputs`` given as base64 text, as production decodes it for the audio tasks."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, TypeError, ValueError) as error:
+        raise BadRequest(
+            f"with HF_TASK={task} and `parameters` in the body, production decodes `inputs` "
+            f"as base64 audio, and this one is not valid base64 ({error})",
+            hint="Send the audio file's bytes base64-encoded in `inputs`, or the file itself "
+            "with its audio/* content type.",
+        ) from None
+
+
+def query_parameters(query: dict[str, str]) -> dict[str, Any]:
+    """Query-string values as production converts them: digits to int, true/false to bool.
+
+    "Digits" is ``str.isnumeric``, as production's: ``²`` passes it and then fails ``int()``,
+    which production answers with 400 (so does this, with ValueError's message).
+    """
+    converted: dict[str, Any] = {}
+    for key, value in query.items():
+        if value.isnumeric():
+            converted[key] = int(value)
+        elif value in ("true", "false"):
+            converted[key] = value == "true"
+        else:
+            converted[key] = value
+    return converted
+
+
+def encode_response(answer: Any, accept: str | None) -> tuple[bytes, str]:
+    """The response body and its media type for ``answer``, chosen by the Accept header."""
+    if accept is None or accept == ANY:
+        return encode_answer(answer), JSON
+    kind = kind_of(accept)
+    if kind is Kind.JSON:
+        return encode_answer(answer), accept
+    if kind is Kind.IMAGE:
+        return encode_image(answer, accept), accept
+    if kind is Kind.AUDIO:
+        raise BadRequest(
+            f"production cannot answer in audio (Accept: `{accept}`): it answers 400",
+            hint="Ask for `application/json` (or send no Accept) and return the audio "
+            "base64-encoded in the JSON.",
+        )
+    if kind is Kind.LISTED:
+        raise BadRequest(
+            f"production lists Accept `{accept}` but cannot write it: it answers 400",
+            hint=f"Ask for `{JSON}` or `*/*` (or send no Accept header).",
+        )
+    guess = meant(accept)
+    send = f"`Accept: {JSON}` (or `*/*`, or no Accept header)"
+    if guess is not None and guess not in JSON_TYPES:
+        send = f"`Accept: {guess}` for the raw image, or `Accept: {JSON}` for JSON"
+    what = f"refuses `{accept}`" if accept.strip() else "refuses an empty one"
+    raise BadRequest(f"production matches the Accept header exactly and {what}: send {send}")
+
+
+def encode_image(answer: Any, accept: str) -> bytes:
+    """A PIL image answer as production writes it for ``Accept: image/...``."""
+    if not _is_image(answer):
+        raise BadRequest(
+            f"with `Accept: {accept}` production writes the answer as an image, and this "
+            f"answer is a {_type(answer)}, not a PIL image (production answers 400)",
+            hint=f"Return a PIL image, or ask for `{JSON}`.",
+        )
+    if accept not in WRITABLE_IMAGES:
+        raise BadRequest(
+            f"production cannot write `{accept}`: Pillow knows no format "
+            f"{IMAGE_FORMATS[accept]} (production answers 400)",
+            hint=f"Ask for one of: {', '.join(WRITABLE_IMAGES)}.",
+        )
+    buffer = io.BytesIO()
+    try:
+        answer.save(buffer, format=IMAGE_FORMATS[accept])
+    except (OSError, ValueError, KeyError) as error:
+        raise BadRequest(
+            f"Pillow cannot write this {answer.mode} image as {accept}: {error} "
+            "(production answers 400)",
+            hint='Convert it first (e.g. `image.convert("RGB")` for JPEG), or ask for `image/png`.',
+        ) from None
+    return buffer.getvalue()
+
+
+def encode_answer(answer: Any) -> bytes:
+    """The answer as production's JSON (orjson, numpy allowed, PIL images as base64 PNG)."""
+    import orjson
+
+    try:
+        return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY, default=_pil_to_png)
+    except TypeError as error:
+        found = unserializable(answer)
+        if found is None:  # orjson's depth limit, with no part at fault
+            raise NotSerializable(
+                f"the answer nests lists and dicts deeper than production's JSON writer "
+                f"allows ({error}; production answers 400)",
+                hint=f"Flatten it: orjson writes at most {MAX_DEPTH} levels.",
+            ) from None
+        path, value = found
+        if isinstance(value, (dict, list, tuple)):  # unserializable's only container: a loop
+            raise NotSerializable(
+                f"{path} is a {_type(value)} that holds it: the answer refers to itself, "
+                f"which production cannot turn into JSON ({error}; production answers 400)",
+                hint="Return a copy of the values without the loop, e.g. a new dict or list.",
+            ) from None
+        hint = "Convert it to lists, numbers and strings first (e.g. `.tolist()`)."
+        if type(value).__module__.split(".")[0] == "torch":
+            hint = "Production cannot serialise torch tensors: return `tensor.tolist()`."
+        elif isinstance(value, (set, frozenset)):
+            hint = "Return a list instead of a set: `sorted(...)` or `list(...)`."
+        elif isinstance(value, (bytes, bytearray)):
+            hint = "Return text, or bytes base64-encoded: `base64.b64encode(b).decode()`."
+        elif "key" in path:
+            hint = "JSON object keys must be strings: `{str(k): v ...}`."
+        raise NotSerializable(
+            f"{path} is a {_type(value)}, which production cannot turn into JSON "
+            f"({error}; production answers 400)",
+            hint=hint,
+        ) from None
+
+
+# orjson refuses lists and dicts nested deeper than this ("Recursion limit reached").
+MAX_DEPTH = 254
+
+
+def unserializable(
+    value: Any, path: str = "answer", _holders: set[int] | None = None
+) -> tuple[str, Any] | None:
+    """The path and value of the first part of ``value`` that production cannot serialise.
+
+    A list or dict that holds itself (``d["a"] = d``) is returned at the path where it comes
+    back: that is the only case a container is returned. Parts nested deeper than orjson's
+    limit are not searched (orjson refuses the whole, and no part is to blame).
+    """
+    import orjson
+
+    # The ids of the lists and dicts this value sits in: meeting one again is a loop, which
+    # would otherwise recurse forever. (A part shared by two branches is no loop.)
+    holders = set() if _holders is None else _holders
+    if isinstance(value, (dict, list, tuple)):
+        if id(value) in holders:
+            return path, value
+        if len(holders) >= MAX_DEPTH:
+            return None
+        holders.add(id(value))
+        try:
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if not isinstance(key, str):
+                        return f"{path} key {key!r}", key
+                    found = unserializable(item, f"{path}[{json.dumps(key)}]", holders)
+                    if found:
+                        return found
+            else:
+                for i, item in enumerate(value):
+                    found = unserializable(item, f"{path}[{i}]", holders)
+                    if found:
+                        return found
+        finally:
+            holders.discard(id(value))
+        return None
+    try:
+        orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY, default=_pil_to_png)
+    except TypeError:
+        return path, value
+    return None
+
+
+def _is_image(value: Any) -> bool:
+    try:
+        from PIL import Image
+    except ImportError:
+        return False
+    return isinstance(value, Image.Image)
+
+
+def _pil_to_png(value: Any) -> str:
+    if _is_image(value):
+        buffer = io.BytesIO()
+        value.save(buffer, format="PNG")
+        return base64.b64encode(buffer.getvalue()).decode("utf-8")
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def _type(value: Any) -> str:
+    cls = type(value)
+    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"

@@ -1,0 +1,1 @@
+"""Production as data and as a process: its image, requirements, toolkit and comparison."""

@@ -1,0 +1,456 @@
+"""LiveHandler: a loaded handler that stays callable while its code is reloaded under it.
+
+``load(path)`` imports a repository's handler.py as production does and returns a
+LiveHandler. The LiveHandler owns everything about the running handler: the instance, the
+module, the texts of the repository's modules as they last ran, and the reload transaction
+(stage the new code, then commit it in one step, or roll it back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import html
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from types import FrameType, ModuleType
+from typing import Any
+
+from .. import style
+from ..endpoint import contract
+from ..errors import Abandoned, HandlerKitError, HandlerLoadError, HandlerReloadError, describe
+from . import loader
+from .imports import ImportRecorder, imported_source
+from .loader import build
+from .memory import Footprint, Memory, room_for_two
+from .patches import Ledger
+from .plan import DEFAULT_TIMEOUT, Mode, Outcome, ReloadReport, Staged, plan, run_bounded, stage
+from .repository import Entry, Repository, Source, digest, read_source
+from .staging import Staging
+
+# A module's text now: its source, None when the file is gone, or why it cannot be read.
+Text = str | None | HandlerKitError
+
+CHECK_HINT = " To call the handler with it anyway: handler(data, check=False)."
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a reload runs (turned back on whatever happens).
+
+    A reload makes thousands of syntax-tree objects; with a model loaded, each automatic
+    collection they set off walks hundreds of thousands of objects, taking longer than the
+    reload itself.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Waiting:
+    """The handler while a free-first re-init builds the new one: calls wait for it."""
+
+    __slots__ = ("live",)
+
+    def __init__(self, live: LiveHandler) -> None:
+        self.live = live
+
+    def __call__(self, data: Any) -> Any:
+        if not self.live._ready.wait(max(DEFAULT_TIMEOUT, 3 * self.live._build_seconds)):
+            raise HandlerKitError(
+                "the handler is being built again and is not ready yet",
+                hint="Send the request again in a moment.",
+            )
+        return self.live._instance(data)
+
+
+class _NoHandler:
+    """What is left when a free-first re-init and the rebuild of the last good one failed."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __call__(self, data: Any) -> Any:
+        raise HandlerKitError(
+            f"there is no handler: the re-init failed and so did building the last good one "
+            f"again ({describe(self.error)})",
+            hint="Fix handler.py and reload (%handler_reload), or load it again.",
+        )
+
+
+def release(instance: Any) -> list[str]:
+    """Let go of a replaced instance, and say so when its model stays in memory.
+
+    Reference counting frees it at once, as a rule; a full garbage collection (hundreds of
+    milliseconds with a model loaded) runs only when a reference cycle keeps it alive, and
+    what still holds it afterwards is named.
+    """
+    cls = type(instance).__name__
+    try:
+        ref = weakref.ref(instance)
+    except TypeError:  # no weak references to it (__slots__): collect to be sure
+        del instance
+        gc.collect()
+        return []
+    del instance
+    if ref() is None:
+        return []
+    holders = _holders(ref())
+    gc.collect()
+    if ref() is None:
+        return [
+            f"the old {cls} was held in a reference cycle (by a {holders}): a garbage "
+            "collection freed it"
+        ]
+    return [
+        f"the old {cls} is still alive (a {_holders(ref())} refers to it): its model stays in "
+        "memory until that reference goes"
+    ]
+
+
+def _holders(instance: Any) -> str:
+    """The types of what refers to ``instance``, say ``method`` or ``dict``."""
+    kinds = sorted(
+        {type(r).__name__ for r in gc.get_referrers(instance) if not isinstance(r, FrameType)}
+    )
+    return ", ".join(kinds) or "frame"
+
+
+def load(path: str | Path = ".") -> LiveHandler:
+    """Load the handler of the repository at ``path`` as production does: a LiveHandler.
+
+    Whatever handler.py or ``__init__`` raises (SystemExit and KeyboardInterrupt included)
+    becomes a HandlerLoadError that names the file and line.
+    """
+    started = time.perf_counter()
+    repository = Repository.find(path)
+    loader.prepare(repository)
+    text = read_source(repository.entry.file, HandlerLoadError)
+    ledger = Ledger.of(repository.path, repository.owns_object)
+    staging = Staging(repository, HandlerLoadError, ledger)
+    snapshot = ledger.snapshot()
+    try:
+        staged = stage(staging, None, None, text)
+    except BaseException as exc:
+        staging.rollback()
+        ledger.restore(snapshot)
+        if isinstance(exc, Abandoned):
+            raise HandlerLoadError("the load was abandoned", file=repository.entry.file) from exc
+        raise
+    ledger.settle(set(staged.executed))
+    return LiveHandler(repository, staged, time.perf_counter() - started)
+
+
+class LiveHandler:
+    """A loaded handler; calls go to the current instance, reloads swap it atomically.
+
+    Build one with :func:`handler_kit.load`. ``handler(data)`` calls the current
+    ``EndpointHandler`` instance. A call in flight during a reload finishes on the instance
+    it started with; the next call uses the new one.
+    """
+
+    def __init__(self, repository: Repository, staged: Staged, load_seconds: float) -> None:
+        self.repository = repository
+        self.loaded_at = datetime.now()
+        self.load_seconds = load_seconds
+        self.reloads = 0
+        self.last_report: ReloadReport | None = None
+        self._module = staged.module
+        self._instance = staged.instance
+        self._sources: dict[str, Source] = dict(staged.executed)
+        self._build_seconds = staged.build_seconds
+        self._footprint = staged.footprint or Footprint()
+        self._ready = threading.Event()  # cleared while a free-first re-init builds
+        self._ready.set()
+        self._failed: str | None = None  # fingerprint of the files whose reload failed
+        # Reloads are serialised; calls never wait for this lock.
+        self._lock = threading.RLock()
+        # The size of sys.modules when the repository's modules were last looked for: a
+        # new import (a sibling imported lazily, inside __call__) grows it.
+        self._modules_seen = -1
+        ImportRecorder.watch(repository.path, self)  # the text each later-imported sibling ran
+        self.discover()
+
+    def __call__(self, data: Any, *, check: bool = True) -> Any:
+        """Answer one request with the current handler instance.
+
+        ``data`` is checked first as production's server checks a request (a dict with
+        ``inputs`` or ``instances``); ``check=False`` calls the handler with anything.
+        """
+        if check:
+            contract.check_payload(data, "the payload", hint=CHECK_HINT)
+        return self._instance(data)
+
+    @property
+    def path(self) -> Path:
+        """The repository folder."""
+        return self.repository.path
+
+    @property
+    def entry(self) -> Entry:
+        """The entry production imports: its file, module key and class name."""
+        return self.repository.entry
+
+    @property
+    def instance(self) -> Any:
+        """The current handler instance (an ``EndpointHandler``)."""
+        return self._instance
+
+    @property
+    def module(self) -> ModuleType:
+        """The module the current instance's class was defined in."""
+        return self._module
+
+    @property
+    def file(self) -> Path:
+        """The entry file: ``handler.py`` (or a legacy ``pipeline.py``)."""
+        return self.entry.file
+
+    @property
+    def sources(self) -> dict[str, Source]:
+        """The repository's modules as last executed: handler.py and its siblings."""
+        return dict(self._sources)
+
+    def reload(
+        self,
+        mode: str | Mode = Mode.AUTO,
+        timeout: float | None = None,
+        memory: str | Memory = Memory.AUTO,
+    ) -> ReloadReport:
+        """Reload handler.py and its edited siblings; ``mode`` is "auto", "hot" or "reinit".
+
+        Nothing is swapped in until every step has succeeded; on any failure (SystemExit and
+        KeyboardInterrupt included) the last good handler keeps serving and a
+        HandlerReloadError says what and where. A reload that runs longer than ``timeout``
+        seconds (default 60, or three times the last ``__init__`` when that is longer) is
+        abandoned, as is one interrupted with Ctrl-C.
+
+        ``memory`` decides how a re-init treats the old model: "swap" builds the new handler
+        before freeing the old one (two models for a moment); "free-first" frees the old one
+        first and, if the new one fails, builds the last good handler again from its code;
+        "auto" frees first when there is no room for two models (RAM, and each CUDA device).
+        """
+        mode = Mode.of(mode)
+        memory = Memory.of(memory)
+        if isinstance(self._instance, _NoHandler):
+            mode = Mode.REINIT  # nothing to keep: the last free-first re-init lost it
+        started = time.perf_counter()
+        self.repository.invalidate_caches()  # a sibling created a moment ago must be found
+        with self._lock, gc_paused():
+            self.discover()  # siblings imported lazily since the last look are edited too
+            old, texts = self._sources, self.current_texts()
+            try:
+                report = self._reload(mode, old, texts, started, timeout, memory)
+            except BaseException:
+                self._failed = self.fingerprint(texts)
+                raise
+            self._failed = None
+            self.last_report = report
+            return report
+
+    def _reload(
+        self,
+        mode: Mode,
+        old: dict[str, Source],
+        texts: dict[str, Text],
+        started: float,
+        timeout: float | None,
+        memory: Memory = Memory.AUTO,
+    ) -> ReloadReport:
+        file = self.entry.file.name
+        for text in texts.values():
+            if isinstance(text, HandlerKitError):  # a file that is there but cannot be read
+                raise text
+        readable: dict[str, str | None] = texts  # type: ignore[assignment]
+        if mode is Mode.AUTO and all(readable[n] == s.text for n, s in old.items()):
+            # After a failed reload, the files were put back as they were: say so.
+            reason = "back to the last good version" if self._failed else "unchanged"
+            return ReloadReport((file,), Outcome.UNCHANGED, reason, time.perf_counter() - started)
+        planned = plan(self.repository, old, readable, self._instance, mode)
+        ledger = Ledger.of(self.path, self.repository.owns_object)
+        staging = Staging(self.repository, HandlerReloadError, ledger, planned.rerun, old)
+        snapshot = ledger.snapshot()
+        if timeout is None:
+            timeout = max(DEFAULT_TIMEOUT, 3 * self._build_seconds)
+        free_first = planned.mode is Mode.REINIT and (
+            memory is Memory.FREE_FIRST
+            or (memory is Memory.AUTO and not room_for_two(self._footprint))
+        )
+        # The running instance, held in a list so that a free-first re-init can let go of it:
+        # nothing else here may keep a reference to it.
+        holder, last_good_class = [self._instance], type(self._instance)
+        freed: list[str] = []
+
+        def free_old_model() -> None:
+            # Requests wait for the new handler while it is built (see _Waiting).
+            self._ready.clear()
+            self._instance = _Waiting(self)
+            freed.extend(release(holder.pop()))
+
+        try:
+            staged = run_bounded(
+                lambda: stage(
+                    staging,
+                    planned,
+                    holder[0] if holder else None,
+                    before_build=free_old_model if free_first else None,
+                ),
+                staging,
+                timeout,
+            )
+        except BaseException as error:
+            staging.rollback()
+            ledger.restore(snapshot)
+            if isinstance(self._instance, _Waiting):
+                self._rebuild(last_good_class, error, timeout)
+            raise
+        holder.clear()
+        ledger.settle(set(staged.executed))
+        released = self._commit(staged)
+        key = self.entry.module_key
+        siblings = [s.file for n, s in staged.executed.items() if n != key]
+        notes = [*staged.decision.notes, *freed, *released]
+        if free_first:
+            notes.append(
+                "freed the old model before building the new one"
+                + (": there was no room for two" if memory is Memory.AUTO else "")
+            )
+        notes += [
+            f"could not put back {what} before running the module again: restart the kernel "
+            "for production's single import"
+            for what in staging.unrestored
+        ]
+        return ReloadReport(
+            (file, *map(self.repository.relative, siblings)),
+            Outcome(staged.mode.value),
+            staged.decision.reason,
+            time.perf_counter() - started,
+            forced=mode is not Mode.AUTO,
+            changed=staged.decision.changed,
+            kept=staged.kept,
+            notes=tuple(notes),
+        )
+
+    def _commit(self, staged: Staged) -> list[str]:
+        """Swap the staged code and instance in; what it says about the old instance."""
+        # In a list: release() must get the only reference to the old instance.
+        old = [self._instance]
+        # One attribute assignment swaps the instance for every caller.
+        self._module, self._instance = staged.module, staged.instance
+        self._ready.set()
+        if staged.mode is Mode.REINIT:
+            self._build_seconds = staged.build_seconds
+            self._footprint = staged.footprint or self._footprint
+            if isinstance(old[0], (_Waiting, _NoHandler)):
+                return []  # freed before the build
+        # Modules taken out (their file is gone) are no longer tracked; what the new code
+        # imported of the repository ran in the staging (``executed``): no scan needed.
+        sources = {**self._sources, **staged.executed}
+        self._sources = {n: s for n, s in sources.items() if n in sys.modules}
+        self.reloads += 1
+        self.discover()
+        if staged.mode is Mode.REINIT:
+            staged.instance = None
+            return release(old.pop())
+        return []
+
+    def _rebuild(self, cls: type, error: BaseException, timeout: float) -> None:
+        """After a failed free-first re-init: build the last good handler again, from its code.
+
+        Its modules are the ones in place again (the staging was rolled back). Adds what
+        happened to ``error``'s message; if that fails too, calls say there is no handler.
+        """
+        staging = Staging(self.repository, HandlerReloadError, Ledger.of(self.path, bool))
+        try:
+            instance = run_bounded(
+                lambda: build(cls, self.path, self.entry, HandlerReloadError), staging, timeout
+            )
+        except BaseException as again:  # the handler is gone: say so at every call
+            self._instance = _NoHandler(again)
+            said = "rebuilding the last good handler failed too: there is no handler now"
+        else:
+            self._instance = instance
+            said = "the last good handler was built again from its code: nothing is lost"
+        self._ready.set()
+        if isinstance(error, HandlerKitError):
+            error.hint = f"{error.hint}\n" if error.hint else ""
+            error.hint += f"The old model had been freed first (free-first re-init); {said}."
+            error.args = (error._message(),)
+
+    def changed(self) -> bool:
+        """True when a file differs from the last good load and from the last failed one."""
+        self.discover()
+        now = self.fingerprint(self.current_texts())
+        return now != self.fingerprint({n: s.text for n, s in self._sources.items()}) and (
+            now != self._failed
+        )
+
+    def reload_if_changed(
+        self, timeout: float | None = None, memory: str | Memory = Memory.AUTO
+    ) -> ReloadReport | None:
+        """Reload when :meth:`changed`; None otherwise. A broken file fails only once."""
+        with self._lock:
+            return self.reload(timeout=timeout, memory=memory) if self.changed() else None
+
+    def discover(self) -> None:
+        """Track the repository's modules imported since the last look (lazy imports).
+
+        Their baseline is the text they were imported from (see ``ImportRecorder``), so an
+        edit made after the import and before this look still counts as a change. Cheap:
+        sys.modules is scanned only when its size changed since the last scan.
+        """
+        if len(sys.modules) == self._modules_seen:
+            return
+        with self._lock:
+            self._modules_seen = len(sys.modules)
+            found = self.repository.imported_modules(skip=self._sources)
+            sources = {n: imported_source(n, m) for n, m in found.items()}
+            if any(sources.values()):
+                # A new dict, not an update: a reload may be iterating over the old one.
+                self._sources = {**{n: s for n, s in sources.items() if s}, **self._sources}
+
+    def current_texts(self) -> dict[str, Text]:
+        """Each tracked module's text on disk now: None when the file is gone, or the error
+        that says why it cannot be read (not UTF-8, say)."""
+        texts: dict[str, Text] = {}
+        for name, source in self._sources.items():
+            try:
+                texts[name] = read_source(source.file, HandlerReloadError)
+            except HandlerReloadError as error:
+                gone = not source.file.exists()
+                texts[name] = None if gone else error
+        return texts
+
+    @staticmethod
+    def fingerprint(texts: Mapping[str, Text]) -> str:
+        """One fingerprint for a set of module texts."""
+        return digest("\n".join(f"{n}={digest(str(t or ''))}" for n, t in sorted(texts.items())))
+
+    def _summary(self) -> str:
+        reloads = f"{self.reloads} reload{'s' * (self.reloads != 1)}"
+        return (
+            f"{self.entry.class_name} from {self.file}, loaded {self.loaded_at:%H:%M:%S} "
+            f"in {self.load_seconds:.2f} s, {reloads}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<LiveHandler {self._summary()}>"
+
+    def _repr_html_(self) -> str:
+        last = html.escape(f"last: {self.last_report}")
+        last = f'<br><small style="color:{style.MUTED}">{last}</small>'
+        return (
+            f'<div style="color:{style.TEXT}"><b>LiveHandler</b> {html.escape(self._summary())}'
+            f"{last if self.last_report else ''}</div>"
+        )
