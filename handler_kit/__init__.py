@@ -1,24 +1,43 @@
 """handler_kit: develop Hugging Face Inference Endpoints handlers in a live kernel.
 
 ``%load_ext handler_kit`` registers the magics; everything they do is in the Python API below.
+The package is lazy (PEP 562): a name is imported from its wing when it is first used, so
+``import handler_kit`` and its pure parts (``handler_kit.reload.changes``) do not import the
+web stack (starlette, uvicorn) or the notebook's (ipywidgets).
 """
 
-from typing import TYPE_CHECKING
+from __future__ import annotations
 
-from .cases.replay import ReplayReport, replay
-from .checks.check import CheckReport, check
-from .endpoint.server import Endpoint, serve
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import HandlerKitError, HandlerLoadError, HandlerReloadError
-from .notebook.tables import ResultTable, result_table, show
-from .production.comparison import (
-    ProductionCheck,
-    ProductionComparison,
-    against_production,
-    check_against_production,
-)
-from .production.toolkit import ProductionServer, Toolkit, find_toolkit
-from .reload.live import LiveHandler, load
-from .reload.plan import ReloadReport
+
+__version__ = "0.1.0"
+
+# The public API: each name and the module that defines it.
+_EXPORTS = {
+    "CheckReport": ".checks.check",
+    "Endpoint": ".endpoint.server",
+    "LiveHandler": ".reload.live",
+    "ProductionCheck": ".production.comparison",
+    "ProductionComparison": ".production.comparison",
+    "ProductionServer": ".production.toolkit",
+    "ReloadReport": ".reload.plan",
+    "ReplayReport": ".cases.replay",
+    "ResultTable": ".notebook.tables",
+    "Toolkit": ".production.toolkit",
+    "against_production": ".production.comparison",
+    "check": ".checks.check",
+    "check_against_production": ".production.comparison",
+    "find_toolkit": ".production.toolkit",
+    "load": ".reload.live",
+    "payload_form": ".notebook.widgets",
+    "replay": ".cases.replay",
+    "result_table": ".notebook.tables",
+    "serve": ".endpoint.server",
+    "show": ".notebook.tables",
+}
 
 __all__ = [
     "CheckReport",
@@ -47,22 +66,40 @@ __all__ = [
 ]
 
 
-def payload_form(handler: object, sample: dict | None = None) -> "PayloadForm":
-    """An ipywidgets form to compose payloads for ``handler`` and read its answers."""
-    from .notebook.widgets import payload_form
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module the first time it is asked for."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # asked once: later lookups do not come here
+    return value
 
-    return payload_form(handler, sample)
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
 
-__version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from .notebook.widgets import PayloadForm
+    from .cases.replay import ReplayReport, replay
+    from .checks.check import CheckReport, check
+    from .endpoint.server import Endpoint, serve
+    from .notebook.tables import ResultTable, result_table, show
+    from .notebook.widgets import payload_form
+    from .production.comparison import (
+        ProductionCheck,
+        ProductionComparison,
+        against_production,
+        check_against_production,
+    )
+    from .production.toolkit import ProductionServer, Toolkit, find_toolkit
+    from .reload.live import LiveHandler, load
+    from .reload.plan import ReloadReport
 
 
-def load_ipython_extension(ipython: "InteractiveShell") -> None:
+def load_ipython_extension(ipython: InteractiveShell) -> None:
     """Register the handler_kit magics (``%load_ext handler_kit``); in Colab, turn on the
     widget manager that the payload form needs there."""
     from .notebook import colab
