@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import handler_kit
+from handler_kit.reload.repository import ENTRY_STEMS
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -61,27 +64,28 @@ def library(tmp_path: Path) -> Path:
     return site
 
 
+# Where installed code lives: the standard library, the venv's packages, the kit itself.
+INSTALLED = tuple({sys.prefix, sys.base_prefix, str(Path(handler_kit.__file__).parent)})
+
+
+def _from_a_repository(name: str, module: object) -> bool:
+    """A module a test's handler repository brought in: an entry (handler, pipeline) or any
+    module whose files are not installed code (a sibling, wherever its repository is)."""
+    if name.split(".")[0] in ENTRY_STEMS:
+        return True
+    places = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or [])]
+    places = [place for place in places if isinstance(place, str)]
+    return bool(places) and not any(place.startswith(INSTALLED) for place in places)
+
+
 @pytest.fixture(autouse=True)
-def _isolated_imports(tmp_path_factory):
+def _isolated_imports():
     """Each test's repository modules (handler, utils, ...) are forgotten after the test."""
     path, modules = list(sys.path), set(sys.modules)
-    temporary = str(tmp_path_factory.getbasetemp())
     yield
     sys.path[:] = path
     for name in set(sys.modules) - modules:
-        file = getattr(sys.modules[name], "__file__", None) or ""
-        if file.startswith(temporary) or name.split(".")[0] in {
-            "handler",
-            "pipeline",
-            "utils",
-            "consts",
-            "helpers",
-            "pkg",
-            "impl",
-            "lazyutils",
-            "crnn",
-            "audio_net",
-        }:
+        if _from_a_repository(name, sys.modules[name]):
             del sys.modules[name]
     importlib.invalidate_caches()
 

@@ -400,6 +400,18 @@ def test_code_that_the_handler_never_imports_is_not_scanned(repo):
     assert [r.check for r in import_rows(repo.path)] == ["imports"]
 
 
+def test_a_module_on_a_folder_the_handler_puts_on_sys_path_is_its_own(repo, capsys):
+    # sys.path.append(<here>/src); from engine import Engine: production imports it fine, so
+    # the check must not ask to pip install `engine` (the reload finds it the same way).
+    repo.copy("patterns/src_path")
+    report = check(repo.path)
+    assert report.ok, str(report)
+    assert [r.status for r in report.rows if r.check == "imports"] == ["pass"]
+    assert not [r for r in report.rows if "engine" in r.check]
+    assert main(["check", str(repo.path)]) == 0
+    assert "ready to deploy" in capsys.readouterr().out
+
+
 def test_a_namespace_package_import_is_matched_by_its_dotted_name(repo):
     repo.write(
         "handler.py",

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -166,20 +167,23 @@ def _check(given: Path, cases: str | Path | None, timeout: float, worker: Worker
         else:
             ran = worker.run(folder, Path(cases) if cases is not None else None, timeout)
     environment = worker.environment
-    entry_rows = [row for row in ran if row.check == "entry"]
+    entry_rows = [row for row in ran.rows if row.check == "entry"]
     rows = [*entry_rows, python_row(environment)]
-    rows += requirement_rows(folder, environment) + import_rows(folder, environment)
-    rows += [row for row in ran if row.check != "entry"]
-    rows += path_rows(folder) + large_file_rows(folder)
+    rows += requirement_rows(folder, environment)
+    rows += import_rows(folder, environment, ran.roots)
+    rows += [row for row in ran.rows if row.check != "entry"]
+    rows += path_rows(folder, ran.roots) + large_file_rows(folder)
     return CheckReport(folder, rows)
 
 
-def _not_built(why: str) -> list[Row]:
-    return [
-        Row("entry", "fail", why),
-        Row("start-up", "skip", "not built: the entry check failed"),
-        Row("cases", "skip", "not run: the handler was not built"),
-    ]
+def _not_built(why: str) -> Ran:
+    return Ran(
+        [
+            Row("entry", "fail", why),
+            Row("start-up", "skip", "not built: the entry check failed"),
+            Row("cases", "skip", "not run: the handler was not built"),
+        ]
+    )
 
 
 # --- the worker: a fresh process that builds and calls the handler ---------------------------
@@ -226,8 +230,9 @@ class Worker:
                 f"{todo}, or check with another --python"
             )
 
-    def run(self, repo: Path, cases: Path | None, timeout: float) -> list[Row]:
-        """Run the worker on ``repo``; its rows, or a failed row when it crashed or timed out."""
+    def run(self, repo: Path, cases: Path | None, timeout: float) -> Ran:
+        """Run the worker on ``repo``; its rows (a failed row when it crashed or timed out) and
+        the folders the handler put on sys.path."""
         return _run_worker(repo, cases, timeout, self.python, self.env)
 
 
@@ -245,13 +250,21 @@ def _interpreter(python: str | Path) -> str:
     return os.path.abspath(os.path.expanduser(given))
 
 
+@dataclass(frozen=True)
+class Ran:
+    """What the worker found: its rows, and the folders the handler put on sys.path."""
+
+    rows: list[Row]
+    roots: tuple[str, ...] = ()
+
+
 def _run_worker(
     repo: Path,
     cases: Path | None,
     timeout: float,
     python: str = sys.executable,
     env: dict[str, str] | None = None,
-) -> list[Row]:
+) -> Ran:
     """Run the worker on ``repo``; its rows, or a failed row when it crashed or timed out."""
     with tempfile.TemporaryDirectory(prefix="handler-kit-check-") as scratch:
         out = Path(scratch) / "rows.jsonl"
@@ -276,8 +289,9 @@ def _run_worker(
             code, stderr = None, _text(expired.stderr)
         records = _read_records(out)
     rows = [Row(**record["row"]) for record in records if "row" in record]
+    roots = tuple(root for record in records for root in record.get("roots", ()))
     if code == 0 and any(record.get("done") for record in records):
-        return rows
+        return Ran(rows, roots)
     steps = [record["step"] for record in records if "step" in record]
     name, doing = steps[-1] if steps else ("entry", "while starting Python")
     if code is None:
@@ -289,7 +303,7 @@ def _run_worker(
         what = f"the worker crashed {doing} ({_exit_status(code)})"
     tail = "\n".join(stderr.rstrip().splitlines()[-STDERR_TAIL:])
     detail = what + (f"; the end of its stderr:\n{tail}" if tail else "; it wrote no stderr")
-    return [*rows, Row(name, "fail", detail)]
+    return Ran([*rows, Row(name, "fail", detail)], roots)
 
 
 # Run by the worker's `python -c`: argv is REPO OUT [CASES].
@@ -318,6 +332,8 @@ def _work(repo: Path, cases: Path | None, out: IO[str]) -> None:
         return
     name = live.entry.file.name
     _emit(out, row=Row("entry", "pass", f"{name}: {live.entry.class_name}(path) built"))
+    # The folders the handler put on sys.path (src/): modules found there are its own.
+    _emit(out, roots=live.repository.roots()[1:])
     memory = peak_memory_mb()
     said = f"peak memory {memory:.0f} MB" if memory is not None else "peak memory unknown"
     _emit(out, row=Row("start-up", "pass", f"built in {_duration(live.load_seconds)}; {said}"))
@@ -662,17 +678,22 @@ def _first(names: list[str], n: int = 5) -> str:
     return "; ".join(names[:n]) + more
 
 
-def import_rows(repo: Path, environment: Environment | None = None) -> list[Row]:
+def import_rows(
+    repo: Path, environment: Environment | None = None, roots: Collection[str] = ()
+) -> list[Row]:
     """Each package the handler's code imports that neither requirements.txt nor production's
     image provides fails: production stops at start-up with ModuleNotFoundError. One it ships
-    in another major or minor version than the worker's environment has is a warning."""
+    in another major or minor version than the worker's environment has is a warning.
+
+    ``roots``: folders of the repository its handler puts on sys.path (the worker saw them).
+    """
     environment = environment or Environment.here()
-    repository = Repository.expected(repo)
+    repository = Repository.expected(repo).with_roots(roots)
     own = {name.split(".")[0] for name in repository.modules_on_disk()}
     requirements = Requirements.read(repo)
     listed = requirements.names() if requirements is not None else set()
     rows, versions = [], []
-    for module, imported in _imports(repo).items():
+    for module, imported in _imports(repository).items():
         file, line = imported.file, imported.line
         top = module.split(".")[0]
         if top in own or top in environment.stdlib or top in sys.builtin_module_names:
@@ -733,7 +754,7 @@ class Imported:
     optional: bool
 
 
-def _imports(repo: Path) -> dict[str, Imported]:
+def _imports(repository: Repository) -> dict[str, Imported]:
     """Names the handler's code imports (``transformers``, ``google.protobuf``), each with
     where it is first imported.
 
@@ -741,7 +762,6 @@ def _imports(repo: Path) -> dict[str, Imported]:
     any depth: a tests/ or scripts/ folder that production never imports is left out. Imports
     under ``if TYPE_CHECKING:`` never run and are left out too.
     """
-    repository = Repository.expected(repo)
     found: dict[str, Imported] = {}
     for name, file in repository.imported_by_entry().items():
         try:
@@ -809,10 +829,10 @@ def _name_of(node: ast.expr) -> str | None:
     return node.attr if isinstance(node, ast.Attribute) else None
 
 
-def path_rows(repo: Path) -> list[Row]:
+def path_rows(repo: Path, roots: Collection[str] = ()) -> list[Row]:
     """Warn about string literals that are absolute paths of this machine, in every Python
     file the handler imports (its own modules and packages at any depth)."""
-    repository = Repository.expected(repo)
+    repository = Repository.expected(repo).with_roots(roots)
     rows = []
     for file in sorted(set(repository.imported_by_entry().values())):
         try:

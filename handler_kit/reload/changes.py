@@ -274,8 +274,8 @@ def decide(
     names = sorted(set(old) | set(new), key=lambda n: (n != entry_key, n))
     for n in names:
         files.setdefault(n, n.replace(".", "/") + ".py")
-    before = {n: analyse(n, old.get(n), files[n]) for n in names}
-    after = {n: analyse(n, new.get(n), files[n]) for n in names}
+    before = {n: analyse(n, old.get(n), files[n], n == entry_key) for n in names}
+    after = {n: analyse(n, new.get(n), files[n], n == entry_key) for n in names}
     home = _home(after, entry_key, class_name)
     world_before, world_after = _World(before, home), _World(after, home)
 
@@ -620,8 +620,11 @@ def header_summary(header: Header, module: Analysis) -> Summary:
 
 
 @lru_cache(maxsize=256)
-def analyse(name: str, text: str | None, file: str = "") -> Analysis:
-    """What module ``name`` defines, binds and does (cached: texts repeat across reloads)."""
+def analyse(name: str, text: str | None, file: str = "", entry: bool = False) -> Analysis:
+    """What module ``name`` defines, binds and does (cached: texts repeat across reloads).
+
+    ``entry``: the module is the entry (handler.py), whose names are said without a prefix.
+    """
     file = file or name.replace(".", "/") + ".py"
     package = file.endswith("__init__.py")
     analysis = Analysis(name, file, package)
@@ -629,7 +632,7 @@ def analyse(name: str, text: str | None, file: str = "") -> Analysis:
         return analysis
     tree = ast.parse(text, filename=file)
     lines = text.splitlines()
-    display = "" if name.startswith(("handler.", "pipeline.")) else f"{name}."
+    display = "" if entry else f"{name}."
     bindings: dict[str, list[ast.stmt]] = {}
     imports: dict[str, list[str]] = {}
     for stmt, context in _top_level(tree.body):

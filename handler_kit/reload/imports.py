@@ -15,8 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
-from .repository import ENTRY_STEMS, Source, is_module_file, module_file, source_text
-from .repository import roots as own_roots
+from .repository import Repository, Source, source_text
 
 
 def imported_text(module: ModuleType) -> str | None:
@@ -69,13 +68,13 @@ class ImportRecorder:
     of ``stat`` calls per watched repository for a new top-level name, nothing else.
     """
 
-    _watched: ClassVar[dict[str, int]] = {}  # repository folder -> number of live handlers on it
+    # repository -> number of live handlers on it
+    _watched: ClassVar[dict[Repository, int]] = {}
     _lock = threading.Lock()
 
     @classmethod
-    def watch(cls, repo: Path, owner: object) -> None:
-        """Record imports from ``repo`` while ``owner`` (a LiveHandler) is alive."""
-        key = str(repo)
+    def watch(cls, key: Repository, owner: object) -> None:
+        """Record imports from the repository while ``owner`` (a LiveHandler) is alive."""
         with cls._lock:
             cls._watched[key] = cls._watched.get(key, 0) + 1
             if not any(isinstance(f, cls) for f in sys.meta_path):
@@ -86,30 +85,23 @@ class ImportRecorder:
         weakref.finalize(owner, cls._unwatch, key)
 
     @classmethod
-    def _unwatch(cls, key: str) -> None:
+    def _unwatch(cls, key: Repository) -> None:
         with cls._lock:
             cls._watched[key] -= 1
             if not cls._watched[key]:
                 del cls._watched[key]
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        roots = [
-            root
-            for repo in tuple(self._watched)
-            for root in own_roots(repo)
-            # a submodule of a package outside this repository is not the repository's
-            if path is None or any(str(p).startswith(root) for p in path)
-        ]
-        if name.split(".")[0] in ENTRY_STEMS:
-            return None
-        if not any(module_file(root, name) for root in roots):
+        # The repositories whose own module ``name`` would be: the one rule, Repository's.
+        mine = [repo for repo in tuple(self._watched) if repo.module_file(name)]
+        if not mine:
             return None
         spec = PathFinder.find_spec(name, path, target)
         if (
             spec is None
             or type(spec.loader) is not SourceFileLoader
             or not isinstance(spec.origin, str)
-            or not any(is_module_file(root, name, spec.origin) for root in roots)
+            or not any(repo.owns(name, spec.origin) for repo in mine)
         ):
             return None  # not a repository module: PathFinder finds it again, as always
         spec.loader = RecordingLoader(name, spec.origin)

@@ -179,7 +179,7 @@ class LiveHandler:
         # The size of sys.modules when the repository's modules were last looked for: a
         # new import (a sibling imported lazily, inside __call__) grows it.
         self._modules_seen = -1
-        ImportRecorder.watch(repository.path, self)  # the text each later-imported sibling ran
+        ImportRecorder.watch(repository, self)  # the text each later-imported sibling ran
         self.discover()
 
     def __call__(self, data: Any, *, check: bool = True) -> Any:

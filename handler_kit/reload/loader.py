@@ -23,7 +23,7 @@ from .repository import ENTRIES, Entry, Repository
 def prepare(repository: Repository) -> None:
     """Make the process look as production's does before it imports the entry."""
     put_first_on_sys_path(repository.path)
-    forget_other_repositories(repository.path)
+    forget_other_repositories(repository)
 
 
 def put_first_on_sys_path(repo: Path) -> None:
@@ -35,7 +35,7 @@ def put_first_on_sys_path(repo: Path) -> None:
         sys.path.insert(0, entry)
 
 
-def forget_other_repositories(repo: Path) -> None:
+def forget_other_repositories(repository: Repository) -> None:
     """Forget modules of another handler repository that this one's files would shadow.
 
     Production starts one repository per process. In a kernel that loaded repository A
@@ -44,7 +44,7 @@ def forget_other_repositories(repo: Path) -> None:
     next to another repository's handler.py or pipeline.py are forgotten.
     """
     importlib.invalidate_caches()  # files created a moment ago must be found
-    own = {p.stem if p.suffix == ".py" else p.name for p in repo.iterdir()}
+    repo, own = repository.path, repository.top_names()
     for name in list(sys.modules):
         if name.split(".")[0] not in own:
             continue

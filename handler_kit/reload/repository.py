@@ -10,6 +10,7 @@ the reload, the import recorder and the deployment check all ask here.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -75,15 +76,16 @@ class SourceUnreadable(HandlerKitError):
 ENTRY_STEMS = frozenset(file.removesuffix(".py") for file, _, _ in ENTRIES)
 
 
-def roots(root: str) -> list[str]:
+def roots(root: str, extra: Collection[str] = ()) -> list[str]:
     """The folders from which ``import name`` finds the repository's modules.
 
-    The repository folder, and the folders inside it that the handler put on sys.path itself
-    (``sys.path.append(os.path.join(here, "src"))``), site-packages excepted.
+    The repository folder, the folders inside it that the handler put on sys.path itself
+    (``sys.path.append(os.path.join(here, "src"))``; site-packages excepted), and ``extra``:
+    such folders seen in another process (the check's worker reports them).
     """
     found = [root]
     prefix = root + os.sep
-    for entry in sys.path:
+    for entry in (*extra, *sys.path):
         if (
             isinstance(entry, str)
             and entry.startswith(prefix)
@@ -157,6 +159,9 @@ class Repository:
 
     path: Path
     entry: Entry
+    # Folders inside the repository that its handler puts on sys.path, as another process saw
+    # them (the check's worker); this process's own sys.path is always looked at too.
+    extra_roots: tuple[str, ...] = ()
 
     @classmethod
     def find(cls, path: str | Path) -> Repository:
@@ -203,11 +208,28 @@ class Repository:
         name, key, class_name = ENTRIES[0]
         return cls(folder, Entry(folder / name, key, class_name))
 
+    def with_roots(self, extra: Collection[str]) -> Repository:
+        """The repository with ``extra`` sys.path folders of its own (seen in another process)."""
+        return Repository(self.path, self.entry, tuple(extra))
+
+    def roots(self) -> list[str]:
+        """The folders from which ``import name`` finds the repository's modules."""
+        return roots(str(self.path), self.extra_roots)
+
+    def top_names(self) -> set[str]:
+        """The top-level names ``import name`` finds in the repository's roots (files, folders)."""
+        found = set()
+        for root in self.roots():
+            with contextlib.suppress(OSError):
+                for item in os.scandir(root):
+                    found.add(item.name.removesuffix(".py") if item.is_file() else item.name)
+        return found
+
     def module_file(self, name: str) -> Path | None:
         """The file of the repository's own module ``name`` on disk, or None."""
         if name.split(".")[0] in ENTRY_STEMS:
             return None
-        for root in roots(str(self.path)):
+        for root in self.roots():
             file = module_file(root, name)
             if file:
                 return Path(file)
@@ -216,7 +238,7 @@ class Repository:
     def invalidate_caches(self) -> None:
         """Forget what the import system cached of the repository's folders (a file created a
         moment ago must be found), and nothing else: all of sys.path takes milliseconds."""
-        for root in roots(str(self.path)):
+        for root in self.roots():
             finder = sys.path_importer_cache.get(root)
             if finder is not None and hasattr(finder, "invalidate_caches"):
                 finder.invalidate_caches()
@@ -238,7 +260,7 @@ class Repository:
             isinstance(file, str)
             and name.split(".")[0] not in ENTRY_STEMS
             and name not in ENTRY_KEYS
-            and any(is_module_file(root, name, file) for root in roots(str(self.path)))
+            and any(is_module_file(root, name, file) for root in self.roots())
         )
 
     def owns_object(self, value: object) -> bool:
@@ -268,19 +290,21 @@ class Repository:
         return found
 
     def modules_on_disk(self) -> dict[str, Path]:
-        """Every module of the repository that ``import name`` could find from its root.
+        """Every module of the repository that ``import name`` could find from its roots.
 
-        Top-level ``*.py`` files and packages (folders with ``__init__.py``, or namespace
-        folders holding Python files), at any depth; hidden and ``__pycache__`` folders are
-        left out.
+        Python files and packages (folders with ``__init__.py``, or namespace folders holding
+        Python files) at any depth below each root (the repository, and the folders it puts
+        on sys.path: ``src/engine.py`` is ``engine`` too); hidden and ``__pycache__`` folders
+        are left out.
         """
         found: dict[str, Path] = {}
-        for file in _python_files(self.path):
-            parts = file.relative_to(self.path).with_suffix("").parts
-            if parts[-1] == "__init__":
-                parts = parts[:-1]
-            if parts and all(part.isidentifier() for part in parts):
-                found[".".join(parts)] = file
+        for root in map(Path, self.roots()):
+            for file in _python_files(root):
+                parts = file.relative_to(root).with_suffix("").parts
+                if parts[-1] == "__init__":
+                    parts = parts[:-1]
+                if parts and all(part.isidentifier() for part in parts):
+                    found.setdefault(".".join(parts), file)
         return found
 
     def imported_by_entry(self) -> dict[str, Path]:

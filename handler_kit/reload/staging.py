@@ -125,7 +125,8 @@ class Staging:
     def _may_patch(self, name: str, file: Path, text: str) -> bool:
         """Whether a module's text has a top-level statement that could patch a library."""
         try:
-            analysis = changes.analyse(name, text, self.repository.relative(file))
+            entry = name == self.repository.entry.module_key
+            analysis = changes.analyse(name, text, self.repository.relative(file), entry)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return False  # compiling it says what is wrong
         return any(e.kind in MAY_PATCH for e in analysis.effects)
