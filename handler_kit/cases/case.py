@@ -21,6 +21,11 @@ from typing import Any
 from ..endpoint import contract
 from ..errors import HandlerKitError, describe
 
+# The one case a repository without case files gets, where a handler must answer something
+# (the check, the comparison with production): the guide's first payload.
+DEFAULT_CASE = "default"
+DEFAULT_PAYLOAD = {"inputs": "I am quite excited how this will turn out"}
+
 
 class CaseError(HandlerKitError):
     """A case file that cannot be read, or an answer that does not match its case."""
@@ -94,35 +99,40 @@ class Case:
                 hint=f"expected {_short(self.expected)}\n     got {_short(plain)}",
             )
         if self.expected_label is not None:
-            given = {"tolerance": self.tolerance}
-            if self.expected_score is not None:
-                given["expected_score"] = self.expected_score
-            for key, value in given.items():
-                if not _is_number(value):
-                    raise CaseError(
-                        f"case {self.name}: `{key}` must be a number, not {_short(value)}",
-                        file=self.file,
-                    )
-            try:
-                top = _top_label(plain)
-            except ValueError as error:
-                raise CaseError(f"case {self.name}: {error}", file=self.file) from None
-            if top is None:
-                raise CaseError(f"case {self.name}: the answer has no label", file=self.file)
-            label, score = top
-            if label != self.expected_label:
+            self._check_label(plain)
+
+    def _check_label(self, plain: Any) -> None:
+        """Raise CaseError unless the top label of ``plain`` is ``expected_label`` (with its
+        score within ``tolerance`` of ``expected_score`` when the case gives one)."""
+        given = {"tolerance": self.tolerance}
+        if self.expected_score is not None:
+            given["expected_score"] = self.expected_score
+        for key, value in given.items():
+            if not _is_number(value):
                 raise CaseError(
-                    f"case {self.name}: label {label!r}, expected {self.expected_label!r}",
+                    f"case {self.name}: `{key}` must be a number, not {_short(value)}",
                     file=self.file,
                 )
-            if self.expected_score is not None and not math.isclose(
-                score, self.expected_score, abs_tol=self.tolerance
-            ):
-                raise CaseError(
-                    f"case {self.name}: score {score:.4f} is not within {self.tolerance} of "
-                    f"{self.expected_score}",
-                    file=self.file,
-                )
+        try:
+            top = _top_label(plain)
+        except ValueError as error:
+            raise CaseError(f"case {self.name}: {error}", file=self.file) from None
+        if top is None:
+            raise CaseError(f"case {self.name}: the answer has no label", file=self.file)
+        label, score = top
+        if label != self.expected_label:
+            raise CaseError(
+                f"case {self.name}: label {label!r}, expected {self.expected_label!r}",
+                file=self.file,
+            )
+        if self.expected_score is not None and not math.isclose(
+            score, self.expected_score, abs_tol=self.tolerance
+        ):
+            raise CaseError(
+                f"case {self.name}: score {score:.4f} is not within {self.tolerance} of "
+                f"{self.expected_score}",
+                file=self.file,
+            )
 
 
 def load_cases(folder: str | Path) -> list[Case]:
