@@ -21,6 +21,7 @@ from typing import Any
 from ..endpoint import contract
 from ..errors import HandlerKitError, describe
 
+FOLDER = "cases"  # a repository's folder of case files
 # The one case a repository without case files gets, where a handler must answer something
 # (the check, the comparison with production): the guide's first payload.
 DEFAULT_CASE = "default"
@@ -144,6 +145,37 @@ def load_cases(folder: str | Path) -> list[Case]:
     return found  # type: ignore[return-value]
 
 
+def cases_folder(repository: str | Path, folder: str | Path | None = None) -> Path:
+    """Where the cases of ``repository`` are: ``folder`` when given, else ``<repository>/cases``."""
+    return Path(folder if folder is not None else Path(repository) / FOLDER).expanduser()
+
+
+def cases_for(
+    repository: str | Path, folder: str | Path | None = None, *, default: bool = False
+) -> list[Case | CaseError]:
+    """The cases of ``repository``: every case file in ``folder`` when given, else in
+    ``<repository>/cases``, by name (a CaseError in place of one that cannot be read).
+
+    A ``folder`` given that does not exist raises CaseError. When there are no case files,
+    ``default`` gives the one default case (the guide's payload); without it, CaseError says
+    where to write them.
+    """
+    where = cases_folder(repository, folder)
+    # A folder given must be there; the repository's own may be missing.
+    found = read_cases(where) if folder is not None or where.is_dir() else []
+    if found:
+        return found
+    if default:
+        return [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
+    if not where.is_dir():
+        raise _no_folder(where)
+    raise CaseError(
+        f"no case files (*.json) in {where}",
+        hint="Write cases there (the payload form's export_cases(), or "
+        'cases/first.json: {"payload": {"inputs": ...}}), or pass --cases DIR.',
+    )
+
+
 def read_cases(folder: str | Path) -> list[Case | CaseError]:
     """Every ``*.json`` case file in ``folder``, by name: the case, or why it cannot be read.
 
@@ -152,7 +184,7 @@ def read_cases(folder: str | Path) -> list[Case | CaseError]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise CaseError(f"no cases folder at {folder}", hint="Create it, or pass --cases DIR.")
+        raise _no_folder(folder)
     found: list[Case | CaseError] = []
     for file in sorted(folder.glob("*.json")):
         try:
@@ -162,6 +194,10 @@ def read_cases(folder: str | Path) -> list[Case | CaseError]:
         except Exception as error:  # a case of an unforeseen shape fails alone, said plainly
             found.append(CaseError(f"cannot read the case: {describe(error)}", file=file))
     return found
+
+
+def _no_folder(folder: Path) -> CaseError:
+    return CaseError(f"no cases folder at {folder}", hint="Create it, or pass --cases DIR.")
 
 
 def read_case(file: Path) -> Case:

@@ -23,7 +23,7 @@ from typing import Any
 from ..endpoint import contract
 from ..errors import HandlerKitError
 from ..report import Column, Report, Status, count, duration
-from .case import Case, CaseError, read_cases
+from .case import Case, CaseError, cases_folder, cases_for
 
 DEFAULT_TIMEOUT = 60.0  # seconds per request: a cold endpoint or a large model answers slowly
 PREVIEW = 80  # characters of an answer shown in a passing row
@@ -198,22 +198,19 @@ def replay(
     token: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> ReplayReport:
-    """Send every case in ``cases`` (default ``./cases``) to ``url``; a row per case.
+    """Send every case in ``cases`` to ``url``; a row per case.
+
+    ``cases`` is a folder of case files, by default those of the repository this runs in
+    (``./cases``).
 
     ``token`` is sent as ``Authorization: Bearer TOKEN`` (a deployed endpoint's, or the
     local endpoint's ``--token``); ``timeout`` bounds each request, in seconds. Once the
     endpoint refuses a connection, the cases after it are not sent.
     """
     check_url(url)
-    folder = Path(cases if cases is not None else "cases").expanduser()
-    found = read_cases(folder)  # no such folder: the error says to pass --cases
-    if not found:
-        raise CaseError(
-            f"no case files (*.json) in {folder}",
-            hint="Write cases there (the payload form's export_cases(), or "
-            'cases/first.json: {"payload": {"inputs": ...}}), or pass --cases DIR.',
-        )
-    report = ReplayReport(url, folder.resolve())
+    # No such folder, or no case files: the error says where they go.
+    found = cases_for(Path.cwd(), cases)
+    report = ReplayReport(url, cases_folder(Path.cwd(), cases).resolve())
     refused: Unreachable | None = None
     for case in found:
         if isinstance(case, CaseError):

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ..cases.case import DEFAULT_CASE, DEFAULT_PAYLOAD, Case, CaseError, read_cases
+from ..cases.case import DEFAULT_CASE, DEFAULT_PAYLOAD, Case, CaseError, cases_for
 from ..errors import HandlerKitError, HandlerLoadError, describe, user_location
 from ..production.requirements import Requirements, missing_hint
 from ..reload.live import load
@@ -64,7 +64,7 @@ def work(repo: Path, cases: Path | None, out: IO[str]) -> None:
     said = f"peak memory {memory:.0f} MB" if memory is not None else "peak memory unknown"
     emit(out, row=Row("start-up", Status.PASS, f"built in {duration(live.load_seconds)}; {said}"))
     try:
-        found = _cases(repo, cases)
+        found = cases_for(repo, cases, default=True)
     except CaseError as error:  # no such folder given
         emit(out, row=Row("cases", Status.FAIL, str(error)))
         return
@@ -80,17 +80,6 @@ def work(repo: Path, cases: Path | None, out: IO[str]) -> None:
             detail = f"the case could not be run: {describe(exc)}"
             row = Row(f"case {case.name}", Status.FAIL, detail)
         emit(out, row=row)
-
-
-def _cases(repo: Path, folder: Path | None) -> list[Case | CaseError]:
-    """The cases to answer (the error of a case file that cannot be read).
-
-    Without case files, the default payload is the one case.
-    """
-    if folder is None and not (repo / "cases").is_dir():
-        return [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
-    found = read_cases(folder or repo / "cases")  # no such --cases folder: the error says so
-    return found or [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
 
 
 def answer_case(live: LiveHandler, case: Case, repo: Path) -> Row:

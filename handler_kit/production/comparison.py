@@ -23,14 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from ..cases.case import (
-    DEFAULT_CASE,
-    DEFAULT_PAYLOAD,
-    Case,
-    CaseError,
-    difference,
-    read_cases,
-)
+from ..cases.case import Case, CaseError, cases_for, difference
 from ..cases.replay import Answer, Unreachable, send
 from ..checks.check import DEFAULT_TIMEOUT, CheckReport, check
 from ..errors import HandlerKitError
@@ -494,10 +487,7 @@ def kit_server(
 
 def _cases(repo: Path, folder: Path | None) -> list[Case | CaseError]:
     """The cases to send: the folder's (the error of one that cannot be read), or the default."""
-    if folder is None and not (repo / "cases").is_dir():
-        return [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
-    found = read_cases(folder or repo / "cases")  # no such --cases folder: the error says so
-    return found or [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
+    return cases_for(repo, folder, default=True)
 
 
 def _described(toolkit: Toolkit, base: Path, python: Path) -> str:
