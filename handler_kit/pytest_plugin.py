@@ -1,8 +1,9 @@
 """The pytest plugin: ``pytest --handler-repo REPO`` replays the repository's payload cases.
 
-Each case file (``REPO/cases/*.json``, or ``--handler-cases DIR``) becomes a test item named
-after it. The handler is loaded once per session with :func:`handler_kit.load`, as production
-loads it; an item sends ``Case.data()`` to it and checks the answer with ``Case.check()``.
+Each case file of the repository (``REPO/cases/*.json``, or ``--handler-cases DIR``: the
+rule of ``cases.case.cases_for``) becomes a test item named after it. The handler is loaded
+once per session with :func:`handler_kit.load`, as production loads it; an item sends
+``Case.data()`` to it and checks the answer with ``Case.check()``.
 Without ``--handler-repo`` the plugin does nothing. handler_kit is imported only then, so the
 plugin costs other test runs nothing.
 """
@@ -41,20 +42,22 @@ def pytest_collection_modifyitems(
     repo = config.getoption("handler_repo")
     if not repo:
         return
+    from .cases.case import CaseError, cases_folder, cases_for
+
     repo_path = Path(repo).expanduser().resolve()
     given = config.getoption("handler_cases")
-    folder = Path(given).expanduser().resolve() if given else repo_path / "cases"
-    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    if not files:
-        what = "no cases folder at" if not folder.is_dir() else "no *.json case files in"
+    folder = cases_folder(repo_path, given).resolve()
+    try:
+        found = cases_for(repo_path, given)
+    except CaseError as error:  # no folder, or no case files in it
         raise pytest.UsageError(
-            f"handler-kit: {what} {folder}\n"
+            f"handler-kit: {error.what}\n"
             "Save payload cases there (the payload form's history exports them), "
             "or pass --handler-cases DIR."
-        )
+        ) from None
     nodeid = _relative(folder, config.rootpath)
     cases = CaseFolder.from_parent(
-        session, name=folder.name, nodeid=nodeid, path=folder, repo=repo_path
+        session, name=folder.name, nodeid=nodeid, path=folder, repo=repo_path, cases=found
     )
     # Collected through the hooks so that the terminal counts the items and shows errors.
     report = config.hook.pytest_make_collect_report(collector=cases)
@@ -65,16 +68,15 @@ def pytest_collection_modifyitems(
 class CaseFolder(pytest.Collector):
     """The folder of payload cases: one item per ``*.json`` file."""
 
-    def __init__(self, *, repo: Path, **kwargs: Any) -> None:
+    def __init__(self, *, repo: Path, cases: list[Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.repo = repo
+        self.cases = cases  # each a Case, or the CaseError of a file that cannot be read
 
     def collect(self) -> list[pytest.Item]:
         """One CaseItem per case file; a file that cannot be read fails its item alone."""
-        from .cases.case import read_cases
-
         items = []
-        for case in read_cases(self.path):
+        for case in self.cases:
             file = Path(case.file or "")
             nodeid = f"{_relative(file, self.config.rootpath)}::{file.stem}"
             items.append(

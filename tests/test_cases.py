@@ -5,7 +5,16 @@ import json
 
 import pytest
 
-from handler_kit.cases.case import Case, CaseError, read_case, save_case
+from handler_kit.cases.case import (
+    DEFAULT_CASE,
+    DEFAULT_PAYLOAD,
+    Case,
+    CaseError,
+    cases_folder,
+    cases_for,
+    read_case,
+    save_case,
+)
 from handler_kit.errors import HandlerKitError
 
 
@@ -129,3 +138,36 @@ def test_an_answer_that_carries_an_error_fails_unless_the_case_expects_it(answer
 )
 def test_an_error_that_is_not_a_message_is_not_a_failure(answer):
     Case("metric", payload={"inputs": "hi"}).check(answer)
+
+
+# --- which cases a repository has: one rule for the check, the replay, the plugin, production ---
+
+
+def test_a_repositorys_cases_are_its_cases_folder_or_the_folder_given(tmp_path):
+    repo = tmp_path / "repo"
+    save_case(repo / "cases", "mine", {"inputs": "a"})
+    save_case(tmp_path / "other", "theirs", {"inputs": "b"})
+    assert cases_folder(repo) == repo / "cases"
+    assert [case.name for case in cases_for(repo)] == ["mine"]
+    assert [case.name for case in cases_for(repo, tmp_path / "other")] == ["theirs"]
+    (repo / "cases" / "broken.json").write_text("{")
+    broken, mine = cases_for(repo)  # one that cannot be read is its error, in its place
+    assert isinstance(broken, CaseError) and mine.name == "mine"
+
+
+def test_without_case_files_the_default_case_is_given_only_when_asked_for(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (default,) = cases_for(repo, default=True)
+    assert (default.name, default.payload, default.file) == (DEFAULT_CASE, DEFAULT_PAYLOAD, None)
+    with pytest.raises(CaseError, match=f"no cases folder at {repo / 'cases'}"):
+        cases_for(repo)
+    (repo / "cases").mkdir()
+    assert cases_for(repo, default=True) == [default]
+    with pytest.raises(CaseError, match=r"no case files \(\*\.json\) in"):
+        cases_for(repo)
+
+
+def test_a_folder_given_that_is_not_there_is_an_error_even_with_a_default(tmp_path):
+    with pytest.raises(CaseError, match=f"no cases folder at {tmp_path / 'missing'}"):
+        cases_for(tmp_path, tmp_path / "missing", default=True)

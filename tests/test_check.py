@@ -22,16 +22,14 @@ from PIL import Image
 
 from handler_kit import CheckReport, check
 from handler_kit.cases.case import Case
-from handler_kit.checks.check import (
-    WORKER_NEEDS,
-    Row,
-    _work,
-    import_rows,
-    path_rows,
-    python_row,
-    requirement_rows,
-    unserializable_path,
-)
+from handler_kit.checks.imports import import_rows
+from handler_kit.checks.large_files import large_file_rows
+from handler_kit.checks.paths import path_rows
+from handler_kit.checks.report import Row
+from handler_kit.checks.requirements import python_row, requirement_rows
+from handler_kit.checks.run import unserializable_path
+from handler_kit.checks.run import work as _work
+from handler_kit.checks.worker import WORKER_NEEDS
 from handler_kit.cli import main
 from handler_kit.production.image import production
 from handler_kit.production.requirements import Environment, pip_command, usual_distribution
@@ -1000,6 +998,34 @@ def test_a_big_file_outside_git_lfs_is_warned(repo, capsys):
     assert "safetensors" not in warned
     repo.write(".gitattributes", text="*.safetensors filter=lfs\n/model.bin filter=lfs -text\n")
     assert row(check(repo.path), "large files").status == "pass"
+
+
+def big_files(repo, *names: str) -> None:
+    for name in names:
+        file = repo.path / name
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with file.open("wb") as f:
+            f.truncate(11 * 1024 * 1024)
+
+
+def test_lfs_tracking_is_read_as_git_reads_gitattributes(repo):
+    # A .gitattributes in a subfolder counts for its files; a folder's name as a pattern does
+    # not cover the files in it (git's rules, not a glob's).
+    big_files(repo, "onnx/model.onnx", "weights/model.bin", "model.pt")
+    repo.write(".gitattributes", text="weights filter=lfs\n**/*.pt filter=lfs\n")
+    repo.write("onnx/.gitattributes", text="*.onnx filter=lfs diff=lfs merge=lfs -text\n")
+    rows = large_file_rows(repo.path)
+    assert [row.detail.split(" is ")[0] for row in rows] == ["weights/model.bin"]
+
+
+def test_without_git_a_large_file_is_warned_as_unknown(repo, monkeypatch):
+    big_files(repo, "model.bin")
+    repo.write(".gitattributes", text="*.bin filter=lfs\n")
+    monkeypatch.setattr("handler_kit.checks.large_files.shutil.which", lambda name: None)
+    (row,) = large_file_rows(repo.path)
+    assert row.status == "warn" and row.detail.startswith(
+        "model.bin is 11.0 MB (git is not here to say whether git LFS tracks it)"
+    )
 
 
 # --- %handler_check ---------------------------------------------------------------------------

@@ -18,11 +18,10 @@ from PIL import Image
 
 from handler_kit.cases.case import save_case
 from handler_kit.cases.replay import Answer
-from handler_kit.checks.check import CheckReport
+from handler_kit.checks.report import CheckReport
 from handler_kit.errors import HandlerKitError
 from handler_kit.production.comparison import (
     ComparisonRow,
-    Match,
     ProductionCheck,
     ProductionComparison,
     _site_packages,
@@ -34,6 +33,7 @@ from handler_kit.production.comparison import (
 )
 from handler_kit.production.toolkit import find_toolkit
 from handler_kit.reload import repository as repository_module
+from handler_kit.report import Status
 
 HERE = version("transformers").split(".")[0]
 PRODUCTION = "4"  # transformers 4.51.3, the toolkit's pin
@@ -117,10 +117,10 @@ def unlike(tmp_path_factory, toolkit):
 def test_a_handler_that_answers_alike_gets_same_on_every_case(alike):
     rows = {row.case: row for row in alike.rows}
     assert {name: row.match for name, row in rows.items()} == {
-        "good": Match.SAME,
-        "no_inputs": Match.SAME,
-        "not_a_string": Match.SAME,
-        "photo": Match.SAME,
+        "good": Status.SAME,
+        "no_inputs": Status.SAME,
+        "not_a_string": Status.SAME,
+        "photo": Status.SAME,
     }, alike
     assert alike.ok and alike.verdict == "all 4 cases answer the same in production and here"
     good, photo = rows["good"], rows["photo"]
@@ -145,7 +145,7 @@ def test_a_handler_that_depends_on_versions_shows_where_production_differs(unlik
         f'{{"inputs":"hi","transformers":"{PRODUCTION}",{installed}}}'
     )
     assert version_row.kit.body == f'{{"inputs":"hi","transformers":"{HERE}","tinypkg":null}}'
-    assert version_row.match is Match.DIFFERS and not unlike.ok
+    assert version_row.match is Status.DIFFERS and not unlike.ok
     first = "transformers" if HERE != PRODUCTION else "tinypkg"
     assert version_row.detail.startswith(f'body differs from production\'s: answer["{first}"] is')
     text = str(unlike)
@@ -156,7 +156,7 @@ def test_a_handler_that_depends_on_versions_shows_where_production_differs(unlik
     axios = rows["axios"]
     assert axios.production.status == axios.kit.status == 400
     assert "application/json; charset=utf-8" in axios.production.body
-    assert axios.match is Match.SAME, axios.detail
+    assert axios.match is Status.SAME, axios.detail
     page = unlike._repr_html_()
     assert ">differs</b>" in page and "the kit</th>" in page
 
@@ -266,7 +266,7 @@ def test_a_python_that_fails_to_say_where_its_packages_are_is_named(tmp_path):
 
 def test_the_check_against_production_shows_and_judges_both_reports(tmp_path):
     report = CheckReport(tmp_path)
-    row = ComparisonRow("good", Match.DIFFERS, "status 400 in production, 200 here")
+    row = ComparisonRow("good", Status.DIFFERS, "status 400 in production, 200 here")
     result = ProductionCheck(report, ProductionComparison(tmp_path, [row]))
     assert not result.ok  # ready to deploy, but it answers otherwise in production
     text = str(result)
@@ -274,7 +274,7 @@ def test_the_check_against_production_shows_and_judges_both_reports(tmp_path):
     assert text.endswith("1 of 1 case differs from production")
     page = result._repr_html_()
     assert "Deployment check of" in page and "Production against the kit on" in page
-    result.comparison.rows[0] = ComparisonRow("good", Match.SAME, "200")
+    result.comparison.rows[0] = ComparisonRow("good", Status.SAME, "200")
     assert result.ok
 
 

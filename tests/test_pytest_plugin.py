@@ -95,6 +95,14 @@ def test_a_missing_cases_folder_is_a_usage_error(repo, pytester):
     result.stderr.fnmatch_lines([f"*handler-kit: no cases folder at {repo.path / 'cases'}*"])
 
 
+def test_an_empty_cases_folder_is_a_usage_error_that_says_so(repo, pytester):
+    repo.write("handler.py", "base.py")
+    (repo.path / "cases").mkdir()
+    result = pytester.runpytest_subprocess("--handler-repo", str(repo.path))
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"*handler-kit: no case files (*.json) in {repo.path / 'cases'}*"])
+
+
 def test_without_the_option_the_plugin_adds_nothing(repo, pytester):
     repo.write("handler.py", "base.py")
     case(repo.path / "cases", "good", "positive")

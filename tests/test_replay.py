@@ -11,10 +11,11 @@ from PIL import Image
 
 import handler_kit
 from handler_kit.cases.case import save_case
-from handler_kit.cases.replay import Answer, Outcome, replay
+from handler_kit.cases.replay import Answer, replay
 from handler_kit.cli import main
 from handler_kit.endpoint.server import serve
 from handler_kit.errors import HandlerKitError
+from handler_kit.report import Status
 
 SAID = {"type": "builtins.str", "parameters": None, "keys": ["inputs"]}
 
@@ -58,8 +59,8 @@ def test_cases_whose_answers_match_pass(endpoint, tmp_path):
     save_case(cases, "no_expectation", {"inputs": "hi"})
     report = replay(endpoint.url, cases)
     assert [(row.case, row.outcome, row.status) for row in report.rows] == [
-        ("no_expectation", Outcome.PASS, 200),
-        ("text", Outcome.PASS, 200),
+        ("no_expectation", Status.PASS, 200),
+        ("text", Status.PASS, 200),
     ]
     assert report.ok and report.verdict == "all 2 cases pass"
     assert '"type":"builtins.str"' in report.rows[1].detail  # the answer, shortened
@@ -71,7 +72,7 @@ def test_an_answer_that_differs_says_where_and_the_command_exits_1(endpoint, tmp
     save_case(cases, "text", {"inputs": "hi"}, expect={"expected": {**SAID, "type": "x"}})
     report = replay(endpoint.url, cases)
     (row,) = report.rows
-    assert row.outcome is Outcome.DIFFERS and not report.ok
+    assert row.outcome is Status.DIFFERS and not report.ok
     assert 'answer["type"] is "builtins.str", expected "x"' in row.detail
     assert report.verdict == "0 of 1 pass, 1 differs"
     assert main(["replay", endpoint.url, "--cases", str(cases)]) == 1
@@ -87,7 +88,7 @@ def test_a_binary_image_case_sends_its_file_with_its_content_type(endpoint, tmp_
     save_case(cases, "photo_checked", body=png(), content_type="image/png", suffix=".png",
               expect={"expected": expected})  # fmt: skip
     report = replay(endpoint.url, cases)
-    assert [row.outcome for row in report.rows] == [Outcome.PASS, Outcome.PASS], report
+    assert [row.outcome for row in report.rows] == [Status.PASS, Status.PASS], report
 
 
 def test_an_endpoint_with_a_token_refuses_without_it_and_says_to_pass_it(live, tmp_path, capsys):
@@ -95,10 +96,10 @@ def test_an_endpoint_with_a_token_refuses_without_it_and_says_to_pass_it(live, t
     save_case(cases, "text", {"inputs": "hi"}, expect={"expected": SAID})
     with serve(live, token="s3cret") as endpoint:
         (row,) = replay(endpoint.url, cases).rows
-        assert (row.outcome, row.status) == (Outcome.ERROR, 401)
+        assert (row.outcome, row.status) == (Status.ERROR, 401)
         assert "the endpoint wants a token" in row.detail and "pass --token T" in row.detail
         (wrong,) = replay(endpoint.url, cases, token="nope").rows
-        assert wrong.outcome is Outcome.ERROR and "refused the token" in wrong.detail
+        assert wrong.outcome is Status.ERROR and "refused the token" in wrong.detail
         assert replay(endpoint.url, cases, token="s3cret").ok
         assert main(["replay", endpoint.url, "--cases", str(cases), "--token", "s3cret"]) == 0
     assert "s3cret" not in capsys.readouterr().out  # the token is never printed
@@ -108,7 +109,7 @@ def test_a_handler_error_is_an_error_row_with_the_endpoints_message(endpoint, tm
     cases = tmp_path / "cases"
     save_case(cases, "bad", {"inputs": "hi", "fail": "no dates"})
     (row,) = replay(endpoint.url, cases).rows
-    assert (row.outcome, row.status) == (Outcome.ERROR, 400)
+    assert (row.outcome, row.status) == (Status.ERROR, 400)
     assert row.detail == "HTTP 400: the handler failed or the request was refused: " + (
         "the handler refused: no dates"
     )
@@ -122,7 +123,7 @@ def test_nothing_listening_is_said_once_and_the_other_cases_are_not_sent(tmp_pat
     save_case(cases, "a", {"inputs": "hi"})
     save_case(cases, "b", {"inputs": "hi"})
     first, second = replay(f"http://127.0.0.1:{port}", cases).rows
-    assert first.outcome is Outcome.ERROR and first.status is None
+    assert first.outcome is Status.ERROR and first.status is None
     assert f"nothing listens at http://127.0.0.1:{port} (connection refused)" in first.detail
     assert "handler-kit serve REPO" in first.detail
     assert (
@@ -135,7 +136,7 @@ def test_a_slow_answer_times_out_with_what_to_do(endpoint, tmp_path):
     cases = tmp_path / "cases"
     save_case(cases, "slow", {"inputs": "hi", "sleep": 1})
     (row,) = replay(endpoint.url, cases, timeout=0.2).rows
-    assert row.outcome is Outcome.ERROR
+    assert row.outcome is Status.ERROR
     assert f"no answer from {endpoint.url} within 0.2 s" in row.detail and "--timeout" in row.detail
 
 
@@ -155,8 +156,8 @@ def test_a_bad_url_no_cases_and_an_unreadable_case_are_said_plainly(endpoint, tm
     (tmp_path / "broken.json").write_text("{")
     save_case(tmp_path, "good", {"inputs": "hi"})
     broken, good = replay(endpoint.url, tmp_path).rows
-    assert broken.outcome is Outcome.ERROR and "cannot read the case" in broken.detail
-    assert good.outcome is Outcome.PASS  # one bad case file does not hide the others
+    assert broken.outcome is Status.ERROR and "cannot read the case" in broken.detail
+    assert good.outcome is Status.PASS  # one bad case file does not hide the others
 
 
 def test_the_report_shows_as_html_with_each_outcome(endpoint, tmp_path):
@@ -197,10 +198,10 @@ def test_replay_against_productions_real_server(production, tmp_path):
     save_case(cases, "refused", {"text": "no inputs"})
     rows = {row.case: row for row in replay(production.url, cases).rows}
     assert {name: row.outcome for name, row in rows.items()} == {
-        "good": Outcome.PASS,
-        "photo": Outcome.PASS,
-        "refused": Outcome.ERROR,
-        "wrong": Outcome.DIFFERS,
+        "good": Status.PASS,
+        "photo": Status.PASS,
+        "refused": Status.ERROR,
+        "wrong": Status.DIFFERS,
     }
     assert rows["wrong"].detail == "label 'negative', expected 'positive'"
     assert rows["refused"].detail.startswith(
@@ -241,9 +242,9 @@ def odd():
 @pytest.mark.parametrize(
     ("path", "outcome", "said"),
     [
-        ("/busy", Outcome.ERROR, "HTTP 503: the endpoint is not answering yet (starting, scaled"),
-        ("/text", Outcome.DIFFERS, "answered text/plain (3 bytes), not JSON"),
-        ("/nope", Outcome.ERROR, "HTTP 404: no predict route at this URL: give the endpoint's"),
+        ("/busy", Status.ERROR, "HTTP 503: the endpoint is not answering yet (starting, scaled"),
+        ("/text", Status.DIFFERS, "answered text/plain (3 bytes), not JSON"),
+        ("/nope", Status.ERROR, "HTTP 404: no predict route at this URL: give the endpoint's"),
     ],
 )
 def test_what_an_answer_that_is_no_endpoints_means(odd, tmp_path, path, outcome, said):
@@ -263,5 +264,5 @@ def test_an_answer_that_carries_an_error_differs_as_in_check(repo, tmp_path):
     with serve(handler_kit.load(repo.path)) as endpoint:
         report = replay(endpoint.url, tmp_path / "cases")
     (row,) = report.rows
-    assert row.status == 200 and row.outcome is Outcome.DIFFERS and not report.ok
+    assert row.status == 200 and row.outcome is Status.DIFFERS and not report.ok
     assert "carries an error" in row.detail

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 
 from handler_kit import style
-from handler_kit.cases.replay import Outcome, ReplayReport, ReplayRow
-from handler_kit.checks.check import CheckReport, Row
+from handler_kit.cases.replay import ReplayReport, ReplayRow
+from handler_kit.checks.report import CheckReport, Row
 from handler_kit.endpoint.server import serve
 from handler_kit.notebook.runner import NotebookRun
 from handler_kit.notebook.tables import result_table
 from handler_kit.notebook.widgets import _Error, payload_form
-from handler_kit.production.comparison import ComparisonRow, Match, ProductionComparison, Side
+from handler_kit.production.comparison import ComparisonRow, ProductionComparison, Side
 from handler_kit.reload.plan import ReloadReport
+from handler_kit.report import Status
 
 STYLE = re.compile(r'style="([^"]*)"')
 INNERMOST_VAR = re.compile(r"var\(--[\w-]+, (?:[^()]|\([^()]*\))*\)")
@@ -66,10 +67,16 @@ def pages():
         yield f"reload {mode}", report._repr_html_()
     rows = [Row("a", status, "detail") for status in ("pass", "fail", "warn", "skip")]
     yield "check", CheckReport(Path("repo"), rows)._repr_html_()
-    replayed = [ReplayRow(o.value, o, "detail", 200, 0.01) for o in Outcome]
+    replayed = [
+        ReplayRow(o.value, o, "detail", 200, 0.01)
+        for o in (Status.PASS, Status.DIFFERS, Status.ERROR)
+    ]
     yield "replay", ReplayReport("http://127.0.0.1:1", Path("cases"), replayed)._repr_html_()
     side = Side(200, "application/json", "[]")
-    compared = [ComparisonRow(m.value, m, "detail", side, side) for m in Match]
+    compared = [
+        ComparisonRow(m.value, m, "detail", side, side)
+        for m in (Status.SAME, Status.DIFFERS, Status.ERROR)
+    ]
     yield "production", ProductionComparison(Path("repo"), compared, "python")._repr_html_()
     for error in (None, "ValueError: no"):
         run = NotebookRun(Path("a.ipynb"), Path("out/a.ipynb"), None, 1.0, error=error)

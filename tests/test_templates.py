@@ -13,7 +13,7 @@ import pytest
 
 from handler_kit import load, templates
 from handler_kit.cases.case import load_cases
-from handler_kit.checks.check import import_rows
+from handler_kit.checks.imports import import_rows
 from handler_kit.cli import main
 from handler_kit.errors import HandlerKitError
 from handler_kit.templates import samples

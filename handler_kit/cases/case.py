@@ -21,6 +21,12 @@ from typing import Any
 from ..endpoint import contract
 from ..errors import HandlerKitError, describe
 
+FOLDER = "cases"  # a repository's folder of case files
+# The one case a repository without case files gets, where a handler must answer something
+# (the check, the comparison with production): the guide's first payload.
+DEFAULT_CASE = "default"
+DEFAULT_PAYLOAD = {"inputs": "I am quite excited how this will turn out"}
+
 
 class CaseError(HandlerKitError):
     """A case file that cannot be read, or an answer that does not match its case."""
@@ -94,35 +100,40 @@ class Case:
                 hint=f"expected {_short(self.expected)}\n     got {_short(plain)}",
             )
         if self.expected_label is not None:
-            given = {"tolerance": self.tolerance}
-            if self.expected_score is not None:
-                given["expected_score"] = self.expected_score
-            for key, value in given.items():
-                if not _is_number(value):
-                    raise CaseError(
-                        f"case {self.name}: `{key}` must be a number, not {_short(value)}",
-                        file=self.file,
-                    )
-            try:
-                top = _top_label(plain)
-            except ValueError as error:
-                raise CaseError(f"case {self.name}: {error}", file=self.file) from None
-            if top is None:
-                raise CaseError(f"case {self.name}: the answer has no label", file=self.file)
-            label, score = top
-            if label != self.expected_label:
+            self._check_label(plain)
+
+    def _check_label(self, plain: Any) -> None:
+        """Raise CaseError unless the top label of ``plain`` is ``expected_label`` (with its
+        score within ``tolerance`` of ``expected_score`` when the case gives one)."""
+        given = {"tolerance": self.tolerance}
+        if self.expected_score is not None:
+            given["expected_score"] = self.expected_score
+        for key, value in given.items():
+            if not _is_number(value):
                 raise CaseError(
-                    f"case {self.name}: label {label!r}, expected {self.expected_label!r}",
+                    f"case {self.name}: `{key}` must be a number, not {_short(value)}",
                     file=self.file,
                 )
-            if self.expected_score is not None and not math.isclose(
-                score, self.expected_score, abs_tol=self.tolerance
-            ):
-                raise CaseError(
-                    f"case {self.name}: score {score:.4f} is not within {self.tolerance} of "
-                    f"{self.expected_score}",
-                    file=self.file,
-                )
+        try:
+            top = _top_label(plain)
+        except ValueError as error:
+            raise CaseError(f"case {self.name}: {error}", file=self.file) from None
+        if top is None:
+            raise CaseError(f"case {self.name}: the answer has no label", file=self.file)
+        label, score = top
+        if label != self.expected_label:
+            raise CaseError(
+                f"case {self.name}: label {label!r}, expected {self.expected_label!r}",
+                file=self.file,
+            )
+        if self.expected_score is not None and not math.isclose(
+            score, self.expected_score, abs_tol=self.tolerance
+        ):
+            raise CaseError(
+                f"case {self.name}: score {score:.4f} is not within {self.tolerance} of "
+                f"{self.expected_score}",
+                file=self.file,
+            )
 
 
 def load_cases(folder: str | Path) -> list[Case]:
@@ -134,6 +145,37 @@ def load_cases(folder: str | Path) -> list[Case]:
     return found  # type: ignore[return-value]
 
 
+def cases_folder(repository: str | Path, folder: str | Path | None = None) -> Path:
+    """Where the cases of ``repository`` are: ``folder`` when given, else ``<repository>/cases``."""
+    return Path(folder if folder is not None else Path(repository) / FOLDER).expanduser()
+
+
+def cases_for(
+    repository: str | Path, folder: str | Path | None = None, *, default: bool = False
+) -> list[Case | CaseError]:
+    """The cases of ``repository``: every case file in ``folder`` when given, else in
+    ``<repository>/cases``, by name (a CaseError in place of one that cannot be read).
+
+    A ``folder`` given that does not exist raises CaseError. When there are no case files,
+    ``default`` gives the one default case (the guide's payload); without it, CaseError says
+    where to write them.
+    """
+    where = cases_folder(repository, folder)
+    # A folder given must be there; the repository's own may be missing.
+    found = read_cases(where) if folder is not None or where.is_dir() else []
+    if found:
+        return found
+    if default:
+        return [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
+    if not where.is_dir():
+        raise _no_folder(where)
+    raise CaseError(
+        f"no case files (*.json) in {where}",
+        hint="Write cases there (the payload form's export_cases(), or "
+        'cases/first.json: {"payload": {"inputs": ...}}), or pass --cases DIR.',
+    )
+
+
 def read_cases(folder: str | Path) -> list[Case | CaseError]:
     """Every ``*.json`` case file in ``folder``, by name: the case, or why it cannot be read.
 
@@ -142,7 +184,7 @@ def read_cases(folder: str | Path) -> list[Case | CaseError]:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise CaseError(f"no cases folder at {folder}", hint="Create it, or pass --cases DIR.")
+        raise _no_folder(folder)
     found: list[Case | CaseError] = []
     for file in sorted(folder.glob("*.json")):
         try:
@@ -152,6 +194,10 @@ def read_cases(folder: str | Path) -> list[Case | CaseError]:
         except Exception as error:  # a case of an unforeseen shape fails alone, said plainly
             found.append(CaseError(f"cannot read the case: {describe(error)}", file=file))
     return found
+
+
+def _no_folder(folder: Path) -> CaseError:
+    return CaseError(f"no cases folder at {folder}", hint="Create it, or pass --cases DIR.")
 
 
 def read_case(file: Path) -> Case:

@@ -17,25 +17,16 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .. import style
 from ..endpoint import contract
 from ..errors import HandlerKitError
-from .case import Case, CaseError, read_cases
+from ..report import Column, Report, Status, count, duration
+from .case import Case, CaseError, cases_folder, cases_for
 
 DEFAULT_TIMEOUT = 60.0  # seconds per request: a cold endpoint or a large model answers slowly
 PREVIEW = 80  # characters of an answer shown in a passing row
-
-
-class Outcome(str, Enum):
-    """What became of one replayed case."""
-
-    PASS = "pass"
-    DIFFERS = "differs"  # an answer came, not the one the case expects
-    ERROR = "error"  # no answer: an HTTP error status, or the endpoint could not be reached
 
 
 class Unreachable(HandlerKitError):
@@ -139,28 +130,37 @@ def check_url(url: str) -> None:
 
 @dataclass(frozen=True)
 class ReplayRow:
-    """One replayed case: its outcome, what was found, the HTTP status and the time taken."""
+    """One replayed case: pass, differs or error, what was found, the HTTP status and the time
+    taken."""
 
     case: str
-    outcome: Outcome
+    outcome: Status
     detail: str
     status: int | None = None
     seconds: float | None = None
 
 
-@dataclass
-class ReplayReport:
+@dataclass(repr=False)
+class ReplayReport(Report):
     """The rows of a replay; ``ok`` when every case passed."""
 
     url: str
     cases: Path
     rows: list[ReplayRow] = field(default_factory=list)
 
+    columns = (
+        Column("case"),
+        Column("result", minimum=7),
+        Column("HTTP", minimum=4),
+        Column("time", minimum=9, right=True),
+        Column("detail", wrap=True),
+    )
+
     @property
     def ok(self) -> bool:
-        return all(row.outcome is Outcome.PASS for row in self.rows)
+        return all(row.outcome is Status.PASS for row in self.rows)
 
-    def count(self, outcome: Outcome) -> int:
+    def count(self, outcome: Status) -> int:
         """How many rows have ``outcome``."""
         return sum(1 for row in self.rows if row.outcome is outcome)
 
@@ -169,57 +169,27 @@ class ReplayReport:
         """``all 3 cases pass`` or ``1 of 3 cases differs, 1 error``, the report's last line."""
         n = len(self.rows)
         if self.ok:
-            return f"all {n} case{'s' * (n != 1)} pass"
-        differ, errors = self.count(Outcome.DIFFERS), self.count(Outcome.ERROR)
-        parts = [f"{self.count(Outcome.PASS)} of {n} pass"]
+            return f"all {count(n, 'case')} pass"
+        differ, errors = self.count(Status.DIFFERS), self.count(Status.ERROR)
+        parts = [f"{self.count(Status.PASS)} of {n} pass"]
         if differ:
             parts.append(f"{differ} differ{'s' * (differ == 1)}")
         if errors:
-            parts.append(f"{errors} error{'s' * (errors != 1)}")
+            parts.append(count(errors, "error"))
         return ", ".join(parts)
 
-    def __str__(self) -> str:
-        rows = [
-            (
-                row.case,
-                row.outcome.value,
-                str(row.status) if row.status is not None else "-",
-                _duration(row.seconds) if row.seconds is not None else "-",
-                row.detail,
-            )
-            for row in self.rows
-        ]
-        lines = [f"Replay of {self.cases} against {self.url}"]
-        header = ("case", "result", "HTTP", "time", "detail")
-        lines += style.text_table(header, rows, minimum=(0, 7, 4, 9), right={3})
-        lines.append(self.verdict)
-        return "\n".join(lines)
+    def heading(self) -> str:
+        return f"Replay of {self.cases} against {self.url}"
 
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        cell = style.cell_style()
-        right = style.cell_style("right")
-        rows = "".join(
-            f'<tr><td style="{cell}">{html.escape(row.case)}</td>'
-            f'<td style="{cell}">{style.status(row.outcome.value)}</td>'
-            f'<td style="{right}">{row.status if row.status is not None else "-"}</td>'
-            f'<td style="{right}">'
-            f"{_duration(row.seconds) if row.seconds is not None else '-'}</td>"
-            f'<td style="{cell};white-space:pre-wrap">{html.escape(row.detail)}</td></tr>'
-            for row in self.rows
-        )
-        head = "".join(
-            f'<th style="{cell}">{name}</th>'
-            for name in ("case", "result", "HTTP", "time", "detail")
-        )
-        verdict = style.status("pass" if self.ok else "fail", self.verdict)
+    def heading_html(self) -> str:
         return (
-            f'<div style="color:{style.TEXT}"><b>Replay of {html.escape(str(self.cases))} '
-            f"against <code>{html.escape(self.url)}</code></b>"
-            f'<table style="{style.table_style()}"><tr>{head}</tr>{rows}</table>'
-            f"<div>{verdict}</div></div>"
+            f"Replay of {html.escape(str(self.cases))} against <code>{html.escape(self.url)}</code>"
         )
+
+    def cells(self, row: ReplayRow) -> tuple[str, Status, str, str, str]:
+        status = str(row.status) if row.status is not None else "-"
+        seconds = duration(row.seconds) if row.seconds is not None else "-"
+        return row.case, row.outcome, status, seconds, row.detail
 
 
 def replay(
@@ -228,34 +198,31 @@ def replay(
     token: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> ReplayReport:
-    """Send every case in ``cases`` (default ``./cases``) to ``url``; a row per case.
+    """Send every case in ``cases`` to ``url``; a row per case.
+
+    ``cases`` is a folder of case files, by default those of the repository this runs in
+    (``./cases``).
 
     ``token`` is sent as ``Authorization: Bearer TOKEN`` (a deployed endpoint's, or the
     local endpoint's ``--token``); ``timeout`` bounds each request, in seconds. Once the
     endpoint refuses a connection, the cases after it are not sent.
     """
     check_url(url)
-    folder = Path(cases if cases is not None else "cases").expanduser()
-    found = read_cases(folder)  # no such folder: the error says to pass --cases
-    if not found:
-        raise CaseError(
-            f"no case files (*.json) in {folder}",
-            hint="Write cases there (the payload form's export_cases(), or "
-            'cases/first.json: {"payload": {"inputs": ...}}), or pass --cases DIR.',
-        )
-    report = ReplayReport(url, folder.resolve())
+    # No such folder, or no case files: the error says where they go.
+    found = cases_for(Path.cwd(), cases)
+    report = ReplayReport(url, cases_folder(Path.cwd(), cases).resolve())
     refused: Unreachable | None = None
     for case in found:
         if isinstance(case, CaseError):
             name = Path(case.file).stem if case.file else "?"
-            report.rows.append(ReplayRow(name, Outcome.ERROR, f"not sent: {case}"))
+            report.rows.append(ReplayRow(name, Status.ERROR, f"not sent: {case}"))
         elif refused is not None:
-            report.rows.append(ReplayRow(case.name, Outcome.ERROR, f"not sent: {refused.what}"))
+            report.rows.append(ReplayRow(case.name, Status.ERROR, f"not sent: {refused.what}"))
         else:
             try:
                 report.rows.append(_replay(url, case, token, timeout))
             except HandlerKitError as error:  # unreachable, or a body file it cannot read
-                report.rows.append(ReplayRow(case.name, Outcome.ERROR, str(error)))
+                report.rows.append(ReplayRow(case.name, Status.ERROR, str(error)))
                 if isinstance(error, Unreachable) and error.refused:
                     refused = error
     return report
@@ -268,7 +235,7 @@ def replay_case(
     try:
         return _replay(url, case, token, timeout)
     except HandlerKitError as error:
-        return ReplayRow(case.name, Outcome.ERROR, str(error))
+        return ReplayRow(case.name, Status.ERROR, str(error))
 
 
 def _replay(url: str, case: Case, token: str | None, timeout: float) -> ReplayRow:
@@ -276,13 +243,13 @@ def _replay(url: str, case: Case, token: str | None, timeout: float) -> ReplayRo
     answer = send(url, case.content_type, case.body(), token, timeout)
     if answer.status != 200:
         return ReplayRow(
-            case.name, Outcome.ERROR, status_advice(answer, token), answer.status, answer.seconds
+            case.name, Status.ERROR, status_advice(answer, token), answer.status, answer.seconds
         )
     if not answer.is_json:
         said = answer.content_type or "no Content-Type"
         return ReplayRow(
             case.name,
-            Outcome.DIFFERS,
+            Status.DIFFERS,
             f"answered {said} ({len(answer.body)} bytes), not JSON",
             answer.status,
             answer.seconds,
@@ -291,17 +258,17 @@ def _replay(url: str, case: Case, token: str | None, timeout: float) -> ReplayRo
         got = answer.json()
     except ValueError as error:
         detail = f"the answer says JSON but is not: {error}"
-        return ReplayRow(case.name, Outcome.DIFFERS, detail, answer.status, answer.seconds)
+        return ReplayRow(case.name, Status.DIFFERS, detail, answer.status, answer.seconds)
     try:
         case.check(got)
     except CaseError as error:
         # The row names the case already; the rest says what differs.
         what = error.what.removeprefix(f"case {case.name}: ")
         detail = "\n".join(part for part in (what, error.hint) if part)
-        return ReplayRow(case.name, Outcome.DIFFERS, detail, answer.status, answer.seconds)
+        return ReplayRow(case.name, Status.DIFFERS, detail, answer.status, answer.seconds)
     text = answer.body.decode("utf-8", "replace")
     preview = text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…"
-    return ReplayRow(case.name, Outcome.PASS, preview, answer.status, answer.seconds)
+    return ReplayRow(case.name, Status.PASS, preview, answer.status, answer.seconds)
 
 
 def status_advice(answer: Answer, token: str | None) -> str:
@@ -351,7 +318,3 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
     if loopback:
         return urllib.request.build_opener(urllib.request.ProxyHandler({}))
     return urllib.request.build_opener()
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.1f} ms"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import html
 import os
 import shutil
 import subprocess
@@ -21,16 +20,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import IO
 
-from .. import style
-from ..cases.case import Case, CaseError, difference, read_cases
+from ..cases.case import Case, CaseError, cases_for, difference
 from ..cases.replay import Answer, Unreachable, send
-from ..checks.check import DEFAULT_CASE, DEFAULT_PAYLOAD, DEFAULT_TIMEOUT, CheckReport, check
+from ..checks.check import DEFAULT_TIMEOUT, CheckReport, check
 from ..errors import HandlerKitError
 from ..reload.repository import Repository
+from ..report import Column, Report, Status, count
 from .requirements import Requirements, _option
 from .toolkit import (
     ProductionServer,
@@ -52,14 +50,6 @@ SHORT = 100  # characters of a body shown in a cell
 # numpy (1.x) and this environment's sum in another order and differ in the last bits
 # (seen: 0.23783064665874948 there, 0.23783064665874942 here), which no client can tell.
 FLOAT_NOISE = 1e-9
-
-
-class Match(str, Enum):
-    """How production's answer and the kit's compare."""
-
-    SAME = "same"
-    DIFFERS = "differs"
-    ERROR = "error"  # a case that could not be sent, or a server that did not answer
 
 
 @dataclass(frozen=True)
@@ -88,95 +78,68 @@ class Side:
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """One case: the same answer from both servers, or what differs."""
+    """One case: the same answer from both servers, or what differs (or an error: a case that
+    could not be sent, or a server that did not answer)."""
 
     case: str
-    match: Match
+    match: Status
     detail: str
     production: Side | None = None
     kit: Side | None = None
 
 
-@dataclass
-class ProductionComparison:
+@dataclass(repr=False)
+class ProductionComparison(Report):
     """A row per case: production's answer against the kit's; ``ok`` when all are the same."""
 
     repo: Path
     rows: list[ComparisonRow] = field(default_factory=list)
     production: str = ""  # which production ran: the toolkit and python used
 
+    columns = (
+        Column("case"),
+        Column("result"),
+        Column("detail", wrap=True),
+        Column("production", mono=True),
+        Column("the kit", mono=True),
+    )
+    # As text, both answers go under the detail of a row that is not the same.
+    text_columns = (Column("case"), Column("result", minimum=7), Column("detail"))
+
     @property
     def ok(self) -> bool:
-        return all(row.match is Match.SAME for row in self.rows)
+        return all(row.match is Status.SAME for row in self.rows)
 
     @property
     def differing(self) -> list[ComparisonRow]:
         """The rows that are not the same."""
-        return [row for row in self.rows if row.match is not Match.SAME]
+        return [row for row in self.rows if row.match is not Status.SAME]
 
     @property
     def verdict(self) -> str:
         """``all 3 cases answer the same`` or ``1 of 3 cases differs from production``."""
         n = len(self.rows)
         if self.ok:
-            return f"all {n} case{'s' * (n != 1)} answer the same in production and here"
+            return f"all {count(n, 'case')} answer the same in production and here"
         k = len(self.differing)
-        return f"{k} of {n} case{'s' * (n != 1)} differ{'s' * (k == 1)} from production"
+        return f"{k} of {count(n, 'case')} differ{'s' * (k == 1)} from production"
 
-    def __str__(self) -> str:
-        lines = [f"Production against the kit on {self.repo}"]
-        if self.production:
-            lines.append(f"production: {self.production}")
-        rows = [
-            (
-                row.case,
-                row.match.value,
-                "\n".join(
-                    [row.detail]
-                    + [
-                        f"{name}: {side}"
-                        for name, side in (("production", row.production), ("kit", row.kit))
-                        if side is not None and row.match is not Match.SAME
-                    ]
-                ),
-            )
-            for row in self.rows
-        ]
-        lines += style.text_table(("case", "result", "detail"), rows, minimum=(0, 7))
-        lines.append(self.verdict)
-        return "\n".join(lines)
+    def heading(self) -> str:
+        return f"Production against the kit on {self.repo}"
 
-    __repr__ = __str__
+    def notes(self) -> list[str]:
+        return [f"production: {self.production}"] if self.production else []
 
-    def _repr_html_(self) -> str:
-        cell = style.cell_style()
-        mono = f"{cell};font-family:{style.MONOSPACE};white-space:pre-wrap"
+    def cells(self, row: ComparisonRow) -> tuple[str, Status, str, str, str]:
+        sides = [str(side) if side is not None else "" for side in (row.production, row.kit)]
+        return row.case, row.match, row.detail, *sides
 
-        def side(value: Side | None) -> str:
-            return html.escape(str(value)) if value is not None else ""
-
-        rows = "".join(
-            f'<tr><td style="{cell}">{html.escape(row.case)}</td>'
-            f'<td style="{cell}">{style.status(row.match.value)}</td>'
-            f'<td style="{cell};white-space:pre-wrap">{html.escape(row.detail)}</td>'
-            f'<td style="{mono}">{side(row.production)}</td>'
-            f'<td style="{mono}">{side(row.kit)}</td></tr>'
-            for row in self.rows
-        )
-        names = ("case", "result", "detail", "production", "the kit")
-        head = "".join(f'<th style="{cell}">{name}</th>' for name in names)
-        verdict = style.status("pass" if self.ok else "fail", self.verdict)
-        said = (
-            f'<div style="color:{style.MUTED}">production: {html.escape(self.production)}</div>'
-            if self.production
-            else ""
-        )
-        return (
-            f'<div style="color:{style.TEXT}"><b>Production against the kit on '
-            f"{html.escape(str(self.repo))}</b>{said}"
-            f'<table style="{style.table_style()}"><tr>{head}</tr>{rows}</table>'
-            f"<div>{verdict}</div></div>"
-        )
+    def text_cells(self, row: ComparisonRow) -> tuple[str, Status, str]:
+        lines = [row.detail]
+        if row.match is not Status.SAME:
+            sides = (("production", row.production), ("kit", row.kit))
+            lines += [f"{name}: {side}" for name, side in sides if side is not None]
+        return row.case, row.match, "\n".join(lines)
 
 
 @dataclass
@@ -300,7 +263,7 @@ def against_production(
             for case in found:
                 if isinstance(case, CaseError):
                     name = Path(case.file).stem if case.file else "?"
-                    report.rows.append(ComparisonRow(name, Match.ERROR, f"not sent: {case}"))
+                    report.rows.append(ComparisonRow(name, Status.ERROR, f"not sent: {case}"))
                     continue
                 report.rows.append(compare_case(case, production.url, here))
         finally:
@@ -313,7 +276,7 @@ def compare_case(case: Case, production_url: str, kit_url: str) -> ComparisonRow
     try:
         body = case.body()
     except CaseError as error:
-        return ComparisonRow(case.name, Match.ERROR, f"not sent: {error}")
+        return ComparisonRow(case.name, Status.ERROR, f"not sent: {error}")
     answers: list[Answer | Side] = []
     for url in (production_url, kit_url):
         try:
@@ -323,12 +286,12 @@ def compare_case(case: Case, production_url: str, kit_url: str) -> ComparisonRow
     production, kit = answers
     if not isinstance(production, Answer) or not isinstance(kit, Answer):
         sides = [a if isinstance(a, Side) else Side.of(a) for a in answers]
-        return ComparisonRow(case.name, Match.ERROR, "no answer", *sides)
+        return ComparisonRow(case.name, Status.ERROR, "no answer", *sides)
     found = answer_difference(production, kit, tolerance_of(case))
     if found:
-        return ComparisonRow(case.name, Match.DIFFERS, found, Side.of(production), Side.of(kit))
+        return ComparisonRow(case.name, Status.DIFFERS, found, Side.of(production), Side.of(kit))
     side = Side.of(production)
-    return ComparisonRow(case.name, Match.SAME, str(side), side, Side.of(kit))
+    return ComparisonRow(case.name, Status.SAME, str(side), side, Side.of(kit))
 
 
 def tolerance_of(case: Case) -> float:
@@ -524,10 +487,7 @@ def kit_server(
 
 def _cases(repo: Path, folder: Path | None) -> list[Case | CaseError]:
     """The cases to send: the folder's (the error of one that cannot be read), or the default."""
-    if folder is None and not (repo / "cases").is_dir():
-        return [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
-    found = read_cases(folder or repo / "cases")  # no such --cases folder: the error says so
-    return found or [Case(DEFAULT_CASE, payload=DEFAULT_PAYLOAD)]
+    return cases_for(repo, folder, default=True)
 
 
 def _described(toolkit: Toolkit, base: Path, python: Path) -> str:

@@ -1,0 +1,158 @@
+"""The kit's reports: a titled table of rows and a verdict, as plain text and as themed HTML.
+
+The deployment check, the replay and the comparison with production each answer with such a
+report. Every row carries a ``Status`` (what became of that check or case); the report says
+how its rows read as cells, and this base renders them: ``__repr__`` as a plain-text table
+(``style.text_table``), ``_repr_html_`` as an HTML table in the theme's colours.
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from . import style
+
+
+class Status(str, enum.Enum):
+    """What became of one row of a report: a check, or a case sent somewhere."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"  # fine to deploy, but read it
+    SKIP = "skip"  # not run: an earlier check failed
+    SAME = "same"  # production's answer and the kit's are the same
+    DIFFERS = "differs"  # an answer came, not the one expected
+    ERROR = "error"  # no answer: not sent, an HTTP error, or nothing listening
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__  # f"{status}" is the word, as str() is
+
+    @property
+    def colour(self) -> str:
+        """The theme colour the word is shown in."""
+        return _COLOURS[self]
+
+
+_COLOURS = {
+    Status.PASS: style.OK,
+    Status.SAME: style.OK,
+    Status.FAIL: style.ERROR,
+    Status.DIFFERS: style.ERROR,
+    Status.ERROR: style.ERROR,
+    Status.WARN: style.WARN,
+    Status.SKIP: style.MUTED,
+}
+
+Cell = str | Status
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a report's table: its name, how it aligns, how its HTML cells look."""
+
+    name: str
+    minimum: int = 0  # the least width of its text cells
+    right: bool = False
+    wrap: bool = False  # free text: its lines are kept in HTML
+    mono: bool = False  # text in monospace, lines kept (an answer's body)
+
+
+class Report:
+    """A report: a heading, a table of rows, and a verdict under it.
+
+    A subclass (a dataclass with ``rows``) gives its ``columns``, each row's ``cells``, its
+    ``heading`` and ``verdict``, and whether it is ``ok``; the text form may show fewer
+    columns than the HTML (``text_columns`` and ``text_cells``).
+    """
+
+    columns: ClassVar[tuple[Column, ...]]
+    text_columns: ClassVar[tuple[Column, ...] | None] = None  # default: ``columns``
+    rows: Sequence[Any]
+
+    @property
+    def ok(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def verdict(self) -> str:
+        """The report's last line: what it comes to."""
+        raise NotImplementedError
+
+    def heading(self) -> str:
+        """The report's first line: what was checked."""
+        raise NotImplementedError
+
+    def heading_html(self) -> str:
+        """The heading as HTML (escaped text unless a report marks part of it up)."""
+        return html.escape(self.heading())
+
+    def notes(self) -> list[str]:
+        """Lines between the heading and the table (e.g. which production ran)."""
+        return []
+
+    def cells(self, row: Any) -> Sequence[Cell]:
+        """A row's cells, one per column."""
+        raise NotImplementedError
+
+    def text_cells(self, row: Any) -> Sequence[Cell]:
+        """A row's cells in the text form, one per text column."""
+        return self.cells(row)
+
+    def __str__(self) -> str:
+        columns = self.text_columns or self.columns
+        rows = [[str(cell) for cell in self.text_cells(row)] for row in self.rows]
+        table = style.text_table(
+            [column.name for column in columns],
+            rows,
+            minimum=[column.minimum for column in columns],
+            right={i for i, column in enumerate(columns) if column.right},
+        )
+        return "\n".join([self.heading(), *self.notes(), *table, self.verdict])
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        cell = style.cell_style()
+        head = "".join(f'<th style="{cell}">{html.escape(c.name)}</th>' for c in self.columns)
+        body = "".join(
+            "<tr>" + "".join(map(_td, self.columns, self.cells(row))) + "</tr>" for row in self.rows
+        )
+        notes = "".join(
+            f'<div style="color:{style.MUTED}">{html.escape(note)}</div>' for note in self.notes()
+        )
+        verdict = (Status.PASS if self.ok else Status.FAIL).colour
+        return (
+            f'<div style="color:{style.TEXT}"><b>{self.heading_html()}</b>{notes}'
+            f'<table style="{style.table_style()}"><tr>{head}</tr>{body}</table>'
+            f"<div>{style.bold(self.verdict, verdict)}</div></div>"
+        )
+
+
+def _td(column: Column, value: Cell) -> str:
+    """One HTML cell: a status in its colour, other text escaped."""
+    css = style.cell_style("right" if column.right else "left")
+    if column.mono:
+        css += f";font-family:{style.MONOSPACE};white-space:pre-wrap"
+    elif column.wrap:
+        css += ";white-space:pre-wrap"
+    if isinstance(value, Status):
+        return f'<td style="{css}">{style.bold(value.value, value.colour)}</td>'
+    return f'<td style="{css}">{html.escape(value)}</td>'
+
+
+def count(n: int, noun: str) -> str:
+    """``1 case``, ``3 cases``: a number and its noun."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def duration(seconds: float) -> str:
+    """``1.25 s``, ``12.3 ms``, ``0.042 ms``: a time as a report shows it."""
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1000:.1f} ms" if seconds >= 0.001 else f"{seconds * 1000:.3f} ms"
