@@ -32,7 +32,7 @@ _EXPORTS = {
     "check_against_production": ".production.comparison",
     "find_toolkit": ".production.toolkit",
     "load": ".reload.live",
-    "payload_form": ".notebook.widgets",
+    "payload_form": ".notebook.form",
     "replay": ".cases.replay",
     "result_table": ".notebook.tables",
     "serve": ".endpoint.server",
@@ -86,8 +86,8 @@ if TYPE_CHECKING:
     from .cases.replay import ReplayReport, replay
     from .checks.check import CheckReport, check
     from .endpoint.server import Endpoint, serve
+    from .notebook.form import payload_form
     from .notebook.tables import ResultTable, result_table, show
-    from .notebook.widgets import payload_form
     from .production.comparison import (
         ProductionCheck,
         ProductionComparison,

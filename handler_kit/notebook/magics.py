@@ -113,7 +113,7 @@ class HandlerMagics(Magics):
         The form is bound to ``<name>_form`` (``handler_form``): its ``history`` and
         ``export_cases()``.
         """
-        from .widgets import payload_form
+        from .form import payload_form
 
         args = parse_argstring(self.handler_form, line)
         sample = json.loads(_unquote(args.sample)) if args.sample else None
