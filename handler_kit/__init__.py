@@ -102,7 +102,7 @@ if TYPE_CHECKING:
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """Register the handler_kit magics (``%load_ext handler_kit``); in Colab, turn on the
     widget manager that the payload form needs there."""
-    from .notebook import colab
+    from . import colab
     from .notebook.magics import HandlerMagics
 
     ipython.register_magics(HandlerMagics)

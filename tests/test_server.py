@@ -593,3 +593,15 @@ def test_metrics_count_the_call_running_and_the_calls_waiting():
         assert seen == {"inf_batch_current_size": "1", "inf_queue_size": "2"}
         assert all(call.result().status_code == 200 for call in calls)
     assert server.describe_routes({}) == "POST / or /predict; GET /health, /metrics"
+
+
+def test_the_endpoint_imports_nothing_of_the_notebook():
+    code = (
+        "import sys, handler_kit.endpoint.server; "
+        "print(' '.join(m for m in sys.modules if m.startswith('handler_kit.notebook') "
+        "or m.split('.')[0] in ('ipywidgets', 'IPython')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == []

@@ -38,9 +38,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from .. import style
+from .. import colab, style
 from ..errors import HandlerKitError, ReloadInterrupted, describe, handler_frames
-from ..notebook import colab
 from . import contract
 
 MAX_BODY = 32 * 2**20

@@ -16,9 +16,8 @@ from typing import Any
 
 import ipywidgets as w
 
-from ... import style
+from ... import colab, style
 from ...errors import HandlerKitError
-from .. import colab
 from .export import cases_folder, export_cases
 from .fields import Field, FieldKind, Fields
 from .history import Entry, History, count
