@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 # The public API: each name and the module that defines it.
 _EXPORTS = {
     "CheckReport": ".checks.check",
-    "Endpoint": ".endpoint.server",
+    "Endpoint": ".endpoint.running",
     "LiveHandler": ".reload.live",
     "ProductionCheck": ".production.comparison",
     "ProductionComparison": ".production.comparison",
@@ -85,7 +85,8 @@ if TYPE_CHECKING:
 
     from .cases.replay import ReplayReport, replay
     from .checks.check import CheckReport, check
-    from .endpoint.server import Endpoint, serve
+    from .endpoint.running import Endpoint
+    from .endpoint.server import serve
     from .notebook.form import payload_form
     from .notebook.tables import ResultTable, result_table, show
     from .production.comparison import (

@@ -13,7 +13,8 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from ..checks.check import DEFAULT_TIMEOUT, CheckReport
-from ..endpoint.server import Endpoint, serve
+from ..endpoint.running import Endpoint
+from ..endpoint.server import serve
 from ..errors import HandlerKitError
 from ..production.comparison import ProductionCheck, check_repository
 from ..reload.live import LiveHandler, load
