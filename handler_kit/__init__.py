@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 # The public API: each name and the module that defines it.
 _EXPORTS = {
     "CheckReport": ".checks.check",
-    "Endpoint": ".endpoint.server",
+    "Endpoint": ".endpoint.running",
     "LiveHandler": ".reload.live",
     "ProductionCheck": ".production.comparison",
     "ProductionComparison": ".production.comparison",
@@ -32,7 +32,7 @@ _EXPORTS = {
     "check_against_production": ".production.comparison",
     "find_toolkit": ".production.toolkit",
     "load": ".reload.live",
-    "payload_form": ".notebook.widgets",
+    "payload_form": ".notebook.form",
     "replay": ".cases.replay",
     "result_table": ".notebook.tables",
     "serve": ".endpoint.server",
@@ -85,9 +85,10 @@ if TYPE_CHECKING:
 
     from .cases.replay import ReplayReport, replay
     from .checks.check import CheckReport, check
-    from .endpoint.server import Endpoint, serve
+    from .endpoint.running import Endpoint
+    from .endpoint.server import serve
+    from .notebook.form import payload_form
     from .notebook.tables import ResultTable, result_table, show
-    from .notebook.widgets import payload_form
     from .production.comparison import (
         ProductionCheck,
         ProductionComparison,
@@ -102,7 +103,7 @@ if TYPE_CHECKING:
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """Register the handler_kit magics (``%load_ext handler_kit``); in Colab, turn on the
     widget manager that the payload form needs there."""
-    from .notebook import colab
+    from . import colab
     from .notebook.magics import HandlerMagics
 
     ipython.register_magics(HandlerMagics)

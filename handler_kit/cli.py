@@ -6,7 +6,6 @@ import argparse
 import json
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -175,7 +174,7 @@ def _call(args: argparse.Namespace) -> int:
             hint='Quote it for the shell, e.g. \'{"inputs": "I am happy"}\'.',
         ) from None
     contract.check_payload(data, "the payload")
-    answer = load(args.repo)(data)
+    answer = load(args.repo)(data, check=False)  # checked above, in the command line's words
     print(json.dumps(answer, indent=2, default=str))
     return 0
 
@@ -236,9 +235,23 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
+    from .notebook.runner import NotebookRun, run_notebooks
+
     parameters = _parameters(args.parameter)
-    options = {"kernel": args.kernel, "cwd": args.cwd}
-    return _run_notebooks(args.notebooks, parameters, args.output, args.timeout, **options)
+    runs = run_notebooks(
+        args.notebooks, args.output, parameters, args.kernel, args.timeout, args.cwd
+    )
+    failed = 0
+    for run in runs:
+        if isinstance(run, NotebookRun):
+            print(repr(run), flush=True)
+        failure = run.failure if isinstance(run, NotebookRun) else run
+        if failure is not None:
+            failed += 1
+            print(f"handler-kit: {failure}", file=sys.stderr, flush=True)
+    n = len(args.notebooks)
+    print(f"{n} notebook{'s' * (n != 1)}: {n - failed} passed, {failed} failed")
+    return 1 if failed else 0
 
 
 def _new(args: argparse.Namespace) -> int:
@@ -271,59 +284,6 @@ def _parameters(pairs: list[list[str]]) -> dict[str, Any]:
         except json.JSONDecodeError:
             parameters[name] = value  # a bare word such as `joy` is meant as a string
     return parameters
-
-
-def _run_notebooks(
-    notebooks: list[str],
-    parameters: dict[str, Any],
-    output: str,
-    timeout: int,
-    kernel: str | None = None,
-    cwd: str | None = None,
-) -> int:
-    """Execute each notebook, say how it went, then sum up; 1 when any failed."""
-    from .notebook.runner import run_notebook
-
-    failed = 0
-    for notebook, folder in zip(notebooks, _output_folders(notebooks, output), strict=True):
-        try:
-            run = run_notebook(Path(notebook), folder, parameters, kernel, timeout, cwd)
-            print(repr(run), flush=True)
-            run.check()
-        except Exception as error:  # one broken notebook (or kernel) must not stop the rest
-            failed += 1
-            what = str(error)
-            if not isinstance(error, HandlerKitError):
-                what = f"{notebook}: {type(error).__name__}: {what}"
-            print(f"handler-kit: {what}", file=sys.stderr, flush=True)
-    n = len(notebooks)
-    print(f"{n} notebook{'s' * (n != 1)}: {n - failed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
-def _output_folders(notebooks: list[str], output: str) -> list[Path]:
-    """Each notebook's folder for its executed copy: ``output``, or a subfolder of it.
-
-    Notebooks that share a file name get a subfolder each, named after their own folder (made
-    unique), so that no executed copy overwrites another.
-    """
-    from collections import Counter
-
-    names = Counter(Path(notebook).name for notebook in notebooks)
-    taken: set[str] = set()
-    folders = []
-    for notebook in map(Path, notebooks):
-        if names[notebook.name] == 1:
-            folders.append(Path(output))
-            continue
-        base = notebook.resolve().parent.name or "root"
-        name, n = base, 1
-        while name in taken:
-            n += 1
-            name = f"{base}-{n}"
-        taken.add(name)
-        folders.append(Path(output) / name)
-    return folders
 
 
 if __name__ == "__main__":

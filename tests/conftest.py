@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 from pathlib import Path
@@ -73,11 +74,10 @@ def _from_a_repository(name: str, module: object) -> bool:
     module whose files are not installed code (a sibling, wherever its repository is)."""
     if name.split(".")[0] in ENTRY_STEMS:
         return True
-    try:  # a library's odd module (torch._classes) may answer anything for these
-        places = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or [])]
-    except Exception:
-        return False
-    places = [place for place in places if isinstance(place, str)]
+    places = [getattr(module, "__file__", None)]
+    with contextlib.suppress(TypeError):  # torch.classes: a __path__ that is no list,
+        places += list(getattr(module, "__path__", None) or [])  # a __file__ of no folder
+    places = [place for place in places if isinstance(place, str) and Path(place).is_absolute()]
     return bool(places) and not any(place.startswith(INSTALLED) for place in places)
 
 

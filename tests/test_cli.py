@@ -11,6 +11,7 @@ import nbformat
 import pytest
 
 from handler_kit.cli import main
+from handler_kit.endpoint import contract
 
 
 def small_notebook(path: Path, *cells: str) -> Path:
@@ -37,6 +38,16 @@ def test_bad_payload_and_bad_repo_exit_non_zero_with_a_reason(repo, capsys):
     )
     assert main(["call", str(repo.path / "missing"), '{"inputs": "x"}']) == 1
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_call_checks_the_payload_once(repo, capsys, monkeypatch):
+    repo.write("handler.py", "base.py")
+    checked, check = [], contract.check_payload
+    monkeypatch.setattr(
+        contract, "check_payload", lambda *a, **k: checked.append(a) or check(*a, **k)
+    )
+    assert main(["call", str(repo.path), '{"inputs": "a good day"}']) == 0
+    assert len(checked) == 1  # by the command line, not again by the LiveHandler it calls
 
 
 def test_console_script_is_installed(repo):

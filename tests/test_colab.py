@@ -8,8 +8,7 @@ import httpx
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from handler_kit import payload_form, serve
-from handler_kit.notebook import colab
+from handler_kit import colab, payload_form, serve
 
 
 @pytest.fixture

@@ -245,6 +245,24 @@ def test_what_production_refuses(data):
         contract.check_payload(data)
 
 
+def test_a_caller_that_has_checked_tells_a_checking_handler_not_to_check_again():
+    calls = []
+
+    def checking(data, *, check=True):
+        calls.append(check)
+
+    def plain(data):
+        calls.append("plain")
+
+    def positional(data, check=True):  # a `check` of another meaning is left alone
+        calls.append(check)
+
+    contract.unchecked(checking)({"inputs": 1})
+    assert contract.unchecked(plain) is plain and contract.unchecked(positional) is positional
+    assert contract.unchecked(print) is print  # no signature: called as it is
+    assert calls == [False]
+
+
 # Query parameters and base64 audio.
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from handler_kit.notebook.runner import NotebookError, run_notebook
+from handler_kit.notebook.runner import NotebookError, output_folders, run_notebook
 
 ROOT = Path(__file__).parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -128,3 +128,14 @@ def test_the_tutorial_fails_when_its_answer_is_wrong(tmp_path):
     run = run_notebook(notebook, tmp_path / "out", parameters=parameters, cwd=tmp_path)
     assert run.cell == check
     assert run.error.startswith("AssertionError: expected 'anger', the model said [{'label': 'joy'")
+
+
+def test_notebooks_that_share_a_name_get_a_folder_each_named_after_theirs(tmp_path):
+    notebooks = ["p/a/x.ipynb", "q/a/x.ipynb", "r/b/x.ipynb", "y.ipynb"]
+    out = tmp_path / "out"
+    assert output_folders([tmp_path / n for n in notebooks], out) == [
+        out / "a",
+        out / "a-2",
+        out / "b",
+        out,
+    ]

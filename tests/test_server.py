@@ -19,7 +19,7 @@ from conftest import fixture_text
 from PIL import Image
 
 import handler_kit
-from handler_kit.endpoint import server
+from handler_kit.endpoint import contract, server
 from handler_kit.endpoint.server import exposed, run, serve
 
 
@@ -593,3 +593,27 @@ def test_metrics_count_the_call_running_and_the_calls_waiting():
         assert seen == {"inf_batch_current_size": "1", "inf_queue_size": "2"}
         assert all(call.result().status_code == 200 for call in calls)
     assert server.describe_routes({}) == "POST / or /predict; GET /health, /metrics"
+
+
+def test_the_endpoint_imports_nothing_of_the_notebook():
+    code = (
+        "import sys, handler_kit.endpoint.server; "
+        "print(' '.join(m for m in sys.modules if m.startswith('handler_kit.notebook') "
+        "or m.split('.')[0] in ('ipywidgets', 'IPython')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.split() == []
+
+
+def test_a_request_is_checked_once_where_it_arrives(repo, monkeypatch):
+    repo.write("handler.py", "server/inspect_handler.py")
+    checked, check = [], contract.check_payload
+    monkeypatch.setattr(
+        contract, "check_payload", lambda *a, **k: checked.append(a) or check(*a, **k)
+    )
+    with serve(handler_kit.load(repo.path)) as endpoint:
+        assert post(endpoint, json={"inputs": "a"}).status_code == 200
+        assert post(endpoint, json={"input": "a"}).status_code == 400
+    assert len(checked) == 2  # by the endpoint, not again by the LiveHandler it serves

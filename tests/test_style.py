@@ -14,9 +14,10 @@ from handler_kit import style
 from handler_kit.cases.replay import ReplayReport, ReplayRow
 from handler_kit.checks.report import CheckReport, Row
 from handler_kit.endpoint.server import serve
+from handler_kit.notebook.form import payload_form
+from handler_kit.notebook.form.sender import _Error
 from handler_kit.notebook.runner import NotebookRun
 from handler_kit.notebook.tables import result_table
-from handler_kit.notebook.widgets import _Error, payload_form
 from handler_kit.production.comparison import ComparisonRow, ProductionComparison, Side
 from handler_kit.reload.plan import ReloadReport
 from handler_kit.report import Status

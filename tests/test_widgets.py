@@ -12,7 +12,7 @@ from PIL import Image
 import handler_kit
 from handler_kit.cases.case import load_cases
 from handler_kit.errors import HandlerKitError
-from handler_kit.notebook.widgets import payload_form
+from handler_kit.notebook.form import payload_form
 
 SAMPLE = {"inputs": "I am quite excited", "date": "2022-07-04", "top": 3, "flag": True}
 
@@ -313,7 +313,7 @@ def test_a_failure_to_show_the_answer_is_shown_and_the_history_kept(monkeypatch)
     def broken(answer):
         raise RuntimeError("cannot render")
 
-    monkeypatch.setattr("handler_kit.notebook.widgets.result_table", broken)
+    monkeypatch.setattr("handler_kit.notebook.form.sender.result_table", broken)
     form = payload_form(lambda data: {"a": 1}, {"inputs": "x"})
     click_send(form)
     assert "cannot show the answer: RuntimeError: cannot render" in form.shown

@@ -21,10 +21,12 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
+import inspect
 import io
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import HandlerKitError
@@ -219,6 +221,22 @@ def check_payload(data: Any, what: str = "the body", hint: str = "") -> None:
         f"{what} must be a JSON object with an `inputs` key (or `instances`); got {got}",
         hint=f'Production refuses it with HTTP 400; send e.g. {{"inputs": "I am happy"}}.{hint}',
     )
+
+
+def unchecked(handler: Callable[..., Any]) -> Callable[[Any], Any]:
+    """``handler`` as a caller that has already checked the request (``check_payload``) calls it.
+
+    A handler that checks what it is given itself takes a keyword-only ``check`` (a LiveHandler
+    does, for calls from a notebook): it is called with ``check=False``, so that a request is
+    checked once, where it arrives. Any other callable is returned as it is.
+    """
+    try:
+        check = inspect.signature(handler).parameters.get("check")
+    except (TypeError, ValueError):  # a callable without a signature (a builtin)
+        return handler
+    if check is not None and check.kind is inspect.Parameter.KEYWORD_ONLY:
+        return functools.partial(handler, check=False)
+    return handler
 
 
 def hf_task(env: Mapping[str, str] | None = None) -> str | None:

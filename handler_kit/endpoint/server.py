@@ -17,18 +17,14 @@ and every request with ``--verbose``.
 from __future__ import annotations
 
 import contextlib
-import html
 import ipaddress
-import itertools
 import logging
 import os
 import socket
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -38,50 +34,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from .. import style
+from .. import colab
 from ..errors import HandlerKitError, ReloadInterrupted, describe, handler_frames
-from ..notebook import colab
 from . import contract
+from .running import Endpoint, EndpointLog, Stats, endpoint_logger
 
 MAX_BODY = 32 * 2**20
-LOG_LINES = 200  # records an endpoint keeps
-_numbers = itertools.count(1)
-
-
-@dataclass
-class Stats:
-    """What an endpoint has answered so far."""
-
-    requests: int = 0
-    ok: int = 0
-    errors: int = 0
-    last_error: str | None = None  # the traceback of the last handler error (the user's frames)
-    recent: deque = field(default_factory=lambda: deque(maxlen=20))  # (path, status, ms)
-
-
-class EndpointLog(logging.Handler):
-    """The last records of one endpoint's log, as text lines (for its repr and HTML)."""
-
-    def __init__(self, keep: int = LOG_LINES) -> None:
-        super().__init__()
-        self.lines: deque[str] = deque(maxlen=keep)
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
-def endpoint_logger(*handlers: logging.Handler) -> logging.Logger:
-    """A logger of one endpoint's own, with ``handlers``; not in logging's registry, so no
-    configuration of the root logger (or its absence: the last-resort stderr) reaches it."""
-    logger = logging.Logger(f"handler_kit.endpoint.{next(_numbers)}", logging.INFO)
-    for handler in handlers:
-        logger.addHandler(handler)
-    return logger
 
 
 def create_app(
@@ -99,82 +57,109 @@ def create_app(
     (base64 audio for the audio tasks) and Vertex AI's ``AIP_MODE``, ``AIP_PREDICT_ROUTE`` and
     ``AIP_HEALTH_ROUTE`` (then the routes are those two only, as production's).
     """
-    stats = stats if stats is not None else Stats()
-    log = log if log is not None else endpoint_logger(logging.NullHandler())
     env = os.environ if env is None else env
-    task = contract.hf_task(env)
-    repo = getattr(handler, "path", None)
-    limiter = anyio.CapacityLimiter(concurrency)
+    service = Service(handler, token, max_body, concurrency, stats, log, contract.hf_task(env))
+    return Starlette(routes=routes(env, service.health, service.predict, service.metrics))
 
-    def refused(status: int, message: str) -> Response:
-        return Response(
-            contract.encode_answer({"error": message}), status, media_type=contract.JSON
-        )
 
-    # The kit's extras (a token, a body limit, tracebacks in the log) answer before the
-    # contract or beside it; without a token and under the limit, answers are production's.
-    def unauthorised(request: Request) -> Response | None:
-        if token is not None and request.headers.get("authorization") != f"Bearer {token}":
+class Service:
+    """What the routes do for one handler: production's answers, and the kit's extras.
+
+    The extras (a token, a body limit, tracebacks in the log) answer before the contract or
+    beside it; without a token and under the limit, answers are production's.
+    """
+
+    def __init__(
+        self,
+        handler: Any,
+        token: str | None = None,
+        max_body: int = MAX_BODY,
+        concurrency: int = 1,
+        stats: Stats | None = None,
+        log: logging.Logger | None = None,
+        task: str | None = None,
+    ) -> None:
+        self.call = contract.unchecked(handler)  # request_data checks each request, once
+        self.repo = getattr(handler, "path", None)
+        self.token, self.max_body, self.task = token, max_body, task
+        self.stats = stats if stats is not None else Stats()
+        self.log = log if log is not None else endpoint_logger(logging.NullHandler())
+        self.limiter = anyio.CapacityLimiter(concurrency)
+
+    def unauthorised(self, request: Request) -> Response | None:
+        """401 when a token is required and the request does not carry it."""
+        sent = request.headers.get("authorization")
+        if self.token is not None and sent != f"Bearer {self.token}":
             return refused(401, "missing or wrong token: send `Authorization: Bearer <token>`")
         return None
 
-    async def health(request: Request) -> Response:
-        return unauthorised(request) or PlainTextResponse("Ok")
+    async def health(self, request: Request) -> Response:
+        return self.unauthorised(request) or PlainTextResponse("Ok")
 
-    async def metrics(request: Request) -> Response:
+    async def metrics(self, request: Request) -> Response:
         # Production's two Prometheus lines: calls running now, calls waiting for a worker.
-        running = limiter.borrowed_tokens
-        waiting = limiter.statistics().tasks_waiting
+        running = self.limiter.borrowed_tokens
+        waiting = self.limiter.statistics().tasks_waiting
         text = f"inf_batch_current_size {running}\ninf_queue_size {waiting}\n"
-        return unauthorised(request) or PlainTextResponse(text)
+        return self.unauthorised(request) or PlainTextResponse(text)
 
-    async def predict(request: Request) -> Response:
+    async def predict(self, request: Request) -> Response:
         started = time.perf_counter()
+        stats = self.stats
         stats.requests += 1
-        response = unauthorised(request) or await answer(request)
+        response = self.unauthorised(request) or await self.answer(request)
         if response.status_code == 200:
             stats.ok += 1
         else:
             stats.errors += 1
         ms = (time.perf_counter() - started) * 1000
         stats.recent.append((request.url.path, response.status_code, round(ms, 2)))
-        log.info("POST %s %s | %.2f ms", request.url.path, response.status_code, ms)
+        self.log.info("POST %s %s | %.2f ms", request.url.path, response.status_code, ms)
         return response
 
-    async def answer(request: Request) -> Response:
-        body = await read_body(request, max_body)
+    async def answer(self, request: Request) -> Response:
+        """Production's predict: decode the request, run the handler, then write the answer
+        by the Accept header; every failure is a 400 with its message."""
+        body = await read_body(request, self.max_body)
         if body is None:
-            return refused(413, f"the body is over {max_body} bytes; send less, or raise max_body")
+            limit = self.max_body
+            return refused(413, f"the body is over {limit} bytes; send less, or raise max_body")
         headers = request.headers
         try:
             data = contract.request_data(
-                headers.get("content-type"), body, dict(request.query_params), task
+                headers.get("content-type"), body, dict(request.query_params), self.task
             )
-        except HandlerKitError as error:
-            return refused(400, error.one_line())
-        except Exception as error:  # what production's own code fails on (odd bodies)
-            return refused(400, str(error))
+        except Exception as error:  # ours, or what production's own code fails on (odd bodies)
+            return bad_request(error)
         try:
-            result = await anyio.to_thread.run_sync(partial(handler, data), limiter=limiter)
+            result = await anyio.to_thread.run_sync(partial(self.call, data), limiter=self.limiter)
         except HandlerKitError as error:
-            return refused(400, error.one_line())
+            return bad_request(error)
         except Exception as error:
-            # Production answers any handler error with 400 and the message; the traceback,
-            # trimmed to the user's files, goes to this endpoint's log and its last_error.
-            frames = handler_frames(error, repo)
-            stats.last_error = f"Traceback (most recent call last):\n{frames}\n{describe(error)}"
-            log.error("handler error on %s:\n%s", request.url.path, stats.last_error)
-            return refused(400, str(error))
-        # As production: the handler runs first, then the answer is written by Accept.
+            return self.handler_failed(request, error)
         try:
             content, media = contract.encode_response(result, headers.get("accept"))
-        except HandlerKitError as error:
-            return refused(400, error.one_line())
         except Exception as error:  # production's predict answers any error with 400
-            return refused(400, str(error))
+            return bad_request(error)
         return Response(content, media_type=media)
 
-    return Starlette(routes=routes(env, health, predict, metrics))
+    def handler_failed(self, request: Request, error: Exception) -> Response:
+        """Production answers any handler error with 400 and the message; the traceback,
+        trimmed to the user's files, goes to the log and ``stats.last_error``."""
+        frames = handler_frames(error, self.repo)
+        self.stats.last_error = f"Traceback (most recent call last):\n{frames}\n{describe(error)}"
+        self.log.error("handler error on %s:\n%s", request.url.path, self.stats.last_error)
+        return refused(400, str(error))
+
+
+def refused(status: int, message: str) -> Response:
+    """A refusal as production writes one: ``{"error": message}`` in JSON."""
+    return Response(contract.encode_answer({"error": message}), status, media_type=contract.JSON)
+
+
+def bad_request(error: Exception) -> Response:
+    """400 for a request that failed: the kit's message in one line, else the error's own."""
+    return refused(400, error.one_line() if isinstance(error, HandlerKitError) else str(error))
 
 
 def routes(env: Mapping[str, str], health: Any, predict: Any, metrics: Any) -> list[Route]:
@@ -214,95 +199,6 @@ async def read_body(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-class Endpoint:
-    """A running local endpoint: ``.url``, ``.log``, ``.stop()``, and a context manager."""
-
-    def __init__(
-        self,
-        server: Any,
-        thread: threading.Thread,
-        host: str,
-        port: int,
-        stats: Stats,
-        logger: logging.Logger,
-        memory: EndpointLog,
-    ):
-        self._server, self._thread = server, thread
-        self.host, self.port, self.stats = host, port, stats
-        self.logger = logger  # add a handler to it to follow the log elsewhere
-        self._memory = memory
-        self.warning: str | None = None  # e.g. reachable from other machines without a token
-        self.browser_url: str | None = None  # where a browser reaches it (Colab's proxy)
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def stop(self, timeout: float = 10) -> None:
-        """Stop serving and wait (at most ``timeout`` seconds) for the server thread."""
-        self._server.should_exit = True
-        self._thread.join(timeout)
-        logging.getLogger("uvicorn.error").removeHandler(self._memory)
-
-    @property
-    def log(self) -> str:
-        """The endpoint's log: requests, handler errors with their traceback, warnings."""
-        return self._memory.text
-
-    def __enter__(self) -> Endpoint:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    @property
-    def last_error(self) -> str | None:
-        """The traceback of the last exception the handler raised (your files), if any."""
-        return self.stats.last_error
-
-    def _summary(self) -> str:
-        state = "serving" if self.running else "stopped"
-        s = self.stats
-        return f"{self.url} {state}: {s.requests} requests, {s.ok} ok, {s.errors} errors"
-
-    def __repr__(self) -> str:
-        last = self.last_error.strip().splitlines()[-1] if self.last_error else ""
-        lines = [f"<Endpoint {self._summary()}{f'; last handler error: {last}' if last else ''}>"]
-        if self.browser_url:
-            lines.append(f"from your browser: {self.browser_url}")
-        if self.warning:
-            lines.append(f"warning: {self.warning}")
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        parts = [f"<b>Endpoint</b> <code>{html.escape(self._summary())}</code>"]
-        if self.browser_url:
-            url = html.escape(self.browser_url)
-            parts.append(f'<br>from your browser: <a href="{url}" target="_blank">{url}</a>')
-        if self.warning:
-            parts.append(f"<br>{style.status('warn', 'warning')}: {html.escape(self.warning)}")
-        if self.last_error:
-            # The traceback production keeps to itself: here it is one click away.
-            parts.append(
-                "<details><summary>last handler error</summary>"
-                f"{style.error_box(self.last_error.strip().splitlines()[-1], self.last_error)}"
-                "</details>"
-            )
-        if self.log:
-            lines = len(self._memory.lines)
-            parts.append(
-                f"<details><summary>log ({lines} line{'s' * (lines != 1)})</summary>"
-                f'<pre style="color:{style.TEXT};font-family:{style.MONOSPACE}">'
-                f"{html.escape(self.log)}</pre></details>"
-            )
-        return f'<div style="color:{style.TEXT}">{"".join(parts)}</div>'
 
 
 def exposed(host: str) -> bool:
@@ -363,8 +259,24 @@ def serve(
     this process's environment): HF_TASK, AIP_MODE and the Vertex AI routes. In Colab,
     ``browser_url`` is Colab's proxy to the port, the address a browser can open.
     """
-    import uvicorn
+    sock = listen(host, port)
+    stats, memory = Stats(), EndpointLog()
+    logger = endpoint_logger(memory, *([log] if log is not None else []))
+    app = create_app(handler, token, max_body, concurrency, stats, logger, env)
+    server, thread = start(app, sock, memory, start_timeout, host)
+    endpoint = Endpoint(server, thread, host, sock.getsockname()[1], stats, logger, memory)
+    if exposed(host) and token is None:
+        endpoint.warning = (
+            f"serving on {host} without a token: anyone who can reach this machine can call "
+            "your handler; pass a token (token=..., --token)"
+        )
+        logger.warning(endpoint.warning)
+    endpoint.browser_url = colab.proxy_url(endpoint.port)
+    return endpoint
 
+
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host`` and ``port`` (0: any free one), for uvicorn to serve on."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
     # without it every answer waits ~40 ms for a delayed ACK (Nagle).
@@ -378,9 +290,20 @@ def serve(
             f"cannot listen on {host}:{port}: {error.strerror}",
             hint="Pick another port, or 0 for any free one.",
         ) from None
-    stats, memory = Stats(), EndpointLog()
-    logger = endpoint_logger(memory, *([log] if log is not None else []))
-    app = create_app(handler, token, max_body, concurrency, stats, logger, env)
+    return sock
+
+
+def start(
+    app: Starlette, sock: socket.socket, memory: logging.Handler, timeout: float, host: str
+) -> tuple[Any, threading.Thread]:
+    """uvicorn serving ``app`` on ``sock`` (bound to ``host``) in a thread of its own, once
+    it has started.
+
+    uvicorn's warnings go to ``memory`` (the endpoint's log); it gets ``timeout`` seconds to
+    start, else it is stopped and the error says so.
+    """
+    import uvicorn
+
     # log_config=None: uvicorn installs no handler of its own that prints to stderr (the
     # output of whichever cell ran last); its warnings go to this endpoint's log instead.
     logging.getLogger("uvicorn.error").addHandler(memory)
@@ -397,22 +320,14 @@ def serve(
 
     thread = threading.Thread(target=run_server, name="handler-kit-endpoint", daemon=True)
     thread.start()
-    deadline = time.monotonic() + start_timeout
+    deadline = time.monotonic() + timeout
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
     if not server.started:
         server.should_exit = True
         logging.getLogger("uvicorn.error").removeHandler(memory)
-        raise HandlerKitError(f"the endpoint did not start within {start_timeout} s on {host}")
-    endpoint = Endpoint(server, thread, host, sock.getsockname()[1], stats, logger, memory)
-    if exposed(host) and token is None:
-        endpoint.warning = (
-            f"serving on {host} without a token: anyone who can reach this machine can call "
-            "your handler; pass a token (token=..., --token)"
-        )
-        logger.warning(endpoint.warning)
-    endpoint.browser_url = colab.proxy_url(endpoint.port)
-    return endpoint
+        raise HandlerKitError(f"the endpoint did not start within {timeout} s on {host}")
+    return server, thread
 
 
 def run(

@@ -1,1 +1,1 @@
-"""The notebook: magics, the payload form, result tables, Colab, papermill runs."""
+"""The notebook: magics, the payload form, result tables, papermill runs."""

@@ -13,7 +13,8 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from ..checks.check import DEFAULT_TIMEOUT, CheckReport
-from ..endpoint.server import Endpoint, serve
+from ..endpoint.running import Endpoint
+from ..endpoint.server import serve
 from ..errors import HandlerKitError
 from ..production.comparison import ProductionCheck, check_repository
 from ..reload.live import LiveHandler, load
@@ -113,7 +114,7 @@ class HandlerMagics(Magics):
         The form is bound to ``<name>_form`` (``handler_form``): its ``history`` and
         ``export_cases()``.
         """
-        from .widgets import payload_form
+        from .form import payload_form
 
         args = parse_argstring(self.handler_form, line)
         sample = json.loads(_unquote(args.sample)) if args.sample else None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,16 +40,24 @@ class NotebookRun:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def failure(self) -> NotebookError | None:
+        """The failure as an error that names the notebook, the cell and both copies."""
+        if self.ok:
+            return None
+        return NotebookError(
+            f"cell {self.cell} failed: {self.error}",
+            file=self.notebook,
+            hint=(f"Cell {self.cell} begins: {self.source}\n" if self.source else "")
+            + f"Executed copy: {self.output}"
+            + (f" (HTML: {self.html})" if self.html else ""),
+        )
+
     def check(self) -> NotebookRun:
         """Raise NotebookError when the run failed; return the run otherwise."""
-        if not self.ok:
-            raise NotebookError(
-                f"cell {self.cell} failed: {self.error}",
-                file=self.notebook,
-                hint=(f"Cell {self.cell} begins: {self.source}\n" if self.source else "")
-                + f"Executed copy: {self.output}"
-                + (f" (HTML: {self.html})" if self.html else ""),
-            )
+        failure = self.failure
+        if failure is not None:
+            raise failure
         return self
 
     def __repr__(self) -> str:
@@ -126,6 +136,55 @@ def run_notebook(
     if error is not None:
         cell, source, error = _locate(output, index, error)
     return NotebookRun(notebook, output, _export_html(output), seconds, cell, error, source)
+
+
+def run_notebooks(
+    notebooks: Sequence[str | Path],
+    output_dir: str | Path = "build/notebooks",
+    parameters: dict[str, Any] | None = None,
+    kernel: str | None = None,
+    timeout: int = 600,
+    cwd: str | Path | None = None,
+) -> Iterator[NotebookRun | HandlerKitError]:
+    """Execute each notebook in turn (see ``run_notebook``); yields each one's run as it ends.
+
+    A notebook that could not run at all (no such notebook, a kernel that does not exist or
+    start) yields the error that says so: one broken notebook or kernel does not stop the rest.
+    Notebooks that share a file name keep their executed copies apart (``output_folders``).
+    """
+    for notebook, folder in zip(notebooks, output_folders(notebooks, output_dir), strict=True):
+        try:
+            result: NotebookRun | HandlerKitError = run_notebook(
+                notebook, folder, parameters, kernel, timeout, cwd
+            )
+        except HandlerKitError as error:
+            result = error
+        except Exception as error:  # papermill's and jupyter_client's own (NoSuchKernel, ...)
+            result = NotebookError(f"{type(error).__name__}: {error}", file=notebook)
+        yield result
+
+
+def output_folders(notebooks: Sequence[str | Path], output_dir: str | Path) -> list[Path]:
+    """Each notebook's folder for its executed copy: ``output_dir``, or a subfolder of it.
+
+    Notebooks that share a file name get a subfolder each, named after their own folder (made
+    unique), so that no executed copy overwrites another.
+    """
+    names = Counter(Path(notebook).name for notebook in notebooks)
+    taken: set[str] = set()
+    folders = []
+    for notebook in map(Path, notebooks):
+        if names[notebook.name] == 1:
+            folders.append(Path(output_dir))
+            continue
+        base = notebook.resolve().parent.name or "root"
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        folders.append(Path(output_dir) / name)
+    return folders
 
 
 def _locate(output: Path, index: int | None, error: str) -> tuple[int | None, str | None, str]:

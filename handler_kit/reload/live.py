@@ -186,7 +186,9 @@ class LiveHandler:
         """Answer one request with the current handler instance.
 
         ``data`` is checked first as production's server checks a request (a dict with
-        ``inputs`` or ``instances``); ``check=False`` calls the handler with anything.
+        ``inputs`` or ``instances``); ``check=False`` calls the handler with anything. The
+        endpoint and the command line check each request where it arrives, then pass
+        ``check=False`` (``contract.unchecked``): a request is checked once.
         """
         if check:
             contract.check_payload(data, "the payload", hint=CHECK_HINT)

@@ -2,7 +2,9 @@
 
 Colab runs ipywidgets 8 only once its custom widget manager is enabled, and a server in the
 kernel's machine is reachable from the user's browser only through Colab's proxy, at an address
-the frontend gives. Elsewhere (JupyterLab, Notebook, VS Code) these do nothing.
+the frontend gives. Elsewhere (JupyterLab, Notebook, VS Code) these do nothing. It sits below
+the wings (the standard library only): the payload form turns the widget manager on, the
+endpoint asks for its address.
 """
 
 from __future__ import annotations

@@ -1,0 +1,138 @@
+"""The form's history: the last requests, each line saying what differs from the one before."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as w
+
+from ..tables import result_table
+
+
+@dataclass
+class Entry:
+    """One request in the history: what was sent, what came back, how long it took."""
+
+    payload: dict
+    answer: Any
+    ms: float
+    error: str | None = None
+    body: bytes | None = None  # the raw bytes of an uploaded file, with its type
+    content_type: str = "application/json"
+    suffix: str = ".bin"
+    file_name: str = ""
+
+    @classmethod
+    def of(cls, payload: dict, upload: dict | None = None) -> Entry:
+        """A request not sent yet: ``payload``, and the uploaded file it came from, if any."""
+        entry = cls(payload, None, 0.0)
+        if upload is not None:
+            entry.body = bytes(upload["content"])
+            entry.content_type = upload["type"]
+            entry.suffix = Path(upload["name"]).suffix or ".bin"
+            entry.file_name = upload["name"]
+        return entry
+
+    def summary(self, previous: Entry | None = None) -> str:
+        """One line: the request (what differs from ``previous``), the answer, the time."""
+        got = f"error: {self.error}" if self.error else answer_summary(self.answer)
+        return f"{self.request_summary(previous)} → {cut(got, 50)}  {self.ms:.0f} ms"
+
+    def request_summary(self, previous: Entry | None = None) -> str:
+        """The request in a few words: every field, or only those that differ from ``previous``.
+
+        A changed text is shown from a little before its first changed character, so that two
+        long texts that differ near their end can be told apart.
+        """
+        sent, before = self._shown(), previous._shown() if previous is not None else None
+        if before is None:
+            parts = [f"{k}: {_short(v)}" for k, v in sent.items()]
+        else:
+            parts = [
+                f"{k}: {_short(v, before.get(k))}"
+                for k, v in sent.items()
+                if k not in before or before[k] != v
+            ]
+            parts += [f"{k} removed" for k in before if k not in sent]
+            if not parts:
+                return "same request"
+        return cut(", ".join(parts), 90)
+
+    def _shown(self) -> dict:
+        """The payload as the history shows it: an upload by its file name."""
+        if self.body is None:
+            return self.payload
+        return {**self.payload, "inputs": f"<file {self.file_name or self.content_type}>"}
+
+
+class History:
+    """The last ``keep`` requests, listed one line each; the line chosen is ``selected()``."""
+
+    def __init__(self, keep: int = 20) -> None:
+        self.keep = keep
+        self.entries: list[Entry] = []
+        self.list = w.Select(options=[], rows=5, layout=w.Layout(width="700px"))
+
+    def remember(self, entry: Entry) -> None:
+        """Add a request that was answered (or failed), forgetting those past ``keep``."""
+        self.entries = [*self.entries, entry][-self.keep :]
+        before = [None, *self.entries[:-1]]
+        options = [
+            (f"{i + 1}. {e.summary(previous)}", i)
+            for i, (e, previous) in enumerate(zip(self.entries, before, strict=True))
+        ]
+        self.list.options = options
+        self.list.value = len(self.entries) - 1
+
+    def selected(self) -> Entry | None:
+        """The request chosen in the list, if any."""
+        index = self.list.value
+        return self.entries[index] if index is not None and index < len(self.entries) else None
+
+
+def answer_summary(answer: Any) -> str:
+    """The top label and its score, else the answer as JSON: never an exception."""
+    try:
+        table = result_table(answer)
+        if table.kind in ("labels", "top-k"):
+            label, score = table.sections[0].rows[0]
+            # A handler under development may answer a score of None or "0.9".
+            shown = f"{score:.2f}" if isinstance(score, (int, float)) else repr(score)
+            return f"{label} ({shown})"
+    except Exception:  # a summary must not cost the history its entry
+        pass
+    return _json(answer)
+
+
+def _short(value: Any, before: Any = None, width: int = 40) -> str:
+    """A payload value in a few characters; a changed text from just before its change."""
+    if not isinstance(value, str):
+        return cut(_json(value), width)
+    start = 0
+    if isinstance(before, str) and len(value) > width:
+        pairs = zip(before, value, strict=False)
+        same = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(before), len(value)))
+        if same > width // 2:
+            start = same - width // 4  # a few characters of context before the change
+    text = ("…" if start else "") + cut(value[start:], width)
+    return json.dumps(text, ensure_ascii=False)
+
+
+def cut(text: str, width: int) -> str:
+    """``text``, cut to ``width`` characters and an ellipsis when longer."""
+    return text if len(text) <= width else text[:width] + "…"
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):  # keys that are not strings, circular references
+        return repr(value)
+
+
+def count(n: int, noun: str) -> str:
+    """``1 case``, ``2 cases``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
