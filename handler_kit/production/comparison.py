@@ -377,7 +377,7 @@ def with_requirements(repo: Path, python: Path, timeout: float = INSTALL_TIMEOUT
     file = repo / "requirements.txt"
     if not file.is_file():
         return python
-    from ..templates.samples import cache_dir
+    from ..cache import cache_dir
 
     text = file.read_text(encoding="utf-8", errors="replace")
     base = _site_packages(python)

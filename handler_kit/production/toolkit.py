@@ -167,7 +167,7 @@ def _imports(python: Path, module: str, timeout: float = 120) -> bool:
 
 def default_cache() -> Path:
     """Where ``ensure_venv`` keeps its venv: ``<HANDLER_KIT_CACHE>/toolkit-venv``."""
-    from ..templates.samples import cache_dir
+    from ..cache import cache_dir
 
     return cache_dir() / "toolkit-venv"
 
