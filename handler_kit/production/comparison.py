@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -29,6 +29,7 @@ from .. import style
 from ..cases.case import Case, CaseError, difference, read_cases
 from ..cases.replay import Answer, Unreachable, send
 from ..checks.check import DEFAULT_CASE, DEFAULT_PAYLOAD, DEFAULT_TIMEOUT, CheckReport, check
+from ..endpoint.vertex import OFF, without_vertex
 from ..errors import HandlerKitError
 from ..reload.repository import Repository
 from .requirements import Requirements, _option
@@ -280,11 +281,11 @@ def against_production(
         )
     python = with_requirements(folder, base)
     # Both on Inference Endpoints' routes and a port of their own: a Vertex AI variable of
-    # this shell would move them (an empty AIP_MODE is production's "not set"). The kit's
-    # port is released before its server binds it: production's must be another, or the
-    # comparison would send every case to one server twice.
+    # this shell would move them. The kit's port is released before its server binds it:
+    # production's must be another, or the comparison would send every case to one server
+    # twice.
     kit_port = free_port()
-    production = ProductionServer(folder, kit, python, env={"AIP_MODE": ""}, avoid={kit_port})
+    production = ProductionServer(folder, kit, python, env=OFF, avoid={kit_port})
     report = ProductionComparison(folder, production=_described(kit, base, python))
     say(f"starting production's server and the kit's endpoint on {folder}")
     with kit_server(folder, timeout, kit_port) as ready:
@@ -498,7 +499,7 @@ def kit_server(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**_without_vertex(os.environ), "PYTHONUNBUFFERED": "1"},
+                env={**without_vertex(os.environ), "PYTHONUNBUFFERED": "1"},
                 start_new_session=True,  # Ctrl-C in a notebook does not reach it
             )
         started = time.monotonic()
@@ -536,10 +537,6 @@ def _described(toolkit: Toolkit, base: Path, python: Path) -> str:
     if python != base:
         said += f", requirements.txt installed over it in {python.parent.parent}"
     return said
-
-
-def _without_vertex(env: Mapping[str, str]) -> dict[str, str]:
-    return {name: value for name, value in env.items() if not name.startswith("AIP_")}
 
 
 def _count(n: int, noun: str) -> str:

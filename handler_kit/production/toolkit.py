@@ -24,6 +24,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..endpoint.vertex import health_route, http_port
 from ..errors import HandlerKitError
 from .image import production
 
@@ -437,13 +438,9 @@ class ProductionServer:
         python = self.python or ensure_venv(self.toolkit)
         env = self.environment()
         # Vertex AI: entrypoint.sh listens on AIP_HTTP_PORT when AIP_MODE is set.
-        if env.get("AIP_MODE") and env.get("AIP_HTTP_PORT", "").isdigit():
-            self.port = int(env["AIP_HTTP_PORT"])
-        else:
-            self.port = free_port(self.host, self.avoid)
-        health = "/health"
-        if env.get("AIP_MODE") == "PREDICTION" and env.get("AIP_HEALTH_ROUTE"):
-            health = env["AIP_HEALTH_ROUTE"]
+        port = http_port(env)
+        self.port = port if port is not None else free_port(self.host, self.avoid)
+        health = health_route(env)
         fd, name = tempfile.mkstemp(prefix="production-server-", suffix=".log")
         self._log_file = Path(name)
         command = [str(python), "-m", "uvicorn", APP, "--host", self.host, "--port", str(self.port)]
