@@ -3,7 +3,8 @@
 One rule for every entry, whoever builds it: an entry is a folder built by one process at a
 time (a file lock between processes); a stamp file in it, written last, says it is complete,
 so an entry without its stamp (a build that failed, was stopped or killed) is built again.
-``Entry.build`` is that rule; ``templates.builds.cached_build`` keeps the models with it.
+``Entry.build`` is that rule. Its callers: the models (``templates.builds.cached_build``),
+production's venv and the venvs with a repository's requirements (``production.venvs``).
 """
 
 from __future__ import annotations

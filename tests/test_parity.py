@@ -27,7 +27,9 @@ import pytest
 import handler_kit
 from handler_kit.endpoint import contract
 from handler_kit.endpoint.server import serve
-from handler_kit.production.toolkit import ProductionServer, ToolkitError, ensure_venv, find_toolkit
+from handler_kit.production.servers import ProductionServer
+from handler_kit.production.toolkit import ToolkitError, find_toolkit
+from handler_kit.production.venvs import ensure_venv
 from handler_kit.templates import samples
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parity"

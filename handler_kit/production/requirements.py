@@ -288,6 +288,15 @@ class Requirements:
             return None
         return cls(file, [replace(line, root=repo) for line in _read(file, set())])
 
+    def files(self) -> list[Path]:
+        """Every file pip reads for it: requirements.txt, its ``-r`` and ``-c`` files."""
+        files = {self.file.resolve(), *(line.file.resolve() for line in self.lines)}
+        for line in self.lines:
+            option, value = _option(line.text)
+            if option in ("-c", "--constraint") and (line.file.parent / value).is_file():
+                files.add((line.file.parent / value).resolve())
+        return sorted(files)
+
     def named(self) -> list[Line]:
         """The lines that install a distribution."""
         return [line for line in self.lines if line.name]
