@@ -33,8 +33,9 @@ from handler_kit.checks.check import (
     unserializable_path,
 )
 from handler_kit.cli import main
+from handler_kit.production.distributions import pip_command, usual_distribution
+from handler_kit.production.environment import Environment
 from handler_kit.production.image import production
-from handler_kit.production.requirements import Environment, pip_command, usual_distribution
 from handler_kit.templates.samples import GUIDE_HANDLER
 
 DEPLOY = Path(__file__).parent / "fixtures" / "deploy"  # repositories as users write them

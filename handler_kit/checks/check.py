@@ -32,20 +32,17 @@ from packaging.version import InvalidVersion, Version
 from .. import style
 from ..cases.case import Case, CaseError, read_cases
 from ..errors import HandlerKitError, HandlerLoadError, describe, user_location
-from ..production.image import production
-from ..production.requirements import (
-    Environment,
-    Line,
-    Requirements,
+from ..production.distributions import (
     candidates,
     distribution,
     image_provider,
-    import_name,
     missing_hint,
-    namespace_names,
     pip_command,
     usual_distribution,
 )
+from ..production.environment import Environment, import_name, namespace_names
+from ..production.image import production
+from ..production.requirements import Line, Requirements
 from ..reload.live import load
 from ..reload.repository import Repository, imports_in, source_text
 
