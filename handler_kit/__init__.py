@@ -20,16 +20,16 @@ _EXPORTS = {
     "CheckReport": ".checks.check",
     "Endpoint": ".endpoint.running",
     "LiveHandler": ".reload.live",
-    "ProductionCheck": ".production.comparison",
+    "ProductionCheck": ".checks.against_production",
     "ProductionComparison": ".production.comparison",
-    "ProductionServer": ".production.toolkit",
+    "ProductionServer": ".production.servers",
     "ReloadReport": ".reload.plan",
     "ReplayReport": ".cases.replay",
     "ResultTable": ".notebook.tables",
     "Toolkit": ".production.toolkit",
-    "against_production": ".production.comparison",
+    "against_production": ".production.run",
     "check": ".checks.check",
-    "check_against_production": ".production.comparison",
+    "check_against_production": ".checks.against_production",
     "find_toolkit": ".production.toolkit",
     "load": ".reload.live",
     "payload_form": ".notebook.form",
@@ -84,18 +84,16 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from .cases.replay import ReplayReport, replay
+    from .checks.against_production import ProductionCheck, check_against_production
     from .checks.check import CheckReport, check
     from .endpoint.running import Endpoint
     from .endpoint.server import serve
     from .notebook.form import payload_form
     from .notebook.tables import ResultTable, result_table, show
-    from .production.comparison import (
-        ProductionCheck,
-        ProductionComparison,
-        against_production,
-        check_against_production,
-    )
-    from .production.toolkit import ProductionServer, Toolkit, find_toolkit
+    from .production.comparison import ProductionComparison
+    from .production.run import against_production
+    from .production.servers import ProductionServer
+    from .production.toolkit import Toolkit, find_toolkit
     from .reload.live import LiveHandler, load
     from .reload.plan import ReloadReport
 

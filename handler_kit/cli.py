@@ -11,10 +11,10 @@ from typing import Any
 from . import __version__
 from .cases.replay import DEFAULT_TIMEOUT as REPLAY_TIMEOUT
 from .cases.replay import replay
+from .checks.against_production import check_repository
 from .checks.check import DEFAULT_TIMEOUT
 from .endpoint import contract, server
 from .errors import HandlerKitError
-from .production.comparison import check_repository
 from .reload.live import load
 from .templates import samples
 

@@ -134,7 +134,7 @@ class Reported:
 @pytest.mark.parametrize("same", [True, False])
 def test_check_against_production_compares_after_the_check(repo, capsys, monkeypatch, same):
     calls = []
-    run = "handler_kit.production.comparison."
+    run = "handler_kit.checks.against_production."
     monkeypatch.setattr(run + "find_toolkit", lambda path: calls.append(path) or "kit")
     checked = Reported("checked")
     monkeypatch.setattr(run + "check", lambda *a: calls.append("check") or checked)
@@ -156,7 +156,7 @@ def test_check_against_production_compares_after_the_check(repo, capsys, monkeyp
 
 def test_check_says_how_to_get_the_toolkit_before_it_runs(repo, tmp_path, capsys, monkeypatch):
     ran = []
-    monkeypatch.setattr("handler_kit.production.comparison.check", lambda *a: ran.append(a))
+    monkeypatch.setattr("handler_kit.checks.against_production.check", lambda *a: ran.append(a))
     argv = ["check", str(repo.path), "--against-production", "--toolkit", str(tmp_path / "no")]
     assert main(argv) == 1
     err = capsys.readouterr().err

@@ -221,7 +221,7 @@ def test_check_without_a_path_checks_the_loaded_handlers_repository(
 ):
     checked = []
     monkeypatch.setattr(
-        "handler_kit.production.comparison.check", lambda path, *_: checked.append(path)
+        "handler_kit.checks.against_production.check", lambda path, *_: checked.append(path)
     )
     run("%handler_check")
     run(f"%handler_check '{tmp_path}'")
@@ -233,7 +233,7 @@ def test_check_against_production_returns_the_check_and_the_comparison(
     loaded, run, shell, monkeypatch, tmp_path
 ):
     calls = []
-    api = "handler_kit.production.comparison."
+    api = "handler_kit.checks.against_production."
     monkeypatch.setattr(api + "find_toolkit", lambda p: calls.append(p) or "kit")
     report = CheckReport(loaded.path)
     monkeypatch.setattr(api + "check", lambda path, *_: calls.append(path) or report)

@@ -1,7 +1,7 @@
 """Parity: the kit's endpoint and production's real server answer every request alike.
 
 The production toolkit's own server (its source in ../shared/reference, run with production's
-pins in a venv that toolkit.ensure_venv builds once and caches) and the kit's endpoint serve
+pins in a venv that venvs.ensure_venv builds once and caches) and the kit's endpoint serve
 the same fixture repositories (tests/fixtures/parity); each request below goes to both, which
 must answer with the same status, the same Content-Type and the same body (JSON equal, bytes
 equal). Where production answers 400 with a message of its own machinery ("'NoneType' object
@@ -27,7 +27,9 @@ import pytest
 import handler_kit
 from handler_kit.endpoint import contract
 from handler_kit.endpoint.server import serve
-from handler_kit.production.toolkit import ProductionServer, ToolkitError, ensure_venv, find_toolkit
+from handler_kit.production.servers import ProductionServer
+from handler_kit.production.toolkit import ToolkitError, find_toolkit
+from handler_kit.production.venvs import ensure_venv
 from handler_kit.templates import samples
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parity"

@@ -18,20 +18,18 @@ from PIL import Image
 
 from handler_kit.cases.case import save_case
 from handler_kit.cases.replay import Answer
+from handler_kit.checks.against_production import ProductionCheck, check_against_production
 from handler_kit.checks.report import CheckReport
 from handler_kit.errors import HandlerKitError
 from handler_kit.production.comparison import (
     ComparisonRow,
-    ProductionCheck,
     ProductionComparison,
-    _site_packages,
-    against_production,
     answer_difference,
-    check_against_production,
     tolerance_of,
-    with_requirements,
 )
+from handler_kit.production.run import against_production
 from handler_kit.production.toolkit import find_toolkit
+from handler_kit.production.venvs import _site_packages, with_requirements
 from handler_kit.reload import repository as repository_module
 from handler_kit.report import Status
 

@@ -176,7 +176,8 @@ def production(tmp_path_factory):
     """Production's real server (the toolkit's own, its pinned venv) on a small repository."""
     from conftest import FIXTURES
 
-    from handler_kit.production.toolkit import ProductionServer, find_toolkit
+    from handler_kit.production.servers import ProductionServer
+    from handler_kit.production.toolkit import find_toolkit
 
     try:
         toolkit = find_toolkit()

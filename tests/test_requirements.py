@@ -7,20 +7,19 @@ from pathlib import Path
 import pytest
 
 from handler_kit.errors import HandlerKitError
-from handler_kit.production.image import production
-from handler_kit.production.requirements import (
+from handler_kit.production.distributions import (
     KNOWN_DISTRIBUTIONS,
-    Environment,
-    Requirements,
     candidates,
     distribution,
     image_provider,
     missing_hint,
     pip_command,
     typo_of,
-    url_distribution,
     usual_distribution,
 )
+from handler_kit.production.environment import Environment
+from handler_kit.production.image import production
+from handler_kit.production.requirements import Requirements, url_distribution
 
 
 def requirements(tmp_path: Path, text: str, **others: str) -> Requirements:

@@ -10,7 +10,7 @@ from handler_kit import load
 from handler_kit.cases.case import load_cases
 from handler_kit.cli import main
 from handler_kit.errors import HandlerKitError
-from handler_kit.templates import samples
+from handler_kit.templates import samples, training
 
 
 def test_the_shipped_data_has_the_guides_six_labels_and_a_fixed_split():
@@ -52,9 +52,9 @@ def test_emotion_repo_is_cached_and_rebuilt_when_the_recipe_changes(tmp_path, mo
     cached = tmp_path / "cache" / built.name
     shutil.copytree(built, cached)
     trained = []
-    monkeypatch.setattr(samples, "_train_emotion_model", lambda *args: trained.append(args))
+    monkeypatch.setattr(training, "train_emotion_model", lambda *args: trained.append(args))
     assert samples.emotion_repo(progress=False) == cached and trained == []
-    monkeypatch.setitem(samples.RECIPE, "epochs", samples.RECIPE["epochs"] + 1)
+    monkeypatch.setitem(training.RECIPE, "epochs", training.RECIPE["epochs"] + 1)
     rebuilt = samples.emotion_repo(progress=False)
     assert len(trained) == 1 and rebuilt.parent == cached.parent and rebuilt != cached
 
@@ -113,10 +113,10 @@ def test_fine_tuning_is_deterministic():
     import torch
 
     rows = samples.emotion_data()[0][::25]  # a few sentences of each label: seconds, not a minute
-    recipe = {**samples.RECIPE, "epochs": 1}
-    first, _ = samples.fine_tune(rows, recipe, progress=False)
-    second, _ = samples.fine_tune(rows, recipe, progress=False)
-    other, _ = samples.fine_tune(rows, {**recipe, "seed": recipe["seed"] + 1}, progress=False)
+    recipe = {**training.RECIPE, "epochs": 1}
+    first, _ = training.fine_tune(rows, recipe, progress=False)
+    second, _ = training.fine_tune(rows, recipe, progress=False)
+    other, _ = training.fine_tune(rows, {**recipe, "seed": recipe["seed"] + 1}, progress=False)
     a, b, c = (m.classifier.weight for m in (first, second, other))
     assert torch.equal(a, b) and not torch.equal(a, c)
 

@@ -221,7 +221,7 @@ def test_each_template_answers_alike_under_productions_real_server(
 ):
     # Its requirements.txt installed over production's pins, as production does at start-up;
     # every case sent to both servers: same status, content type and answer.
-    from handler_kit.production.comparison import against_production
+    from handler_kit.production.run import against_production
 
     built(name)
     repo = templates.new(name, tmp_path / name, progress=False)

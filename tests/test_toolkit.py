@@ -15,15 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from handler_kit import cache
 from handler_kit.errors import HandlerKitError
-from handler_kit.production import toolkit
-from handler_kit.production.toolkit import (
-    ProductionServer,
-    Toolkit,
-    ToolkitError,
-    ensure_venv,
-    find_toolkit,
-)
+from handler_kit.production import processes, servers, toolkit, venvs
+from handler_kit.production.servers import ProductionServer
+from handler_kit.production.toolkit import Toolkit, ToolkitError, find_toolkit
+from handler_kit.production.venvs import ensure_venv
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parity"
 
@@ -117,12 +114,12 @@ def test_a_stamped_venv_is_not_built_again(tmp_path, monkeypatch):
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text("")
-    (venv / toolkit.STAMP).write_text(toolkit._stamp_text())
+    (venv / venvs.STAMP).write_text(venvs._stamp_text())
 
     def build(*args):
         raise AssertionError("built again")
 
-    monkeypatch.setattr(toolkit, "_build", build)
+    monkeypatch.setattr(venvs, "_build", build)
     assert ensure_venv(Toolkit(source=tmp_path), cache=venv) == venv / "bin" / "python"
 
 
@@ -130,44 +127,41 @@ def test_a_venv_with_other_pins_is_rebuilt(tmp_path, monkeypatch):
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text("")
-    (venv / toolkit.STAMP).write_text("python 3.11\ntransformers==4.0\n")
+    (venv / venvs.STAMP).write_text("python 3.11\ntransformers==4.0\n")
     built = []
-    monkeypatch.setattr(toolkit, "_build", lambda venv, python, timeout: built.append(venv))
+    monkeypatch.setattr(venvs, "_build", lambda venv, python, timeout: built.append(venv))
     ensure_venv(Toolkit(source=tmp_path), cache=venv)
     assert built == [venv]
-    assert (venv / toolkit.STAMP).read_text() == toolkit._stamp_text()
+    assert (venv / venvs.STAMP).read_text() == venvs._stamp_text()
 
 
 def test_a_failed_build_quotes_the_end_of_its_log(tmp_path, monkeypatch):
     fake = tmp_path / "python"
     fake.write_text("#!/bin/sh\necho 'ERROR: no matching distribution for torch'\nexit 3\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(toolkit.sys, "executable", str(fake))
+    monkeypatch.setattr(venvs.sys, "executable", str(fake))
     with pytest.raises(ToolkitError) as caught:
         ensure_venv(Toolkit(source=tmp_path), cache=tmp_path / "cache" / "venv")
     message = str(caught.value)
     assert "exit status 3" in message
     assert "no matching distribution for torch" in message
-    assert not (tmp_path / "cache" / "venv" / toolkit.STAMP).exists()
+    assert not (tmp_path / "cache" / "venv" / venvs.STAMP).exists()
 
 
 def test_a_build_waits_for_the_lock_a_bounded_time(tmp_path):
-    lock = tmp_path / "venv.lock"
-    held = toolkit._lock(lock, timeout=5)
-    second = toolkit._lock(lock, timeout=0.3)
-    with held, pytest.raises(ToolkitError, match="another process"), second:
-        pass
+    with cache.lock(tmp_path / "venv.lock"), pytest.raises(ToolkitError, match="another process"):
+        ensure_venv(Toolkit(source=tmp_path), cache=tmp_path / "venv", timeout=0.3)
 
 
 def test_the_pins_are_productions_with_torch_first():
-    assert toolkit.PINS[0] == toolkit.TORCH_PIN == "torch==2.13.0"
-    assert "transformers==4.51.3" in toolkit.PINS
-    assert "huggingface-hub==0.30.2" in toolkit.PINS
+    assert venvs.PINS[0] == venvs.TORCH_PIN == "torch==2.13.0"
+    assert "transformers==4.51.3" in venvs.PINS
+    assert "huggingface-hub==0.30.2" in venvs.PINS
     # What the image ships besides the server: a requirements.txt that lists it unpinned must
     # find it there, as production's pip does, not pull a release for another transformers.
-    assert "sentence-transformers==4.0.2" in toolkit.PINS
-    assert "diffusers==0.33.1" in toolkit.PINS
-    assert not any(pin.startswith("torch==2.5") for pin in toolkit.PINS)  # the CPU build instead
+    assert "sentence-transformers==4.0.2" in venvs.PINS
+    assert "diffusers==0.33.1" in venvs.PINS
+    assert not any(pin.startswith("torch==2.5") for pin in venvs.PINS)  # the CPU build instead
 
 
 def get(url: str, path: str) -> tuple[int, str]:
@@ -220,7 +214,7 @@ def test_the_server_takes_vertex_ai_routes_from_its_environment(tmp_path, produc
         "AIP_MODE": "PREDICTION",
         "AIP_PREDICT_ROUTE": "/v1/predict",
         "AIP_HEALTH_ROUTE": "/v1/health",
-        "AIP_HTTP_PORT": str(toolkit.free_port()),
+        "AIP_HTTP_PORT": str(processes.free_port()),
     }
     with ProductionServer(repo, python=production_python, env=env) as server:
         assert server.port == int(env["AIP_HTTP_PORT"])
@@ -242,9 +236,9 @@ def test_the_server_environment_points_at_the_repository_and_the_toolkit(tmp_pat
 def test_the_pins_hold_the_ranges_production_resolves_in():
     # pyctcdecode (in the image) requires numpy<2: production runs numpy 1.x, and so must
     # a venv that answers for it.
-    assert "numpy>=1.17,<2.0.0" in toolkit.PINS
-    assert "tokenizers>=0.21,<0.22" in toolkit.PINS
-    assert not any(pin.startswith("huggingface-hub>=") for pin in toolkit.PINS)  # pinned
+    assert "numpy>=1.17,<2.0.0" in venvs.PINS
+    assert "tokenizers>=0.21,<0.22" in venvs.PINS
+    assert not any(pin.startswith("huggingface-hub>=") for pin in venvs.PINS)  # pinned
 
 
 def test_a_python_that_does_not_exist_leaves_no_log_and_no_port(tmp_path, monkeypatch):
@@ -269,16 +263,16 @@ def test_the_health_wait_goes_past_the_shells_proxy(tmp_path, monkeypatch):
 
     for name in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{toolkit.free_port()}")
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{processes.free_port()}")
     server = http.server.HTTPServer(("127.0.0.1", 0), Health)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/health"
-        toolkit.wait_until_healthy(sleeper, url, 10, tmp_path / "log", "it", "", "")
+        processes.wait_until_healthy(sleeper, url, 10, tmp_path / "log", "it", "", "")
     finally:
-        toolkit.stop_process(sleeper)
+        processes.stop_process(sleeper)
         server.shutdown()
         server.server_close()
     assert sleeper.poll() is not None
@@ -304,9 +298,9 @@ def test_two_servers_started_together_get_different_ports(monkeypatch):
         def getsockname(self):
             return ("127.0.0.1", next(ports))
 
-    monkeypatch.setattr(toolkit.socket, "socket", Socket)
-    assert toolkit.free_port() == 8001
-    assert toolkit.free_port(avoid={8001}) == 8002
+    monkeypatch.setattr(processes.socket, "socket", Socket)
+    assert processes.free_port() == 8001
+    assert processes.free_port(avoid={8001}) == 8002
 
 
 def test_the_health_wait_names_a_process_that_exited_and_its_log(tmp_path):
@@ -315,20 +309,24 @@ def test_the_health_wait_names_a_process_that_exited_and_its_log(tmp_path):
     done = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     done.wait(30)
     with pytest.raises(ToolkitError, match=r"(?s)it exited \(status 3\).*boom") as caught:
-        toolkit.wait_until_healthy(done, "http://127.0.0.1:1/", 5, log, "it", "fix it", "")
+        processes.wait_until_healthy(done, "http://127.0.0.1:1/", 5, log, "it", "fix it", "")
     assert caught.value.hint == "fix it"
 
 
 def test_the_toolkit_api_the_readme_names_is_public():
     import handler_kit
 
-    for name in ("find_toolkit", "ProductionServer", "Toolkit"):
-        assert name in handler_kit.__all__ and getattr(handler_kit, name) is getattr(toolkit, name)
+    for name, module in (
+        ("find_toolkit", toolkit),
+        ("ProductionServer", servers),
+        ("Toolkit", toolkit),
+    ):
+        assert name in handler_kit.__all__ and getattr(handler_kit, name) is getattr(module, name)
 
 
 def test_the_server_takes_no_port_it_is_told_to_avoid(tmp_path, monkeypatch):
     asked = []
-    monkeypatch.setattr(toolkit, "free_port", lambda host, avoid: asked.append(avoid) or 8002)
+    monkeypatch.setattr(servers, "free_port", lambda host, avoid: asked.append(avoid) or 8002)
     server = ProductionServer(
         tmp_path, toolkit=Toolkit(source=tmp_path), python=tmp_path / "nope", avoid={8001}
     )

@@ -15,17 +15,10 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from ..production.distributions import candidates, distribution, image_provider, missing_hint
+from ..production.environment import Environment, import_name, namespace_names
 from ..production.image import Package
-from ..production.requirements import (
-    Environment,
-    Requirements,
-    candidates,
-    distribution,
-    image_provider,
-    import_name,
-    missing_hint,
-    namespace_names,
-)
+from ..production.requirements import Requirements
 from ..reload.repository import Repository, imports_in, source_text
 from ..report import Status
 from .report import Row

@@ -10,8 +10,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
+from ..production.distributions import pip_command
+from ..production.environment import Environment
 from ..production.image import production
-from ..production.requirements import Environment, Line, Requirements, pip_command
+from ..production.requirements import Line, Requirements
 from ..report import Status
 from .report import Row
 

@@ -17,7 +17,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..cases.case import DEFAULT_CASE, DEFAULT_PAYLOAD, Case, CaseError, cases_for
 from ..errors import HandlerKitError, HandlerLoadError, describe, user_location
-from ..production.requirements import Requirements, missing_hint
+from ..production.distributions import missing_hint
+from ..production.requirements import Requirements
 from ..reload.live import load
 from ..report import Status, duration
 from .report import Row

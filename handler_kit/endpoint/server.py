@@ -38,6 +38,7 @@ from .. import colab
 from ..errors import HandlerKitError, ReloadInterrupted, describe, handler_frames
 from . import contract
 from .running import Endpoint, EndpointLog, Stats, endpoint_logger
+from .vertex import describe_routes, vertex_port, vertex_routes
 
 MAX_BODY = 32 * 2**20
 
@@ -165,18 +166,11 @@ def bad_request(error: Exception) -> Response:
 def routes(env: Mapping[str, str], health: Any, predict: Any, metrics: Any) -> list[Route]:
     """Production's routes: ``/`` and ``/health`` (GET), ``/`` and ``/predict`` (POST),
     ``/metrics``; under Vertex AI (``AIP_MODE=PREDICTION``) only its two routes."""
-    if env.get("AIP_MODE") == "PREDICTION":
-        predict_route, health_route = env.get("AIP_PREDICT_ROUTE"), env.get("AIP_HEALTH_ROUTE")
-        if not predict_route or not health_route:
-            raise HandlerKitError(
-                "AIP_MODE=PREDICTION (Vertex AI) needs AIP_PREDICT_ROUTE and AIP_HEALTH_ROUTE; "
-                "production does not start without them",
-                hint="Set both, e.g. AIP_PREDICT_ROUTE=/predict AIP_HEALTH_ROUTE=/health, "
-                "or unset AIP_MODE.",
-            )
+    vertex = vertex_routes(env)
+    if vertex is not None:
         return [
-            Route(health_route, health, methods=["GET"]),
-            Route(predict_route, predict, methods=["POST"]),
+            Route(vertex.health, health, methods=["GET"]),
+            Route(vertex.predict, predict, methods=["POST"]),
         ]
     return [
         Route("/", health, methods=["GET"]),
@@ -385,22 +379,6 @@ def run(
         except KeyboardInterrupt:
             pass
     echo("stopped")
-
-
-def describe_routes(env: Mapping[str, str]) -> str:
-    """The routes an endpoint serves under ``env``, in a few words."""
-    if env.get("AIP_MODE") == "PREDICTION":
-        return f"POST {env.get('AIP_PREDICT_ROUTE')}; GET {env.get('AIP_HEALTH_ROUTE')}"
-    return "POST / or /predict; GET /health, /metrics"
-
-
-def vertex_port(port: int, env: Mapping[str, str] | None = None) -> int:
-    """``port``, or ``AIP_HTTP_PORT`` when ``AIP_MODE`` is set: production's entrypoint
-    listens there under Vertex AI, whatever else it was given."""
-    env = os.environ if env is None else env
-    if env.get("AIP_MODE") and env.get("AIP_HTTP_PORT", "").isdigit():
-        return int(env["AIP_HTTP_PORT"])
-    return port
 
 
 class _Echo(logging.Handler):

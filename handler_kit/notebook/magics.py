@@ -12,11 +12,11 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from ..checks.against_production import ProductionCheck, check_repository
 from ..checks.check import DEFAULT_TIMEOUT, CheckReport
 from ..endpoint.running import Endpoint
 from ..endpoint.server import serve
 from ..errors import HandlerKitError
-from ..production.comparison import ProductionCheck, check_repository
 from ..reload.live import LiveHandler, load
 
 

@@ -1,1 +1,2 @@
-"""Production as data and as a process: its image, requirements, toolkit and comparison."""
+"""Production as data and as a process: its image and requirements, the toolkit, its venvs and
+servers, and the comparison of its answers with the kit's."""

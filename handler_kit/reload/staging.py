@@ -322,7 +322,8 @@ def _hint(
                 f"{gone.file.name} is gone (deleted or renamed?) and {Path(where or file).name}"
                 f":{line or '?'} still imports it: restore the file, or remove the import."
             )
-        from ..production.requirements import Requirements, missing_hint
+        from ..production.distributions import missing_hint
+        from ..production.requirements import Requirements
 
         folder = repo or file.parent
         own = {name.split(".")[0] for name in Repository.expected(folder).modules_on_disk()}

@@ -1,10 +1,10 @@
 """Recipes: how each template's small model is made on this machine, from what PyPI provides.
 
 One module per kind of model. Each has a ``build(progress)`` that returns the model's cached
-folder (made once by :func:`handler_kit.templates.samples.cached_build`, under a key over its
+folder (made once by :func:`handler_kit.templates.builds.cached_build`, under a key over its
 recipe, data, code and library versions) and a ``write_cases(repo, model)`` that writes the
 template's payload cases. The figures a build measured (held-out accuracy, F1, the ONNX
-tolerance) are in the folder's stamp: ``samples.build_info(folder)``.
+tolerance) are in the folder's stamp: ``builds.build_info(folder)``.
 """
 
 from __future__ import annotations

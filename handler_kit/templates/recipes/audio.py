@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...cases.case import save_case
-from .. import samples
+from .. import builds
 from . import fit, recipe_table, template_file, template_module
 
 NAME = "audio-classification"
@@ -85,7 +85,7 @@ def audio_file(samples: Any, kind: str = "WAV") -> bytes:
 def build(progress: bool = True) -> Path:
     """The classifier's folder: model.safetensors and config.json for ``audio_net.AudioNet``."""
     code = [Path(__file__), template_file(NAME, "audio_net.py")]
-    return samples.cached_build(NAME, RECIPE, _train, code, progress=progress)
+    return builds.cached_build(NAME, RECIPE, _train, code, progress=progress)
 
 
 def _train(dest: Path, progress: bool) -> dict:

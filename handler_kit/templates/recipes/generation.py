@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...cases.case import save_case
-from .. import samples
+from .. import builds, training
 from . import fit, recipe_table, steps
 from .setfit import DATA as TOPICS
 
@@ -38,7 +38,7 @@ PACKAGES = ("torch", "transformers", "tokenizers")
 
 def corpus() -> tuple[list[str], list[str]]:
     """Sentences to train on and the held-out ones (every 5th emotion sentence)."""
-    train, held_out = samples.emotion_data()
+    train, held_out = training.emotion_data()
     with TOPICS.open(encoding="utf-8", newline="") as file:
         topics = [row["text"] for row in csv.DictReader(file)]
     return [text for text, _ in train] + topics, [text for text, _ in held_out]
@@ -46,8 +46,8 @@ def corpus() -> tuple[list[str], list[str]]:
 
 def build(progress: bool = True) -> Path:
     """The model's folder (``pipeline("text-generation", model=folder)`` loads it)."""
-    inputs = [Path(__file__), samples.DATA, TOPICS]
-    return samples.cached_build(NAME, RECIPE, _train, inputs, PACKAGES, progress)
+    inputs = [Path(__file__), training.DATA, TOPICS]
+    return builds.cached_build(NAME, RECIPE, _train, inputs, PACKAGES, progress)
 
 
 def _tokenizer(sentences: list[str]) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...cases.case import save_case
-from .. import samples
+from .. import builds, training
 from . import fit, recipe_table, steps
 
 NAME = "token-classification"
@@ -34,7 +34,7 @@ RECIPE = {
     "seed": 13,
     "version": 1,
 }
-PACKAGES = (*samples.DEFAULT_PACKAGES, "seqeval")
+PACKAGES = (*builds.DEFAULT_PACKAGES, "seqeval")
 
 FIRST = [
     "Anna",
@@ -240,7 +240,7 @@ def word_tags(text: str, entities: list) -> tuple[list[str], list[str]]:
 
 def build(progress: bool = True) -> Path:
     """The NER model's folder (``pipeline("token-classification", model=folder)`` loads it)."""
-    return samples.cached_build(NAME, RECIPE, _train, [Path(__file__)], PACKAGES, progress)
+    return builds.cached_build(NAME, RECIPE, _train, [Path(__file__)], PACKAGES, progress)
 
 
 def _train(dest: Path, progress: bool) -> dict:
@@ -254,7 +254,7 @@ def _train(dest: Path, progress: bool) -> dict:
     from transformers.utils import logging
 
     torch.manual_seed(RECIPE["seed"])
-    base = samples.minilm_dir()
+    base = training.minilm_dir()
     tokenizer = AutoTokenizer.from_pretrained(base)
     verbosity = logging.get_verbosity()
     logging.set_verbosity_error()  # "newly initialised classifier": expected, it is new

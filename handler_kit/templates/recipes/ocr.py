@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...cases.case import save_case
-from .. import samples
+from .. import builds
 from . import fit, recipe_table, template_file, template_module
 
 NAME = "image-to-text"
@@ -105,7 +105,7 @@ def build(progress: bool = True) -> Path:
     """The text reader's folder: model.safetensors and config.json for ``crnn.CRNN``."""
     code = [Path(__file__), template_file(NAME, "crnn.py")]
     found = "\n".join(f"{file}:{Path(file).stat().st_size}" for file in fonts() if file)
-    return samples.cached_build(
+    return builds.cached_build(
         NAME, RECIPE, _train, [*code, found, "pillow-font"], progress=progress
     )
 

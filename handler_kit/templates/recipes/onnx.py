@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ...cases.case import save_case
-from .. import samples
+from .. import builds, training
 
 CLASSIFIER = "onnx-text-classification"
 EMBEDDINGS = "sentence-embeddings"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-PACKAGES = (*samples.DEFAULT_PACKAGES, "onnx", "onnxscript", "onnxruntime")
+PACKAGES = (*builds.DEFAULT_PACKAGES, "onnx", "onnxscript", "onnxruntime")
 RECIPE = {"opset": 18, "max_length": 128, "version": 1}
 REFERENCE_SENTENCE = "I love this phone"
 REFERENCE_TOLERANCE = 1e-4  # ONNX Runtime against PyTorch, per value of an embedding
@@ -31,15 +31,15 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 
 def build_classifier(progress: bool = True) -> Path:
     """The emotion model as ONNX (built from the cached emotion sample, which it keys on)."""
-    emotion = samples.emotion_repo(progress=progress)
-    key = samples.build_info(emotion)["key"]
+    emotion = training.emotion_model(progress=progress)
+    key = builds.build_info(emotion)["key"]
 
     def train(dest: Path, progress: bool) -> dict:
         return _export_classifier(emotion, dest)
 
     recipe = {**RECIPE, "model": "emotion classifier"}
     code = Path(__file__)
-    return samples.cached_build(CLASSIFIER, recipe, train, [key, code], PACKAGES, progress)
+    return builds.cached_build(CLASSIFIER, recipe, train, [key, code], PACKAGES, progress)
 
 
 def build_embeddings(progress: bool = True) -> Path:
@@ -47,9 +47,9 @@ def build_embeddings(progress: bool = True) -> Path:
     recipe = {**RECIPE, "model": "all-MiniLM-L6-v2, mean pooled, normalised"}
 
     def train(dest: Path, progress: bool) -> dict:
-        return _export_embeddings(samples.minilm_dir(), dest)
+        return _export_embeddings(training.minilm_dir(), dest)
 
-    return samples.cached_build(EMBEDDINGS, recipe, train, [Path(__file__)], PACKAGES, progress)
+    return builds.cached_build(EMBEDDINGS, recipe, train, [Path(__file__)], PACKAGES, progress)
 
 
 def export(module: Any, example: dict[str, Any], outputs: list[str], dest: Path) -> None:
@@ -132,7 +132,7 @@ def _export_classifier(source: Path, dest: Path) -> dict:
     _copy_tokenizer(source, dest)
     shutil.copy2(source / "config.json", dest / "config.json")  # the labels: id2label
 
-    _, held_out = samples.emotion_data()
+    _, held_out = training.emotion_data()
     texts = [text for text, _ in held_out]
     feed = _feed(tokenizer, texts)
     onnx = _softmax(session(dest / "model.onnx").run(None, feed)[0])
@@ -179,7 +179,7 @@ def _export_embeddings(source: Path, dest: Path) -> dict:
     _copy_tokenizer(source, dest)
     shutil.copy2(source / "config.json", dest / "config.json")
 
-    _, held_out = samples.emotion_data()
+    _, held_out = training.emotion_data()
     texts = [text for text, _ in held_out]
     feed = _feed(tokenizer, texts)
     onnx = session(dest / "model.onnx").run(None, feed)[0]
@@ -240,12 +240,12 @@ tags: [onnx, handler_kit-template]
 def write_classifier_cases(repo: Path, model: Path | None) -> None:
     """Two sentences of the held-out data with their labels, and a batch with top_k."""
     folder = repo / "cases"
-    guide = {"inputs": samples.GUIDE_PAYLOAD}
+    guide = {"inputs": training.GUIDE_PAYLOAD}
     save_case(folder, "guide_payload", guide, expect={"expected_label": "joy"})
-    _, held_out = samples.emotion_data()
+    _, held_out = training.emotion_data()
     text, label = next((t, lab) for t, lab in held_out if lab == "anger")
     save_case(folder, "held_out_anger", {"inputs": text}, expect={"expected_label": label})
-    batch = {"inputs": [samples.GUIDE_PAYLOAD, text], "parameters": {"top_k": 2}}
+    batch = {"inputs": [training.GUIDE_PAYLOAD, text], "parameters": {"top_k": 2}}
     save_case(folder, "batch_top_k", batch)
 
 
@@ -253,7 +253,7 @@ def write_embedding_cases(repo: Path, model: Path | None) -> None:
     """One sentence (expected: PyTorch's embedding, within the tolerance) and a batch."""
     folder = repo / "cases"
     expect = {}
-    reference = samples.build_info(model).get("reference") if model is not None else None
+    reference = builds.build_info(model).get("reference") if model is not None else None
     if reference:
         expect = {"expected": reference["embedding"], "tolerance": REFERENCE_TOLERANCE}
     save_case(folder, "one_sentence", {"inputs": REFERENCE_SENTENCE}, expect=expect)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ...cases.case import save_case
-from .. import samples
+from .. import builds, training
 from . import recipe_table
 
 NAME = "setfit-classification"
@@ -35,7 +35,7 @@ RECIPE = {
     "seed": 13,
     "version": 1,
 }
-PACKAGES = (*samples.DEFAULT_PACKAGES, "setfit", "sentence-transformers", "scikit-learn")
+PACKAGES = (*builds.DEFAULT_PACKAGES, "setfit", "sentence-transformers", "scikit-learn")
 
 
 def topic_data() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -49,7 +49,7 @@ def topic_data() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
 
 def build(progress: bool = True) -> Path:
     """The SetFit model's folder (``SetFitModel.from_pretrained(folder)`` loads it)."""
-    return samples.cached_build(NAME, RECIPE, _train, [DATA, Path(__file__)], PACKAGES, progress)
+    return builds.cached_build(NAME, RECIPE, _train, [DATA, Path(__file__)], PACKAGES, progress)
 
 
 def _train(dest: Path, progress: bool) -> dict:
@@ -64,7 +64,7 @@ def _train(dest: Path, progress: bool) -> dict:
     setfit_logging.set_verbosity_error()  # "no model_head.pkl": expected, the head is new
     scratch = tempfile.TemporaryDirectory(prefix="handler-kit-setfit-")
     try:
-        model = SetFitModel.from_pretrained(str(samples.minilm_dir()), labels=list(LABELS))
+        model = SetFitModel.from_pretrained(str(training.minilm_dir()), labels=list(LABELS))
         arguments = TrainingArguments(
             output_dir=scratch.name,  # the trainer's checkpoints: not in the working directory
             batch_size=RECIPE["batch_size"],
@@ -94,7 +94,7 @@ def _train(dest: Path, progress: bool) -> dict:
     # cannot read; the body's modules are MiniLM's own, so MiniLM's files (a format both
     # read) describe them.
     for name in ("modules.json", "sentence_bert_config.json", "1_Pooling/config.json"):
-        shutil.copy2(samples.minilm_dir() / name, dest / name)
+        shutil.copy2(training.minilm_dir() / name, dest / name)
     # The head's weights as numbers, for a handler that needs neither setfit nor a pickle.
     head = model.model_head
     numbers = {"coef": head.coef_.tolist(), "intercept": head.intercept_.tolist()}

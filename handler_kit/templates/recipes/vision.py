@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ...cases.case import save_case
-from .. import samples
+from .. import builds
 from . import fit, recipe_table, steps
 
 NAME = "image-classification"
@@ -97,7 +97,7 @@ def shapes(count: int, seed: int) -> list[tuple[Any, str]]:
 def build(progress: bool = True) -> Path:
     """The classifier's folder (``pipeline("image-classification", model=folder)`` loads it)."""
     code = Path(__file__)
-    return samples.cached_build(NAME, RECIPE, _train, [code], progress=progress)
+    return builds.cached_build(NAME, RECIPE, _train, [code], progress=progress)
 
 
 def _processor() -> Any:
