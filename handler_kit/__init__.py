@@ -2,7 +2,7 @@
 
 ``%load_ext handler_kit`` registers the magics; everything they do is in the Python API below.
 The package is lazy (PEP 562): a name is imported from its wing when it is first used, so
-``import handler_kit`` and its pure parts (``handler_kit.reload.changes``) do not import the
+``import handler_kit`` and its pure parts (``handler_kit.reload.decision``) do not import the
 web stack (starlette, uvicorn) or the notebook's (ipywidgets).
 """
 

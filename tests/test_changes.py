@@ -1,4 +1,4 @@
-"""changes.py: hot only when nothing __init__ reaches changed, however __init__ reaches it.
+"""decision.py: hot only when nothing __init__ reaches changed, however __init__ reaches it.
 
 Each case loads a small repository, edits one file, reloads and checks both the decision and
 its effect: after a re-init the handler answers from the state the new __init__ built.
@@ -7,7 +7,7 @@ its effect: after a re-init the handler answers from the state the new __init__ 
 import pytest
 
 import handler_kit
-from handler_kit.reload.changes import decide
+from handler_kit.reload.decision import decide
 
 GOOD = {"inputs": "a good day"}
 

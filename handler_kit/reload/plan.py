@@ -1,6 +1,6 @@
 """A reload of a LiveHandler: decide, run the new code in a staging, make the new instance.
 
-``plan`` reads the texts and decides between a hot swap and a re-init (``changes.py``) and
+``plan`` reads the texts and decides between a hot swap and a re-init (``decision.py``) and
 which modules run again; ``stage`` runs them in a :class:`~handler_kit.reload.staging.Staging` and
 makes the instance to swap in; ``run_bounded`` runs a stage in its own thread with a time
 limit. Nothing here changes what the live handler serves with: the LiveHandler that owns it
@@ -27,8 +27,9 @@ from typing import Any, TypeVar
 
 from .. import style
 from ..errors import Abandoned, HandlerReloadError, ReloadInterrupted
-from . import changes, memory
-from .changes import Mode
+from . import memory
+from .analysis import analyse
+from .decision import Decision, Mode, decide
 from .loader import build, handler_class
 from .repository import Repository, Source
 from .staging import Staging, active
@@ -87,7 +88,7 @@ class Plan:
     """What a reload will do, decided before any code runs: the mode and what to run again."""
 
     mode: Mode
-    decision: changes.Decision
+    decision: Decision
     rerun: dict[str, str | None]  # sibling modules to run again (None: take it out)
     texts: dict[str, str | None]
 
@@ -100,7 +101,7 @@ class Staged:
     instance: Any
     executed: dict[str, Source]  # the modules that ran, by name, with the text they ran
     mode: Mode
-    decision: changes.Decision
+    decision: Decision
     kept: tuple[str, ...] = ()
     build_seconds: float = 0.0  # the time __init__ took (0 for a hot swap)
     footprint: memory.Footprint | None = None  # what __init__ added to memory (a re-init)
@@ -126,7 +127,7 @@ def plan(
     chosen = Mode(decision.mode) if mode is Mode.AUTO else mode
     if chosen is Mode.HOT and not hasattr(instance, "__dict__"):
         chosen = Mode.REINIT
-        decision = changes.Decision(
+        decision = Decision(
             Mode.REINIT, f"{entry.class_name} has no __dict__ to carry over", decision.changed
         )
     files = {n: repository.relative(s.file) for n, s in old.items()}
@@ -154,7 +155,7 @@ def stage(
     handler_text = plan.texts[key] if plan is not None else text
     assert handler_text is not None
     mode = plan.mode if plan is not None else Mode.REINIT
-    decision = plan.decision if plan is not None else changes.Decision(Mode.REINIT, "loaded")
+    decision = plan.decision if plan is not None else Decision(Mode.REINIT, "loaded")
     with active(staging):
         old_modules = {n: sys.modules.get(n) for n, _ in decision.carry}
         module = staging.run(key, entry.file, handler_text)
@@ -314,12 +315,12 @@ def _decide(
     old: Mapping[str, Source],
     texts: Mapping[str, str | None],
     instance: Any,
-) -> changes.Decision:
+) -> Decision:
     files = {n: repository.relative(s.file) for n, s in old.items()}
     if all(texts[n] == s.text for n, s in old.items()):
-        return changes.Decision(Mode.HOT, "no file changed")
+        return Decision(Mode.HOT, "no file changed")
     try:
-        return changes.decide(
+        return decide(
             {n: s.text for n, s in old.items()},
             texts,
             repository.entry.module_key,
@@ -379,7 +380,7 @@ def _rerun(
     imports: dict[str, set[str]] = {}
     for n in siblings:
         try:  # the analysis of a text is kept: no parse for the modules that did not change
-            imports[n] = changes.analyse(n, texts[n], files[n]).imports
+            imports[n] = analyse(n, texts[n], files[n]).imports
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             imports[n] = set()  # running it will say what is wrong
     while True:

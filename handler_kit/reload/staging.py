@@ -30,14 +30,15 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import Abandoned, HandlerKitError, describe, user_location, user_trace
-from . import changes
+from .analysis import analyse
+from .effects import Kind
 from .patches import HOOK, Ledger
 from .repository import Repository, Source, read_source
 
 _MISSING = object()
 # Top-level statements that may set a library's attribute or an environment variable (a block
 # may hold one): the module is compiled with the patch ledger's hook calls.
-MAY_PATCH = frozenset({changes.Kind.PATCH, changes.Kind.ENVIRONMENT, changes.Kind.STATEMENT})
+MAY_PATCH = frozenset({Kind.PATCH, Kind.ENVIRONMENT, Kind.STATEMENT})
 
 
 class Staging:
@@ -126,7 +127,7 @@ class Staging:
         """Whether a module's text has a top-level statement that could patch a library."""
         try:
             entry = name == self.repository.entry.module_key
-            analysis = changes.analyse(name, text, self.repository.relative(file), entry)
+            analysis = analyse(name, text, self.repository.relative(file), entry)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return False  # compiling it says what is wrong
         return any(e.kind in MAY_PATCH for e in analysis.effects)
