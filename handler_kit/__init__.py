@@ -23,7 +23,7 @@ _EXPORTS = {
     "ProductionCheck": ".production.comparison",
     "ProductionComparison": ".production.comparison",
     "ProductionServer": ".production.toolkit",
-    "ReloadReport": ".reload.plan",
+    "ReloadReport": ".reload.report",
     "ReplayReport": ".cases.replay",
     "ResultTable": ".notebook.tables",
     "Toolkit": ".production.toolkit",
@@ -96,7 +96,7 @@ if TYPE_CHECKING:
     )
     from .production.toolkit import ProductionServer, Toolkit, find_toolkit
     from .reload.live import LiveHandler, load
-    from .reload.plan import ReloadReport
+    from .reload.report import ReloadReport
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:

@@ -18,7 +18,7 @@ from handler_kit.notebook.runner import NotebookRun
 from handler_kit.notebook.tables import result_table
 from handler_kit.notebook.widgets import _Error, payload_form
 from handler_kit.production.comparison import ComparisonRow, Match, ProductionComparison, Side
-from handler_kit.reload.plan import ReloadReport
+from handler_kit.reload.report import ReloadReport
 
 STYLE = re.compile(r'style="([^"]*)"')
 INNERMOST_VAR = re.compile(r"var\(--[\w-]+, (?:[^()]|\([^()]*\))*\)")

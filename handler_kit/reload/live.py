@@ -25,13 +25,17 @@ from .. import style
 from ..endpoint import contract
 from ..errors import Abandoned, HandlerKitError, HandlerLoadError, HandlerReloadError, describe
 from . import loader
+from .decision import Mode
 from .imports import ImportRecorder, imported_source
 from .loader import build
 from .memory import Footprint, Memory, room_for_two
 from .patches import Ledger
-from .plan import DEFAULT_TIMEOUT, Mode, Outcome, ReloadReport, Staged, plan, run_bounded, stage
+from .plan import plan
+from .report import Outcome, ReloadReport
 from .repository import Entry, Repository, Source, digest, read_source
 from .staging import Staging
+from .transaction import Staged, stage
+from .worker import DEFAULT_TIMEOUT, run_bounded
 
 # A module's text now: its source, None when the file is gone, or why it cannot be read.
 Text = str | None | HandlerKitError

@@ -1,86 +1,23 @@
-"""A reload of a LiveHandler: decide, run the new code in a staging, make the new instance.
+"""What a reload of a LiveHandler will do, decided before any code runs.
 
-``plan`` reads the texts and decides between a hot swap and a re-init (``decision.py``) and
-which modules run again; ``stage`` runs them in a :class:`~handler_kit.reload.staging.Staging` and
-makes the instance to swap in; ``run_bounded`` runs a stage in its own thread with a time
-limit. Nothing here changes what the live handler serves with: the LiveHandler that owns it
-commits the result, or rolls the staging back.
+``plan`` reads the texts and decides between a hot swap and a re-init (``decision.py``), and
+which modules run again.
 """
 
 from __future__ import annotations
 
 import ast
-import ctypes
-import enum
-import queue
-import sys
-import threading
-import time
-import traceback
 import types
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
-from .. import style
-from ..errors import Abandoned, HandlerReloadError, ReloadInterrupted
-from . import memory
+from ..errors import HandlerReloadError
 from .analysis import analyse
 from .decision import Decision, Mode, decide
-from .loader import build, handler_class
 from .repository import Repository, Source
-from .staging import Staging, active
-
-T = TypeVar("T")
-DEFAULT_TIMEOUT = 60.0  # seconds a reload may run; a re-init gets 3x the last build if longer
-
-
-class Outcome(str, enum.Enum):
-    """What a reload did: swapped the code under the kept state, rebuilt it, or nothing."""
-
-    HOT = "hot"
-    REINIT = "reinit"
-    UNCHANGED = "unchanged"
-
-
-@dataclass(frozen=True)
-class ReloadReport:
-    """What one reload did, in one line: mode, time, the rule that decided, state kept."""
-
-    files: tuple[str, ...]
-    mode: Outcome
-    reason: str
-    seconds: float
-    forced: bool = False
-    changed: tuple[str, ...] = ()
-    kept: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-
-    @property
-    def hot(self) -> bool:
-        return self.mode is Outcome.HOT
-
-    def __str__(self) -> str:
-        files = self.files[0]
-        if len(self.files) > 1:
-            files = f"{', '.join(self.files[:-1])} and {self.files[-1]}"
-        if self.mode is Outcome.UNCHANGED:
-            return f"{files} {self.reason}: nothing to reload"
-        done = "reloaded hot" if self.hot else "re-initialised"
-        forced = " (forced)" if self.forced else ""
-        line = f"{files} {done}{forced} in {_duration(self.seconds)}: {self.reason}"
-        if self.hot and self.kept:
-            more = f" and {len(self.kept) - 6} more" if len(self.kept) > 6 else ""
-            line += f"; kept {', '.join(self.kept[:6])}{more}"
-        return line + "".join(f"\nnote: {note}" for note in self.notes)
-
-    __repr__ = __str__
-
-    def _repr_html_(self) -> str:
-        return style.line(str(self), self.mode)
 
 
 @dataclass(frozen=True)
@@ -91,20 +28,6 @@ class Plan:
     decision: Decision
     rerun: dict[str, str | None]  # sibling modules to run again (None: take it out)
     texts: dict[str, str | None]
-
-
-@dataclass
-class Staged:
-    """A reload (or the first load) that ran to the end and is ready to commit."""
-
-    module: ModuleType
-    instance: Any
-    executed: dict[str, Source]  # the modules that ran, by name, with the text they ran
-    mode: Mode
-    decision: Decision
-    kept: tuple[str, ...] = ()
-    build_seconds: float = 0.0  # the time __init__ took (0 for a hot swap)
-    footprint: memory.Footprint | None = None  # what __init__ added to memory (a re-init)
 
 
 def plan(
@@ -133,181 +56,6 @@ def plan(
     files = {n: repository.relative(s.file) for n, s in old.items()}
     rerun = _rerun(old, texts, entry.module_key, files)
     return Plan(chosen, decision, {n: texts[n] for n in sorted(rerun)}, dict(texts))
-
-
-def stage(
-    staging: Staging,
-    plan: Plan | None,
-    instance: Any,
-    text: str | None = None,
-    before_build: Callable[[], None] | None = None,
-) -> Staged:
-    """Run the new code in ``staging`` (in this thread) and make the instance to swap in.
-
-    Without a plan this is the first load, and ``text`` is handler.py's. ``before_build`` is
-    called once the new code has run and before ``__init__`` does (a re-init that frees the
-    old model first). Raises the staging's error when a step fails; the caller rolls the
-    staging back.
-    """
-    repository, error = staging.repository, staging.error
-    entry = repository.entry
-    key = entry.module_key
-    handler_text = plan.texts[key] if plan is not None else text
-    assert handler_text is not None
-    mode = plan.mode if plan is not None else Mode.REINIT
-    decision = plan.decision if plan is not None else Decision(Mode.REINIT, "loaded")
-    with active(staging):
-        old_modules = {n: sys.modules.get(n) for n, _ in decision.carry}
-        module = staging.run(key, entry.file, handler_text)
-        staging.finish()
-        # A hot swap never calls __init__: its signature is checked when it is called.
-        cls = handler_class(module, entry, handler_text, error, mode is Mode.REINIT)
-        footprint = None
-        if mode is Mode.HOT:
-            _carry_globals(decision.carry, old_modules, staging)
-            new, kept = _carry_over(cls, instance), tuple(vars(instance))
-            took = 0.0
-        else:
-            instance = None  # a free-first re-init frees it in before_build: not held here
-            if before_build is not None:
-                before_build()
-            before, started = memory.used(), time.perf_counter()
-            new, kept = build(cls, repository.path, entry, error), ()
-            took, footprint = time.perf_counter() - started, memory.used() - before
-    executed = {n: Source(n, file, t) for n, (file, t) in staging.executed.items()}
-    return Staged(module, new, executed, mode, decision, kept, took, footprint)
-
-
-class _Worker:
-    """The thread reloads run in, kept from one reload to the next.
-
-    Starting a thread costs milliseconds once torch is imported (each new thread sets up the
-    thread-local storage of every loaded library): a new thread per reload would cost more
-    than the reload. A worker whose reload was given up is spent: it ends after that reload.
-    """
-
-    def __init__(self) -> None:
-        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self.spent = False
-        self.thread = threading.Thread(target=self._loop, name="handler-kit-reload", daemon=True)
-        self.thread.start()
-
-    def _loop(self) -> None:
-        while not self.spent:
-            try:
-                self.jobs.get()()
-            except Abandoned:
-                return  # asked to stop while idle: a race with the job's end; nothing to do
-
-
-_worker: _Worker | None = None
-_worker_lock = threading.Lock()
-
-
-def _current_worker() -> _Worker:
-    global _worker
-    with _worker_lock:
-        if _worker is None or _worker.spent or not _worker.thread.is_alive():
-            _worker = _Worker()
-        return _worker
-
-
-def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
-    """Run ``work`` (a stage) in the reload thread; give it up after ``timeout`` s or Ctrl-C.
-
-    A given-up staging is rolled back at once and can never commit; its thread is asked to
-    stop (which ends a busy loop, not a sleep) and left to finish on its own. The error names
-    the file and line it was running.
-    """
-    result: dict[str, Any] = {}
-    finished = threading.Event()
-
-    def job() -> None:
-        try:
-            result["value"] = work()
-        except BaseException as exc:  # every outcome is reported to the waiting thread
-            result["error"] = exc
-        finally:
-            finished.set()
-
-    worker = _current_worker()
-    started = time.monotonic()
-    worker.jobs.put(job)
-    reason = ""
-    # Waiting on an Event, not Thread.join: a join interrupted by Ctrl-C marks a live thread
-    # as stopped (CPython's bpo-45274 handling), and it could then never be asked to stop.
-    try:
-        while not finished.is_set() and not reason:
-            left = started + timeout - time.monotonic()
-            if left <= 0:
-                reason = f"ran past its time limit of {timeout:g} s"
-            else:
-                finished.wait(min(left, 0.25))  # short waits: Ctrl-C is seen at once
-    except KeyboardInterrupt:
-        reason = "was interrupted (Ctrl-C)"
-    if reason:
-        file, line, function = _where(worker.thread, staging.repository.path)
-        staging.abandon()
-        worker.spent = True
-        worker.thread.name = "handler-kit-reload (abandoned)"
-        if not finished.is_set():
-            _stop(worker.thread)
-        running = f" while running {function}" if function else ""
-        error = ReloadInterrupted if reason.startswith("was interrupted") else HandlerReloadError
-        raise error(
-            f"the reload {reason}{running}; it was abandoned",
-            file=file or staging.repository.entry.file,
-            line=line,
-            hint="Nothing was swapped in. If the code is just slow, give it more time: "
-            "reload(timeout=SECONDS), --reload-timeout SECONDS.",
-        )
-    if "error" in result:
-        if isinstance(result["error"], Abandoned):
-            raise HandlerReloadError("the reload was abandoned")
-        raise result["error"]
-    return result["value"]
-
-
-def _where(thread: threading.Thread, repo: Path) -> tuple[str | None, int | None, str]:
-    """``(file, line, function)`` of the thread's innermost frame in the repository."""
-    frame = sys._current_frames().get(thread.ident or -1)
-    if frame is None:
-        return None, None, ""
-    inside = [
-        f
-        for f in traceback.extract_stack(frame)
-        if f.filename.startswith(str(repo)) and Path(f.filename).is_file()
-    ]
-    if not inside:
-        return None, None, ""
-    last = inside[-1]
-    return last.filename, last.lineno, last.name
-
-
-def _stop(thread: threading.Thread) -> None:
-    """Ask a thread to raise Abandoned at its next bytecode (a sleep in C ends first)."""
-    if thread.ident is not None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(thread.ident), ctypes.py_object(Abandoned)
-        )
-
-
-def _carry_globals(
-    carry: tuple[tuple[str, str], ...],
-    old_modules: Mapping[str, ModuleType | None],
-    staging: Staging,
-) -> None:
-    """Copy module globals that start-up code wrote (``global _MODEL``) into re-run modules.
-
-    A hot swap keeps what ``__init__`` built on the instance; what it put in a module global
-    must survive the module's re-run too, or every later request would find it reset.
-    """
-    for name, variable in carry:
-        old, new = old_modules.get(name), sys.modules.get(name)
-        if old is None or new is None or old is new or name not in staging.executed:
-            continue
-        if variable in old.__dict__:
-            new.__dict__[variable] = old.__dict__[variable]
 
 
 def _decide(
@@ -441,17 +189,3 @@ def held_definitions(instance: Any, modules: set[str], limit: int = 2000) -> fro
     _held_cache.clear()  # one instance at a time: the last answer is the one worth keeping
     _held_cache[key] = frozenset(found)
     return _held_cache[key]
-
-
-def _carry_over(cls: type, old: Any) -> Any:
-    """A new-class instance sharing the old one's state: the model is not loaded again."""
-    new = cls.__new__(cls)
-    new.__dict__.update(vars(old))
-    return new
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    ms = seconds * 1000
-    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
