@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .effects import Effect, Kind, effect_of
+from .effects import Effect, SideEffect, effect_of
 from .syntax import (
     Context,
     Summary,
@@ -172,7 +172,7 @@ def analyse(name: str, text: str | None, file: str = "", entry: bool = False) ->
                 effect.where = f"{file}:{effect.line}"
                 effect.note = f"{effect.where}: {effect.note}" if effect.note else ""
                 analysis.effects.append(effect)
-            if effect is None or effect.kind not in (Kind.PATCH, Kind.ENVIRONMENT):
+            if effect is None or effect.kind not in (SideEffect.PATCH, SideEffect.ENVIRONMENT):
                 for assigned in _assigned_names(stmt):
                     bindings.setdefault(assigned, []).extend([*context, stmt])
     analysis.imports = _imports(tree.body, lines, name, package)

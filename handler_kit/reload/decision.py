@@ -33,7 +33,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from .analysis import Analysis, analyse
-from .effects import HOT_KINDS, Effect
+from .effects import REQUEST_TIME, Effect
 from .reach import World, could_reach, home_of
 
 
@@ -101,7 +101,7 @@ def decide(
     effects = list(_changed_effects(before, after))
 
     for effect, verb in effects:
-        if effect.kind not in HOT_KINDS:
+        if effect.kind not in REQUEST_TIME:
             return Decision(Mode.REINIT, effect.describe(verb), labels)
 
     home_module, home_class = home
@@ -126,9 +126,11 @@ def decide(
                     return Decision(Mode.REINIT, f"{label}{by_held[target]}", labels)
 
     carry = tuple(sorted(world_after.globals_written(reach_new)))
-    hot_effects = [f"{e.kind.value} {e.label} {verb}" for e, verb in effects if e.kind in HOT_KINDS]
+    hot_effects = [
+        f"{e.kind.value} {e.label} {verb}" for e, verb in effects if e.kind in REQUEST_TIME
+    ]
     # A note about a logging call only when that call changed: the user just edited it.
-    notes = tuple(e.note for e, _ in effects if e.note and e.kind in HOT_KINDS)
+    notes = tuple(e.note for e, _ in effects if e.note and e.kind in REQUEST_TIME)
     if not labels and not hot_effects:
         return Decision(Mode.HOT, "only comments or formatting changed", (), carry, notes)
     return Decision(Mode.HOT, _join((*labels, *hot_effects)), labels, carry, notes)

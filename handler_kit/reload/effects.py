@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .syntax import Summary, constant, dotted, dotted_or_name, summarise, tree_key, value_of
 
 
-class Kind(str, enum.Enum):
+class SideEffect(str, enum.Enum):
     """What a top-level statement does beyond binding names."""
 
     LOGGING = "logging setting"  # request-time: hot
@@ -27,14 +27,14 @@ class Kind(str, enum.Enum):
     STATEMENT = "top-level statement"
 
 
-HOT_KINDS = frozenset({Kind.LOGGING, Kind.PRINT})
+REQUEST_TIME = frozenset({SideEffect.LOGGING, SideEffect.PRINT})
 
 
 @dataclass
 class Effect:
     """A top-level statement with an effect beyond the module (or a logging/print call)."""
 
-    kind: Kind
+    kind: SideEffect
     label: str  # "X" (an environment variable), "torch.load", "logging.basicConfig"
     line: int
     node: ast.stmt
@@ -52,7 +52,7 @@ class Effect:
         """``environment variable X changed at handler.py:4``, said for a reason."""
         what = f"{self.kind.value} {self.label}".rstrip()
         said = f"{what} {verb} at {self.where}"
-        if self.kind is Kind.ENVIRONMENT:
+        if self.kind is SideEffect.ENVIRONMENT:
             said += " (a library that read it when first imported keeps the old value)"
         return said
 
@@ -94,13 +94,13 @@ def effect_of(
             func = call.func.id
         last = func.rsplit(".", 1)[-1]
         if func == "print":
-            return Effect(Kind.PRINT, "print", line, stmt, dump)
+            return Effect(SideEffect.PRINT, "print", line, stmt, dump)
         if _is_environ(func) and last in ENVIRONMENT_CALLS:
             key = constant(call.args[0]) if call.args else None
             label = str(key) if key is not None else "(os.environ)"
-            return Effect(Kind.ENVIRONMENT, label, line, stmt, dump)
+            return Effect(SideEffect.ENVIRONMENT, label, line, stmt, dump)
         if func in ("os.putenv", "os.unsetenv"):
-            return Effect(Kind.ENVIRONMENT, func, line, stmt, dump)
+            return Effect(SideEffect.ENVIRONMENT, func, line, stmt, dump)
         if last in LOGGING_CALLS and (
             "logging" in func or "warnings" in func or _is_logger(func, bindings)
         ):
@@ -110,14 +110,14 @@ def effect_of(
                     f"{func} does nothing once logging is configured (the first run did): "
                     "pass force=True"
                 )
-            return Effect(Kind.LOGGING, func, line, stmt, dump, note)
+            return Effect(SideEffect.LOGGING, func, line, stmt, dump, note)
         if func == "setattr" and call.args:
             owner = ".".join(dotted_or_name(call.args[0]) or ["?"])
             attr = constant(call.args[1]) if len(call.args) > 1 else None
-            return Effect(Kind.PATCH, f"{owner}.{attr}" if attr else owner, line, stmt, dump)
+            return Effect(SideEffect.PATCH, f"{owner}.{attr}" if attr else owner, line, stmt, dump)
         if func.startswith("sys.path."):
-            return Effect(Kind.PATH, func, line, stmt, dump)
-        return Effect(Kind.CALL, f"{func or 'call'}(...)", line, stmt, dump)
+            return Effect(SideEffect.PATH, func, line, stmt, dump)
+        return Effect(SideEffect.CALL, f"{func or 'call'}(...)", line, stmt, dump)
     if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
         targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
         for target in targets:
@@ -126,17 +126,17 @@ def effect_of(
                 if owner and _is_environ(".".join(owner)):
                     key = constant(target.slice)
                     label = str(key) if key is not None else "(os.environ)"
-                    return Effect(Kind.ENVIRONMENT, label, line, stmt, dump)
+                    return Effect(SideEffect.ENVIRONMENT, label, line, stmt, dump)
             if isinstance(target, (ast.Attribute, ast.Subscript)):
                 owner = dotted_or_name(target.value)
                 if owner and owner[0] in imports:
                     name = ".".join(owner)
                     attr = f".{target.attr}" if isinstance(target, ast.Attribute) else "[...]"
-                    return Effect(Kind.PATCH, name + attr, line, stmt, dump)
+                    return Effect(SideEffect.PATCH, name + attr, line, stmt, dump)
         return None  # binds module names (a constant), or changes an object of the module
     if isinstance(stmt, (ast.Delete, ast.Pass, ast.Global, ast.Nonlocal)):
         return None
-    return Effect(Kind.STATEMENT, f"at line {line}", line, stmt, dump)
+    return Effect(SideEffect.STATEMENT, f"at line {line}", line, stmt, dump)
 
 
 def _is_environ(func: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from .analysis import Analysis, Header
-from .effects import HOT_KINDS
+from .effects import REQUEST_TIME
 from .syntax import Summary, dotted_name, summarise
 
 # Bases whose __init__ calls nothing of the subclass's: a handler deriving from them has no
@@ -106,7 +106,7 @@ class World:
                         roots.append((f"{home_module}:{key}", " (the base class may call it)"))
         for name, analysis in self.modules.items():
             for effect in analysis.effects:
-                if effect.kind not in HOT_KINDS:
+                if effect.kind not in REQUEST_TIME:
                     roots.append((f"{name}:<effect>:{effect.line}", f" (used at {effect.where})"))
         if only_held:
             roots = []

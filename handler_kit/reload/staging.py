@@ -31,14 +31,14 @@ from typing import Any
 
 from ..errors import Abandoned, HandlerKitError, describe, user_location, user_trace
 from .analysis import analyse
-from .effects import Kind
+from .effects import SideEffect
 from .patches import HOOK, Ledger
 from .repository import Repository, Source, read_source
 
 _MISSING = object()
 # Top-level statements that may set a library's attribute or an environment variable (a block
 # may hold one): the module is compiled with the patch ledger's hook calls.
-MAY_PATCH = frozenset({Kind.PATCH, Kind.ENVIRONMENT, Kind.STATEMENT})
+MAY_PATCH = frozenset({SideEffect.PATCH, SideEffect.ENVIRONMENT, SideEffect.STATEMENT})
 
 
 class Staging:
