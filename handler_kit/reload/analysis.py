@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .effects import Effect, SideEffect, effect_of
+from .effects import MAY_PATCH, Effect, SideEffect, effect_of
 from .syntax import (
     Context,
     Summary,
@@ -133,6 +133,11 @@ class Analysis:
     headers: dict[str, Header] = field(default_factory=dict)  # class name -> its header
     stars: list[str] = field(default_factory=list)  # modules imported with `import *`
     imports: set[str] = field(default_factory=set)  # every module imported, anywhere in it
+
+    @property
+    def may_patch(self) -> bool:
+        """Whether a top-level statement could patch a library or set an environment variable."""
+        return any(effect.kind in MAY_PATCH for effect in self.effects)
 
 
 @lru_cache(maxsize=256)

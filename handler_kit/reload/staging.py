@@ -31,14 +31,10 @@ from typing import Any
 
 from ..errors import Abandoned, HandlerKitError, describe, user_location, user_trace
 from .analysis import analyse
-from .effects import SideEffect
 from .patches import HOOK, Ledger
 from .repository import Repository, Source, read_source
 
 _MISSING = object()
-# Top-level statements that may set a library's attribute or an environment variable (a block
-# may hold one): the module is compiled with the patch ledger's hook calls.
-MAY_PATCH = frozenset({SideEffect.PATCH, SideEffect.ENVIRONMENT, SideEffect.STATEMENT})
 
 
 class Staging:
@@ -130,7 +126,7 @@ class Staging:
             analysis = analyse(name, text, self.repository.relative(file), entry)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return False  # compiling it says what is wrong
-        return any(e.kind in MAY_PATCH for e in analysis.effects)
+        return analysis.may_patch
 
     def finish(self) -> None:
         """Run the modules still pending that nothing imported (or take out the gone ones)."""
