@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -190,6 +190,25 @@ def analyse(name: str, text: str | None, file: str = "", entry: bool = False) ->
             label = f"module constant {display}{local}"
         analysis.bindings[local] = Binding(label, statements, imports.get(local, []))
     return analysis
+
+
+def analyse_modules(
+    texts: Mapping[str, str | None],
+    entry_key: str,
+    files: Mapping[str, str] | None = None,
+    names: Iterable[str] | None = None,
+) -> dict[str, Analysis]:
+    """The analysis of each module (name -> text; None when gone), the entry first.
+
+    ``files`` names each module's file (default: ``name.py``); ``names`` are the modules to
+    analyse (default: those of ``texts``; one that ``texts`` lacks is gone).
+    """
+    files = files or {}
+    order = sorted(texts if names is None else names, key=lambda n: (n != entry_key, n))
+    return {
+        n: analyse(n, texts.get(n), files.get(n) or n.replace(".", "/") + ".py", n == entry_key)
+        for n in order
+    }
 
 
 def _imports(body: list[ast.stmt], lines: list[str], name: str, package: bool) -> set[str]:

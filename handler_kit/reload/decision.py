@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 
-from .analysis import Analysis, analyse
+from .analysis import Analysis, analyse_modules
 from .effects import REQUEST_TIME, Effect
 from .reach import World, could_reach, home_of
 
@@ -71,13 +71,18 @@ class Decision:
     notes: tuple[str, ...] = ()
 
 
+# The objects the running instance holds (``module:Class``), or a function that says which of
+# the candidates it is given the instance holds.
+Held = Collection[str] | Callable[[set[str]], Collection[str]]
+
+
 def decide(
     old: Mapping[str, str | None],
     new: Mapping[str, str | None],
     entry_key: str,
     class_name: str,
     files: Mapping[str, str] | None = None,
-    held: Collection[str] | Callable[[set[str]], Collection[str]] = (),
+    held: Held = (),
 ) -> Decision:
     """Compare two versions of a repository's modules (name -> source; None when gone).
 
@@ -87,45 +92,29 @@ def decide(
     (called only when a held object could reach a change). Raises SyntaxError, with that
     file name, when a new source does not parse.
     """
-    files = dict(files or {})
-    names = sorted(set(old) | set(new), key=lambda n: (n != entry_key, n))
-    for n in names:
-        files.setdefault(n, n.replace(".", "/") + ".py")
-    before = {n: analyse(n, old.get(n), files[n], n == entry_key) for n in names}
-    after = {n: analyse(n, new.get(n), files[n], n == entry_key) for n in names}
-    home = home_of(after, entry_key, class_name)
-    world_before, world_after = World(before, home), World(after, home)
+    names = set(old) | set(new)
+    before = analyse_modules(old, entry_key, files, names)
+    after = analyse_modules(new, entry_key, files, names)
+    return compare(before, after, entry_key, class_name, held)
 
+
+def compare(
+    before: Mapping[str, Analysis],
+    after: Mapping[str, Analysis],
+    entry_key: str,
+    class_name: str,
+    held: Held = (),
+) -> Decision:
+    """The decision between two versions' analyses (the same modules on both sides)."""
+    home = home_of(after, entry_key, class_name)
     changed = _changed(before, after, home)
     labels = tuple(label for _, label in changed)
     effects = list(_changed_effects(before, after))
-
-    for effect, verb in effects:
-        if effect.kind not in REQUEST_TIME:
-            return Decision(Mode.REINIT, effect.describe(verb), labels)
-
-    home_module, home_class = home
-    header_old = before[home_module].headers.get(home_class)
-    header_new = after[home_module].headers.get(home_class)
-    if (header_old or header_new) and not (header_old and header_old.same(header_new)):
-        return Decision(Mode.REINIT, f"bases or decorators of {class_name} changed", labels)
-
-    reach_old, reach_new = world_before.reachable(), world_after.reachable()
-    for target, label in changed:
-        origin = reach_old.get(target, reach_new.get(target))
-        if origin is not None:
-            return Decision(Mode.REINIT, f"{label}{origin}", labels)
-    if changed:
-        if callable(held):
-            candidates = could_reach(after, {t for t, _ in changed}, home)
-            held = held(candidates) if candidates else ()
-        if held:
-            by_held = world_before.reachable(held, only_held=True)
-            for target, label in changed:
-                if target in by_held:
-                    return Decision(Mode.REINIT, f"{label}{by_held[target]}", labels)
-
-    carry = tuple(sorted(world_after.globals_written(reach_new)))
+    worlds = World(before, home), World(after, home)
+    reason = _start_up_changed(before, after, worlds, changed, effects, class_name, held)
+    if reason is not None:
+        return Decision(Mode.REINIT, reason, labels)
+    carry = tuple(sorted(worlds[1].globals_written(worlds[1].reachable())))
     hot_effects = [
         f"{e.kind.value} {e.label} {verb}" for e, verb in effects if e.kind in REQUEST_TIME
     ]
@@ -134,6 +123,40 @@ def decide(
     if not labels and not hot_effects:
         return Decision(Mode.HOT, "only comments or formatting changed", (), carry, notes)
     return Decision(Mode.HOT, _join((*labels, *hot_effects)), labels, carry, notes)
+
+
+def _start_up_changed(
+    before: Mapping[str, Analysis],
+    after: Mapping[str, Analysis],
+    worlds: tuple[World, World],
+    changed: list[tuple[str, str]],
+    effects: list[tuple[Effect, str]],
+    class_name: str,
+    held: Held,
+) -> str | None:
+    """Why start-up code changed (the reason to re-initialise), or None: a hot swap is safe."""
+    for effect, verb in effects:
+        if effect.kind not in REQUEST_TIME:
+            return effect.describe(verb)
+    home_module, home_class = home = worlds[1].home
+    header_old = before[home_module].headers.get(home_class)
+    header_new = after[home_module].headers.get(home_class)
+    if (header_old or header_new) and not (header_old and header_old.same(header_new)):
+        return f"bases or decorators of {class_name} changed"
+    reach_old, reach_new = worlds[0].reachable(), worlds[1].reachable()
+    for target, label in changed:
+        origin = reach_old.get(target, reach_new.get(target))
+        if origin is not None:
+            return f"{label}{origin}"
+    if changed and callable(held):
+        candidates = could_reach(after, {t for t, _ in changed}, home)
+        held = held(candidates) if candidates else ()
+    if changed and held:
+        by_held = worlds[0].reachable(held, only_held=True)
+        for target, label in changed:
+            if target in by_held:
+                return f"{label}{by_held[target]}"
+    return None
 
 
 def _join(labels: tuple[str, ...]) -> str:

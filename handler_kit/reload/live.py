@@ -283,7 +283,7 @@ class LiveHandler:
             return ReloadReport((file,), Outcome.UNCHANGED, reason, time.perf_counter() - started)
         planned = plan(self.repository, old, readable, self._instance, mode)
         ledger = Ledger.of(self.path, self.repository.owns_object)
-        staging = Staging(self.repository, HandlerReloadError, ledger, planned.rerun, old)
+        staging = Staging(self.repository, HandlerReloadError, ledger, planned, old)
         snapshot = ledger.snapshot()
         if timeout is None:
             timeout = max(DEFAULT_TIMEOUT, 3 * self._build_seconds)

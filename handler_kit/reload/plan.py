@@ -10,24 +10,33 @@ import ast
 import types
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import HandlerReloadError
-from .analysis import analyse
-from .decision import Decision, Mode, decide
+from .analysis import Analysis, analyse_modules
+from .decision import Decision, Mode, compare
 from .repository import Repository, Source
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What a reload will do, decided before any code runs: the mode and what to run again."""
+    """What a reload will do, decided before any code runs: the mode and what to run again.
+
+    It carries what deciding found out: ``analyses`` are those of ``texts`` (empty when no
+    text changed), so that running the modules does not read them again.
+    """
 
     mode: Mode
     decision: Decision
     rerun: dict[str, str | None]  # sibling modules to run again (None: take it out)
     texts: dict[str, str | None]
+    analyses: dict[str, Analysis] = field(default_factory=dict)
+
+    def analysis(self, name: str, text: str) -> Analysis | None:
+        """The analysis of module ``name`` when ``text`` is the text the plan read for it."""
+        return self.analyses.get(name) if self.texts.get(name) == text else None
 
 
 def plan(
@@ -46,16 +55,15 @@ def plan(
         raise HandlerReloadError(
             f"{entry.file.name} is gone", file=entry.file, hint="Restore the file."
         )
-    decision = _decide(repository, old, texts, instance)
+    decision, analyses = _decide(repository, old, texts, instance)
     chosen = Mode(decision.mode) if mode is Mode.AUTO else mode
     if chosen is Mode.HOT and not hasattr(instance, "__dict__"):
         chosen = Mode.REINIT
         decision = Decision(
             Mode.REINIT, f"{entry.class_name} has no __dict__ to carry over", decision.changed
         )
-    files = {n: repository.relative(s.file) for n, s in old.items()}
-    rerun = _rerun(old, texts, entry.module_key, files)
-    return Plan(chosen, decision, {n: texts[n] for n in sorted(rerun)}, dict(texts))
+    rerun = _rerun(old, texts, entry.module_key, analyses)
+    return Plan(chosen, decision, {n: texts[n] for n in sorted(rerun)}, dict(texts), analyses)
 
 
 def _decide(
@@ -63,40 +71,44 @@ def _decide(
     old: Mapping[str, Source],
     texts: Mapping[str, str | None],
     instance: Any,
-) -> Decision:
-    files = {n: repository.relative(s.file) for n, s in old.items()}
+) -> tuple[Decision, dict[str, Analysis]]:
+    """The decision, and the analyses of ``texts`` it was made from (none: nothing changed)."""
     if all(texts[n] == s.text for n, s in old.items()):
-        return Decision(Mode.HOT, "no file changed")
+        return Decision(Mode.HOT, "no file changed"), {}
+    entry = repository.entry
+    files = {n: repository.relative(s.file) for n, s in old.items()}
     try:
-        return decide(
-            {n: s.text for n, s in old.items()},
-            texts,
-            repository.entry.module_key,
-            repository.entry.class_name,
-            files,
+        before = analyse_modules({n: s.text for n, s in old.items()}, entry.module_key, files)
+        after = analyse_modules(texts, entry.module_key, files, old)
+        decision = compare(
+            before,
+            after,
+            entry.module_key,
+            entry.class_name,
             held=lambda candidates: held_definitions(instance, set(old)) & candidates,
         )
     except SyntaxError as exc:
         source = old.get(next((n for n, f in files.items() if f == exc.filename), ""))
         raise HandlerReloadError(
             f"SyntaxError: {exc.msg}",
-            file=source.file if source else repository.entry.file,
+            file=source.file if source else entry.file,
             line=exc.lineno,
-            hint=f"Fix the syntax of {exc.filename or repository.entry.file.name}.",
+            hint=f"Fix the syntax of {exc.filename or entry.file.name}.",
         ) from exc
     except (RecursionError, MemoryError) as exc:
         raise HandlerReloadError(
             f"{type(exc).__name__}: an expression nests too deeply for Python to read ({exc})",
-            file=_unreadable(old, texts) or repository.entry.file,
+            file=_unreadable(old, texts) or entry.file,
             hint="Split the expression up (a very long chain of + or of nested brackets), "
             "or load such data from a file.",
         ) from exc
     except ValueError as exc:  # source with a null byte
         raise HandlerReloadError(
             f"cannot read the new code: {exc}",
-            file=repository.entry.file,
+            file=entry.file,
             hint="A file holds bytes that are not source text: save it again as text.",
         ) from exc
+    return decision, after
 
 
 def _unreadable(old: Mapping[str, Source], texts: Mapping[str, str | None]) -> Path | None:
@@ -115,28 +127,24 @@ def _rerun(
     old: Mapping[str, Source],
     texts: Mapping[str, str | None],
     key: str,
-    files: Mapping[str, str],
+    analyses: Mapping[str, Analysis],
 ) -> set[str]:
     """The sibling modules to run again: the edited ones, what imports them, their packages.
 
     A module that imports an edited one runs again so that names it took with ``from x import
     y`` are the new ones; a package runs again with its edited submodule, so that ``pkg.mod``
     reaches the new one through a new package object, never through the old one changed.
+    ``analyses`` (of ``texts``) say what each module imports.
     """
     siblings = [n for n in old if n != key]
     rerun = {n for n in siblings if texts[n] != old[n].text}
-    imports: dict[str, set[str]] = {}
-    for n in siblings:
-        try:  # the analysis of a text is kept: no parse for the modules that did not change
-            imports[n] = analyse(n, texts[n], files[n]).imports
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            imports[n] = set()  # running it will say what is wrong
-    while True:
-        more = {n for n in siblings if n not in rerun and imports[n] & rerun}
+    while rerun:
+        more = {n for n in siblings if n not in rerun and analyses[n].imports & rerun}
         more |= {p for n in rerun for p in _parents(n) if p in old and p not in rerun}
         if not more:
-            return rerun
+            break
         rerun |= more
+    return rerun
 
 
 def _parents(name: str) -> list[str]:

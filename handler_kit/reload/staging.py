@@ -32,6 +32,7 @@ from typing import Any
 from ..errors import Abandoned, HandlerKitError, describe, user_location, user_trace
 from .analysis import analyse
 from .patches import HOOK, Ledger
+from .plan import Plan
 from .repository import Repository, Source, read_source
 
 _MISSING = object()
@@ -40,8 +41,9 @@ _MISSING = object()
 class Staging:
     """The modules one load or reload runs, their previous entries, and its thread.
 
-    ``rerun`` maps module names to the text to run for them (None: its file is gone, take it
-    out); such a module runs when the staged code first imports it, or at ``finish``.
+    The ``plan``'s ``rerun`` maps module names to the text to run for them (None: its file is
+    gone, take it out); such a module runs when the staged code first imports it, or at
+    ``finish``. The plan's analyses say which texts may patch a library.
     """
 
     def __init__(
@@ -49,13 +51,14 @@ class Staging:
         repository: Repository,
         error: type[HandlerKitError],
         ledger: Ledger,
-        rerun: Mapping[str, str | None] | None = None,
+        plan: Plan | None = None,
         old: Mapping[str, Source] | None = None,
     ) -> None:
         self.repository = repository
         self.error = error
         self.ledger = ledger
-        self.pending: dict[str, str | None] = dict(rerun or {})
+        self.plan = plan
+        self.pending: dict[str, str | None] = dict(plan.rerun) if plan else {}
         self.old = dict(old or {})  # name -> what ran last (for the hints)
         self.executed: dict[str, tuple[Path, str]] = {}  # name -> (file, text) that ran
         self.running: list[str] = []  # modules being run now, innermost last
@@ -121,11 +124,13 @@ class Staging:
 
     def _may_patch(self, name: str, file: Path, text: str) -> bool:
         """Whether a module's text has a top-level statement that could patch a library."""
-        try:
-            entry = name == self.repository.entry.module_key
-            analysis = analyse(name, text, self.repository.relative(file), entry)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return False  # compiling it says what is wrong
+        analysis = self.plan.analysis(name, text) if self.plan else None
+        if analysis is None:  # not read by the plan: a first import, or the first load
+            try:
+                entry = name == self.repository.entry.module_key
+                analysis = analyse(name, text, self.repository.relative(file), entry)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return False  # compiling it says what is wrong
         return analysis.may_patch
 
     def finish(self) -> None:
