@@ -21,11 +21,13 @@ import ast
 import os
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import CodeType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .effects import Slot, patch_points
+
+if TYPE_CHECKING:
+    from .repository import Repository
 
 HOOK = "__handler_kit_patch__"
 _MISSING = object()
@@ -83,12 +85,14 @@ class Ledger:
         self.touched: set[tuple[str, int, str, Any]] = set()
 
     @classmethod
-    def of(cls, repository: Path, owns: Callable[[Any], bool]) -> Ledger:
-        """The ledger of the repository at ``repository`` (one per folder and process)."""
+    def of(cls, repository: Repository) -> Ledger:
+        """The ledger of ``repository`` (one per folder and process); what it patches of its
+        own objects (``owns_object``) is not a library patch."""
         with cls._registry_lock:
-            ledger = cls._by_repository.get(str(repository))
+            ledger = cls._by_repository.get(str(repository.path))
             if ledger is None:
-                ledger = cls._by_repository[str(repository)] = cls(owns)
+                ledger = cls(repository.owns_object)
+                cls._by_repository[str(repository.path)] = ledger
             return ledger
 
     def compile(

@@ -34,6 +34,12 @@ class Plan:
     texts: dict[str, str | None]
     analyses: dict[str, Analysis] = field(default_factory=dict)
 
+    @classmethod
+    def first_load(cls, repository: Repository, text: str) -> Plan:
+        """The plan of a load: run the entry's ``text`` and build the handler."""
+        decision = Decision(Mode.REINIT, "loaded")
+        return cls(Mode.REINIT, decision, {}, {repository.entry.module_key: text})
+
     def analysis(self, name: str, text: str) -> Analysis | None:
         """The analysis of module ``name`` when ``text`` is the text the plan read for it."""
         return self.analyses.get(name) if self.texts.get(name) == text else None

@@ -1,8 +1,12 @@
-"""Run a plan's code in a staging and make the instance to swap in.
+"""A load or reload as one transaction: its new code is kept whole, or none of it is.
 
-``stage`` runs the modules in a :class:`~handler_kit.reload.staging.Staging` and builds (a
-re-init) or carries over (a hot swap) the handler instance. Nothing here changes what the live
-handler serves with: the LiveHandler that owns it commits the result, or rolls it back.
+Running a repository's modules changes two things in the process: ``sys.modules`` (the
+:class:`~handler_kit.reload.staging.Staging` records what it replaced) and the values its
+library patches replace (the patch :class:`~handler_kit.reload.patches.Ledger`). A
+:class:`Transaction` holds both: ``stage`` runs the plan's modules and makes the instance to
+swap in, ``commit`` keeps what ran, and leaving its ``with`` block without a commit rolls both
+back. Nothing here changes what the live handler serves with: the LiveHandler swaps the staged
+instance in once the transaction is committed.
 """
 
 from __future__ import annotations
@@ -11,15 +15,89 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Any
+from types import ModuleType, TracebackType
+from typing import Any, TypeVar
 
+from ..errors import HandlerKitError
 from . import memory
 from .decision import Decision, Mode
 from .loader import build, handler_class
+from .patches import Ledger
 from .plan import Plan
-from .repository import Source
+from .repository import Repository, Source
 from .staging import Staging, active
+from .worker import run_bounded
+
+T = TypeVar("T")
+
+
+class Transaction:
+    """The staging of one load or reload plus the patch ledger's values from before it.
+
+    Use it as a context manager: ``with Transaction(...) as t: staged = t.stage(...);
+    t.commit()``. Without a ``plan`` nothing is staged, and ``run`` runs other work
+    (``__init__`` alone) under the same time limit and roll-back.
+    """
+
+    def __init__(
+        self,
+        repository: Repository,
+        error: type[HandlerKitError],
+        plan: Plan | None = None,
+        old: Mapping[str, Source] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.ledger = Ledger.of(repository)
+        self.staging = Staging(repository, error, self.ledger, plan, old)
+        self.snapshot = self.ledger.snapshot()  # the patched values of the last good run
+        self.committed = False
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not self.committed:
+            self.rollback()
+
+    def stage(
+        self,
+        running: Callable[[], Any] = lambda: None,
+        before_build: Callable[[], None] | None = None,
+        timeout: float | None = None,
+    ) -> Staged:
+        """Run the plan's modules and make the instance to swap in (see :func:`stage`)."""
+        assert self.plan is not None, "nothing to stage without a plan"
+        plan, staging = self.plan, self.staging
+        return self.run(lambda: stage(staging, plan, running, before_build), timeout)
+
+    def run(self, work: Callable[[], T], timeout: float | None = None) -> T:
+        """Run ``work`` here, or given a ``timeout`` in the reload thread with that time limit
+        (see :func:`~handler_kit.reload.worker.run_bounded`)."""
+        return work() if timeout is None else run_bounded(work, self.staging, timeout)
+
+    def commit(self) -> None:
+        """Keep what ran; forget the patches of the modules that ran whose statements are gone."""
+        self.ledger.settle(set(self.staging.executed))
+        self.committed = True
+
+    def rollback(self) -> None:
+        """Put back every sys.modules entry the staging replaced, and the patched values."""
+        self.staging.rollback()
+        self.ledger.restore(self.snapshot)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the user should know: library patches that could not be put back."""
+        return [
+            f"could not put back {what} before running the module again: restart the kernel "
+            "for production's single import"
+            for what in self.staging.unrestored
+        ]
 
 
 @dataclass
@@ -38,45 +116,40 @@ class Staged:
 
 def stage(
     staging: Staging,
-    plan: Plan | None,
-    instance: Any,
-    text: str | None = None,
+    plan: Plan,
+    running: Callable[[], Any] = lambda: None,
     before_build: Callable[[], None] | None = None,
 ) -> Staged:
-    """Run the new code in ``staging`` (in this thread) and make the instance to swap in.
+    """Run the plan's code in ``staging`` (in this thread) and make the instance to swap in.
 
-    Without a plan this is the first load, and ``text`` is handler.py's. ``before_build`` is
-    called once the new code has run and before ``__init__`` does (a re-init that frees the
-    old model first). Raises the staging's error when a step fails; the caller rolls the
-    staging back.
+    ``running()`` is the running instance, asked for only by a hot swap, which carries its
+    state over: a re-init must hold no reference to it, since ``before_build`` may free it
+    (it is called once the new code has run and before ``__init__`` does). Raises the
+    staging's error when a step fails; the transaction rolls the staging back.
     """
     repository, error = staging.repository, staging.error
-    entry = repository.entry
-    key = entry.module_key
-    handler_text = plan.texts[key] if plan is not None else text
-    assert handler_text is not None
-    mode = plan.mode if plan is not None else Mode.REINIT
-    decision = plan.decision if plan is not None else Decision(Mode.REINIT, "loaded")
+    entry, decision = repository.entry, plan.decision
+    text = plan.texts[entry.module_key]
+    assert text is not None
     with active(staging):
         old_modules = {n: sys.modules.get(n) for n, _ in decision.carry}
-        module = staging.run(key, entry.file, handler_text)
+        module = staging.run(entry.module_key, entry.file, text)
         staging.finish()
         # A hot swap never calls __init__: its signature is checked when it is called.
-        cls = handler_class(module, entry, handler_text, error, mode is Mode.REINIT)
+        cls = handler_class(module, entry, text, error, plan.mode is Mode.REINIT)
         footprint = None
-        if mode is Mode.HOT:
+        if plan.mode is Mode.HOT:
             _carry_globals(decision.carry, old_modules, staging)
-            new, kept = _carry_over(cls, instance), tuple(vars(instance))
-            took = 0.0
+            instance = running()
+            new, kept, took = _carry_over(cls, instance), tuple(vars(instance)), 0.0
         else:
-            instance = None  # a free-first re-init frees it in before_build: not held here
             if before_build is not None:
                 before_build()
             before, started = memory.used(), time.perf_counter()
             new, kept = build(cls, repository.path, entry, error), ()
             took, footprint = time.perf_counter() - started, memory.used() - before
     executed = {n: Source(n, file, t) for n, (file, t) in staging.executed.items()}
-    return Staged(module, new, executed, mode, decision, kept, took, footprint)
+    return Staged(module, new, executed, plan.mode, decision, kept, took, footprint)
 
 
 def _carry_globals(
