@@ -170,7 +170,10 @@ def held_definitions(instance: Any, modules: set[str], limit: int = 2000) -> fro
     The answer is kept while the instance's attributes are the same objects (a hot swap keeps
     them): walking a model's modules takes milliseconds.
     """
-    key = (frozenset(modules), *((k, id(v)) for k, v in vars(instance).items()))
+    state = getattr(instance, "__dict__", None)
+    if not isinstance(state, dict):
+        return frozenset()  # no state to walk (``__slots__``): the plan re-initialises it
+    key = (frozenset(modules), *((k, id(v)) for k, v in state.items()))
     if key in _held_cache:
         return _held_cache[key]
     found: set[str] = set()
