@@ -95,7 +95,10 @@ def _from_a_repository(name: str, module: object) -> bool:
     module whose files are not installed code (a sibling, wherever its repository is)."""
     if name.split(".")[0] in ENTRY_STEMS:
         return True
-    places = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or [])]
+    try:
+        places = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or [])]
+    except TypeError:  # torch.classes' __path__ is an object of its own, not a list of folders
+        places = [getattr(module, "__file__", None)]
     places = [place for place in places if isinstance(place, str)]
     return bool(places) and not any(place.startswith(INSTALLED) for place in places)
 
