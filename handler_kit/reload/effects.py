@@ -2,7 +2,8 @@
 
 A library patch, an environment variable, a ``sys.path`` change or any other top-level call
 reaches beyond the module, and start-up may depend on it; a logging setting or a ``print``
-is request-time. A function of the statement's tree only.
+is request-time. What a statement sets on an object it names (its patch points) is read here
+once, for the analysis and for the patch ledger alike. A function of the statement's tree only.
 """
 
 from __future__ import annotations

@@ -272,6 +272,7 @@ class LiveHandler:
         timeout: float | None,
         memory: Memory,
     ) -> ReloadReport:
+        """Plan the reload, run it as one transaction, swap the result in, and say what it did."""
         readable, old = _readable(texts), self._sources
         if mode is Mode.AUTO and all(readable[n] == s.text for n, s in old.items()):
             # After a failed reload, the files were put back as they were: say so.
@@ -317,6 +318,7 @@ class LiveHandler:
         return [*release(old.pop()), f"freed the old model before building the new one{why}"]
 
     def _report(self, staged: Staged, mode: Mode, started: float, notes: list[str]) -> ReloadReport:
+        """The report of a reload that was committed: the files that ran, the rule, the time."""
         key = self.entry.module_key
         siblings = [
             self.repository.relative(s.file) for n, s in staged.executed.items() if n != key
