@@ -2,7 +2,7 @@
 
 ``%load_ext handler_kit`` registers the magics; everything they do is in the Python API below.
 The package is lazy (PEP 562): a name is imported from its wing when it is first used, so
-``import handler_kit`` and its pure parts (``handler_kit.reload.changes``) do not import the
+``import handler_kit`` and its pure parts (``handler_kit.reload.decision``) do not import the
 web stack (starlette, uvicorn) or the notebook's (ipywidgets).
 """
 
@@ -23,7 +23,7 @@ _EXPORTS = {
     "ProductionCheck": ".checks.against_production",
     "ProductionComparison": ".production.comparison",
     "ProductionServer": ".production.servers",
-    "ReloadReport": ".reload.plan",
+    "ReloadReport": ".reload.report",
     "ReplayReport": ".cases.replay",
     "ResultTable": ".notebook.tables",
     "Toolkit": ".production.toolkit",
@@ -95,7 +95,7 @@ if TYPE_CHECKING:
     from .production.servers import ProductionServer
     from .production.toolkit import Toolkit, find_toolkit
     from .reload.live import LiveHandler, load
-    from .reload.plan import ReloadReport
+    from .reload.report import ReloadReport
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:

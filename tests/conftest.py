@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import importlib
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import handler_kit
-from handler_kit.reload.repository import ENTRY_STEMS
+from handler_kit.reload.repository import ENTRY_STEMS, Repository
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ENTRY = "handler.EndpointHandler"  # the module key production imports handler.py under
 
 
 def fixture_text(name: str) -> str:
@@ -41,6 +44,10 @@ class Repo:
         for file in sorted(root.rglob("*.py")):
             self.write(file.relative_to(root).as_posix(), text=file.read_text(encoding="utf-8"))
 
+    def repository(self) -> Repository:
+        """The repository as the kit finds it (its handler.py must be written first)."""
+        return Repository.find(self.path)
+
     def write(self, name: str, fixture: str | None = None, text: str | None = None) -> Path:
         """Write ``name`` in the repository from a fixture file or from text."""
         file = self.path / name
@@ -49,9 +56,24 @@ class Repo:
         return file
 
 
+def wait_for_no_reload_threads(timeout: float = 5) -> None:
+    """Wait (at most ``timeout`` s) until every abandoned reload thread has ended."""
+    deadline = time.monotonic() + timeout
+    while any(t.name.endswith("(abandoned)") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "an abandoned reload thread is still running"
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
     return Repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def live(repo: Repo) -> handler_kit.LiveHandler:
+    """The handler of fixtures/base.py, loaded (its label is "positive" for a good day)."""
+    repo.write("handler.py", "base.py")
+    return handler_kit.load(repo.path)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""changes.py: hot only when nothing __init__ reaches changed, however __init__ reaches it.
+"""decision.py: hot only when nothing __init__ reaches changed, however __init__ reaches it.
 
 Each case loads a small repository, edits one file, reloads and checks both the decision and
 its effect: after a re-init the handler answers from the state the new __init__ built.
@@ -7,7 +7,7 @@ its effect: after a re-init the handler answers from the state the new __init__ 
 import pytest
 
 import handler_kit
-from handler_kit.reload.changes import decide
+from handler_kit.reload.decision import decide
 
 GOOD = {"inputs": "a good day"}
 
@@ -17,77 +17,78 @@ def _write(repo, files):
         repo.write(name, f"reach/{fixture}")
 
 
-@pytest.mark.parametrize(
-    ("files", "edit", "mode", "reason", "answer"),
-    [
-        (  # the handler class lives in a sibling module that handler.py imports it from
-            {"handler.py": "impl_handler.py", "impl.py": "impl.py"},
-            {"impl.py": "impl_init_edited.py"},
-            "reinit",
-            "__init__ changed",
-            "m2",
-        ),
-        (
-            {"handler.py": "impl_handler.py", "impl.py": "impl.py"},
-            {"impl.py": "impl_call_edited.py"},
-            "hot",
-            "__call__ changed",
-            "M1",
-        ),
-        (  # `import pkg.loading` then `pkg.loading.load_model(path)`
-            {
-                "handler.py": "dotted_handler.py",
-                "pkg/__init__.py": "loading_unused_edited.py",
-                "pkg/loading.py": "loading.py",
-            },
-            {"pkg/loading.py": "loading_edited.py"},
-            "reinit",
-            "helper pkg.loading.load_model changed (reached from __init__)",
-            "m2",
-        ),
-        (
-            {
-                "handler.py": "dotted_handler.py",
-                "pkg/__init__.py": "loading_unused_edited.py",
-                "pkg/loading.py": "loading.py",
-            },
-            {"pkg/loading.py": "loading_unused_edited.py"},
-            "hot",
-            "helper pkg.loading.unused changed",
-            "m1",
-        ),
-        (  # `from utils import *`
-            {"handler.py": "star_handler.py", "utils.py": "loading.py"},
-            {"utils.py": "loading_edited.py"},
-            "reinit",
-            "helper utils.load_model changed (reached from __init__)",
-            "m2",
-        ),
-        (  # a module-level alias of the function __init__ calls
-            {"handler.py": "alias_handler.py"},
-            {"handler.py": "alias_handler_edited.py"},
-            "reinit",
-            "helper _load changed (reached from __init__)",
-            "m2",
-        ),
-        (  # __init__ warms up with self(...): __call__ runs at start-up
-            {"handler.py": "warmup_handler.py"},
-            {"handler.py": "warmup_call_edited.py"},
-            "reinit",
-            "__call__ changed (reached from __init__)",
-            "m1!",
-        ),
-    ],
-    ids=[
-        "class-in-sibling",
-        "class-in-sibling-call",
-        "dotted",
-        "dotted-unused",
-        "star",
-        "alias",
-        "warm-up",
-    ],
-)
+# (fixtures written as the repository's files, the edit, mode, reason, answer afterwards)
+REACHES = [
+    (  # the handler class lives in a sibling module that handler.py imports it from
+        {"handler.py": "impl_handler.py", "impl.py": "impl.py"},
+        {"impl.py": "impl_init_edited.py"},
+        "reinit",
+        "__init__ changed",
+        "m2",
+    ),
+    (
+        {"handler.py": "impl_handler.py", "impl.py": "impl.py"},
+        {"impl.py": "impl_call_edited.py"},
+        "hot",
+        "__call__ changed",
+        "M1",
+    ),
+    (  # `import pkg.loading` then `pkg.loading.load_model(path)`
+        {
+            "handler.py": "dotted_handler.py",
+            "pkg/__init__.py": "loading_unused_edited.py",
+            "pkg/loading.py": "loading.py",
+        },
+        {"pkg/loading.py": "loading_edited.py"},
+        "reinit",
+        "helper pkg.loading.load_model changed (reached from __init__)",
+        "m2",
+    ),
+    (
+        {
+            "handler.py": "dotted_handler.py",
+            "pkg/__init__.py": "loading_unused_edited.py",
+            "pkg/loading.py": "loading.py",
+        },
+        {"pkg/loading.py": "loading_unused_edited.py"},
+        "hot",
+        "helper pkg.loading.unused changed",
+        "m1",
+    ),
+    (  # `from utils import *`
+        {"handler.py": "star_handler.py", "utils.py": "loading.py"},
+        {"utils.py": "loading_edited.py"},
+        "reinit",
+        "helper utils.load_model changed (reached from __init__)",
+        "m2",
+    ),
+    (  # a module-level alias of the function __init__ calls
+        {"handler.py": "alias_handler.py"},
+        {"handler.py": "alias_handler_edited.py"},
+        "reinit",
+        "helper _load changed (reached from __init__)",
+        "m2",
+    ),
+    (  # __init__ warms up with self(...): __call__ runs at start-up
+        {"handler.py": "warmup_handler.py"},
+        {"handler.py": "warmup_call_edited.py"},
+        "reinit",
+        "__call__ changed (reached from __init__)",
+        "m1!",
+    ),
+]
+REACH_IDS = [
+    "class-in-sibling",
+    "class-in-sibling-call",
+    "dotted",
+    "dotted-unused",
+    "star",
+    "alias",
+    "warm-up",
+]
+
+
+@pytest.mark.parametrize(("files", "edit", "mode", "reason", "answer"), REACHES, ids=REACH_IDS)
 def test_what_init_reaches_is_found(repo, files, edit, mode, reason, answer):
     _write(repo, files)
     live = handler_kit.load(repo.path)

@@ -22,7 +22,7 @@ def _loaded_after(statement: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "statement",
-    ["import handler_kit", "import handler_kit.reload.changes", "import handler_kit.cases.case"],
+    ["import handler_kit", "import handler_kit.reload.decision", "import handler_kit.cases.case"],
 )
 def test_the_package_and_its_pure_parts_import_without_the_web_or_notebook_stack(statement):
     assert _loaded_after(statement) == set()

@@ -124,3 +124,50 @@ def test_a_registration_that_refuses_a_second_run_says_how_to_apply_the_edit(rep
     assert "fails when run again in the same process" in message
     assert "restart the kernel" in message
     assert live({"inputs": "x"}) == {"answer": "v1"}
+
+
+POPS = """import os
+
+os.environ.pop("HANDLER_KIT_TEST_POPPED", None)
+
+
+class EndpointHandler:
+    def __init__(self, path=""):
+        self.seen = os.environ.get("HANDLER_KIT_TEST_POPPED", "-")
+
+    def __call__(self, data):
+        return {"seen": self.seen}
+"""
+
+
+def test_a_variable_popped_at_import_is_back_when_the_line_goes(repo, monkeypatch):
+    monkeypatch.setenv("HANDLER_KIT_TEST_POPPED", "set")
+    repo.write("handler.py", text=POPS)
+    live = handler_kit.load(repo.path)
+    assert live({"inputs": "x"}) == {"seen": "-"}
+    repo.write(
+        "handler.py", text=POPS.replace('os.environ.pop("HANDLER_KIT_TEST_POPPED", None)', "")
+    )
+    assert live.reload().mode == "reinit"
+    assert live({"inputs": "x"}) == {"seen": "set"}  # as in a fresh process
+
+
+def test_the_ledger_records_what_each_restorable_patch_point_replaces(repo, library, monkeypatch):
+    from handler_kit.reload.patches import HOOK, Ledger
+
+    monkeypatch.delenv("HANDLER_KIT_TEST_LEDGER", raising=False)
+    repo.write("handler.py", text="")
+    ledger = Ledger.of(repo.repository())
+    text = (
+        "import os\nimport libstub\n"
+        "libstub.Base.flag = 1\n"
+        "os.environ['HANDLER_KIT_TEST_LEDGER'] = '1'\n"
+        "libstub.registry = {}\n"
+        "key = 'k'\nlibstub.registry[key] = 1\n"  # which key: not known before it runs
+        "x = 1\nprint(x)\n"
+    )
+    code, hooked = ledger.compile("patching", text, "patching.py")
+    exec(code, {HOOK: ledger.hook("patching"), "__name__": "patching"})
+    assert hooked
+    recorded = sorted((kind, key) for _, kind, key, _ in ledger.entries.values())
+    assert recorded == [("attr", "flag"), ("attr", "registry"), ("item", "HANDLER_KIT_TEST_LEDGER")]

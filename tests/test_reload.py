@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import fixture_text
+from conftest import fixture_text, wait_for_no_reload_threads
 
 import handler_kit
 from handler_kit import HandlerReloadError
@@ -15,42 +15,37 @@ from handler_kit import HandlerReloadError
 GOOD = {"inputs": "a good day"}
 
 
-@pytest.fixture
-def live(repo):
-    repo.write("handler.py", "base.py")
-    return handler_kit.load(repo.path)
+# base.py edited into each fixture: (fixture, mode, reason, the label answered afterwards)
+RULES = [
+    ("call_edited.py", "hot", "__call__ changed", "POSITIVE"),
+    ("helper_call_edited.py", "hot", "helper postprocess changed", "positive"),
+    ("comments_only.py", "hot", "only comments or formatting changed", "positive"),
+    ("init_edited.py", "reinit", "__init__ changed", "positive"),
+    (
+        "constant_edited.py",
+        "reinit",
+        "module constant LABELS changed (reached from __init__)",
+        "POS",
+    ),
+    ("import_added.py", "hot", "import json added", "positive"),
+    (
+        "helper_init_edited.py",
+        "reinit",
+        "helper load_model changed (reached from __init__)",
+        "negative",
+    ),
+    (
+        "method_init_edited.py",
+        "reinit",
+        "method _tokenizer changed (reached from __init__)",
+        "positive",
+    ),
+    ("class_attr_edited.py", "hot", "class attribute EndpointHandler.version changed", None),
+    ("bases_edited.py", "reinit", "bases or decorators of EndpointHandler changed", None),
+]
 
 
-@pytest.mark.parametrize(
-    ("after", "mode", "reason", "answer"),
-    [
-        ("call_edited.py", "hot", "__call__ changed", "POSITIVE"),
-        ("helper_call_edited.py", "hot", "helper postprocess changed", "positive"),
-        ("comments_only.py", "hot", "only comments or formatting changed", "positive"),
-        ("init_edited.py", "reinit", "__init__ changed", "positive"),
-        (
-            "constant_edited.py",
-            "reinit",
-            "module constant LABELS changed (reached from __init__)",
-            "POS",
-        ),
-        ("import_added.py", "hot", "import json added", "positive"),
-        (
-            "helper_init_edited.py",
-            "reinit",
-            "helper load_model changed (reached from __init__)",
-            "negative",
-        ),
-        (
-            "method_init_edited.py",
-            "reinit",
-            "method _tokenizer changed (reached from __init__)",
-            "positive",
-        ),
-        ("class_attr_edited.py", "hot", "class attribute EndpointHandler.version changed", None),
-        ("bases_edited.py", "reinit", "bases or decorators of EndpointHandler changed", None),
-    ],
-)
+@pytest.mark.parametrize(("after", "mode", "reason", "answer"), RULES)
 def test_each_rule_decides_hot_or_reinit(live, repo, after, mode, reason, answer):
     model = live.instance.model
     repo.write("handler.py", after)
@@ -402,7 +397,7 @@ def test_a_hanging_module_is_abandoned_and_does_not_block_the_next_reload(live, 
     assert "ran past its time limit of 0.5 s while running <module>" in str(info.value)
     assert live.instance is instance and live(GOOD)[0]["label"] == "positive"
     assert sys.modules["handler.EndpointHandler"] is live.module
-    _wait_for_no_reload_threads()  # the busy loop was stopped, not left spinning
+    wait_for_no_reload_threads()  # the busy loop was stopped, not left spinning
     repo.write("handler.py", "call_edited.py")
     assert live.reload().hot and live(GOOD)[0]["label"] == "POSITIVE"
 
@@ -412,7 +407,7 @@ def test_an_abandoned_reload_that_finishes_later_never_commits(live, repo):
     repo.write("handler.py", "fatal/sleep_init.py")
     with pytest.raises(HandlerReloadError, match=r"handler\.py:6: .* while running __init__"):
         live.reload(timeout=0.3)
-    _wait_for_no_reload_threads(timeout=5)  # the sleep ended, __init__ finished: too late
+    wait_for_no_reload_threads(timeout=5)  # the sleep ended, __init__ finished: too late
     assert live.instance is instance and live.module is module
     assert sys.modules["handler.EndpointHandler"] is module
     assert live(GOOD)[0]["label"] == "positive"
@@ -431,15 +426,8 @@ def test_ctrl_c_during_a_hung_reload_stops_it_and_says_where(live, repo):
         timer.cancel()
     assert "was interrupted (Ctrl-C) while running <module>" in str(info.value)
     assert info.value.line == 9
-    _wait_for_no_reload_threads()  # the busy loop was stopped
+    wait_for_no_reload_threads()  # the busy loop was stopped
     assert live(GOOD)[0]["label"] == "positive"
-
-
-def _wait_for_no_reload_threads(timeout: float = 5) -> None:
-    deadline = time.monotonic() + timeout
-    while any(t.name.endswith("(abandoned)") for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "an abandoned reload thread is still running"
-        time.sleep(0.02)
 
 
 # --- never half-run ----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from handler_kit.notebook.form.sender import _Error
 from handler_kit.notebook.runner import NotebookRun
 from handler_kit.notebook.tables import result_table
 from handler_kit.production.comparison import ComparisonRow, ProductionComparison, Side
-from handler_kit.reload.plan import ReloadReport
+from handler_kit.reload.report import ReloadReport
 from handler_kit.report import Status
 
 STYLE = re.compile(r'style="([^"]*)"')

@@ -2,8 +2,9 @@
 
 ``load(path)`` imports a repository's handler.py as production does and returns a
 LiveHandler. The LiveHandler owns everything about the running handler: the instance, the
-module, the texts of the repository's modules as they last ran, and the reload transaction
-(stage the new code, then commit it in one step, or roll it back).
+module, the texts of the repository's modules as they last ran. A reload is planned
+(``plan.py``), run as a :class:`~handler_kit.reload.transaction.Transaction` (committed whole
+or rolled back), and only then swapped in, in one step.
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from .. import style
 from ..endpoint import contract
 from ..errors import Abandoned, HandlerKitError, HandlerLoadError, HandlerReloadError, describe
 from . import loader
+from .decision import Mode
 from .imports import ImportRecorder, imported_source
 from .loader import build
 from .memory import Footprint, Memory, room_for_two
-from .patches import Ledger
-from .plan import DEFAULT_TIMEOUT, Mode, Outcome, ReloadReport, Staged, plan, run_bounded, stage
+from .plan import Plan, plan
+from .report import Outcome, ReloadReport
 from .repository import Entry, Repository, Source, digest, read_source
-from .staging import Staging
+from .transaction import Staged, Transaction
+from .worker import DEFAULT_TIMEOUT
 
 # A module's text now: its source, None when the file is gone, or why it cannot be read.
 Text = str | None | HandlerKitError
@@ -136,20 +139,22 @@ def load(path: str | Path = ".") -> LiveHandler:
     started = time.perf_counter()
     repository = Repository.find(path)
     loader.prepare(repository)
-    text = read_source(repository.entry.file, HandlerLoadError)
-    ledger = Ledger.of(repository.path, repository.owns_object)
-    staging = Staging(repository, HandlerLoadError, ledger)
-    snapshot = ledger.snapshot()
+    planned = Plan.first_load(repository, read_source(repository.entry.file, HandlerLoadError))
     try:
-        staged = stage(staging, None, None, text)
-    except BaseException as exc:
-        staging.rollback()
-        ledger.restore(snapshot)
-        if isinstance(exc, Abandoned):
-            raise HandlerLoadError("the load was abandoned", file=repository.entry.file) from exc
-        raise
-    ledger.settle(set(staged.executed))
+        with Transaction(repository, HandlerLoadError, planned) as transaction:
+            staged = transaction.stage()
+            transaction.commit()
+    except Abandoned as exc:
+        raise HandlerLoadError("the load was abandoned", file=repository.entry.file) from exc
     return LiveHandler(repository, staged, time.perf_counter() - started)
+
+
+def _readable(texts: Mapping[str, Text]) -> dict[str, str | None]:
+    """The texts, or the error of the first file that is there but cannot be read."""
+    for text in texts.values():
+        if isinstance(text, HandlerKitError):
+            raise text
+    return texts  # type: ignore[return-value]
 
 
 class LiveHandler:
@@ -251,9 +256,9 @@ class LiveHandler:
         self.repository.invalidate_caches()  # a sibling created a moment ago must be found
         with self._lock, gc_paused():
             self.discover()  # siblings imported lazily since the last look are edited too
-            old, texts = self._sources, self.current_texts()
+            texts = self.current_texts()
             try:
-                report = self._reload(mode, old, texts, started, timeout, memory)
+                report = self._reload(mode, texts, started, timeout, memory)
             except BaseException:
                 self._failed = self.fingerprint(texts)
                 raise
@@ -264,77 +269,64 @@ class LiveHandler:
     def _reload(
         self,
         mode: Mode,
-        old: dict[str, Source],
         texts: dict[str, Text],
         started: float,
         timeout: float | None,
-        memory: Memory = Memory.AUTO,
+        memory: Memory,
     ) -> ReloadReport:
-        file = self.entry.file.name
-        for text in texts.values():
-            if isinstance(text, HandlerKitError):  # a file that is there but cannot be read
-                raise text
-        readable: dict[str, str | None] = texts  # type: ignore[assignment]
+        """Plan the reload, run it as one transaction, swap the result in, and say what it did."""
+        readable, old = _readable(texts), self._sources
         if mode is Mode.AUTO and all(readable[n] == s.text for n, s in old.items()):
             # After a failed reload, the files were put back as they were: say so.
             reason = "back to the last good version" if self._failed else "unchanged"
-            return ReloadReport((file,), Outcome.UNCHANGED, reason, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            return ReloadReport((self.file.name,), Outcome.UNCHANGED, reason, seconds)
         planned = plan(self.repository, old, readable, self._instance, mode)
-        ledger = Ledger.of(self.path, self.repository.owns_object)
-        staging = Staging(self.repository, HandlerReloadError, ledger, planned.rerun, old)
-        snapshot = ledger.snapshot()
         if timeout is None:
             timeout = max(DEFAULT_TIMEOUT, 3 * self._build_seconds)
-        free_first = planned.mode is Mode.REINIT and (
-            memory is Memory.FREE_FIRST
-            or (memory is Memory.AUTO and not room_for_two(self._footprint))
-        )
-        # The running instance, held in a list so that a free-first re-init can let go of it:
-        # nothing else here may keep a reference to it.
-        holder, last_good_class = [self._instance], type(self._instance)
-        freed: list[str] = []
-
-        def free_old_model() -> None:
-            # Requests wait for the new handler while it is built (see _Waiting).
-            self._ready.clear()
-            self._instance = _Waiting(self)
-            freed.extend(release(holder.pop()))
-
+        free_first = planned.mode is Mode.REINIT and self._frees_first(memory)
+        last_good, freed = type(self._instance), []
         try:
-            staged = run_bounded(
-                lambda: stage(
-                    staging,
-                    planned,
-                    holder[0] if holder else None,
-                    before_build=free_old_model if free_first else None,
-                ),
-                staging,
-                timeout,
-            )
+            with Transaction(self.repository, HandlerReloadError, planned, old) as transaction:
+                staged = transaction.stage(
+                    lambda: self._instance,  # asked for by a hot swap only
+                    before_build=(lambda: freed.extend(self._free(memory))) if free_first else None,
+                    timeout=timeout,
+                )
+                transaction.commit()
         except BaseException as error:
-            staging.rollback()
-            ledger.restore(snapshot)
-            if isinstance(self._instance, _Waiting):
-                self._rebuild(last_good_class, error, timeout)
+            if isinstance(self._instance, _Waiting):  # freed first: build the last good again
+                self._rebuild(last_good, error, timeout)
             raise
-        holder.clear()
-        ledger.settle(set(staged.executed))
-        released = self._commit(staged)
+        notes = [*staged.decision.notes, *freed, *self._commit(staged), *transaction.notes]
+        return self._report(staged, mode, started, notes)
+
+    def _frees_first(self, memory: Memory) -> bool:
+        """Whether a re-init frees the old model before building the new one."""
+        return memory is Memory.FREE_FIRST or (
+            memory is Memory.AUTO and not room_for_two(self._footprint)
+        )
+
+    def _free(self, memory: Memory) -> list[str]:
+        """Let go of the running instance before a free-first re-init builds the new one.
+
+        Requests wait for the new handler meanwhile (see _Waiting). ``self._instance`` held the
+        only reference: release() gets it, and frees the old model at once. Returns the notes.
+        """
+        self._ready.clear()
+        old = [self._instance]
+        self._instance = _Waiting(self)
+        why = ": there was no room for two" if memory is Memory.AUTO else ""
+        return [*release(old.pop()), f"freed the old model before building the new one{why}"]
+
+    def _report(self, staged: Staged, mode: Mode, started: float, notes: list[str]) -> ReloadReport:
+        """The report of a reload that was committed: the files that ran, the rule, the time."""
         key = self.entry.module_key
-        siblings = [s.file for n, s in staged.executed.items() if n != key]
-        notes = [*staged.decision.notes, *freed, *released]
-        if free_first:
-            notes.append(
-                "freed the old model before building the new one"
-                + (": there was no room for two" if memory is Memory.AUTO else "")
-            )
-        notes += [
-            f"could not put back {what} before running the module again: restart the kernel "
-            "for production's single import"
-            for what in staging.unrestored
+        siblings = [
+            self.repository.relative(s.file) for n, s in staged.executed.items() if n != key
         ]
         return ReloadReport(
-            (file, *map(self.repository.relative, siblings)),
+            (self.file.name, *siblings),
             Outcome(staged.mode.value),
             staged.decision.reason,
             time.perf_counter() - started,
@@ -370,14 +362,15 @@ class LiveHandler:
     def _rebuild(self, cls: type, error: BaseException, timeout: float) -> None:
         """After a failed free-first re-init: build the last good handler again, from its code.
 
-        Its modules are the ones in place again (the staging was rolled back). Adds what
+        Its modules are the ones in place again (the reload was rolled back). Adds what
         happened to ``error``'s message; if that fails too, calls say there is no handler.
         """
-        staging = Staging(self.repository, HandlerReloadError, Ledger.of(self.path, bool))
         try:
-            instance = run_bounded(
-                lambda: build(cls, self.path, self.entry, HandlerReloadError), staging, timeout
-            )
+            with Transaction(self.repository, HandlerReloadError) as transaction:
+                instance = transaction.run(
+                    lambda: build(cls, self.path, self.entry, HandlerReloadError), timeout
+                )
+                transaction.commit()
         except BaseException as again:  # the handler is gone: say so at every call
             self._instance = _NoHandler(again)
             said = "rebuilding the last good handler failed too: there is no handler now"

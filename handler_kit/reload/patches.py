@@ -3,11 +3,12 @@
 Production imports handler.py once per process. A reload runs it again, and a top-level
 ``Tokenizer.method = wrap(Tokenizer.method)`` would then wrap the wrapper of the first run,
 giving what no production process ever runs. So a module is compiled with a call placed before
-each top-level statement that sets an attribute or item of an object it did not create (an
-assignment to ``a.b.c`` or ``a.b[k]``, ``setattr(a.b, "c", ...)``,
-``os.environ.setdefault(k, ...)``): the call records the value from before the first run, and
-on every later run puts that value back just before the statement runs again. The statement
-then patches the original, as it did in the first run.
+each top-level statement that sets an attribute or item of an object it names (its patch points,
+read by ``effects.patch_points`` as the analysis reads them: an assignment to ``a.b.c`` or
+``a.b[k]``, ``setattr(a.b, "c", ...)``, ``os.environ.setdefault(k, ...)``): unless the object is
+the repository's own, the call records the value from before the first run, and on every later
+run puts that value back just before the statement runs again. The statement then patches the
+original, as it did in the first run.
 
 The ledger of such values belongs to the repository (a second ``load`` of the same folder in
 the same process finds the originals too). After a failed reload the values of the last good
@@ -20,64 +21,24 @@ import ast
 import os
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import CodeType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .effects import Slot, patch_points
+
+if TYPE_CHECKING:
+    from .repository import Repository
 
 HOOK = "__handler_kit_patch__"
 _MISSING = object()
 
 
-def _dotted(node: ast.AST) -> bool:
-    """True for ``a`` or ``a.b.c``: evaluating it twice has no side effects."""
-    while isinstance(node, ast.Attribute):
-        node = node.value
-    return isinstance(node, ast.Name)
-
-
-def _patch_points(stmt: ast.stmt) -> list[ast.expr]:
-    """Calls to put before ``stmt``: ``HOOK(owner, kind, key)`` for each attribute or item."""
-    calls: list[tuple[ast.expr, str, ast.expr]] = []
-    if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-        for target in targets:
-            if isinstance(target, ast.Attribute) and _dotted(target.value):
-                calls.append((target.value, "attr", ast.Constant(target.attr)))
-            elif (
-                isinstance(target, ast.Subscript)
-                and _dotted(target.value)
-                and isinstance(target.slice, ast.Constant)
-            ):
-                calls.append((target.value, "item", target.slice))
-    elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
-        call = stmt.value
-        func = call.func
-        if (
-            isinstance(func, ast.Name)
-            and func.id == "setattr"
-            and len(call.args) >= 2
-            and _dotted(call.args[0])
-            and isinstance(call.args[1], ast.Constant)
-        ):
-            calls.append((call.args[0], "attr", call.args[1]))
-        elif (
-            isinstance(func, ast.Attribute)
-            and func.attr in ("setdefault", "update")
-            and _dotted(func.value)
-            and ast.unparse(func.value).endswith("environ")
-        ):
-            if func.attr == "setdefault" and call.args and isinstance(call.args[0], ast.Constant):
-                calls.append((func.value, "item", call.args[0]))
-            elif func.attr == "update" and call.args and isinstance(call.args[0], ast.Dict):
-                for key in call.args[0].keys:
-                    if isinstance(key, ast.Constant):
-                        calls.append((func.value, "item", key))
-            for keyword in call.keywords:
-                if keyword.arg:
-                    calls.append((func.value, "item", ast.Constant(keyword.arg)))
+def _hook_calls(stmt: ast.stmt) -> list[ast.expr]:
+    """Calls to put before ``stmt``: ``HOOK(owner, slot, key)`` for each value it replaces."""
     return [
-        ast.Call(ast.Name(HOOK, ast.Load()), [owner, ast.Constant(kind), key], [])
-        for owner, kind, key in calls
+        ast.Call(ast.Name(HOOK, ast.Load()), [p.owner, ast.Constant(p.slot.value), p.key], [])
+        for p in patch_points(stmt)
+        if p.restorable
     ]
 
 
@@ -89,7 +50,7 @@ def _instrument(body: list[ast.stmt]) -> bool:
         stmt = body[index]
         for block in _blocks(stmt):
             changed |= _instrument(block)
-        points = _patch_points(stmt)
+        points = _hook_calls(stmt)
         for point in reversed(points):
             call = ast.Expr(point)
             ast.copy_location(call, stmt)
@@ -124,12 +85,14 @@ class Ledger:
         self.touched: set[tuple[str, int, str, Any]] = set()
 
     @classmethod
-    def of(cls, repository: Path, owns: Callable[[Any], bool]) -> Ledger:
-        """The ledger of the repository at ``repository`` (one per folder and process)."""
+    def of(cls, repository: Repository) -> Ledger:
+        """The ledger of ``repository`` (one per folder and process); what it patches of its
+        own objects (``owns_object``) is not a library patch."""
         with cls._registry_lock:
-            ledger = cls._by_repository.get(str(repository))
+            ledger = cls._by_repository.get(str(repository.path))
             if ledger is None:
-                ledger = cls._by_repository[str(repository)] = cls(owns)
+                ledger = cls(repository.owns_object)
+                cls._by_repository[str(repository.path)] = ledger
             return ledger
 
     def compile(
@@ -201,7 +164,7 @@ class Ledger:
 
 
 def _get(owner: Any, kind: str, key: Any) -> Any:
-    if kind == "attr":
+    if kind == Slot.ATTRIBUTE:
         return getattr(owner, key, _MISSING)
     try:
         return owner[key] if key in owner else _MISSING  # noqa: SIM401 (a Mapping, not a dict)
@@ -210,7 +173,7 @@ def _get(owner: Any, kind: str, key: Any) -> Any:
 
 
 def _put(owner: Any, kind: str, key: Any, value: Any) -> None:
-    if kind == "attr":
+    if kind == Slot.ATTRIBUTE:
         if value is _MISSING:
             if hasattr(owner, key):
                 delattr(owner, key)

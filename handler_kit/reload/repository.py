@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import HandlerKitError, HandlerLoadError, describe
-from .changes import absolute_module
+from .syntax import absolute_module
 
 
 @dataclass(frozen=True)

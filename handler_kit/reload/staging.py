@@ -30,21 +30,20 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import Abandoned, HandlerKitError, describe, user_location, user_trace
-from . import changes
+from .analysis import analyse
 from .patches import HOOK, Ledger
+from .plan import Plan
 from .repository import Repository, Source, read_source
 
 _MISSING = object()
-# Top-level statements that may set a library's attribute or an environment variable (a block
-# may hold one): the module is compiled with the patch ledger's hook calls.
-MAY_PATCH = frozenset({changes.Kind.PATCH, changes.Kind.ENVIRONMENT, changes.Kind.STATEMENT})
 
 
 class Staging:
     """The modules one load or reload runs, their previous entries, and its thread.
 
-    ``rerun`` maps module names to the text to run for them (None: its file is gone, take it
-    out); such a module runs when the staged code first imports it, or at ``finish``.
+    The ``plan``'s ``rerun`` maps module names to the text to run for them (None: its file is
+    gone, take it out); such a module runs when the staged code first imports it, or at
+    ``finish``. The plan's analyses say which texts may patch a library.
     """
 
     def __init__(
@@ -52,13 +51,14 @@ class Staging:
         repository: Repository,
         error: type[HandlerKitError],
         ledger: Ledger,
-        rerun: Mapping[str, str | None] | None = None,
+        plan: Plan | None = None,
         old: Mapping[str, Source] | None = None,
     ) -> None:
         self.repository = repository
         self.error = error
         self.ledger = ledger
-        self.pending: dict[str, str | None] = dict(rerun or {})
+        self.plan = plan
+        self.pending: dict[str, str | None] = dict(plan.rerun) if plan else {}
         self.old = dict(old or {})  # name -> what ran last (for the hints)
         self.executed: dict[str, tuple[Path, str]] = {}  # name -> (file, text) that ran
         self.running: list[str] = []  # modules being run now, innermost last
@@ -124,12 +124,14 @@ class Staging:
 
     def _may_patch(self, name: str, file: Path, text: str) -> bool:
         """Whether a module's text has a top-level statement that could patch a library."""
-        try:
-            entry = name == self.repository.entry.module_key
-            analysis = changes.analyse(name, text, self.repository.relative(file), entry)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return False  # compiling it says what is wrong
-        return any(e.kind in MAY_PATCH for e in analysis.effects)
+        analysis = self.plan.analysis(name, text) if self.plan else None
+        if analysis is None:  # not read by the plan: a first import, or the first load
+            try:
+                entry = name == self.repository.entry.module_key
+                analysis = analyse(name, text, self.repository.relative(file), entry)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return False  # compiling it says what is wrong
+        return analysis.may_patch
 
     def finish(self) -> None:
         """Run the modules still pending that nothing imported (or take out the gone ones)."""

@@ -1,0 +1,137 @@
+"""The thread reloads run in, with a time limit: a stage that hangs is given up, not waited for.
+
+``run_bounded`` runs a stage in the reload thread and gives it up after its time limit or at
+Ctrl-C: the staging is rolled back at once and the thread is asked to stop.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import queue
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import Abandoned, HandlerReloadError, ReloadInterrupted
+from .staging import Staging
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 60.0  # seconds a reload may run; a re-init gets 3x the last build if longer
+
+
+class _Worker:
+    """The thread reloads run in, kept from one reload to the next.
+
+    Starting a thread costs milliseconds once torch is imported (each new thread sets up the
+    thread-local storage of every loaded library): a new thread per reload would cost more
+    than the reload. A worker whose reload was given up is spent: it ends after that reload.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.spent = False
+        self.thread = threading.Thread(target=self._loop, name="handler-kit-reload", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while not self.spent:
+            try:
+                self.jobs.get()()
+            except Abandoned:
+                return  # asked to stop while idle: a race with the job's end; nothing to do
+
+
+_worker: _Worker | None = None
+_worker_lock = threading.Lock()
+
+
+def _current_worker() -> _Worker:
+    global _worker
+    with _worker_lock:
+        if _worker is None or _worker.spent or not _worker.thread.is_alive():
+            _worker = _Worker()
+        return _worker
+
+
+def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
+    """Run ``work`` (a stage) in the reload thread; give it up after ``timeout`` s or Ctrl-C.
+
+    A given-up staging is rolled back at once and can never commit; its thread is asked to
+    stop (which ends a busy loop, not a sleep) and left to finish on its own. The error names
+    the file and line it was running.
+    """
+    result: dict[str, Any] = {}
+    finished = threading.Event()
+
+    def job() -> None:
+        try:
+            result["value"] = work()
+        except BaseException as exc:  # every outcome is reported to the waiting thread
+            result["error"] = exc
+        finally:
+            finished.set()
+
+    worker = _current_worker()
+    started = time.monotonic()
+    worker.jobs.put(job)
+    reason = ""
+    # Waiting on an Event, not Thread.join: a join interrupted by Ctrl-C marks a live thread
+    # as stopped (CPython's bpo-45274 handling), and it could then never be asked to stop.
+    try:
+        while not finished.is_set() and not reason:
+            left = started + timeout - time.monotonic()
+            if left <= 0:
+                reason = f"ran past its time limit of {timeout:g} s"
+            else:
+                finished.wait(min(left, 0.25))  # short waits: Ctrl-C is seen at once
+    except KeyboardInterrupt:
+        reason = "was interrupted (Ctrl-C)"
+    if reason:
+        file, line, function = _where(worker.thread, staging.repository.path)
+        staging.abandon()
+        worker.spent = True
+        worker.thread.name = "handler-kit-reload (abandoned)"
+        if not finished.is_set():
+            _stop(worker.thread)
+        running = f" while running {function}" if function else ""
+        error = ReloadInterrupted if reason.startswith("was interrupted") else HandlerReloadError
+        raise error(
+            f"the reload {reason}{running}; it was abandoned",
+            file=file or staging.repository.entry.file,
+            line=line,
+            hint="Nothing was swapped in. If the code is just slow, give it more time: "
+            "reload(timeout=SECONDS), --reload-timeout SECONDS.",
+        )
+    if "error" in result:
+        if isinstance(result["error"], Abandoned):
+            raise HandlerReloadError("the reload was abandoned")
+        raise result["error"]
+    return result["value"]
+
+
+def _where(thread: threading.Thread, repo: Path) -> tuple[str | None, int | None, str]:
+    """``(file, line, function)`` of the thread's innermost frame in the repository."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    if frame is None:
+        return None, None, ""
+    inside = [
+        f
+        for f in traceback.extract_stack(frame)
+        if f.filename.startswith(str(repo)) and Path(f.filename).is_file()
+    ]
+    if not inside:
+        return None, None, ""
+    last = inside[-1]
+    return last.filename, last.lineno, last.name
+
+
+def _stop(thread: threading.Thread) -> None:
+    """Ask a thread to raise Abandoned at its next bytecode (a sleep in C ends first)."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(Abandoned)
+        )
