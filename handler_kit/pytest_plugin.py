@@ -97,10 +97,13 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         """Send the case's data to the handler and check the answer against the case."""
+        from .endpoint.contract import unchecked
+
         if isinstance(self.case, Exception):
             raise self.case
         handler = _session_handler(self.config, self.repo)
-        self.case.check(handler(self.case.data()))
+        # case.data() checks the request as production does: the handler need not again.
+        self.case.check(unchecked(handler)(self.case.data()))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         """Our errors already say what/where/what to do: show just their message."""

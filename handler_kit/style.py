@@ -59,34 +59,14 @@ BAR = _var(
 )
 MONOSPACE = _var("jp-code-font-family", "vscode-editor-font-family", fallback="monospace")
 
-# The colour of each bare status word a module shows (a reload's mode, a notebook run, the
-# payload form, the endpoint's warning). A report's rows carry a `report.Status`, which knows
-# its own colour.
-WORDS = {
-    "ok": OK,
-    "passed": OK,
-    "hot": OK,
-    "failed": ERROR,
-    "error": ERROR,
-    "warn": WARN,
-    "reinit": WARN,
-    "unchanged": MUTED,
-}
-
 
 def bold(text: str, colour: str) -> str:
     """``text`` in bold, in ``colour`` (one of the theme colours above): a status word."""
     return f'<b style="color:{colour}">{html.escape(text)}</b>'
 
 
-def status(word: str, text: str | None = None) -> str:
-    """``word`` (or ``text``) in bold, in the colour of that status word."""
-    return bold(word if text is None else text, WORDS.get(word, TEXT))
-
-
-def line(text: str, word: str) -> str:
-    """One line of monospace text in the colour of a status word (a reload, a notebook run)."""
-    colour = WORDS.get(word, TEXT)
+def line(text: str, colour: str) -> str:
+    """One line of monospace text in ``colour`` (a reload's, a notebook run's)."""
     return f'<div style="color:{colour};font-family:{MONOSPACE}">{html.escape(text)}</div>'
 
 

@@ -104,7 +104,7 @@ def answer_case(live: LiveHandler, case: Case, repo: Path) -> Row:
         return failed(f"the payload is not one production accepts: {error}")
     started = time.perf_counter()
     try:
-        answer = live(data)
+        answer = live(data, check=False)  # case.data() checked it as production does
     except Exception as exc:
         where, line = user_location(exc, repo)
         at = f"{where}:{line}: " if where else ""

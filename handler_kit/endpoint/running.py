@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import style
+from ..report import Status
 
 LOG_LINES = 200  # records an endpoint keeps
 _numbers = itertools.count(1)
@@ -123,7 +124,9 @@ class Endpoint:
             url = html.escape(self.browser_url)
             parts.append(f'<br>from your browser: <a href="{url}" target="_blank">{url}</a>')
         if self.warning:
-            parts.append(f"<br>{style.status('warn', 'warning')}: {html.escape(self.warning)}")
+            parts.append(
+                f"<br>{style.bold('warning', Status.WARN.colour)}: {html.escape(self.warning)}"
+            )
         if self.last_error:
             # The traceback production keeps to itself: here it is one click away.
             parts.append(

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import style
 from ..errors import HandlerKitError
+from ..report import Status
 
 KERNEL = "handler-kit"  # the kernel spec `make setup` registers for the project's venv
 
@@ -67,7 +68,7 @@ class NotebookRun:
         return text + (f"; cell {self.cell} begins: {self.source}" if self.source else "")
 
     def _repr_html_(self) -> str:
-        return style.line(repr(self), "passed" if self.ok else "failed")
+        return style.line(repr(self), (Status.PASS if self.ok else Status.FAIL).colour)
 
 
 def _kernel_config() -> Any:

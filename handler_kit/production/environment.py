@@ -27,6 +27,23 @@ NAMESPACE_DEPTH = 3
 PROBE_TIMEOUT = 120.0
 
 
+def ask(
+    python: str | Path, code: str, *args: str, timeout: float = PROBE_TIMEOUT, env=None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code *args`` with no input, its output as text: one question to another
+    interpreter. OSError (no such python) and TimeoutExpired reach the caller, which says what
+    that means where it asked."""
+    return subprocess.run(
+        [str(python), "-c", code, *args],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+
+
 def import_name(module: str) -> str:
     """The name that says which distribution provides ``module``: its top-level package,
     up to three parts for a namespace shared by many (``google.cloud.storage``)."""
@@ -70,17 +87,8 @@ class Environment:
 
         Each module in ``needs`` is imported there; the first that fails is ``missing``.
         """
-        command = [str(python), "-c", _PROBE, *needs]
         try:
-            done = subprocess.run(
-                command,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=PROBE_TIMEOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-            )
+            done = ask(python, _PROBE, *needs, env=env)
         except (OSError, subprocess.TimeoutExpired) as error:
             raise HandlerKitError(
                 f"cannot run the Python interpreter {python}: {error}",

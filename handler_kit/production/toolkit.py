@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HandlerKitError
+from .environment import ask
 
 PACKAGE = "huggingface_inference_toolkit"
 APP = f"{PACKAGE}.webservice_starlette:app"
@@ -110,18 +111,8 @@ def _python_of(path: Path) -> Path | None:
 
 
 def _imports(python: Path, module: str, timeout: float = 120) -> bool:
+    code = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
     try:
-        done = subprocess.run(
-            [
-                str(python),
-                "-c",
-                f"import importlib.util, sys; "
-                f"sys.exit(importlib.util.find_spec({module!r}) is None)",
-            ],
-            capture_output=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
+        return ask(python, code, timeout=timeout).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return done.returncode == 0

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..cache import Entry, cache_dir, digest
 from ..errors import HandlerKitError
+from .environment import ask
 from .image import production
 from .processes import CommandLog, tail
 from .requirements import Requirements
@@ -186,14 +187,8 @@ def _site_packages(python: Path) -> Path:
     """The site-packages folder of ``python``'s environment."""
     code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     try:
-        done = subprocess.run(
-            [str(python), "-c", code],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-            stdin=subprocess.DEVNULL,
-        )
+        done = ask(python, code, timeout=60)
+        done.check_returncode()
     except (OSError, subprocess.SubprocessError) as error:
         said = error.stderr.strip() if isinstance(error, subprocess.CalledProcessError) else ""
         raise HandlerKitError(

@@ -27,32 +27,22 @@ text is read by ``analysis.py``; what start-up reaches across them is found by `
 
 from __future__ import annotations
 
-import enum
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 
+from ..choice import Choice
 from .analysis import Analysis, analyse_modules
 from .effects import REQUEST_TIME, Effect
 from .reach import World, could_reach, home_of
 
 
-class Mode(str, enum.Enum):
+class Mode(Choice):
     """How a reload treats the running instance: let the edit decide, keep it, or rebuild."""
 
     AUTO = "auto"
     HOT = "hot"
     REINIT = "reinit"
-
-    @classmethod
-    def of(cls, value: str | Mode) -> Mode:
-        """``"hot"`` -> ``Mode.HOT``; a clear error for anything else."""
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(
-                f"mode must be one of {', '.join(m.value for m in cls)}, not {value!r}"
-            ) from None
 
 
 @dataclass(frozen=True)

@@ -8,28 +8,19 @@ to this process (resident memory, and memory allocated on each CUDA device torch
 
 from __future__ import annotations
 
-import enum
 import os
 import sys
 from dataclasses import dataclass
 
+from ..choice import Choice
 
-class Memory(str, enum.Enum):
+
+class Memory(Choice):
     """How a re-init treats the old model: decide by free memory, keep it, or free it first."""
 
     AUTO = "auto"
     SWAP = "swap"  # build the new handler, then free the old one: two models for a moment
     FREE_FIRST = "free-first"  # free the old one, then build: one model at a time
-
-    @classmethod
-    def of(cls, value: str | Memory) -> Memory:
-        """``"swap"`` -> ``Memory.SWAP``; a clear error for anything else."""
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(
-                f"memory must be one of {', '.join(m.value for m in cls)}, not {value!r}"
-            ) from None
 
 
 @dataclass(frozen=True)

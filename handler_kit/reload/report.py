@@ -15,6 +15,11 @@ class Outcome(str, enum.Enum):
     REINIT = "reinit"
     UNCHANGED = "unchanged"
 
+    @property
+    def colour(self) -> str:
+        """The theme colour a reload's line is shown in."""
+        return {Outcome.HOT: style.OK, Outcome.REINIT: style.WARN}.get(self, style.MUTED)
+
 
 @dataclass(frozen=True)
 class ReloadReport:
@@ -28,6 +33,9 @@ class ReloadReport:
     changed: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", Outcome(self.mode))  # "hot" is Outcome.HOT
 
     @property
     def hot(self) -> bool:
@@ -50,7 +58,7 @@ class ReloadReport:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        return style.line(str(self), self.mode)
+        return style.line(str(self), self.mode.colour)
 
 
 def _duration(seconds: float) -> str:

@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+from ..cases.case import cases_folder
 from ..errors import HandlerKitError
 from .builds import build_info, cached_build, copy_build, write_gitattributes
 from .training import EMOTIONS, GUIDE_PAYLOAD, emotion_data, emotion_model, minilm_dir
@@ -135,7 +136,7 @@ def guide_repo(dest: str | Path, progress: bool = True) -> Path:
         "case_001": {"payload": GUIDE_DAY, "expected_label": label},
         "case_002": {"payload": GUIDE_HOLIDAY, "expected": [{"label": "happy", "score": 1}]},
     }.items():
-        file = repo / "cases" / f"{name}.json"
+        file = cases_folder(repo) / f"{name}.json"
         file.parent.mkdir(exist_ok=True)
         file.write_text(json.dumps(case, indent=2) + "\n", encoding="utf-8")
     return repo

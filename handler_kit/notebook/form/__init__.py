@@ -18,14 +18,15 @@ import ipywidgets as w
 
 from ... import colab, style
 from ...errors import HandlerKitError
-from .export import cases_folder, export_cases
+from ...report import Status, count
+from .export import export_cases, export_folder
 from .fields import Field, FieldKind, Fields
-from .history import Entry, History, count
+from .history import Entry, History
 from .sender import Sender
 
 __all__ = ["Entry", "Field", "FieldKind", "PayloadForm", "payload_form"]
 
-NOT_SENT = style.status("error", "not sent")
+NOT_SENT = style.bold("not sent", Status.ERROR.colour)
 
 
 class PayloadForm:
@@ -217,10 +218,10 @@ class PayloadForm:
         An answer with labels and scores is kept as its top label and score, with a tolerance
         (scores vary in their last digits across machines); any other answer exactly.
         """
-        return export_cases(self.history, cases_folder(self.handler, folder)).written
+        return export_cases(self.history, export_folder(self.handler, folder)).written
 
     def _export(self) -> None:
-        self._say(html.escape(str(export_cases(self.history, cases_folder(self.handler)))))
+        self._say(html.escape(str(export_cases(self.history, export_folder(self.handler)))))
 
 
 NO_WIDGETS = (

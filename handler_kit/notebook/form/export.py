@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...cases.case import save_case
-from .history import Entry, count
+from ...cases.case import cases_folder, save_case
+from ...report import count
+from .history import Entry
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,9 @@ class Export:
         return said
 
 
-def cases_folder(handler: Any, folder: str | Path | None = None) -> Path:
-    """Where exported cases go: ``folder``, else the handler's repository's ``cases``."""
-    if folder is not None:
-        return Path(folder)
-    return Path(getattr(handler, "path", None) or ".") / "cases"
+def export_folder(handler: Any, folder: str | Path | None = None) -> Path:
+    """Where exported cases go: ``folder``, else the handler's repository's cases folder."""
+    return cases_folder(getattr(handler, "path", None) or ".", folder)
 
 
 def export_cases(entries: Iterable[Entry], folder: Path) -> Export:

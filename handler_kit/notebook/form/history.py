@@ -131,8 +131,3 @@ def _json(value: Any) -> str:
         return json.dumps(value, default=str)
     except (TypeError, ValueError):  # keys that are not strings, circular references
         return repr(value)
-
-
-def count(n: int, noun: str) -> str:
-    """``1 case``, ``2 cases``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -20,6 +20,7 @@ import ipywidgets as w
 
 from ... import style
 from ...errors import handler_frames
+from ...report import Status
 from ..tables import result_table
 from .history import Entry
 
@@ -72,13 +73,13 @@ class Sender:
                 done.set()
                 ticker.join()  # so that "running…" cannot overwrite the outcome
                 self.show_error(entry.error, handler_frames(error, getattr(handler, "path", None)))
-                self._say(f"{style.status('failed')} in {entry.ms:.0f} ms")
+                self._say(f"{style.bold('failed', Status.FAIL.colour)} in {entry.ms:.0f} ms")
             else:
                 entry.ms = (time.perf_counter() - started) * 1000
                 entry.answer = answer
                 done.set()
                 ticker.join()
-                self._say(f"{style.status('ok')} in {entry.ms:.1f} ms")
+                self._say(f"{style.bold('ok', Status.PASS.colour)} in {entry.ms:.1f} ms")
                 self._show(result_table(answer))
         except Exception as error:
             # This thread's exceptions only reach stderr: show a rendering failure in the form.

@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ...cases.case import save_case
+from ...cases.case import cases_folder, save_case
 from .. import builds
 from . import fit, recipe_table, template_file, template_module
 
@@ -141,7 +141,7 @@ synthesises: {", ".join(LABELS)}, at random pitches, loudness and background noi
 
 def write_cases(repo: Path, model: Path | None) -> None:
     """Audio bodies as a browser sends them (wav, flac, ogg), and base64 wav in JSON."""
-    folder = repo / "cases"
+    folder = cases_folder(repo)
     rng = random.Random(2024)
     for label, kind in zip(("chirp", "tone", "beeps"), ("WAV", "FLAC", "OGG"), strict=True):
         save_case(

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ...cases.case import save_case
+from ...cases.case import cases_folder, save_case
 from .. import builds, training
 from . import fit, recipe_table, steps
 from .setfit import DATA as TOPICS
@@ -148,7 +148,7 @@ PROMPT = "I feel"
 
 def write_cases(repo: Path, model: Path | None) -> None:
     """Greedy decoding and seeded sampling, their answers recorded when the model is built."""
-    folder = repo / "cases"
+    folder = cases_folder(repo)
     greedy = {"inputs": PROMPT, "parameters": {"max_new_tokens": 8, "do_sample": False}}
     sampled = {
         "inputs": PROMPT,

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ...cases.case import save_case
+from ...cases.case import cases_folder, save_case
 from .. import builds, training
 from . import fit, recipe_table, steps
 
@@ -360,7 +360,7 @@ CASE_TEXT = "Yesterday Ines Haddad flew from Oslo to Lima to meet the team at Wo
 
 def write_cases(repo: Path, model: Path | None) -> None:
     """A sentence with its entities (scores within a tolerance) and a batch."""
-    folder = repo / "cases"
+    folder = cases_folder(repo)
     expect = {}
     if model is not None:
         # The handler's answer when the model was built: words and offsets exactly,

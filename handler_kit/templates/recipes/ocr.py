@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ...cases.case import save_case
+from ...cases.case import cases_folder, save_case
 from .. import builds
 from . import fit, recipe_table, template_file, template_module
 
@@ -194,7 +194,7 @@ def write_cases(repo: Path, model: Path | None) -> None:
     """A receipt as an image body (its text), and as base64 JSON asking for its fields."""
     from .vision import png
 
-    folder = repo / "cases"
+    folder = cases_folder(repo)
     body = png(receipt(RECEIPT))
     save_case(
         folder,

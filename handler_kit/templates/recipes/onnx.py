@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ...cases.case import save_case
+from ...cases.case import cases_folder, save_case
 from .. import builds, training
 
 CLASSIFIER = "onnx-text-classification"
@@ -239,7 +239,7 @@ tags: [onnx, handler_kit-template]
 
 def write_classifier_cases(repo: Path, model: Path | None) -> None:
     """Two sentences of the held-out data with their labels, and a batch with top_k."""
-    folder = repo / "cases"
+    folder = cases_folder(repo)
     guide = {"inputs": training.GUIDE_PAYLOAD}
     save_case(folder, "guide_payload", guide, expect={"expected_label": "joy"})
     _, held_out = training.emotion_data()
@@ -251,7 +251,7 @@ def write_classifier_cases(repo: Path, model: Path | None) -> None:
 
 def write_embedding_cases(repo: Path, model: Path | None) -> None:
     """One sentence (expected: PyTorch's embedding, within the tolerance) and a batch."""
-    folder = repo / "cases"
+    folder = cases_folder(repo)
     expect = {}
     reference = builds.build_info(model).get("reference") if model is not None else None
     if reference:

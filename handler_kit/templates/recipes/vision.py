@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ...cases.case import save_case
+from ...cases.case import cases_folder, save_case
 from .. import builds
 from . import fit, recipe_table, steps
 
@@ -190,7 +190,7 @@ def png(image: Any) -> bytes:
 
 def write_cases(repo: Path, model: Path | None) -> None:
     """An image body of each shape (as a browser uploads it) and a base64 image in JSON."""
-    folder = repo / "cases"
+    folder = cases_folder(repo)
     rng = random.Random(2024)
     for label in LABELS:
         body = png(draw(label, rng))
