@@ -22,7 +22,7 @@ from handler_kit.production.servers import ProductionServer
 from handler_kit.production.toolkit import Toolkit, ToolkitError, find_toolkit
 from handler_kit.production.venvs import ensure_venv
 
-FIXTURES = Path(__file__).parent / "fixtures" / "parity"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "parity"
 
 
 def reference() -> Path | None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 ARTEFACTS = ROOT / "build" / "browser"
 CHROMIUM = os.environ.get("HANDLER_KIT_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [

@@ -11,10 +11,10 @@ from handler_kit.production.image import production
 REFERENCE = next(
     (
         folder / "shared" / "reference"
-        for folder in Path(__file__).resolve().parents[1].parents
+        for folder in Path(__file__).resolve().parents[2].parents
         if (folder / "shared" / "reference").is_dir()
     ),
-    Path(__file__).resolve().parents[2] / "shared" / "reference",
+    Path(__file__).resolve().parents[3] / "shared" / "reference",
 )
 TOOLKIT = REFERENCE / "huggingface-inference-toolkit"
 needs_toolkit = pytest.mark.skipif(

@@ -32,7 +32,7 @@ from handler_kit.production.toolkit import ToolkitError, find_toolkit
 from handler_kit.production.venvs import ensure_venv
 from handler_kit.templates import samples
 
-FIXTURES = Path(__file__).parent / "fixtures" / "parity"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "parity"
 
 try:
     TOOLKIT = find_toolkit()

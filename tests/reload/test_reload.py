@@ -276,7 +276,7 @@ def test_reinit_releases_the_old_instance(repo):
 def test_reinit_releases_the_real_model(tmp_path):
     from handler_kit.templates import samples
 
-    examples = Path(__file__).parent.parent / "examples"
+    examples = Path(__file__).parents[2] / "examples"
     repo = samples.model_repo(tmp_path / "minilm", examples / "embeddings" / "handler.py")
     live = handler_kit.load(repo)
     live.reload("reinit")

@@ -36,7 +36,7 @@ from handler_kit.production.environment import Environment
 from handler_kit.production.image import production
 from handler_kit.templates.samples import GUIDE_HANDLER
 
-DEPLOY = Path(__file__).parent / "fixtures" / "deploy"  # repositories as users write them
+DEPLOY = Path(__file__).parents[1] / "fixtures" / "deploy"  # repositories as users write them
 
 PYTEST = version("pytest")
 HOLIDAYS = version("holidays")

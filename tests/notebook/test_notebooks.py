@@ -7,7 +7,7 @@ import pytest
 
 from handler_kit.notebook.runner import NotebookError, output_folders, run_notebook
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 OUT = ROOT / "build" / "notebooks"
 
