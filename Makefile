@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup chromium test lint format demo bench clean
+.PHONY: setup chromium test test-fast lint format demo bench clean
 
 setup: $(STAMP) chromium
 
@@ -43,6 +43,10 @@ format: setup
 
 test: lint
 	$(PY) -m pytest
+
+# All but the slow parts (model builds, production's real server, the browser, notebooks).
+test-fast: lint
+	$(PY) -m pytest -m "not slow"
 
 demo: $(STAMP)
 	$(PY) examples/demo.py

@@ -115,6 +115,21 @@ def _isolated_imports():
     importlib.invalidate_caches()
 
 
+# --- the fast lane: `make test-fast` runs `pytest -m "not slow"` ----------------------------
+
+# Fixtures that start production's real server or build a venv: a test that uses one is slow.
+SLOW_FIXTURES = frozenset({"production", "production_python", "alike", "unlike", "base"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark as slow what the fast lane leaves out: the real model, production's server."""
+    for item in items:
+        if item.get_closest_marker("model") or SLOW_FIXTURES & set(
+            getattr(item, "fixturenames", ())
+        ):
+            item.add_marker(pytest.mark.slow)
+
+
 # --- quality figures: recorded by tests, printed at the end of the run --------------------
 
 _QUALITY: list[tuple[str, str, float, str, float | None]] = []

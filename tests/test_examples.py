@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# Model builds, notebook runs, production's server: out of the fast lane (make test-fast).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).parent.parent
 
 

@@ -38,12 +38,15 @@ try:
     TOOLKIT = find_toolkit()
 except ToolkitError:
     TOOLKIT = None
-pytestmark = pytest.mark.skipif(
-    TOOLKIT is None or TOOLKIT.source is None,
-    reason="the production toolkit's source is not here (../shared/reference/"
-    "huggingface-inference-toolkit beside the checkout, or $HANDLER_KIT_TOOLKIT): "
-    "nothing to compare the kit's endpoint with",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        TOOLKIT is None or TOOLKIT.source is None,
+        reason="the production toolkit's source is not here (../shared/reference/"
+        "huggingface-inference-toolkit beside the checkout, or $HANDLER_KIT_TOOLKIT): "
+        "nothing to compare the kit's endpoint with",
+    ),
+]
 
 JSON = {"content-type": "application/json"}
 VERTEX = {

@@ -466,6 +466,7 @@ def test_serving_beyond_this_machine_without_a_token_warns_every_time(monkeypatc
         serve(lambda data: data, token="s3cret").stop()
 
 
+@pytest.mark.slow  # twenty seconds of edits: out of the fast lane
 def test_serve_reload_survives_a_stream_of_good_broken_fatal_and_hanging_edits(repo):
     """4 clients for 20 s, an edit every second: no request fails, the server stays up."""
     good = fixture_text("stress/good.py")

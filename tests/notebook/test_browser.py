@@ -80,7 +80,11 @@ def _missing() -> str | None:
     return None
 
 
-pytestmark = [pytest.mark.model, pytest.mark.skipif(bool(_missing()), reason=_missing() or "")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.model,
+    pytest.mark.skipif(bool(_missing()), reason=_missing() or ""),
+]
 
 
 def _free_port() -> int:

@@ -7,6 +7,9 @@ import pytest
 
 from handler_kit.notebook.runner import NotebookError, output_folders, run_notebook
 
+# Model builds, notebook runs, production's server: out of the fast lane (make test-fast).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 OUT = ROOT / "build" / "notebooks"

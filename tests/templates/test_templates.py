@@ -18,6 +18,9 @@ from handler_kit.cli import main
 from handler_kit.errors import HandlerKitError
 from handler_kit.templates import samples
 
+# Model builds, notebook runs, production's server: out of the fast lane (make test-fast).
+pytestmark = pytest.mark.slow
+
 NAMES = templates.names()
 # The figure each build measures, and the floor it must reach (a ceiling for perplexity and
 # the ONNX differences). The floors: held-out accuracy above 0.9 for images.
