@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,10 @@ def _from_a_repository(name: str, module: object) -> bool:
     module whose files are not installed code (a sibling, wherever its repository is)."""
     if name.split(".")[0] in ENTRY_STEMS:
         return True
-    places = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or [])]
+    folders = getattr(module, "__path__", None)
+    if not isinstance(folders, Iterable):  # torch.classes: a __path__ that lists nothing
+        folders = []
+    places = [getattr(module, "__file__", None), *folders]
     places = [place for place in places if isinstance(place, str)]
     return bool(places) and not any(place.startswith(INSTALLED) for place in places)
 
