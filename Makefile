@@ -15,15 +15,23 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup chromium test test-fast lint format demo bench clean
+.PHONY: setup chromium programs test test-fast lint format demo bench clean
 
-setup: $(STAMP) chromium
+setup: $(STAMP) chromium programs
 
 # The browser test drives Debian's Chromium; install it where this user can (root, apt).
 chromium:
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "could not install chromium: the browser test will say it skipped"
+
+# Programs two templates need: espeak-ng speaks the speaker-diarization template's voices,
+# Tesseract reads the document-layout template's forms (its handler runs it too).
+programs:
+	@(command -v espeak-ng >/dev/null && command -v tesseract >/dev/null) || [ "$$(id -u)" != 0 ] \
+	  || ! command -v apt-get >/dev/null \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng tesseract-ocr >/dev/null) \
+	  || echo "could not install espeak-ng and tesseract-ocr: building those two templates will say so"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

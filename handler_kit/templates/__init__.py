@@ -6,7 +6,7 @@ shape, with a small real model built on this machine (from the packaged MiniLM o
 from scratch on data the kit makes): ``handler.py``, ``requirements.txt`` (what production's
 image lacks), ``cases/`` (requests and the answers they should get), a README and the model.
 ``new(name, dest)`` writes one; ``handler-kit new --list`` lists them. The models are built
-once and cached (see ``handler_kit.templates.samples.cached_build``).
+once and cached (see ``handler_kit.templates.builds.cached_build``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,18 @@ class Template:
 
 
 def _templates() -> dict[str, Template]:
-    from .recipes import audio, generation, ner, ocr, onnx, setfit, vision
+    from .recipes import (
+        audio,
+        diarization,
+        generation,
+        image_text,
+        layout,
+        ner,
+        ocr,
+        onnx,
+        setfit,
+        vision,
+    )
 
     found = [
         Template(
@@ -118,6 +129,27 @@ def _templates() -> dict[str, Template]:
             "GPT-J 6B on one GPU (philschmid/gpt-j-6B-fp16-sharded)",
             generation.build,
             generation.write_cases,
+        ),
+        Template(
+            image_text.NAME,
+            "images and captions as vectors in one space: text-to-image search",
+            "BLIP image embeddings (florentgbelidji/blip_image_embeddings)",
+            image_text.build,
+            image_text.write_cases,
+        ),
+        Template(
+            diarization.NAME,
+            "who spoke when: speaker embeddings of synthetic voices, clustered",
+            "pyannote speaker diarisation (philschmid/pyannote-speaker-diarization-endpoint)",
+            diarization.build,
+            diarization.write_cases,
+        ),
+        Template(
+            layout.NAME,
+            "words of a scanned form (Tesseract) labelled header, question, answer by LayoutLM",
+            "LayoutLM (philschmid/layoutlm-funsd)",
+            layout.build,
+            layout.write_cases,
         ),
     ]
     return {template.name: template for template in found}

@@ -33,14 +33,25 @@ FLOORS = {
     "audio-classification": [("accuracy", ">=", 0.9)],
     "token-classification": [("f1", ">=", 0.8)],
     "text-generation": [("perplexity", "<=", 100)],
+    # Chance: 1 in 96 for recall@1; about 0.15 F1 for random labels; 0.49 for "one speaker".
+    "image-embeddings": [("recall_at_1", ">=", 0.8)],
+    "speaker-diarization": [("der", "<=", 0.25)],
+    "document-layout": [("f1", ">=", 0.7)],
+}
+# Figures against chance, as (the larger, the smaller, how many times larger at least): recall
+# against 1 in 96, the DER of answering "one speaker" against the model's, F1 against random.
+CHANCE = {
+    "image-embeddings": ("recall_at_1", "chance", 40),
+    "speaker-diarization": ("der_one_speaker", "der", 2),
+    "document-layout": ("f1", "f1_chance", 4),
 }
 MODEL_FILES = {".safetensors", ".onnx", ".pkl"}
 
 
-def test_the_listing_shows_at_least_eight_templates_one_line_each(capsys):
+def test_the_listing_shows_the_eleven_templates_one_line_each(capsys):
     assert main(["new", "--list"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == len(NAMES) >= 8
+    assert len(lines) == len(NAMES) >= 11
     assert [line.split()[0] for line in lines] == NAMES
     assert set(FLOORS) == set(NAMES)  # every template has a quality floor
 
@@ -116,6 +127,11 @@ def test_the_model_reaches_its_quality_floor(name, built, quality):
         value = info[figure]
         quality(name, figure, value, f"{sense} {bound:g}", info.get("seconds"))
         assert value <= bound if sense == "<=" else value >= bound, (name, figure, value)
+    if name in CHANCE:  # well above chance
+        larger, smaller, factor = CHANCE[name]
+        ratio = info[larger] / info[smaller]
+        quality(name, f"{larger}/{smaller}", ratio, f">= {factor:g}", None)
+        assert ratio >= factor, (name, info[larger], info[smaller])
 
 
 @pytest.mark.model
@@ -205,6 +221,107 @@ def test_the_text_reader_answers_lines_or_fields(built, tmp_path):
     }
     blank = receipt([" "])
     assert handler({"inputs": blank}) == [{"generated_text": ""}]
+
+
+@pytest.mark.model
+def test_a_caption_finds_its_picture_whatever_form_the_picture_comes_in(built, tmp_path):
+    import numpy as np
+
+    from handler_kit.endpoint.contract import decode_image
+    from handler_kit.templates.recipes.image_text import caption, draw, png
+
+    handler = repository("image-embeddings", built, tmp_path)
+    shown = [("one", "red", "circle"), ("three", "blue", "square"), ("two", "yellow", "cross")]
+    rng = random.Random(7)
+    bodies = [png(draw(what, rng)) for what in shown]
+    images = [handler({"inputs": decode_image(body)})["feature_vector"] for body in bodies]
+    texts = handler({"inputs": {"text": [caption(what) for what in shown]}})
+    similarity = np.array([t["feature_vector"] for t in texts]) @ np.array(images).T
+    assert similarity.argmax(axis=1).tolist() == [0, 1, 2]  # each caption finds its picture
+    assert np.allclose(np.linalg.norm(images, axis=1), 1, atol=1e-5)
+    encoded = base64.b64encode(bodies[0]).decode()
+    for inputs in (encoded, {"image": encoded}, f"data:image/png;base64,{encoded}"):
+        assert np.allclose(handler({"inputs": inputs})["feature_vector"], images[0], atol=1e-6)
+    # A caption reads the same alone as in a batch (padding is not read).
+    alone = handler({"inputs": {"text": caption(shown[2])}})["feature_vector"]
+    assert np.allclose(alone, texts[2]["feature_vector"], atol=1e-6)
+    with pytest.raises(ValueError, match=r'to embed a text, send \{"inputs": \{"text"'):
+        handler({"inputs": "two red circles"})
+
+
+@pytest.mark.model
+def test_diarization_takes_speaker_counts_and_any_sampling_rate(built, tmp_path):
+    import numpy as np
+    import soundfile
+
+    from handler_kit.templates.recipes.audio import audio_file
+    from handler_kit.templates.recipes.diarization import case_conversation
+
+    handler = repository("speaker-diarization", built, tmp_path)
+
+    def turns(audio, **parameters):
+        answer = handler({"inputs": audio_file(audio), "parameters": parameters})
+        return [segment["speaker"] for segment in answer]
+
+    audio, reference = case_conversation(2024)
+    assert turns(audio) == [f"SPEAKER_{who:02d}" for _, _, who in reference]
+    # 44.1 kHz stereo: resampled, the same turns.
+    at_44k = np.interp(
+        np.arange(round(audio.size * 44100 / 16000)) * 16000 / 44100, np.arange(audio.size), audio
+    )
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.stack([at_44k, at_44k], axis=1), 44100, format="WAV")
+    resampled = [segment["speaker"] for segment in handler({"inputs": buffer.getvalue()})]
+    assert resampled == turns(audio)
+    three, reference = case_conversation(2026, speakers=3)
+    assert turns(three, num_speakers=3) == [f"SPEAKER_{who:02d}" for _, _, who in reference]
+    assert set(turns(three, num_speakers=1)) == {"SPEAKER_00"}
+    assert set(turns(three, max_speakers=2)) == {"SPEAKER_00", "SPEAKER_01"}
+    assert turns(np.zeros(16000, dtype=np.float32)) == []  # silence: nobody speaks
+    with pytest.raises(ValueError, match=r"unknown parameters \['speakers'\]"):
+        turns(audio, speakers=2)
+    with pytest.raises(ValueError, match="num_speakers must be a whole number"):
+        turns(audio, num_speakers=0)
+
+
+@pytest.mark.model
+def test_the_form_reader_says_at_start_up_that_tesseract_is_missing(built, tmp_path, monkeypatch):
+    from handler_kit.checks.check import check
+
+    built("document-layout")
+    repo = templates.new("document-layout", tmp_path / "forms", progress=False)
+    monkeypatch.setenv("TESSERACT_CMD", str(tmp_path / "no-tesseract"))
+    report = check(repo)
+    entry = next(row for row in report.rows if row.check == "entry")
+    assert entry.status == "fail"
+    assert "Tesseract OCR is not installed here" in entry.detail
+    assert "custom container image that installs tesseract-ocr" in entry.detail
+
+
+def test_a_long_document_is_read_in_parts_and_words_group_into_entities():
+    from transformers import AutoTokenizer
+
+    from handler_kit.templates.recipes import template_module
+
+    document = template_module("document-layout", "document")
+    tokenizer = AutoTokenizer.from_pretrained(samples.minilm_dir())
+    texts = ["word"] * 700
+    parts = document.encode(tokenizer, texts, [[0, 0, 10, 10]] * len(texts))
+    assert len(parts) == 2 and all(len(p["input_ids"]) <= document.MAX_TOKENS for p in parts)
+    assert [i for p in parts for i in p["words"]] == list(range(len(texts)))  # each word once
+    labelled = [
+        {"word": "Date", "box": [0, 0, 10, 5], "label": "B-QUESTION"},
+        {"word": "of", "box": [12, 0, 20, 6], "label": "I-QUESTION"},
+        {"word": "birth:", "box": [22, 1, 40, 6], "label": "I-QUESTION"},
+        {"word": "1990", "box": [50, 0, 70, 6], "label": "B-ANSWER"},
+        {"word": "Page", "box": [0, 90, 20, 95], "label": "O"},
+        {"word": "2", "box": [22, 90, 26, 95], "label": "I-ANSWER"},
+    ]
+    assert document.entities(labelled) == [
+        {"label": "QUESTION", "text": "Date of birth:", "box": [0, 0, 40, 6]},
+        {"label": "ANSWER", "text": "1990", "box": [50, 0, 70, 6]},
+        {"label": "ANSWER", "text": "2", "box": [22, 90, 26, 95]},
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -46,10 +46,17 @@ def draw(label: str, rng: random.Random) -> Any:
     while sum(abs(a - b) for a, b in zip(background, ink, strict=True)) < 180:
         ink = _colour(rng)  # a shape the eye can see: enough contrast with the background
     image = Image.new("RGB", (SIZE, SIZE), background)
-    pen = ImageDraw.Draw(image)
     radius = rng.uniform(0.18, 0.4) * SIZE
     cx, cy = (rng.uniform(radius, SIZE - radius) for _ in range(2))
-    angle = rng.uniform(0, 2 * math.pi)
+    paint(ImageDraw.Draw(image), label, (cx, cy), radius, rng.uniform(0, 2 * math.pi), ink)
+    return noisy(image, rng)
+
+
+def paint(
+    pen: Any, label: str, centre: tuple[float, float], radius: float, angle: float, ink: Any
+) -> None:
+    """Paint one shape (a label of LABELS) with ``pen``, turned by ``angle`` radians."""
+    cx, cy = centre
 
     def corners(n: int) -> list[tuple[float, float]]:
         steps = (angle + 2 * math.pi * k / n for k in range(n))
@@ -71,17 +78,17 @@ def draw(label: str, rng: random.Random) -> Any:
                 [(x0 + px, y0 + py), (x1 + px, y1 + py), (x1 - px, y1 - py), (x0 - px, y0 - py)],
                 fill=ink,
             )
-    return _noisy(image, rng)
 
 
 def _colour(rng: random.Random) -> tuple[int, int, int]:
     return (rng.randrange(256), rng.randrange(256), rng.randrange(256))
 
 
-def _noisy(image: Any, rng: random.Random) -> Any:
+def noisy(image: Any, rng: random.Random, level: float = 8) -> Any:
+    """The image with Gaussian noise of standard deviation ``level`` on each channel."""
     import numpy as np
 
-    noise = np.random.default_rng(rng.randrange(2**32)).normal(0, 8, (SIZE, SIZE, 3))
+    noise = np.random.default_rng(rng.randrange(2**32)).normal(0, level, (*image.size[::-1], 3))
     pixels = np.asarray(image, dtype=np.float32) + noise
     from PIL import Image
 
