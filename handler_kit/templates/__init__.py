@@ -12,6 +12,7 @@ once and cached (see ``handler_kit.templates.builds.cached_build``).
 from __future__ import annotations
 
 import difflib
+import importlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,100 +60,110 @@ class Template:
         return f"<Template {self.name}: {self.summary}>"
 
 
-def _templates() -> dict[str, Template]:
-    from .recipes import (
-        audio,
-        diarization,
-        generation,
-        image_text,
-        layout,
-        ner,
-        ocr,
-        onnx,
-        setfit,
-        vision,
-    )
+# Each template: its recipe (a module of recipes/) and the names there of the template's name,
+# its build and its cases; one line for `handler-kit new --list`; the guide's public
+# template(s) it stands for.
+_TABLE = (
+    (
+        "onnx",
+        "CLASSIFIER",
+        "build_classifier",
+        "write_classifier_cases",
+        "the emotion classifier exported to ONNX, served by ONNX Runtime",
+        "Optimum and ONNX Runtime (philschmid/distilbert-onnx-banking77)",
+    ),
+    (
+        "onnx",
+        "EMBEDDINGS",
+        "build_embeddings",
+        "write_embedding_cases",
+        "MiniLM sentence embeddings, pooled and normalised in an ONNX graph",
+        "optimised sentence-transformers (philschmid/all-MiniLM-L6-v2-optimum-embeddings)",
+    ),
+    (
+        "setfit",
+        "NAME",
+        "build",
+        "write_cases",
+        "a few-shot topic classifier: SetFit on MiniLM, 8 sentences per label",
+        "SetFit classifier (philschmid/setfit-ag-news-endpoint)",
+    ),
+    (
+        "vision",
+        "NAME",
+        "build",
+        "write_cases",
+        "shapes in images: a small CNN trained on images the kit draws",
+        "image models (BLIP image embeddings' input: binary or base64 images)",
+    ),
+    (
+        "ocr",
+        "NAME",
+        "build",
+        "write_cases",
+        "reads lines of text from an image; fields as JSON with parameters.fields",
+        "TrOCR (philschmid/trocr-base-printed) and Donut (donut-base-finetuned-cord-v2)",
+    ),
+    (
+        "audio",
+        "NAME",
+        "build",
+        "write_cases",
+        "tones, chirps, beeps or noise in wav/flac audio, decoded with soundfile",
+        "audio models (pyannote speaker diarisation's input: audio bytes)",
+    ),
+    (
+        "ner",
+        "NAME",
+        "build",
+        "write_cases",
+        "named entities (people, places, organisations) with character offsets",
+        "Flair NER (philschmid/flair-ner-english-ontonotes-large), LayoutLM's output",
+    ),
+    (
+        "generation",
+        "NAME",
+        "build",
+        "write_cases",
+        "a tiny GPT-2 trained on the kit's sentences: sampling parameters, seeds",
+        "GPT-J 6B on one GPU (philschmid/gpt-j-6B-fp16-sharded)",
+    ),
+    (
+        "image_text",
+        "NAME",
+        "build",
+        "write_cases",
+        "images and captions as vectors in one space: text-to-image search",
+        "BLIP image embeddings (florentgbelidji/blip_image_embeddings)",
+    ),
+    (
+        "diarization",
+        "NAME",
+        "build",
+        "write_cases",
+        "who spoke when: speaker embeddings of synthetic voices, clustered",
+        "pyannote speaker diarisation (philschmid/pyannote-speaker-diarization-endpoint)",
+    ),
+    (
+        "layout",
+        "NAME",
+        "build",
+        "write_cases",
+        "words of a scanned form (Tesseract) labelled header, question, answer by LayoutLM",
+        "LayoutLM (philschmid/layoutlm-funsd)",
+    ),
+)
 
-    found = [
-        Template(
-            onnx.CLASSIFIER,
-            "the emotion classifier exported to ONNX, served by ONNX Runtime",
-            "Optimum and ONNX Runtime (philschmid/distilbert-onnx-banking77)",
-            onnx.build_classifier,
-            onnx.write_classifier_cases,
-        ),
-        Template(
-            onnx.EMBEDDINGS,
-            "MiniLM sentence embeddings, pooled and normalised in an ONNX graph",
-            "optimised sentence-transformers (philschmid/all-MiniLM-L6-v2-optimum-embeddings)",
-            onnx.build_embeddings,
-            onnx.write_embedding_cases,
-        ),
-        Template(
-            setfit.NAME,
-            "a few-shot topic classifier: SetFit on MiniLM, 8 sentences per label",
-            "SetFit classifier (philschmid/setfit-ag-news-endpoint)",
-            setfit.build,
-            setfit.write_cases,
-        ),
-        Template(
-            vision.NAME,
-            "shapes in images: a small CNN trained on images the kit draws",
-            "image models (BLIP image embeddings' input: binary or base64 images)",
-            vision.build,
-            vision.write_cases,
-        ),
-        Template(
-            ocr.NAME,
-            "reads lines of text from an image; fields as JSON with parameters.fields",
-            "TrOCR (philschmid/trocr-base-printed) and Donut (donut-base-finetuned-cord-v2)",
-            ocr.build,
-            ocr.write_cases,
-        ),
-        Template(
-            audio.NAME,
-            "tones, chirps, beeps or noise in wav/flac audio, decoded with soundfile",
-            "audio models (pyannote speaker diarisation's input: audio bytes)",
-            audio.build,
-            audio.write_cases,
-        ),
-        Template(
-            ner.NAME,
-            "named entities (people, places, organisations) with character offsets",
-            "Flair NER (philschmid/flair-ner-english-ontonotes-large), LayoutLM's output",
-            ner.build,
-            ner.write_cases,
-        ),
-        Template(
-            generation.NAME,
-            "a tiny GPT-2 trained on the kit's sentences: sampling parameters, seeds",
-            "GPT-J 6B on one GPU (philschmid/gpt-j-6B-fp16-sharded)",
-            generation.build,
-            generation.write_cases,
-        ),
-        Template(
-            image_text.NAME,
-            "images and captions as vectors in one space: text-to-image search",
-            "BLIP image embeddings (florentgbelidji/blip_image_embeddings)",
-            image_text.build,
-            image_text.write_cases,
-        ),
-        Template(
-            diarization.NAME,
-            "who spoke when: speaker embeddings of synthetic voices, clustered",
-            "pyannote speaker diarisation (philschmid/pyannote-speaker-diarization-endpoint)",
-            diarization.build,
-            diarization.write_cases,
-        ),
-        Template(
-            layout.NAME,
-            "words of a scanned form (Tesseract) labelled header, question, answer by LayoutLM",
-            "LayoutLM (philschmid/layoutlm-funsd)",
-            layout.build,
-            layout.write_cases,
-        ),
-    ]
-    return {template.name: template for template in found}
+
+def _templates() -> dict[str, Template]:
+    found = {}
+    for module, name, build, cases, summary, guide in _TABLE:
+        recipe = importlib.import_module(f".recipes.{module}", __name__)
+        template = Template(
+            getattr(recipe, name), summary, guide, getattr(recipe, build), getattr(recipe, cases)
+        )
+        found[template.name] = template
+    return found
 
 
 TEMPLATES: dict[str, Template] = _templates()
