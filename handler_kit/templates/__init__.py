@@ -6,7 +6,7 @@ shape, with a small real model built on this machine (from the packaged MiniLM o
 from scratch on data the kit makes): ``handler.py``, ``requirements.txt`` (what production's
 image lacks), ``cases/`` (requests and the answers they should get), a README and the model.
 ``new(name, dest)`` writes one; ``handler-kit new --list`` lists them. The models are built
-once and cached (see ``handler_kit.templates.samples.cached_build``).
+once and cached (see ``handler_kit.templates.builds.cached_build``).
 """
 
 from __future__ import annotations
