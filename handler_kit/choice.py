@@ -5,7 +5,13 @@ from __future__ import annotations
 import enum
 from typing import TypeVar
 
+from .errors import HandlerKitError
+
 C = TypeVar("C", bound="Choice")
+
+
+class ChoiceError(HandlerKitError, ValueError):
+    """A word an option does not take (``reload(mode="hott")``)."""
 
 
 class Choice(str, enum.Enum):
@@ -18,6 +24,7 @@ class Choice(str, enum.Enum):
             return cls(value)
         except ValueError:
             words = ", ".join(member.value for member in cls)
-            raise ValueError(
-                f"{cls.__name__.lower()} must be one of {words}, not {value!r}"
+            raise ChoiceError(
+                f"{cls.__name__.lower()} must be one of {words}, not {value!r}",
+                hint=f"Pass one of {words}.",
             ) from None

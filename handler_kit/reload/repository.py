@@ -62,14 +62,6 @@ class Source:
     file: Path
     text: str
 
-    @property
-    def digest(self) -> str:
-        return digest(self.text)
-
-
-class SourceUnreadable(HandlerKitError):
-    """A module's file exists but cannot be decoded as Python source."""
-
 
 # handler.py may run a second time as plain `handler` (production does, when handler.py tries
 # a relative import): that copy is the entry's, never a sibling module of its own.
@@ -180,9 +172,9 @@ class Repository:
                 f"{given} is a file, not a model repository folder",
                 hint="Pass the folder that holds handler.py (or handler.py itself).",
             )
-        for name, key, class_name in ENTRIES:
-            if (folder / name).is_file():
-                return cls(folder, Entry(folder / name, key, class_name))
+        entry = _entry_in(folder)
+        if entry is not None:
+            return cls(folder, entry)
         found = ", ".join(sorted(p.name for p in folder.iterdir())[:12]) or "nothing"
         handler_file = ENTRIES[0][0]
         raise HandlerLoadError(
@@ -202,11 +194,8 @@ class Repository:
         should be: the deployment check reports on a folder that lacks one.
         """
         folder = folder.expanduser().resolve()
-        for name, key, class_name in ENTRIES:
-            if (folder / name).is_file():
-                return cls(folder, Entry(folder / name, key, class_name))
         name, key, class_name = ENTRIES[0]
-        return cls(folder, Entry(folder / name, key, class_name))
+        return cls(folder, _entry_in(folder) or Entry(folder / name, key, class_name))
 
     def with_roots(self, extra: Collection[str]) -> Repository:
         """The repository with ``extra`` sys.path folders of its own (seen in another process)."""
@@ -357,6 +346,14 @@ def imports_in(text: str, name: str, package: bool = False) -> list[tuple[str, i
                 if alias.name != "*"
             ]
     return found
+
+
+def _entry_in(folder: Path) -> Entry | None:
+    """The entry production imports from ``folder`` (handler.py, else pipeline.py), or None."""
+    for name, key, class_name in ENTRIES:
+        if (folder / name).is_file():
+            return Entry(folder / name, key, class_name)
+    return None
 
 
 def _with_parents(name: str) -> list[str]:
