@@ -1,6 +1,7 @@
 """widgets.py: the payload form, driven the way a person would (set values, click)."""
 
 import datetime as dt
+import html
 import io
 import json
 import threading
@@ -13,6 +14,7 @@ import handler_kit
 from handler_kit.cases.case import load_cases
 from handler_kit.errors import HandlerKitError
 from handler_kit.notebook.form import payload_form
+from handler_kit.report import Status
 
 SAMPLE = {"inputs": "I am quite excited", "date": "2022-07-04", "top": 3, "flag": True}
 
@@ -182,8 +184,8 @@ def test_history_resends_copies_back_and_exports_cases(tmp_path):
     form.wait(10)
     assert len(form.history) == 3 and form.history[-1].payload == {"inputs": "first", "top": 1}
 
-    written = form.export_cases(tmp_path / "cases")
-    assert [p.name for p in written] == ["case_001.json", "case_002.json", "case_003.json"]
+    written = form.export_cases(tmp_path / "cases")  # the re-sent request once
+    assert [p.name for p in written] == ["case_001.json", "case_002.json"]
     cases = load_cases(tmp_path / "cases")
     assert cases[1].payload == {"inputs": "second", "top": 2}
     for case in cases:
@@ -264,6 +266,7 @@ def test_exports_never_overwrite_and_say_what_they_skipped(tmp_path, monkeypatch
     form.fields["inputs"].editor.value = "first"
     click_send(form)
     assert [p.name for p in form.export_cases()] == ["case_001.json"]
+    (tmp_path / "cases" / "case_002.json").write_text('{"payload": {"inputs": "by hand"}}')
     form.add_field("top", 3)
     upload(form, "photo.png", "image/png", png())
     click_send(form)  # an upload with another field: no production request looks like it
@@ -273,22 +276,92 @@ def test_exports_never_overwrite_and_say_what_they_skipped(tmp_path, monkeypatch
     names = sorted(p.name for p in (tmp_path / "cases").iterdir())
     assert names == ["case_001.json", "case_002.json", "case_003.json", "case_003.png"]
     assert form.status.value == (
-        "exported 2 cases to cases; "
-        "skipped 1 upload with extra fields: a binary body carries nothing else"
+        "exported 1 case to cases; 1 request already had a case; skipped 1 upload: `top` "
+        "cannot travel with a file body (production reads the file as `inputs` and the query "
+        "string as `parameters`, nothing else)"
     )
     cases = load_cases(tmp_path / "cases")
+    assert cases[1].payload == {"inputs": "by hand"}  # not written over
     # A label answer is kept as its top label and score: scores vary across machines.
     assert [(c.expected_label, c.expected_score, c.has_expected) for c in cases] == [
         ("str", 1.0, False),
-        ("str", 1.0, False),
+        (None, None, False),
         ("Image", 1.0, False),
     ]
+
+
+def test_an_export_writes_each_distinct_request_once_and_never_an_existing_case(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # the button exports to ./cases
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    # A case written by hand that sends the form's first request (its keys in another order).
+    (folder / "mine.json").write_text('{"payload": {"top": 1, "inputs": "known"}}')
+    answers = iter(range(100))
+    form = payload_form(lambda data: {"n": next(answers)}, {"inputs": "known", "top": 1})
+    for _ in range(3):
+        click_send(form)
+    form.fields["inputs"].editor.value = "new"
+    for _ in range(5):
+        click_send(form)
+    form.remove_field("top")  # a file body carries nothing else
+    upload(form, "photo.png", "image/png", png())
+    for _ in range(5):
+        click_send(form)
+    upload(form, "photo.png", "image/jpeg", png())  # the same bytes as another type
+    click_send(form)
+    written = form.export_cases(folder)
+    assert [p.name for p in written] == ["case_001.json", "case_002.json", "case_003.json"]
+    # One copy of the image per distinct request, not one per send.
+    assert sorted(p.name for p in folder.glob("*.png")) == ["case_002.png", "case_003.png"]
+    cases = {c.name: c for c in load_cases(folder)}
+    assert cases["case_001"].payload == {"inputs": "new", "top": 1}
+    assert cases["case_001"].expected == {"n": 7}  # the last answer of that request
+    assert (cases["case_002"].content_type, cases["case_003"].content_type) == (
+        "image/png",
+        "image/jpeg",
+    )
+    assert cases["case_002"].expected == {"n": 12} and cases["case_002"].parameters is None
+    again = form.export_cases(folder)  # every request has its case now
+    assert again == [] and len(list(folder.iterdir())) == 6
+    form.export_button.click()
+    assert form.status.value == "exported 0 cases; 4 requests already had a case"
+
+
+def test_an_upload_with_parameters_is_exported_with_them_in_its_query_string(repo, tmp_path):
+    from handler_kit.endpoint.server import serve
+
+    repo.write("handler.py", "server/inspect_handler.py")
+    live = handler_kit.load(repo.path)
+    form = payload_form(live, {"inputs": "", "parameters": {"top_k": 2, "fields": True}})
+    upload(form, "photo.png", "image/png", png())
+    click_send(form)
+    form.fields["parameters"].editor.value = '{"threshold": 0.5}'
+    click_send(form)
+    written = form.export_cases()
+    assert [p.name for p in written] == ["case_001.json"]
+    assert json.loads(written[0].read_text())["parameters"] == {"top_k": 2, "fields": True}
+    form.export_button.click()
+    assert form.status.value == html.escape(
+        "exported 0 cases; 1 request already had a case; skipped 1 upload: parameter "
+        "`threshold` = 0.5 cannot travel in a query string: production's server would give "
+        'the handler "0.5"'
+    )
+    (case,) = load_cases(repo.path / "cases")
+    assert case.address("http://127.0.0.1:1") == "http://127.0.0.1:1?top_k=2&fields=true"
+    data = case.data()  # as production's server reads the body and the query string
+    assert data["parameters"] == {"top_k": 2, "fields": True} and data["inputs"].mode == "RGB"
+    with serve(live) as endpoint:  # and replayed over HTTP, the answer is the one recorded
+        report = handler_kit.replay(endpoint.url, repo.path / "cases")
+    assert [row.outcome for row in report.rows] == [Status.PASS], report
 
 
 def test_an_exported_label_answer_has_a_tolerant_score_and_others_are_exact(tmp_path):
     form = payload_form(labeller, {"inputs": "joy"})
     click_send(form)
     form.handler = lambda data: {"embedding": [0.1, 0.2]}
+    form.fields["inputs"].editor.value = "calm"
     click_send(form)
     first, second = (json.loads(p.read_text()) for p in form.export_cases(tmp_path))
     assert first == {
@@ -297,7 +370,7 @@ def test_an_exported_label_answer_has_a_tolerant_score_and_others_are_exact(tmp_
         "expected_score": 0.75,
         "tolerance": 0.05,
     }
-    assert second == {"payload": {"inputs": "joy"}, "expected": {"embedding": [0.1, 0.2]}}
+    assert second == {"payload": {"inputs": "calm"}, "expected": {"embedding": [0.1, 0.2]}}
 
 
 @pytest.mark.parametrize("score", [None, "0.9"])

@@ -215,8 +215,10 @@ class PayloadForm:
     def export_cases(self, folder: str | Path | None = None) -> list[Path]:
         """Write the successful requests of the history as new payload cases (JSON files).
 
-        An answer with labels and scores is kept as its top label and score, with a tolerance
-        (scores vary in their last digits across machines); any other answer exactly.
+        Each distinct request once, with its last answer, and none that a case in the folder
+        already sends; an upload's ``parameters`` go in its query string. An answer with
+        labels and scores is kept as its top label and score, with a tolerance (scores vary
+        in their last digits across machines); any other answer exactly.
         """
         return export_cases(self.history, export_folder(self.handler, folder)).written
 
