@@ -110,6 +110,58 @@ def test_send_always_uses_the_current_handler(repo):
     live.reload()
     click_send(form)
     assert "POSITIVE" in text_of(form)
+    # The same request got another answer: the history says the code changed in between.
+    click_send(form)
+    requests = [label.split(" → ")[0] for label, _ in form.history_list.options]
+    assert requests == ['1. inputs: "a good day"', "2. same request · reloaded", "3. same request"]
+
+
+def test_with_autoreload_send_answers_with_the_saved_code_and_says_it_reloaded(live, repo):
+    from handler_kit.notebook.autoreload import AutoReload
+
+    hook = AutoReload(say=pytest.fail)  # the form's calls run in its thread: nothing said here
+    hook.attach(live)
+    form = payload_form(live, {"inputs": "a good day"})
+    click_send(form)
+    assert "positive" in text_of(form) and form.reloaded.value == ""
+    repo.write("handler.py", "call_edited.py")  # saved; no reload, no cell
+    click_send(form)
+    assert "POSITIVE" in text_of(form)
+    assert "handler.py reloaded hot in " in form.reloaded.value
+    repo.write("handler.py", "syntax_error.py")
+    click_send(form)
+    assert "POSITIVE" in text_of(form)  # the last good handler answered, and the form says so
+    line = form.reloaded.value
+    assert "the reload failed: the last good handler answered" in line and "SyntaxError" in line
+    click_send(form)  # the same broken file: said once
+    assert form.reloaded.value == "" and hook.take(live) == []
+    lines = [label.split(" → ")[0] for label, _ in form.history_list.options]
+    assert lines[1:] == [
+        "2. same request · reloaded",
+        "3. same request · reload failed",
+        "4. same request",
+    ]
+
+
+def test_without_a_sample_the_repositorys_first_case_is_the_sample(repo):
+    repo.write("handler.py", "image_handler.py")
+    live = handler_kit.load(repo.path)
+    assert payload_form(live).payload() == {"inputs": ""}  # no cases: an empty text
+    (repo.path / "cases").mkdir()
+    (repo.path / "cases" / "a_photo.png").write_bytes(png((6, 2)))
+    photo = {"body_file": "a_photo.png", "content_type": "image/png", "parameters": {"top_k": 2}}
+    repo.write("cases/a_photo.json", text=json.dumps(photo))
+    repo.write("cases/b_text.json", text='{"payload": {"inputs": "words", "top": 1}}')
+    form = payload_form(live)  # an image handler: its first case's image, in the upload
+    assert form.fields["inputs"].file()["name"] == "a_photo.png"
+    assert form.fields["inputs"].thumbnail.layout.display is None
+    assert form.fields["parameters"].kind == "json"  # its query string, as a field
+    click_send(form)
+    assert form.history[-1].answer == [{"label": "RGB 6x2", "score": 1.0}]
+    assert form.history[-1].payload["parameters"] == {"top_k": 2}
+    (repo.path / "cases" / "a_photo.json").unlink()
+    assert payload_form(live).payload() == {"inputs": "words", "top": 1}
+    assert payload_form(live, {"inputs": "given"}).payload() == {"inputs": "given"}
 
 
 def test_a_handler_error_shows_a_panel_trimmed_to_the_users_files(repo):
