@@ -201,6 +201,9 @@ class LiveHandler:
         ``autoreload`` hook, files saved since the last reload are reloaded first, whoever
         calls (a cell, the form, the endpoint).
         """
+        # A traceback of the handler's error starts at the caller's code, then the user's
+        # handler: IPython and pytest leave this frame out.
+        __tracebackhide__ = True
         if check:
             contract.check_payload(data, "the payload", hint=CHECK_HINT)
         if self.autoreload is not None:

@@ -1,6 +1,8 @@
 """magics.py: the magics in a real IPython shell (the papermill kernel run is in test_notebooks)."""
 
+import re
 import threading
+from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -213,6 +215,26 @@ def test_autoreload_reaches_handlers_loaded_after_it_and_off_detaches_them(repo,
     assert answer[0][0]["label"] == "POSITIVE"
     run("%handler_autoreload off")
     assert later.autoreload is None
+
+
+def test_a_cells_call_shows_a_traceback_without_the_kits_frames(repo, run, shell):
+    repo.write("handler.py", "server/inspect_handler.py")
+    run(f"%handler_load {repo.path}")
+    out, err, error = run("handler({'inputs': 'x', 'fail': 'nope'})")
+    assert isinstance(error, ValueError)
+    shown = out + err
+    assert "handler.py" in shown and "the handler refused: nope" in shown
+    assert "live.py" not in shown and "self._instance(data)" not in shown
+
+
+def test_a_bad_payload_raises_the_error_the_readme_names(loaded, run):
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    named = re.search(r"or the call raises `(\w+)`\s+\(`([\w.]+)`", readme)
+    assert named, "the README no longer says which error a bad payload raises"
+    _, _, error = run("handler({'text': 'no inputs'})")
+    assert type(error).__name__ == named.group(1)
+    assert f"{type(error).__module__}.{type(error).__name__}" == named.group(2)
+    assert isinstance(error, HandlerKitError)
 
 
 def test_form_without_a_sample_takes_the_repositorys_first_case(loaded, repo, run, shell):
