@@ -2,17 +2,19 @@
 
 A case file (``cases/*.json`` in a repository by default) holds a ``payload`` (the request body
 as JSON) or, for an image or audio request, a ``body_file`` next to it and its
-``content_type``; optionally an ``expected`` answer, compared exactly (numbers within the
-``tolerance`` when the case gives one), or an ``expected_label`` with a ``tolerance`` on its
-``expected_score``. The payload form's history exports to it (a
-label answer as its top label and score, since scores vary across machines), and
-``handler-kit check`` and the pytest plugin replay it.
+``content_type``, with ``parameters`` sent in the query string (production's server makes
+them the data's ``parameters``); optionally an ``expected`` answer, compared exactly (numbers
+within the ``tolerance`` when the case gives one), or an ``expected_label`` with a
+``tolerance`` on its ``expected_score``. The payload form's history exports to it (a label
+answer as its top label and score, since scores vary across machines), and ``handler-kit
+check`` and the pytest plugin replay it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,7 @@ class Case:
     payload: Any = None
     body_file: Path | None = None
     content_type: str = "application/json"
+    parameters: dict[str, Any] | None = None  # a body_file case's, sent in the query string
     expected: Any = None
     expected_label: str | None = None
     expected_score: float | None = None
@@ -57,7 +60,18 @@ class Case:
         ``parameters`` become bytes for the audio tasks.
         """
         task = contract.hf_task(env)
-        return contract.request_data(self.content_type, self.body(), query={}, task=task)
+        return contract.request_data(self.content_type, self.body(), self.query(), task)
+
+    def query(self) -> dict[str, str]:
+        """The query string this case sends: its ``parameters`` as text ({} without)."""
+        return query_of(self.parameters or {}, self.file)
+
+    def address(self, url: str) -> str:
+        """``url`` with this case's query string, the address its request is sent to."""
+        query = urllib.parse.urlencode(self.query())
+        if not query:
+            return url
+        return f"{url}{'&' if urllib.parse.urlsplit(url).query else '?'}{query}"
 
     def body(self) -> bytes:
         """The request body this case sends over HTTP: its payload as JSON, or its file's bytes."""
@@ -216,11 +230,20 @@ def read_case(file: Path) -> Case:
             f"`body_file` must be a file name next to the case, not {_short(raw['body_file'])}",
             file=file,
         )
+    if "parameters" in raw and "body_file" not in raw:
+        raise CaseError(
+            "`parameters` beside `payload`: a JSON request carries them in its body",
+            file=file,
+            hint="Move them into `payload`; a top-level `parameters` is for a `body_file` case "
+            "(sent in the query string).",
+        )
+    query_of(raw.get("parameters") or {}, file)  # parameters that cannot travel fail here
     return Case(
         name=file.stem,
         payload=raw.get("payload"),
         body_file=file.parent / raw["body_file"] if "body_file" in raw else None,
         content_type=raw.get("content_type", "application/json"),
+        parameters=raw.get("parameters"),
         expected=raw.get("expected"),
         expected_label=raw.get("expected_label"),
         expected_score=raw.get("expected_score"),
@@ -240,8 +263,10 @@ def save_case(
     content_type: str = "application/json",
     suffix: str = ".bin",
     expect: dict[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a case: a JSON payload, or raw ``body`` bytes saved next to the case file.
+    """Write a case: a JSON payload, or raw ``body`` bytes saved next to the case file (with
+    ``parameters`` for its query string; CaseError when one cannot travel there).
 
     What the answer should be comes from ``answer`` (as the form's export keeps it) or is
     given as ``expect``: the case file's own keys, e.g. ``{"expected_label": "joy"}`` or
@@ -251,8 +276,12 @@ def save_case(
     folder.mkdir(parents=True, exist_ok=True)
     case: dict[str, Any] = {}
     if body is not None:
+        if parameters:
+            query_of(parameters)
         (folder / f"{name}{suffix}").write_bytes(body)
         case.update(body_file=f"{name}{suffix}", content_type=content_type)
+        if parameters:
+            case["parameters"] = dict(parameters)
     else:
         case["payload"] = payload
     if answer is not None:
@@ -271,6 +300,35 @@ def save_case(
     file = folder / f"{name}.json"
     file.write_text(json.dumps(case, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return file
+
+
+def query_of(parameters: Any, file: Path | None = None) -> dict[str, str]:
+    """``parameters`` as the query string production's server turns back into them.
+
+    Its server reads digits as whole numbers, ``true``/``false`` as booleans and anything
+    else as text (``contract.query_parameters``); a value that would arrive as something else
+    (a float, a negative number, a list, text made of digits) raises CaseError.
+    """
+    if not isinstance(parameters, Mapping):
+        raise CaseError(f"`parameters` must be a JSON object, not {_short(parameters)}", file=file)
+    query = {}
+    for key, value in parameters.items():
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        try:
+            arrives: Any = contract.query_parameters({key: text})[key]
+            gets = f"would give the handler {_short(arrives)}"
+        except ValueError:  # digits int() cannot read ("²")
+            arrives, gets = None, "answers 400 to it"
+        if type(arrives) is not type(value) or arrives != value:
+            raise CaseError(
+                f"parameter `{key}` = {_short(value)} cannot travel in a query string: "
+                f"production's server {gets}",
+                file=file,
+                hint="A query string carries text, whole numbers and true/false; send the "
+                "others as text and convert them in the handler (float(...), json.loads(...)).",
+            )
+        query[key] = text
+    return query
 
 
 def difference(expected: Any, got: Any, tolerance: float = 0.0) -> str | None:

@@ -240,7 +240,7 @@ def replay_case(
 
 def _replay(url: str, case: Case, token: str | None, timeout: float) -> ReplayRow:
     """One case's row; raises Unreachable when no answer came."""
-    answer = send(url, case.content_type, case.body(), token, timeout)
+    answer = send(case.address(url), case.content_type, case.body(), token, timeout)
     if answer.status != 200:
         return ReplayRow(
             case.name, Status.ERROR, status_advice(answer, token), answer.status, answer.seconds

@@ -18,6 +18,7 @@ from ..endpoint.running import Endpoint
 from ..endpoint.server import serve
 from ..errors import HandlerKitError
 from ..reload.live import LiveHandler, load
+from .autoreload import AutoReload, Reloaded
 
 
 @magics_class
@@ -31,6 +32,8 @@ class HandlerMagics(Magics):
         # not our own frames. Only where no other extension has claimed the hook.
         if shell is not None and not shell.custom_exceptions:
             shell.set_custom_exc((HandlerKitError,), _show_message)
+        # One hook for every handler of this notebook, while autoreload is on.
+        self._reloader = AutoReload(_say_reloaded)
 
     @line_magic
     @magic_arguments()
@@ -66,16 +69,22 @@ class HandlerMagics(Magics):
 
     @line_magic
     @magic_arguments()
-    @argument("state", choices=["on", "off"], help="reload before each cell when files changed")
+    @argument("state", choices=["on", "off"], help="reload saved files before each call and cell")
     def handler_autoreload(self, line: str) -> None:
-        """Before each cell, reload every loaded handler whose files changed (silent if none)."""
+        """Reload every loaded handler whose files were saved, before each of its calls (a
+        cell's, the form's, the endpoint's) and before each cell; silent when none changed."""
         args = parse_argstring(self.handler_autoreload, line)
         events = self.shell.events
-        registered = self._autoreload in events.callbacks["pre_run_cell"]
-        if args.state == "on" and not registered:
-            events.register("pre_run_cell", self._autoreload)
-        elif args.state == "off" and registered:
-            events.unregister("pre_run_cell", self._autoreload)
+        for event in ("pre_run_cell", "post_run_cell"):
+            registered = self._autoreload in events.callbacks[event]
+            if args.state == "on" and not registered:
+                events.register(event, self._autoreload)
+            elif args.state == "off" and registered:
+                events.unregister(event, self._autoreload)
+        if args.state == "on":
+            self._autoreload()
+        else:
+            self._reloader.detach()
         print(f"handler autoreload is {args.state}")
 
     @line_magic
@@ -200,18 +209,14 @@ class HandlerMagics(Magics):
         return live
 
     def _autoreload(self, *_: object) -> None:
-        seen = set()
-        for value in list(self.shell.user_ns.values()):
-            if isinstance(value, LiveHandler) and id(value) not in seen:
-                seen.add(id(value))
-                try:
-                    report = value.reload_if_changed()
-                except HandlerKitError as exc:
-                    # An event callback cannot fail the cell: say it once, plainly.
-                    print(f"handler autoreload failed: {exc}", file=sys.stderr)
-                    continue
-                if report is not None:
-                    display(report)
+        """Before and after each cell (while on): every handler bound in the notebook gets the
+        hook, those whose files changed reload now, and what calls from other threads (the
+        form, the endpoint) reloaded unsaid is said."""
+        handlers = {id(v): v for v in self.shell.user_ns.values() if isinstance(v, LiveHandler)}
+        for live in handlers.values():
+            self._reloader.attach(live)
+            self._reloader(live)
+        self._reloader.say_kept()
 
 
 def _show_message(
@@ -221,6 +226,15 @@ def _show_message(
     lines = shell.InteractiveTB.get_exception_only(etype, value)
     shell._showtraceback(etype, value, lines)
     return lines
+
+
+def _say_reloaded(outcome: Reloaded) -> None:
+    """Show what a reload before a call did, in the running cell: its line, or why it failed."""
+    if isinstance(outcome, HandlerKitError):
+        # An event callback cannot fail the cell, nor may a call the handler answered.
+        print(f"handler autoreload failed: {outcome}", file=sys.stderr)
+    else:
+        display(outcome)
 
 
 def _what(value: Any) -> str:

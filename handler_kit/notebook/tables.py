@@ -16,6 +16,7 @@ import base64
 import html
 import io
 import json
+import math
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,9 +135,20 @@ def shorten(text: str, limit: int = MAX_TEXT) -> str:
     return f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
+def number_text(value: float) -> str:
+    """A float as a table shows it: at most 4 decimals, and no more than it has (0.63, not
+    0.6300); a value too small for 4 decimals in two significant digits, never as 0."""
+    if not math.isfinite(value):
+        return str(value)
+    if value and abs(value) < 0.00005:
+        return f"{value:.2g}"
+    text = f"{value:.4f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
 def _text(cell: Any) -> str:
     if isinstance(cell, float):
-        return f"{cell:.4f}"
+        return number_text(cell)
     if _is_image(cell):
         return f"image {cell.width}×{cell.height} {cell.mode}"
     media = _media(cell)

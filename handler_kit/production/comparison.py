@@ -121,7 +121,9 @@ def compare_case(case: Case, production_url: str, kit_url: str) -> ComparisonRow
     answers: list[Answer | Side] = []
     for url in (production_url, kit_url):
         try:
-            answers.append(send(url, case.content_type, body, timeout=REQUEST_TIMEOUT))
+            answers.append(
+                send(case.address(url), case.content_type, body, timeout=REQUEST_TIMEOUT)
+            )
         except Unreachable as error:
             answers.append(Side(None, "", error.one_line()))
     production, kit = answers

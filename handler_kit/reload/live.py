@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import FrameType, ModuleType
@@ -165,6 +165,10 @@ class LiveHandler:
     it started with; the next call uses the new one.
     """
 
+    # What runs before each call, given this handler: ``%handler_autoreload on`` sets it to
+    # the notebook's AutoReload, which reloads the files that changed. None: nothing runs.
+    autoreload: Callable[[LiveHandler], None] | None = None
+
     def __init__(self, repository: Repository, staged: Staged, load_seconds: float) -> None:
         self.repository = repository
         self.loaded_at = datetime.now()
@@ -193,10 +197,17 @@ class LiveHandler:
         ``data`` is checked first as production's server checks a request (a dict with
         ``inputs`` or ``instances``); ``check=False`` calls the handler with anything. The
         endpoint and the command line check each request where it arrives, then pass
-        ``check=False`` (``contract.unchecked``): a request is checked once.
+        ``check=False`` (``contract.unchecked``): a request is checked once. With an
+        ``autoreload`` hook, files saved since the last reload are reloaded first, whoever
+        calls (a cell, the form, the endpoint).
         """
+        # A traceback of the handler's error starts at the caller's code, then the user's
+        # handler: IPython and pytest leave this frame out.
+        __tracebackhide__ = True
         if check:
             contract.check_payload(data, "the payload", hint=CHECK_HINT)
+        if self.autoreload is not None:
+            self.autoreload(self)
         return self._instance(data)
 
     @property

@@ -38,6 +38,45 @@ def test_a_body_file_that_is_not_a_name_is_a_case_error(tmp_path):
         write_case(tmp_path, "odd", body_file=5)
 
 
+def test_a_body_file_cases_parameters_travel_in_its_query_string(tmp_path):
+    (tmp_path / "cat.bin").write_bytes(b"RIFF....WAVEfmt ")
+    case = write_case(
+        tmp_path,
+        "clip",
+        body_file="cat.bin",
+        content_type="audio/wav",
+        parameters={"top_k": 3, "fields": False, "language": "de"},
+    )
+    assert case.query() == {"top_k": "3", "fields": "false", "language": "de"}
+    assert case.address("http://h:1/predict") == (
+        "http://h:1/predict?top_k=3&fields=false&language=de"
+    )
+    assert case.address("http://h:1/?a=b").startswith("http://h:1/?a=b&top_k=3")
+    # As production's server reads a file body and the query string.
+    assert case.data() == {"inputs": b"RIFF....WAVEfmt ", "parameters": case.parameters}
+    saved = save_case(
+        tmp_path / "out", "x", body=b"RIFF", content_type="audio/wav", parameters={"top_k": 3}
+    )
+    assert json.loads(saved.read_text())["parameters"] == {"top_k": 3}
+
+
+@pytest.mark.parametrize(
+    ("value", "arrives"),
+    [(0.5, '"0.5"'), (-1, '"-1"'), ("7", "7"), ([1], '"[1]"'), (None, '"None"'), ("²", "400")],
+)
+def test_parameters_a_query_string_cannot_carry_are_a_case_error(tmp_path, value, arrives):
+    with pytest.raises(CaseError, match="cannot travel in a query string") as raised:
+        write_case(
+            tmp_path, "odd", body_file="a.png", content_type="image/png", parameters={"p": value}
+        )
+    assert arrives in str(raised.value) and "odd.json" in str(raised.value)
+
+
+def test_parameters_beside_a_payload_belong_in_it(tmp_path):
+    with pytest.raises(CaseError, match="Move them into `payload`"):
+        write_case(tmp_path, "odd", payload={"inputs": "x"}, parameters={"top_k": 1})
+
+
 @pytest.mark.parametrize("key, value", [("expected_score", "high"), ("tolerance", None)])
 def test_a_score_or_tolerance_that_is_not_a_number_is_a_case_error(tmp_path, key, value):
     fields = {"expected_score": 0.9, "tolerance": 0.05, key: value}

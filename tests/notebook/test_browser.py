@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -167,16 +168,22 @@ def run_all_cells(page) -> None:
     """Run > Run All Cells, as a person does; again while the first cell's prompt stays
     "[ ]" (the page can show an idle kernel before it is connected, and the click then runs
     nothing), as a person would click again."""
+    from playwright.sync_api import TimeoutError as Timeout
     from playwright.sync_api import expect
 
     prompt = page.locator(".jp-InputPrompt").first
+    # JupyterLab asks, at times, which kernel to start although the notebook names one: a
+    # person accepts the one it offers (the dialog may come a moment after the page).
+    choose = page.locator(".jp-Dialog", has_text="Select Kernel")
     for _ in range(6):
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        if choose.is_visible():
+            choose.locator("button", has_text="Select").click()
         try:
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=10_000)
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
             expect(prompt).not_to_have_text(re.compile(r"^\[\s*\]:?$"), timeout=10_000)
             return
-        except AssertionError:
+        except (AssertionError, Timeout):
             continue
     pytest.fail("Run All Cells ran nothing in 60 s: the kernel never connected")
 
@@ -264,14 +271,18 @@ def error_contrast(page) -> dict:
     return page.locator(".handler-kit-error b").first.evaluate(CONTRAST)
 
 
+def kernel_label(kernel: str) -> str:
+    """How JupyterLab's status bar names the kernel."""
+    return "Python (handler-kit)" if kernel == "handler-kit" else "Python 3 (ipykernel)"
+
+
 def test_the_form_in_jupyterlab_light_and_dark(jupyter, browser):
     url, token, root, repo, kernel = jupyter
-    kernel_label = "Python (handler-kit)" if kernel == "handler-kit" else "Python 3 (ipykernel)"
     name = form_notebook(root, "lab.ipynb", repo, kernel)
     with new_page(browser, "lab") as page:
         page.goto(f"{url}/lab/tree/{name}?token={token}")
         page.locator(".jp-Notebook").first.wait_for()
-        page.get_by_text(f"{kernel_label} | Idle").first.wait_for()
+        page.get_by_text(f"{kernel_label(kernel)} | Idle").first.wait_for()
         run_all_cells(page)
         lines = use_the_form(page, "lab_form_light.png")
         light = error_contrast(page)
@@ -309,3 +320,59 @@ def test_the_form_in_notebook_7(jupyter, browser):
         contrast = error_contrast(page)  # in the theme the server's settings have now
     assert_distinguishable(lines)
     assert contrast["ratio"] >= 4.5, contrast
+
+
+def test_autoreload_answers_send_with_the_saved_code_without_a_cell(jupyter, browser):
+    """Edit handler.py on disk, click Send: the new answer and the reload line, no cell run."""
+    from playwright.sync_api import expect
+
+    url, token, root, repo, kernel = jupyter
+    repo = Path(shutil.copytree(repo, root / "autoreload-repo"))  # the others' stays as it is
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            f"%load_ext handler_kit\n%handler_load '{repo}'\n%handler_autoreload on"
+        ),
+        nbformat.v4.new_code_cell("%handler_form"),  # the sample: the repository's first case
+    ]
+    nbformat.write(notebook, root / "autoreload.ipynb")
+    handler = repo / "handler.py"
+    with new_page(browser, "autoreload") as page:
+        # A workspace of its own: not the tabs the other tests left open.
+        page.goto(f"{url}/lab/workspaces/autoreload/tree/autoreload.ipynb?token={token}")
+        page.locator(".jp-Notebook").first.wait_for()
+        page.get_by_text(f"{kernel_label(kernel)} | Idle").first.wait_for()
+        run_all_cells(page)
+        text_area = page.locator(".widget-textarea textarea").first
+        text_area.wait_for(timeout=120_000)
+        expect(text_area).to_have_value(re.compile("^I am quite excited"))  # the first case
+        field_row(page, "date").locator("input[type=date]").fill("2022-07-04")
+        send(page, expect, 1)
+        expect(page.locator(".handler-kit-result td").first).to_have_text("happy")
+        expect(page.locator(".handler-kit-reload")).to_have_text("")
+
+        handler.write_text(handler.read_text().replace('"happy"', '"festive"'))
+        send(page, expect, 2)  # no cell runs in between
+        expect(page.locator(".handler-kit-result td").first).to_have_text("festive")
+        expect(page.locator(".handler-kit-reload")).to_contain_text("handler.py reloaded hot in")
+        page.screenshot(path=str(ARTEFACTS / "autoreload_reloaded.png"), full_page=True)
+
+        handler.write_text(handler.read_text() + "\ndef broken(:\n")
+        send(page, expect, 3)
+        expect(page.locator(".handler-kit-result td").first).to_have_text("festive")
+        failed = page.locator(".handler-kit-reload-failed")
+        expect(failed).to_contain_text("the reload failed: the last good handler answered")
+        expect(failed).to_contain_text("SyntaxError")
+        page.screenshot(path=str(ARTEFACTS / "autoreload_failed.png"), full_page=True)
+        send(page, expect, 4)  # the same broken file: said once
+        expect(failed).to_have_count(0)
+        lines = [
+            t.replace("\xa0", " ") for t in page.locator(".widget-select option").all_inner_texts()
+        ]
+    assert [line.split(" → ")[0] for line in lines[1:]] == [
+        "2. same request · reloaded",
+        "3. same request · reload failed",
+        "4. same request",
+    ], lines
+    assert "festive" in lines[1] and "happy" in lines[0], lines

@@ -1,5 +1,9 @@
 """magics.py: the magics in a real IPython shell (the papermill kernel run is in test_notebooks)."""
 
+import re
+import threading
+from pathlib import Path
+
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -165,6 +169,80 @@ def test_autoreload_reloads_before_a_cell_and_is_silent_otherwise(loaded, repo, 
     repo.write("handler.py", "base.py")
     assert run("pass")[0] == ""
     assert loaded(GOOD)[0]["label"] == "POSITIVE"
+
+
+def test_autoreload_covers_the_form_and_the_endpoint_without_a_cell(loaded, repo, run, shell):
+    import httpx
+
+    run("%handler_autoreload on")
+    run("%handler_form")
+    form = shell.user_ns["handler_form"]
+    form.fields["inputs"].editor.value = "a good day"
+    repo.write("handler.py", "call_edited.py")  # saved in an editor; no cell runs
+    form.send_button.click()
+    form.wait(10)
+    assert form.history[-1].answer[0]["label"] == "POSITIVE"
+    assert "handler.py reloaded hot in " in form.reloaded.value
+    assert run("pass")[:2] == ("", "")  # the form said it: the next cell does not again
+
+    run("%handler_serve")
+    endpoint = shell.user_ns["handler_endpoint"]
+    try:
+        repo.write("handler.py", "base.py")
+        assert httpx.post(endpoint.url, json=GOOD).json()[0]["label"] == "positive"
+        repo.write("handler.py", "syntax_error.py")
+        for _ in range(3):  # the last good handler answers
+            assert httpx.post(endpoint.url, json=GOOD).json()[0]["label"] == "positive"
+        out, err, _ = run("pass")  # what the endpoint's calls reloaded, said once
+        assert out.startswith("handler.py reloaded hot in ")
+        assert err.count("handler autoreload failed: ") == 1 and ":27: SyntaxError" in err
+        assert run("pass")[:2] == ("", "")
+    finally:
+        run("%handler_serve --stop")
+
+
+def test_autoreload_reaches_handlers_loaded_after_it_and_off_detaches_them(repo, run, shell):
+    repo.write("handler.py", "base.py")
+    run("%handler_autoreload on")
+    run(f"%handler_load {repo.path} --name later")
+    later = shell.user_ns["later"]
+    assert later.autoreload is not None  # attached after the cell that bound it
+    repo.write("handler.py", "call_edited.py")
+    answer = []
+    thread = threading.Thread(target=lambda: answer.append(later(GOOD)))  # not from a cell
+    thread.start()
+    thread.join(10)
+    assert answer[0][0]["label"] == "POSITIVE"
+    run("%handler_autoreload off")
+    assert later.autoreload is None
+
+
+def test_a_cells_call_shows_a_traceback_without_the_kits_frames(repo, run, shell):
+    repo.write("handler.py", "server/inspect_handler.py")
+    run(f"%handler_load {repo.path}")
+    out, err, error = run("handler({'inputs': 'x', 'fail': 'nope'})")
+    assert isinstance(error, ValueError)
+    shown = out + err
+    assert "handler.py" in shown and "the handler refused: nope" in shown
+    assert "live.py" not in shown and "self._instance(data)" not in shown
+
+
+def test_a_bad_payload_raises_the_error_the_readme_names(loaded, run):
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    named = re.search(r"or the call raises `(\w+)`\s+\(`([\w.]+)`", readme)
+    assert named, "the README no longer says which error a bad payload raises"
+    _, _, error = run("handler({'text': 'no inputs'})")
+    assert type(error).__name__ == named.group(1)
+    assert f"{type(error).__module__}.{type(error).__name__}" == named.group(2)
+    assert isinstance(error, HandlerKitError)
+
+
+def test_form_without_a_sample_takes_the_repositorys_first_case(loaded, repo, run, shell):
+    repo.write(
+        "cases/first.json", text='{"payload": {"inputs": "a good day", "date": "2022-08-08"}}'
+    )
+    run("%handler_form")
+    assert shell.user_ns["handler_form"].payload() == {"inputs": "a good day", "date": "2022-08-08"}
 
 
 def test_serve_starts_and_stops_an_endpoint_for_the_bound_handler(loaded, repo, run, shell):

@@ -18,10 +18,28 @@ def lines(table):
 def test_labels_are_sorted_by_score_with_bars():
     table = result_table([{"label": "sadness", "score": 0.1}, {"label": "joy", "score": 0.85}])
     assert table.kind == "labels"
-    assert lines(table)[3:] == ["joy      0.8500", "sadness  0.1000"]
+    assert lines(table)[3:] == ["joy      0.85", "sadness  0.1"]
     html = table._repr_html_()
     assert html.index("joy") < html.index("sadness")
     assert "width:85px" in html and "width:10px" in html
+
+
+@pytest.mark.parametrize(
+    ("score", "shown"),
+    [
+        (0.63, "0.63"),  # a rounded score keeps its own digits
+        (0.912345, "0.9123"),
+        (1.0, "1.0"),
+        (0.0, "0.0"),
+        (0.00001234, "1.2e-05"),  # small, never shown as 0
+        (-0.25, "-0.25"),
+        (float("nan"), "nan"),
+    ],
+)
+def test_scores_show_at_most_four_decimals_and_no_padding(score, shown):
+    table = result_table([{"label": "a", "score": score}])
+    assert lines(table)[-1] == f"a      {shown}".rstrip()
+    assert f">{shown}</td>" in table._repr_html_()
 
 
 def test_top_k_per_input_is_one_table_per_input():

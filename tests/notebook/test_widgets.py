@@ -1,6 +1,7 @@
 """widgets.py: the payload form, driven the way a person would (set values, click)."""
 
 import datetime as dt
+import html
 import io
 import json
 import threading
@@ -13,6 +14,7 @@ import handler_kit
 from handler_kit.cases.case import load_cases
 from handler_kit.errors import HandlerKitError
 from handler_kit.notebook.form import payload_form
+from handler_kit.report import Status
 
 SAMPLE = {"inputs": "I am quite excited", "date": "2022-07-04", "top": 3, "flag": True}
 
@@ -108,6 +110,58 @@ def test_send_always_uses_the_current_handler(repo):
     live.reload()
     click_send(form)
     assert "POSITIVE" in text_of(form)
+    # The same request got another answer: the history says the code changed in between.
+    click_send(form)
+    requests = [label.split(" → ")[0] for label, _ in form.history_list.options]
+    assert requests == ['1. inputs: "a good day"', "2. same request · reloaded", "3. same request"]
+
+
+def test_with_autoreload_send_answers_with_the_saved_code_and_says_it_reloaded(live, repo):
+    from handler_kit.notebook.autoreload import AutoReload
+
+    hook = AutoReload(say=pytest.fail)  # the form's calls run in its thread: nothing said here
+    hook.attach(live)
+    form = payload_form(live, {"inputs": "a good day"})
+    click_send(form)
+    assert "positive" in text_of(form) and form.reloaded.value == ""
+    repo.write("handler.py", "call_edited.py")  # saved; no reload, no cell
+    click_send(form)
+    assert "POSITIVE" in text_of(form)
+    assert "handler.py reloaded hot in " in form.reloaded.value
+    repo.write("handler.py", "syntax_error.py")
+    click_send(form)
+    assert "POSITIVE" in text_of(form)  # the last good handler answered, and the form says so
+    line = form.reloaded.value
+    assert "the reload failed: the last good handler answered" in line and "SyntaxError" in line
+    click_send(form)  # the same broken file: said once
+    assert form.reloaded.value == "" and hook.take(live) == []
+    lines = [label.split(" → ")[0] for label, _ in form.history_list.options]
+    assert lines[1:] == [
+        "2. same request · reloaded",
+        "3. same request · reload failed",
+        "4. same request",
+    ]
+
+
+def test_without_a_sample_the_repositorys_first_case_is_the_sample(repo):
+    repo.write("handler.py", "image_handler.py")
+    live = handler_kit.load(repo.path)
+    assert payload_form(live).payload() == {"inputs": ""}  # no cases: an empty text
+    (repo.path / "cases").mkdir()
+    (repo.path / "cases" / "a_photo.png").write_bytes(png((6, 2)))
+    photo = {"body_file": "a_photo.png", "content_type": "image/png", "parameters": {"top_k": 2}}
+    repo.write("cases/a_photo.json", text=json.dumps(photo))
+    repo.write("cases/b_text.json", text='{"payload": {"inputs": "words", "top": 1}}')
+    form = payload_form(live)  # an image handler: its first case's image, in the upload
+    assert form.fields["inputs"].file()["name"] == "a_photo.png"
+    assert form.fields["inputs"].thumbnail.layout.display is None
+    assert form.fields["parameters"].kind == "json"  # its query string, as a field
+    click_send(form)
+    assert form.history[-1].answer == [{"label": "RGB 6x2", "score": 1.0}]
+    assert form.history[-1].payload["parameters"] == {"top_k": 2}
+    (repo.path / "cases" / "a_photo.json").unlink()
+    assert payload_form(live).payload() == {"inputs": "words", "top": 1}
+    assert payload_form(live, {"inputs": "given"}).payload() == {"inputs": "given"}
 
 
 def test_a_handler_error_shows_a_panel_trimmed_to_the_users_files(repo):
@@ -182,8 +236,8 @@ def test_history_resends_copies_back_and_exports_cases(tmp_path):
     form.wait(10)
     assert len(form.history) == 3 and form.history[-1].payload == {"inputs": "first", "top": 1}
 
-    written = form.export_cases(tmp_path / "cases")
-    assert [p.name for p in written] == ["case_001.json", "case_002.json", "case_003.json"]
+    written = form.export_cases(tmp_path / "cases")  # the re-sent request once
+    assert [p.name for p in written] == ["case_001.json", "case_002.json"]
     cases = load_cases(tmp_path / "cases")
     assert cases[1].payload == {"inputs": "second", "top": 2}
     for case in cases:
@@ -264,6 +318,7 @@ def test_exports_never_overwrite_and_say_what_they_skipped(tmp_path, monkeypatch
     form.fields["inputs"].editor.value = "first"
     click_send(form)
     assert [p.name for p in form.export_cases()] == ["case_001.json"]
+    (tmp_path / "cases" / "case_002.json").write_text('{"payload": {"inputs": "by hand"}}')
     form.add_field("top", 3)
     upload(form, "photo.png", "image/png", png())
     click_send(form)  # an upload with another field: no production request looks like it
@@ -273,22 +328,92 @@ def test_exports_never_overwrite_and_say_what_they_skipped(tmp_path, monkeypatch
     names = sorted(p.name for p in (tmp_path / "cases").iterdir())
     assert names == ["case_001.json", "case_002.json", "case_003.json", "case_003.png"]
     assert form.status.value == (
-        "exported 2 cases to cases; "
-        "skipped 1 upload with extra fields: a binary body carries nothing else"
+        "exported 1 case to cases; 1 request already had a case; skipped 1 upload: `top` "
+        "cannot travel with a file body (production reads the file as `inputs` and the query "
+        "string as `parameters`, nothing else)"
     )
     cases = load_cases(tmp_path / "cases")
+    assert cases[1].payload == {"inputs": "by hand"}  # not written over
     # A label answer is kept as its top label and score: scores vary across machines.
     assert [(c.expected_label, c.expected_score, c.has_expected) for c in cases] == [
         ("str", 1.0, False),
-        ("str", 1.0, False),
+        (None, None, False),
         ("Image", 1.0, False),
     ]
+
+
+def test_an_export_writes_each_distinct_request_once_and_never_an_existing_case(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # the button exports to ./cases
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    # A case written by hand that sends the form's first request (its keys in another order).
+    (folder / "mine.json").write_text('{"payload": {"top": 1, "inputs": "known"}}')
+    answers = iter(range(100))
+    form = payload_form(lambda data: {"n": next(answers)}, {"inputs": "known", "top": 1})
+    for _ in range(3):
+        click_send(form)
+    form.fields["inputs"].editor.value = "new"
+    for _ in range(5):
+        click_send(form)
+    form.remove_field("top")  # a file body carries nothing else
+    upload(form, "photo.png", "image/png", png())
+    for _ in range(5):
+        click_send(form)
+    upload(form, "photo.png", "image/jpeg", png())  # the same bytes as another type
+    click_send(form)
+    written = form.export_cases(folder)
+    assert [p.name for p in written] == ["case_001.json", "case_002.json", "case_003.json"]
+    # One copy of the image per distinct request, not one per send.
+    assert sorted(p.name for p in folder.glob("*.png")) == ["case_002.png", "case_003.png"]
+    cases = {c.name: c for c in load_cases(folder)}
+    assert cases["case_001"].payload == {"inputs": "new", "top": 1}
+    assert cases["case_001"].expected == {"n": 7}  # the last answer of that request
+    assert (cases["case_002"].content_type, cases["case_003"].content_type) == (
+        "image/png",
+        "image/jpeg",
+    )
+    assert cases["case_002"].expected == {"n": 12} and cases["case_002"].parameters is None
+    again = form.export_cases(folder)  # every request has its case now
+    assert again == [] and len(list(folder.iterdir())) == 6
+    form.export_button.click()
+    assert form.status.value == "exported 0 cases; 4 requests already had a case"
+
+
+def test_an_upload_with_parameters_is_exported_with_them_in_its_query_string(repo, tmp_path):
+    from handler_kit.endpoint.server import serve
+
+    repo.write("handler.py", "server/inspect_handler.py")
+    live = handler_kit.load(repo.path)
+    form = payload_form(live, {"inputs": "", "parameters": {"top_k": 2, "fields": True}})
+    upload(form, "photo.png", "image/png", png())
+    click_send(form)
+    form.fields["parameters"].editor.value = '{"threshold": 0.5}'
+    click_send(form)
+    written = form.export_cases()
+    assert [p.name for p in written] == ["case_001.json"]
+    assert json.loads(written[0].read_text())["parameters"] == {"top_k": 2, "fields": True}
+    form.export_button.click()
+    assert form.status.value == html.escape(
+        "exported 0 cases; 1 request already had a case; skipped 1 upload: parameter "
+        "`threshold` = 0.5 cannot travel in a query string: production's server would give "
+        'the handler "0.5"'
+    )
+    (case,) = load_cases(repo.path / "cases")
+    assert case.address("http://127.0.0.1:1") == "http://127.0.0.1:1?top_k=2&fields=true"
+    data = case.data()  # as production's server reads the body and the query string
+    assert data["parameters"] == {"top_k": 2, "fields": True} and data["inputs"].mode == "RGB"
+    with serve(live) as endpoint:  # and replayed over HTTP, the answer is the one recorded
+        report = handler_kit.replay(endpoint.url, repo.path / "cases")
+    assert [row.outcome for row in report.rows] == [Status.PASS], report
 
 
 def test_an_exported_label_answer_has_a_tolerant_score_and_others_are_exact(tmp_path):
     form = payload_form(labeller, {"inputs": "joy"})
     click_send(form)
     form.handler = lambda data: {"embedding": [0.1, 0.2]}
+    form.fields["inputs"].editor.value = "calm"
     click_send(form)
     first, second = (json.loads(p.read_text()) for p in form.export_cases(tmp_path))
     assert first == {
@@ -297,7 +422,7 @@ def test_an_exported_label_answer_has_a_tolerant_score_and_others_are_exact(tmp_
         "expected_score": 0.75,
         "tolerance": 0.05,
     }
-    assert second == {"payload": {"inputs": "joy"}, "expected": {"embedding": [0.1, 0.2]}}
+    assert second == {"payload": {"inputs": "calm"}, "expected": {"embedding": [0.1, 0.2]}}
 
 
 @pytest.mark.parametrize("score", [None, "0.9"])

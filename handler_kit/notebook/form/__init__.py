@@ -17,16 +17,19 @@ from typing import Any
 import ipywidgets as w
 
 from ... import colab, style
+from ...cases.case import Case, CaseError, cases_for
+from ...endpoint.contract import AUDIO_TYPES, IMAGE_TYPES
 from ...errors import HandlerKitError
 from ...report import Status, count
 from .export import export_cases, export_folder
 from .fields import Field, FieldKind, Fields
-from .history import Entry, History
+from .history import Entry, History, Reload
 from .sender import Sender
 
 __all__ = ["Entry", "Field", "FieldKind", "PayloadForm", "payload_form"]
 
 NOT_SENT = style.bold("not sent", Status.ERROR.colour)
+MEDIA = IMAGE_TYPES + AUDIO_TYPES  # what the upload of ``inputs`` sends
 
 
 class PayloadForm:
@@ -53,6 +56,7 @@ class PayloadForm:
                 self.fields.box,
                 self.fields.adding,
                 w.HBox([self.send_button, self.status]),
+                self.reloaded,
                 self.output,
                 w.HTML("<b>history</b>"),
                 self.history_list,
@@ -73,6 +77,11 @@ class PayloadForm:
     def output(self) -> w.Output:
         """Where the current answer or error is shown."""
         return self._sender.output
+
+    @property
+    def reloaded(self) -> w.HTML:
+        """What the autoreload did just before the current answer: its line, or why it failed."""
+        return self._sender.reloaded
 
     @property
     def shown(self) -> str:
@@ -195,7 +204,8 @@ class PayloadForm:
     def _resend(self) -> None:
         entry = self._history.selected()
         if entry is not None:
-            self.send(entry.payload, replace(entry, answer=None, ms=0.0, error=None))
+            again = replace(entry, answer=None, ms=0.0, error=None, reload=Reload.NONE)
+            self.send(entry.payload, again)
 
     def _copy_back(self) -> None:
         entry = self._history.selected()
@@ -215,8 +225,10 @@ class PayloadForm:
     def export_cases(self, folder: str | Path | None = None) -> list[Path]:
         """Write the successful requests of the history as new payload cases (JSON files).
 
-        An answer with labels and scores is kept as its top label and score, with a tolerance
-        (scores vary in their last digits across machines); any other answer exactly.
+        Each distinct request once, with its last answer, and none that a case in the folder
+        already sends; an upload's ``parameters`` go in its query string. An answer with
+        labels and scores is kept as its top label and score, with a tolerance (scores vary
+        in their last digits across machines); any other answer exactly.
         """
         return export_cases(self.history, export_folder(self.handler, folder)).written
 
@@ -234,6 +246,38 @@ NO_WIDGETS = (
 
 
 def payload_form(handler: Any, sample: dict | None = None) -> PayloadForm:
-    """A payload form for ``handler`` (a LiveHandler or any callable), from a sample payload."""
+    """A payload form for ``handler`` (a LiveHandler or any callable), from a sample payload.
+
+    Without ``sample``, the first case of the handler's repository is the sample (its file in
+    the upload, for an image or audio case); without one, an empty ``inputs``.
+    """
     colab.enable_widgets()  # for those who build the form without %load_ext handler_kit
-    return PayloadForm(handler, sample)
+    case = first_case(handler) if sample is None else None
+    if case is None:
+        return PayloadForm(handler, sample)
+    if case.body_file is None:
+        return PayloadForm(handler, case.payload)
+    # An image or audio case: its file in the upload, its query-string parameters as a field.
+    form = PayloadForm(
+        handler, {"inputs": "", "parameters": case.parameters} if case.parameters else None
+    )
+    form.upload(case.body_file, case.content_type)
+    return form
+
+
+def first_case(handler: Any) -> Case | None:
+    """The first case of ``handler``'s repository the form can show: a JSON object, or a
+    file production decodes as an image or audio; None without one."""
+    path = getattr(handler, "path", None)
+    try:
+        found = cases_for(path) if path is not None else []
+    except CaseError:  # no cases folder, or no case file in it
+        return None
+    for case in found:
+        if isinstance(case, CaseError):
+            continue
+        if case.body_file is None and isinstance(case.payload, dict):
+            return case
+        if case.body_file is not None and case.body_file.is_file() and case.content_type in MEDIA:
+            return case
+    return None

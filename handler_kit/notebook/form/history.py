@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,14 @@ from typing import Any
 import ipywidgets as w
 
 from ..tables import result_table
+
+
+class Reload(enum.Enum):
+    """What became of the handler's code just before a request: the history's mark."""
+
+    NONE = ""
+    RELOADED = "reloaded"
+    FAILED = "reload failed"  # the last good handler answered
 
 
 @dataclass
@@ -24,6 +33,8 @@ class Entry:
     content_type: str = "application/json"
     suffix: str = ".bin"
     file_name: str = ""
+    reload: Reload = Reload.NONE  # what the autoreload did before this request
+    reloads: int | None = None  # the handler's count of reloads when it answered (a LiveHandler)
 
     @classmethod
     def of(cls, payload: dict, upload: dict | None = None) -> Entry:
@@ -37,9 +48,20 @@ class Entry:
         return entry
 
     def summary(self, previous: Entry | None = None) -> str:
-        """One line: the request (what differs from ``previous``), the answer, the time."""
+        """One line: the request (what differs from ``previous``), whether the handler was
+        reloaded since, the answer, the time."""
         got = f"error: {self.error}" if self.error else answer_summary(self.answer)
-        return f"{self.request_summary(previous)} → {cut(got, 50)}  {self.ms:.0f} ms"
+        reload = self.reload_since(previous)
+        mark = f" · {reload.value}" if reload is not Reload.NONE else ""
+        return f"{self.request_summary(previous)}{mark} → {cut(got, 50)}  {self.ms:.0f} ms"
+
+    def reload_since(self, previous: Entry | None = None) -> Reload:
+        """What became of the code since ``previous``: the autoreload's word, else whether the
+        handler's count of reloads moved (``%handler_reload`` in a cell, say)."""
+        if self.reload is not Reload.NONE or previous is None:
+            return self.reload
+        moved = self.reloads is not None and self.reloads != previous.reloads
+        return Reload.RELOADED if moved else Reload.NONE
 
     def request_summary(self, previous: Entry | None = None) -> str:
         """The request in a few words: every field, or only those that differ from ``previous``.

@@ -19,10 +19,11 @@ from typing import Any
 import ipywidgets as w
 
 from ... import style
-from ...errors import handler_frames
+from ...errors import HandlerKitError, handler_frames
 from ...report import Status
+from ..autoreload import Reloaded, taken
 from ..tables import result_table
-from .history import Entry
+from .history import Entry, Reload
 
 
 class Sender:
@@ -33,6 +34,8 @@ class Sender:
         self._say, self._finished = say, finished
         self._thread: threading.Thread | None = None
         self.output = w.Output()  # the current answer or error, and nothing else
+        # What the autoreload did just before the current answer: its line, or why it failed.
+        self.reloaded = w.HTML().add_class("handler-kit-reload")
 
     @property
     def running(self) -> bool:
@@ -66,19 +69,21 @@ class Sender:
         try:
             try:
                 # A copy: handlers such as the guide's pop keys from the payload they get.
-                answer = handler(copy.deepcopy(entry.payload))
+                answer, failure = handler(copy.deepcopy(entry.payload)), None
             except Exception as error:
-                entry.ms = (time.perf_counter() - started) * 1000
-                entry.error = f"{type(error).__name__}: {error}"
-                done.set()
-                ticker.join()  # so that "running…" cannot overwrite the outcome
-                self.show_error(entry.error, handler_frames(error, getattr(handler, "path", None)))
+                answer, failure = None, error
+            entry.ms = (time.perf_counter() - started) * 1000
+            done.set()
+            ticker.join()  # so that "running…" cannot overwrite the outcome
+            self._show_reloads(handler, entry)
+            if failure is not None:
+                entry.error = f"{type(failure).__name__}: {failure}"
+                self.show_error(
+                    entry.error, handler_frames(failure, getattr(handler, "path", None))
+                )
                 self._say(f"{style.bold('failed', Status.FAIL.colour)} in {entry.ms:.0f} ms")
             else:
-                entry.ms = (time.perf_counter() - started) * 1000
                 entry.answer = answer
-                done.set()
-                ticker.join()
                 self._say(f"{style.bold('ok', Status.PASS.colour)} in {entry.ms:.1f} ms")
                 self._show(result_table(answer))
         except Exception as error:
@@ -89,6 +94,17 @@ class Sender:
             done.set()
             self._finished(entry)
 
+    def _show_reloads(self, handler: Any, entry: Entry) -> None:
+        """Show what the autoreload did before this request (nothing when it did nothing), and
+        note it in the entry for the history."""
+        outcomes = taken(handler)
+        entry.reloads = getattr(handler, "reloads", None)
+        if any(isinstance(o, HandlerKitError) for o in outcomes):
+            entry.reload = Reload.FAILED
+        elif outcomes:
+            entry.reload = Reload.RELOADED
+        self.reloaded.value = "".join(map(_reloaded_html, outcomes))
+
     def _tick(self, started: float, done: threading.Event) -> None:
         while not done.wait(0.25):
             self._say(f"running… {time.perf_counter() - started:.1f} s")
@@ -97,6 +113,14 @@ class Sender:
         """Show one thing (a result table, an error) in place of what was shown."""
         bundle = {"text/plain": repr(shown), "text/html": shown._repr_html_()}
         self.output.outputs = ({"output_type": "display_data", "data": bundle, "metadata": {}},)
+
+
+def _reloaded_html(outcome: Reloaded) -> str:
+    """One reload before a call as the form shows it: the report's lines, or the error."""
+    if isinstance(outcome, HandlerKitError):
+        what = "the reload failed: the last good handler answered"
+        return style.error_box(what, str(outcome), cls="handler-kit-reload-failed")
+    return "".join(style.line(text, outcome.mode.colour) for text in str(outcome).splitlines())
 
 
 @dataclass(frozen=True)
