@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -36,9 +37,30 @@ def parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     repo_help = "the model repository (the folder that holds handler.py)"
 
-    call = commands.add_parser("call", help="load a repository's handler and answer one payload")
+    call = commands.add_parser(
+        "call", help="load a repository's handler and answer one request, decoded as production"
+    )
     call.add_argument("repo", help=repo_help)
-    call.add_argument("payload", help='the request body as JSON, e.g. \'{"inputs": "hello"}\'')
+    call.add_argument(
+        "payload",
+        help='the request body: JSON, e.g. \'{"inputs": "hello"}\', or @FILE for a file\'s bytes '
+        "(an image, audio, a JSON file), as curl --data-binary @FILE sends it",
+    )
+    call.add_argument(
+        "--content-type",
+        metavar="TYPE",
+        help="the body's Content-Type, matched exactly as production matches it (default: "
+        "application/json for JSON; for @FILE, what its bytes are, else what its name says)",
+    )
+    call.add_argument(
+        "-q",
+        "--query",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a query-string parameter; production puts them in `parameters` when the body "
+        "has none (e.g. -q top_k=2 with an image)",
+    )
     call.set_defaults(func=_call)
 
     new = commands.add_parser("new", help="start a repository from a template (--list shows them)")
@@ -166,17 +188,40 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _call(args: argparse.Namespace) -> int:
-    try:
-        data = json.loads(args.payload)
-    except json.JSONDecodeError as error:
-        raise HandlerKitError(
-            f"the payload is not JSON: {error}",
-            hint='Quote it for the shell, e.g. \'{"inputs": "I am happy"}\'.',
-        ) from None
-    contract.check_payload(data, "the payload")
-    answer = load(args.repo)(data, check=False)  # checked above, in the command line's words
-    print(json.dumps(answer, indent=2, default=str))
+    body, content_type = _request_body(args.payload, args.content_type)
+    query = dict(_query_pair(pair) for pair in args.query)
+    # Decoded and checked as the endpoint does; the handler is loaded only for a good request.
+    data = contract.request_data(content_type, body, query, contract.hf_task())
+    answer = load(args.repo)(data, check=False)
+    print(json.dumps(json.loads(contract.encode_answer(answer)), indent=2))
     return 0
+
+
+def _request_body(payload: str, content_type: str | None) -> tuple[bytes, str]:
+    """The body and Content-Type of `call`'s PAYLOAD: JSON text, or ``@FILE`` (its bytes)."""
+    if payload.startswith("@"):
+        file = Path(payload[1:]).expanduser()
+        if not file.is_file():
+            raise HandlerKitError(f"no such file: {file}", hint="@FILE names the file to send.")
+        body = file.read_bytes()
+        return body, content_type or contract.file_content_type(file.name, body)
+    if content_type is None or contract.kind_of(content_type) is contract.Kind.JSON:
+        try:
+            json.loads(payload)
+        except json.JSONDecodeError as error:
+            raise HandlerKitError(
+                f"the payload is not JSON: {error}",
+                hint='Quote it for the shell, e.g. \'{"inputs": "I am happy"}\'; send a file '
+                "as @FILE.",
+            ) from None
+    return payload.encode(), content_type or contract.JSON
+
+
+def _query_pair(pair: str) -> tuple[str, str]:
+    name, equals, value = pair.partition("=")
+    if not equals or not name:
+        raise HandlerKitError(f"-q {pair}: not NAME=VALUE", hint="e.g. -q top_k=2")
+    return name, value
 
 
 def _sample(args: argparse.Namespace) -> int:

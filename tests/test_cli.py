@@ -50,6 +50,89 @@ def test_call_checks_the_payload_once(repo, capsys, monkeypatch):
     assert len(checked) == 1  # by the command line, not again by the LiveHandler it calls
 
 
+ECHO_HANDLER = """\
+class EndpointHandler:
+    def __init__(self, path=""):
+        pass
+
+    def __call__(self, data):
+        inputs = data["inputs"]
+        what = type(inputs).__name__ if isinstance(inputs, bytes) else inputs
+        return {"inputs": what, "size": len(inputs), "parameters": data.get("parameters")}
+"""
+
+
+def png_file(path: Path, size=(5, 3)) -> Path:
+    from PIL import Image
+
+    Image.new("RGBA", size, "red").save(path, format="PNG")
+    return path
+
+
+def test_call_sends_a_file_decoded_as_production_decodes_its_type(repo, tmp_path, capsys):
+    repo.write("handler.py", "image_handler.py")
+    image = png_file(tmp_path / "no-suffix")  # the type is told by the bytes, not the name
+    assert main(["call", str(repo.path), f"@{image}"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"label": "RGB 5x3", "score": 1.0}]
+    assert main(["call", str(repo.path), f"@{image}", "--content-type", "image/jpeg"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"] == "RGB 5x3"  # any image type
+    # A type production refuses for this body: its 400, in the endpoint's words.
+    assert main(["call", str(repo.path), f"@{image}", "--content-type", "application/json"]) == 1
+    err = capsys.readouterr().err
+    assert "the body is a PNG image" in err and "Send it with `Content-Type: image/png`" in err
+
+
+def test_call_sends_audio_as_bytes_json_files_as_json_and_query_parameters(repo, tmp_path, capsys):
+    repo.write("handler.py", text=ECHO_HANDLER)
+    wav = tmp_path / "clip.wav"
+    wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(20))
+    assert main(["call", str(repo.path), f"@{wav}", "-q", "top_k=2", "-q", "raw=true"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "inputs": "bytes",
+        "size": 36,
+        "parameters": {"top_k": 2, "raw": True},  # converted as production converts them
+    }
+    payload = tmp_path / "payload.json"
+    payload.write_text('{"inputs": "abc"}')
+    assert main(["call", str(repo.path), f"@{payload}"]) == 0
+    assert json.loads(capsys.readouterr().out)["inputs"] == "abc"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("just words")
+    assert main(["call", str(repo.path), f"@{notes}"]) == 1
+    assert "--content-type TYPE" in capsys.readouterr().err
+    assert main(["call", str(repo.path), f"@{tmp_path / 'missing.png'}"]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert main(["call", str(repo.path), '{"inputs": "a"}', "-q", "novalue"]) == 1
+    assert "not NAME=VALUE" in capsys.readouterr().err
+
+
+def test_call_prints_the_answer_as_production_serialises_it(repo, capsys):
+    repo.write(
+        "handler.py",
+        text=HANDLER_RETURNING.format(
+            imports="import numpy as np", answer='{"score": np.float32(0.5), "n": np.int64(3)}'
+        ),
+    )
+    assert main(["call", str(repo.path), '{"inputs": "a"}']) == 0
+    assert json.loads(capsys.readouterr().out) == {"score": 0.5, "n": 3}
+    repo.write("handler.py", text=HANDLER_RETURNING.format(imports="", answer="{1, 2}"))
+    assert main(["call", str(repo.path), '{"inputs": "a"}']) == 1  # production: 400
+    assert "answer is a set, which production cannot turn into JSON" in capsys.readouterr().err
+
+
+HANDLER_RETURNING = """\
+{imports}
+
+
+class EndpointHandler:
+    def __init__(self, path=""):
+        pass
+
+    def __call__(self, data):
+        return {answer}
+"""
+
+
 def test_console_script_is_installed(repo):
     repo.write("handler.py", "base.py")
     out = subprocess.run(

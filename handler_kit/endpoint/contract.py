@@ -25,6 +25,7 @@ import functools
 import inspect
 import io
 import json
+import mimetypes
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -125,6 +126,23 @@ def meant(value: str | None) -> str | None:
         if known.lower() == bare and MEDIA_TYPES[known] is not Kind.LISTED:
             return known
     return None
+
+
+def file_content_type(name: str, body: bytes) -> str:
+    """The Content-Type production decodes a file by: what its bytes are (an image, audio,
+    JSON), else what its name says, as the entry of production's table it means."""
+    sniffed = sniff(body)
+    if sniffed is not None:
+        return sniffed.media_type
+    guessed = meant(mimetypes.guess_type(name)[0])
+    if guessed is None:
+        raise HandlerKitError(
+            f"cannot tell how production would decode {name}: its bytes are no image, audio "
+            "or JSON that the kit knows, and its name says no type production's table has",
+            hint="Give its Content-Type (handler-kit call --content-type TYPE), e.g. "
+            "image/png, audio/wav or application/json.",
+        )
+    return guessed
 
 
 def decode_body(content_type: str | None, body: bytes) -> Any:

@@ -452,3 +452,13 @@ def test_guessing_what_a_header_meant():
     assert contract.meant("audio/amr-wb") == "audio/AMR-WB"
     assert contract.meant("text/csv") is None  # listed, but never what to send
     assert contract.meant("") is None and contract.meant(None) is None
+
+
+def test_a_files_content_type_is_what_its_bytes_are_else_what_its_name_says():
+    image = png(Image.new("RGB", (3, 2), "red"))
+    assert contract.file_content_type("photo.jpg", image) == "image/png"  # the bytes win
+    assert contract.file_content_type("clip.wav", b"?") == "audio/x-wav"
+    assert contract.file_content_type("clip.m4a", b"?") == "audio/m4a"  # mimetypes' audio/mp4
+    assert contract.file_content_type("payload", b'{"inputs": 1}') == "application/json"
+    with pytest.raises(handler_kit.HandlerKitError, match="cannot tell how production"):
+        contract.file_content_type("notes.txt", b"just words")  # text/plain: never decoded
