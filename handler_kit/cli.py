@@ -17,6 +17,7 @@ from .checks.check import DEFAULT_TIMEOUT
 from .endpoint import contract, server
 from .errors import HandlerKitError
 from .reload.live import load
+from .report import count
 from .templates import samples
 
 
@@ -159,7 +160,9 @@ def parser() -> argparse.ArgumentParser:
     again.set_defaults(func=_replay)
 
     test = commands.add_parser("test", help="execute notebooks as tests (papermill)")
-    test.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks to execute")
+    test.add_argument(
+        "notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks to execute, or folders of them"
+    )
     test.add_argument(
         "-p",
         "--parameter",
@@ -167,7 +170,8 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar=("NAME", "VALUE"),
-        help="a parameter for the notebooks' parameters cell; VALUE is JSON if it parses",
+        help="a parameter for the notebooks' parameters cell (given to those that declare it); "
+        "VALUE is JSON if it parses",
     )
     test.add_argument(
         "--output", metavar="DIR", default="build/notebooks", help="folder for executed copies"
@@ -286,16 +290,16 @@ def _test(args: argparse.Namespace) -> int:
     runs = run_notebooks(
         args.notebooks, args.output, parameters, args.kernel, args.timeout, args.cwd
     )
-    failed = 0
+    n = failed = 0
     for run in runs:
+        n += 1
         if isinstance(run, NotebookRun):
             print(repr(run), flush=True)
         failure = run.failure if isinstance(run, NotebookRun) else run
         if failure is not None:
             failed += 1
             print(f"handler-kit: {failure}", file=sys.stderr, flush=True)
-    n = len(args.notebooks)
-    print(f"{n} notebook{'s' * (n != 1)}: {n - failed} passed, {failed} failed")
+    print(f"{count(n, 'notebook')}: {n - failed} passed, {failed} failed")
     return 1 if failed else 0
 
 

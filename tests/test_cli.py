@@ -14,10 +14,13 @@ from handler_kit.cli import main
 from handler_kit.endpoint import contract
 
 
-def small_notebook(path: Path, *cells: str) -> Path:
+def small_notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
+    """A notebook of code cells, after a cell tagged `parameters` when one is given."""
     path.parent.mkdir(parents=True, exist_ok=True)
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    if parameters is not None:
+        nb.cells.append(nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}))
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
     nbformat.write(nb, path)
     return path
 
@@ -202,6 +205,29 @@ def test_notebooks_of_the_same_name_keep_their_own_executed_copies(tmp_path, cap
     ]:
         assert f"x.ipynb failed at cell 1: AssertionError: {said} ({copy})" in out
         assert f"assert 0, '{said}'" in copy.read_text()  # not overwritten by the other
+
+
+def test_a_folder_means_its_notebooks_each_given_the_parameters_it_declares(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    small_notebook(folder / "a.ipynb", "assert label == 'joy', label", parameters="label = 'x'")
+    small_notebook(folder / "b.ipynb", "assert 'label' not in globals()", parameters="w = ''")
+    small_notebook(folder / ".ipynb_checkpoints" / "a-checkpoint.ipynb", "assert 0")
+    small_notebook(folder / "sub" / "c.ipynb", "assert 0")  # a subfolder's: not the folder's
+    out_dir = tmp_path / "out"
+    assert main(["test", f"{folder}/", "-p", "label", "joy", "--output", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "a.ipynb passed" in out and "b.ipynb passed" in out  # b was not given `label`
+    assert out.splitlines()[-1] == "2 notebooks: 2 passed, 0 failed"
+    # A parameter no notebook declares (a typo) is said before anything runs.
+    assert main(["test", str(folder), "-p", "lable", "joy", "--output", str(tmp_path / "o2")]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "no notebook declares the parameter lable; their parameters cells declare: label, " in err
+    )
+    assert not (tmp_path / "o2").exists()
+    (tmp_path / "empty").mkdir()
+    assert main(["test", str(tmp_path / "empty")]) == 1
+    assert "no notebooks in" in capsys.readouterr().err
 
 
 class Reported:
