@@ -3,6 +3,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,20 @@ class EndpointHandler:
     def __call__(self, data):
         return {answer}
 """
+
+
+def test_serve_on_a_taken_port_says_so_before_it_loads_the_handler(repo, tmp_path, capsys):
+    built = tmp_path / "built"
+    repo.write("handler.py", text=HANDLER_RETURNING.format(imports="", answer="[]"))
+    handler = repo.path / "handler.py"
+    handler.write_text(handler.read_text().replace("pass", f"open({str(built)!r}, 'w').close()", 1))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", str(repo.path), "--port", str(port)]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert not built.exists()  # the handler (its model) was never built
 
 
 def test_console_script_is_installed(repo):
