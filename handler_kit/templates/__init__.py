@@ -178,6 +178,7 @@ def new(name: str, dest: str | Path, model: bool = True, progress: bool = True) 
             readme = (dest / "README.md").read_text(encoding="utf-8")
             (dest / "README.md").write_text(with_model_card(readme, card), encoding="utf-8")
         samples.write_gitattributes(dest)
+        samples.write_gitignore(dest)
         template.write_cases(dest, built)
     except BaseException:
         # Half a repository would only mislead: take back what was written.

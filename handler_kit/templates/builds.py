@@ -28,6 +28,16 @@ GITATTRIBUTES = """*.bin filter=lfs diff=lfs merge=lfs -text
 *.onnx filter=lfs diff=lfs merge=lfs -text
 """
 
+# What running, testing and checking a handler leaves in its repository: never the model's
+# (git reads it; huggingface_hub's upload_folder does not).
+GITIGNORE = """# Left by Python, pytest, Jupyter and `handler-kit test` (its executed notebooks)
+__pycache__/
+*.py[cod]
+.pytest_cache/
+.ipynb_checkpoints/
+build/
+"""
+
 
 def build_key(
     recipe: dict,
@@ -113,6 +123,12 @@ def write_gitattributes(repo: Path) -> None:
     """Write a Hub-like .gitattributes (weights through git LFS) unless there is one."""
     if not (repo / ".gitattributes").exists():
         (repo / ".gitattributes").write_text(GITATTRIBUTES, encoding="utf-8")
+
+
+def write_gitignore(repo: Path) -> None:
+    """Write a .gitignore of what runs and tests leave behind, unless there is one."""
+    if not (repo / ".gitignore").exists():
+        (repo / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ summary at the end of the run.
 import base64
 import io
 import random
+import subprocess
 
 import pytest
 
@@ -74,11 +75,35 @@ def test_no_model_writes_the_repository_files_and_cases(name, tmp_path, capsys):
     assert f"next: handler-kit check {repo}" in out
     files = {p.name for p in repo.iterdir()}
     assert {"handler.py", "requirements.txt", "README.md", ".gitattributes", "cases"} <= files
+    assert ".gitignore" in files
     assert not {p for p in repo.iterdir() if p.suffix in MODEL_FILES}
     cases = load_cases(repo / "cases")
     assert len(cases) >= 2
     for case in cases:
         case.data()  # every case decodes as production decodes its body
+
+
+def test_a_new_repository_leaves_out_of_git_what_runs_and_tests_leave(tmp_path):
+    repo = templates.new("text-generation", tmp_path / "repo", model=False)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    left = [
+        ".pytest_cache/v/cache/lastfailed",  # pytest --handler-repo
+        "__pycache__/handler.cpython-311.pyc",
+        ".ipynb_checkpoints/try-checkpoint.ipynb",
+        "build/notebooks/try.ipynb",  # handler-kit test
+    ]
+    for name in left:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("")
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "?? handler.py" in status and "?? .gitignore" in status
+    assert not [name for name in left if name in status], status
 
 
 @pytest.mark.parametrize("name", NAMES)
