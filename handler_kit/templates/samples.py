@@ -15,7 +15,14 @@ from pathlib import Path
 
 from ..cases.case import cases_folder
 from ..errors import HandlerKitError
-from .builds import build_info, cached_build, copy_build, write_gitattributes, write_gitignore
+from .builds import (
+    build_info,
+    cached_build,
+    copy_build,
+    progress_bars,
+    write_gitattributes,
+    write_gitignore,
+)
 from .training import EMOTIONS, GUIDE_PAYLOAD, emotion_data, emotion_model, minilm_dir
 
 # Besides this module's own names, what the notebooks, the bench scripts and the templates
@@ -36,6 +43,7 @@ __all__ = [
     "guide_repo",
     "minilm_dir",
     "model_repo",
+    "progress_bars",
     "write_gitattributes",
     "write_gitignore",
 ]

@@ -151,6 +151,8 @@ def test_new_then_check_from_the_command_line(built, tmp_path, capsys):
     built("text-generation")
     repo = tmp_path / "generator"
     assert main(["new", "text-generation", str(repo)]) == 0
+    # Its cases load the model twice to record their answers: no "Loading weights" bar.
+    assert "Loading weights" not in capsys.readouterr().err
     assert main(["check", str(repo)]) == 0
     out = capsys.readouterr().out
     assert "case greedy" in out and "case seeded_sampling" in out
