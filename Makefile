@@ -15,15 +15,22 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup chromium test test-fast lint format demo bench clean
+.PHONY: setup chromium nbstrip test test-fast lint format demo bench clean
 
-setup: $(STAMP) chromium
+setup: $(STAMP) chromium nbstrip
 
 # The browser test drives Debian's Chromium; install it where this user can (root, apt).
 chromium:
 	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "could not install chromium: the browser test will say it skipped"
+
+# The tutorials are stored without outputs (.gitattributes: notebooks/*.ipynb filter=nbstrip):
+# git reads each through handler_kit.notebook.strip, so running one in Jupyter leaves nothing
+# for git to see. To strip files by hand: $(PY) -m handler_kit.notebook.strip notebooks/*.ipynb
+nbstrip: $(STAMP)
+	@! git rev-parse --git-dir >/dev/null 2>&1 \
+	  || git config filter.nbstrip.clean "$(abspath $(PY)) -m handler_kit.notebook.strip"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
