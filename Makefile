@@ -15,9 +15,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup chromium programs test test-fast lint format demo bench clean
+.PHONY: setup chromium programs nbstrip test test-fast lint format demo bench clean
 
-setup: $(STAMP) chromium programs
+setup: $(STAMP) chromium programs nbstrip
 
 # The browser test drives Debian's Chromium; install it where this user can (root, apt).
 chromium:
@@ -32,6 +32,13 @@ programs:
 	  || ! command -v apt-get >/dev/null \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng tesseract-ocr >/dev/null) \
 	  || echo "could not install espeak-ng and tesseract-ocr: building those two templates will say so"
+
+# The tutorials are stored without outputs (.gitattributes: notebooks/*.ipynb filter=nbstrip):
+# git reads each through handler_kit.notebook.strip, so running one in Jupyter leaves nothing
+# for git to see. To strip files by hand: $(PY) -m handler_kit.notebook.strip notebooks/*.ipynb
+nbstrip: $(STAMP)
+	@! git rev-parse --git-dir >/dev/null 2>&1 \
+	  || git config filter.nbstrip.clean "$(abspath $(PY)) -m handler_kit.notebook.strip"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

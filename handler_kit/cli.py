@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -16,6 +17,7 @@ from .checks.check import DEFAULT_TIMEOUT
 from .endpoint import contract, server
 from .errors import HandlerKitError
 from .reload.live import load
+from .report import count
 from .templates import samples
 
 
@@ -36,9 +38,30 @@ def parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     repo_help = "the model repository (the folder that holds handler.py)"
 
-    call = commands.add_parser("call", help="load a repository's handler and answer one payload")
+    call = commands.add_parser(
+        "call", help="load a repository's handler and answer one request, decoded as production"
+    )
     call.add_argument("repo", help=repo_help)
-    call.add_argument("payload", help='the request body as JSON, e.g. \'{"inputs": "hello"}\'')
+    call.add_argument(
+        "payload",
+        help='the request body: JSON, e.g. \'{"inputs": "hello"}\', or @FILE for a file\'s bytes '
+        "(an image, audio, a JSON file), as curl --data-binary @FILE sends it",
+    )
+    call.add_argument(
+        "--content-type",
+        metavar="TYPE",
+        help="the body's Content-Type, matched exactly as production matches it (default: "
+        "application/json for JSON; for @FILE, what its bytes are, else what its name says)",
+    )
+    call.add_argument(
+        "-q",
+        "--query",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a query-string parameter; production puts them in `parameters` when the body "
+        "has none (e.g. -q top_k=2 with an image)",
+    )
     call.set_defaults(func=_call)
 
     new = commands.add_parser("new", help="start a repository from a template (--list shows them)")
@@ -137,7 +160,9 @@ def parser() -> argparse.ArgumentParser:
     again.set_defaults(func=_replay)
 
     test = commands.add_parser("test", help="execute notebooks as tests (papermill)")
-    test.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks to execute")
+    test.add_argument(
+        "notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks to execute, or folders of them"
+    )
     test.add_argument(
         "-p",
         "--parameter",
@@ -145,7 +170,8 @@ def parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar=("NAME", "VALUE"),
-        help="a parameter for the notebooks' parameters cell; VALUE is JSON if it parses",
+        help="a parameter for the notebooks' parameters cell (given to those that declare it); "
+        "VALUE is JSON if it parses",
     )
     test.add_argument(
         "--output", metavar="DIR", default="build/notebooks", help="folder for executed copies"
@@ -166,17 +192,40 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _call(args: argparse.Namespace) -> int:
-    try:
-        data = json.loads(args.payload)
-    except json.JSONDecodeError as error:
-        raise HandlerKitError(
-            f"the payload is not JSON: {error}",
-            hint='Quote it for the shell, e.g. \'{"inputs": "I am happy"}\'.',
-        ) from None
-    contract.check_payload(data, "the payload")
-    answer = load(args.repo)(data, check=False)  # checked above, in the command line's words
-    print(json.dumps(answer, indent=2, default=str))
+    body, content_type = _request_body(args.payload, args.content_type)
+    query = dict(_query_pair(pair) for pair in args.query)
+    # Decoded and checked as the endpoint does; the handler is loaded only for a good request.
+    data = contract.request_data(content_type, body, query, contract.hf_task())
+    answer = load(args.repo)(data, check=False)
+    print(json.dumps(json.loads(contract.encode_answer(answer)), indent=2))
     return 0
+
+
+def _request_body(payload: str, content_type: str | None) -> tuple[bytes, str]:
+    """The body and Content-Type of `call`'s PAYLOAD: JSON text, or ``@FILE`` (its bytes)."""
+    if payload.startswith("@"):
+        file = Path(payload[1:]).expanduser()
+        if not file.is_file():
+            raise HandlerKitError(f"no such file: {file}", hint="@FILE names the file to send.")
+        body = file.read_bytes()
+        return body, content_type or contract.file_content_type(file.name, body)
+    if content_type is None or contract.kind_of(content_type) is contract.Kind.JSON:
+        try:
+            json.loads(payload)
+        except json.JSONDecodeError as error:
+            raise HandlerKitError(
+                f"the payload is not JSON: {error}",
+                hint='Quote it for the shell, e.g. \'{"inputs": "I am happy"}\'; send a file '
+                "as @FILE.",
+            ) from None
+    return payload.encode(), content_type or contract.JSON
+
+
+def _query_pair(pair: str) -> tuple[str, str]:
+    name, equals, value = pair.partition("=")
+    if not equals or not name:
+        raise HandlerKitError(f"-q {pair}: not NAME=VALUE", hint="e.g. -q top_k=2")
+    return name, value
 
 
 def _sample(args: argparse.Namespace) -> int:
@@ -241,16 +290,16 @@ def _test(args: argparse.Namespace) -> int:
     runs = run_notebooks(
         args.notebooks, args.output, parameters, args.kernel, args.timeout, args.cwd
     )
-    failed = 0
+    n = failed = 0
     for run in runs:
+        n += 1
         if isinstance(run, NotebookRun):
             print(repr(run), flush=True)
         failure = run.failure if isinstance(run, NotebookRun) else run
         if failure is not None:
             failed += 1
             print(f"handler-kit: {failure}", file=sys.stderr, flush=True)
-    n = len(args.notebooks)
-    print(f"{n} notebook{'s' * (n != 1)}: {n - failed} passed, {failed} failed")
+    print(f"{count(n, 'notebook')}: {n - failed} passed, {failed} failed")
     return 1 if failed else 0
 
 

@@ -3,6 +3,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,13 @@ from handler_kit.cli import main
 from handler_kit.endpoint import contract
 
 
-def small_notebook(path: Path, *cells: str) -> Path:
+def small_notebook(path: Path, *cells: str, parameters: str | None = None) -> Path:
+    """A notebook of code cells, after a cell tagged `parameters` when one is given."""
     path.parent.mkdir(parents=True, exist_ok=True)
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    if parameters is not None:
+        nb.cells.append(nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}))
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
     nbformat.write(nb, path)
     return path
 
@@ -48,6 +52,103 @@ def test_call_checks_the_payload_once(repo, capsys, monkeypatch):
     )
     assert main(["call", str(repo.path), '{"inputs": "a good day"}']) == 0
     assert len(checked) == 1  # by the command line, not again by the LiveHandler it calls
+
+
+ECHO_HANDLER = """\
+class EndpointHandler:
+    def __init__(self, path=""):
+        pass
+
+    def __call__(self, data):
+        inputs = data["inputs"]
+        what = type(inputs).__name__ if isinstance(inputs, bytes) else inputs
+        return {"inputs": what, "size": len(inputs), "parameters": data.get("parameters")}
+"""
+
+
+def png_file(path: Path, size=(5, 3)) -> Path:
+    from PIL import Image
+
+    Image.new("RGBA", size, "red").save(path, format="PNG")
+    return path
+
+
+def test_call_sends_a_file_decoded_as_production_decodes_its_type(repo, tmp_path, capsys):
+    repo.write("handler.py", "image_handler.py")
+    image = png_file(tmp_path / "no-suffix")  # the type is told by the bytes, not the name
+    assert main(["call", str(repo.path), f"@{image}"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"label": "RGB 5x3", "score": 1.0}]
+    assert main(["call", str(repo.path), f"@{image}", "--content-type", "image/jpeg"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"] == "RGB 5x3"  # any image type
+    # A type production refuses for this body: its 400, in the endpoint's words.
+    assert main(["call", str(repo.path), f"@{image}", "--content-type", "application/json"]) == 1
+    err = capsys.readouterr().err
+    assert "the body is a PNG image" in err and "Send it with `Content-Type: image/png`" in err
+
+
+def test_call_sends_audio_as_bytes_json_files_as_json_and_query_parameters(repo, tmp_path, capsys):
+    repo.write("handler.py", text=ECHO_HANDLER)
+    wav = tmp_path / "clip.wav"
+    wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(20))
+    assert main(["call", str(repo.path), f"@{wav}", "-q", "top_k=2", "-q", "raw=true"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "inputs": "bytes",
+        "size": 36,
+        "parameters": {"top_k": 2, "raw": True},  # converted as production converts them
+    }
+    payload = tmp_path / "payload.json"
+    payload.write_text('{"inputs": "abc"}')
+    assert main(["call", str(repo.path), f"@{payload}"]) == 0
+    assert json.loads(capsys.readouterr().out)["inputs"] == "abc"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("just words")
+    assert main(["call", str(repo.path), f"@{notes}"]) == 1
+    assert "--content-type TYPE" in capsys.readouterr().err
+    assert main(["call", str(repo.path), f"@{tmp_path / 'missing.png'}"]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert main(["call", str(repo.path), '{"inputs": "a"}', "-q", "novalue"]) == 1
+    assert "not NAME=VALUE" in capsys.readouterr().err
+
+
+def test_call_prints_the_answer_as_production_serialises_it(repo, capsys):
+    repo.write(
+        "handler.py",
+        text=HANDLER_RETURNING.format(
+            imports="import numpy as np", answer='{"score": np.float32(0.5), "n": np.int64(3)}'
+        ),
+    )
+    assert main(["call", str(repo.path), '{"inputs": "a"}']) == 0
+    assert json.loads(capsys.readouterr().out) == {"score": 0.5, "n": 3}
+    repo.write("handler.py", text=HANDLER_RETURNING.format(imports="", answer="{1, 2}"))
+    assert main(["call", str(repo.path), '{"inputs": "a"}']) == 1  # production: 400
+    assert "answer is a set, which production cannot turn into JSON" in capsys.readouterr().err
+
+
+HANDLER_RETURNING = """\
+{imports}
+
+
+class EndpointHandler:
+    def __init__(self, path=""):
+        pass
+
+    def __call__(self, data):
+        return {answer}
+"""
+
+
+def test_serve_on_a_taken_port_says_so_before_it_loads_the_handler(repo, tmp_path, capsys):
+    built = tmp_path / "built"
+    repo.write("handler.py", text=HANDLER_RETURNING.format(imports="", answer="[]"))
+    handler = repo.path / "handler.py"
+    handler.write_text(handler.read_text().replace("pass", f"open({str(built)!r}, 'w').close()", 1))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", str(repo.path), "--port", str(port)]) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert not built.exists()  # the handler (its model) was never built
 
 
 def test_console_script_is_installed(repo):
@@ -119,6 +220,29 @@ def test_notebooks_of_the_same_name_keep_their_own_executed_copies(tmp_path, cap
     ]:
         assert f"x.ipynb failed at cell 1: AssertionError: {said} ({copy})" in out
         assert f"assert 0, '{said}'" in copy.read_text()  # not overwritten by the other
+
+
+def test_a_folder_means_its_notebooks_each_given_the_parameters_it_declares(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    small_notebook(folder / "a.ipynb", "assert label == 'joy', label", parameters="label = 'x'")
+    small_notebook(folder / "b.ipynb", "assert 'label' not in globals()", parameters="w = ''")
+    small_notebook(folder / ".ipynb_checkpoints" / "a-checkpoint.ipynb", "assert 0")
+    small_notebook(folder / "sub" / "c.ipynb", "assert 0")  # a subfolder's: not the folder's
+    out_dir = tmp_path / "out"
+    assert main(["test", f"{folder}/", "-p", "label", "joy", "--output", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "a.ipynb passed" in out and "b.ipynb passed" in out  # b was not given `label`
+    assert out.splitlines()[-1] == "2 notebooks: 2 passed, 0 failed"
+    # A parameter no notebook declares (a typo) is said before anything runs.
+    assert main(["test", str(folder), "-p", "lable", "joy", "--output", str(tmp_path / "o2")]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "no notebook declares the parameter lable; their parameters cells declare: label, " in err
+    )
+    assert not (tmp_path / "o2").exists()
+    (tmp_path / "empty").mkdir()
+    assert main(["test", str(tmp_path / "empty")]) == 1
+    assert "no notebooks in" in capsys.readouterr().err
 
 
 class Reported:

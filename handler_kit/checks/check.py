@@ -5,10 +5,11 @@ interpreter, or the one given as ``python``, a venv with production's versions),
 loaded in the current kernel can make it pass; inside it, ``checks.run`` imports handler.py
 with ``handler_kit.load`` exactly as production does, builds the handler, times it and
 replays the payload cases. The static checks run here, against what the worker's
-interpreter has installed: production's Python and requirements.txt
-(``checks.requirements``), the packages the code imports (``checks.imports``), hard-coded
+interpreter has installed: requirements.txt (``checks.requirements``), the packages the code
+imports (``checks.imports``), hard-coded
 paths (``checks.paths``) and large files outside git LFS (``checks.large_files``). Every
-check is a row of the ``CheckReport``.
+check is a row of the ``CheckReport``; where that interpreter's Python or packages are not
+production's, the report says so once, above its rows (``checks.environment``).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from pathlib import Path
 
 from ..errors import HandlerKitError
 from ..reload.repository import Repository
+from .environment import differences
 from .imports import import_rows
 from .large_files import large_file_rows
 from .paths import path_rows
 from .report import CheckReport
-from .requirements import python_row, requirement_rows
+from .requirements import requirement_rows
 from .run import not_built
 from .worker import Ran, Worker
 
@@ -66,9 +68,8 @@ def _check(given: Path, cases: str | Path | None, timeout: float, worker: Worker
             ran = worker.run(folder, Path(cases) if cases is not None else None, timeout)
     environment = worker.environment
     entry_rows = [row for row in ran.rows if row.check == "entry"]
-    rows = [*entry_rows, python_row(environment)]
-    rows += requirement_rows(folder, environment)
+    rows = [*entry_rows, *requirement_rows(folder, environment)]
     rows += import_rows(folder, environment, ran.roots)
     rows += [row for row in ran.rows if row.check != "entry"]
     rows += path_rows(folder, ran.roots) + large_file_rows(folder)
-    return CheckReport(folder, rows)
+    return CheckReport(folder, rows, differences(folder, environment, ran.roots))

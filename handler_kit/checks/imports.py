@@ -1,8 +1,9 @@
 """The rows for the packages the handler's code imports: does production have each one?
 
 A package neither requirements.txt nor production's image provides stops production at
-start-up (ModuleNotFoundError); one the image ships in another version than the worker's
-environment has may behave otherwise there.
+start-up (ModuleNotFoundError): that is a row. One the image ships in another version than
+the worker's environment has is a fact about the environment, not the repository: the
+report says it once, under its heading (``checks.environment``), never as a row.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from packaging.utils import canonicalize_name
 
 from ..production.distributions import candidates, distribution, image_provider, missing_hint
 from ..production.environment import Environment, import_name, namespace_names
-from ..production.image import Package
 from ..production.requirements import Requirements
 from ..reload.repository import Repository, imports_in, source_text
 from ..report import Status
@@ -28,8 +28,8 @@ def import_rows(
     repo: Path, environment: Environment | None = None, roots: Collection[str] = ()
 ) -> list[Row]:
     """Each package the handler's code imports that neither requirements.txt nor production's
-    image provides fails: production stops at start-up with ModuleNotFoundError. One it ships
-    in another major or minor version than the worker's environment has is a warning.
+    image provides fails: production stops at start-up with ModuleNotFoundError (one imported
+    only inside ``try: ... except ImportError`` warns).
 
     ``roots``: folders of the repository its handler puts on sys.path (the worker saw them).
     """
@@ -37,21 +37,13 @@ def import_rows(
     repository = Repository.expected(repo).with_roots(roots)
     own = {name.split(".")[0] for name in repository.modules_on_disk()}
     requirements = Requirements.read(repo)
-    listed = requirements.names() if requirements is not None else set()
     rows: list[Row] = []
-    for module, imported in _imports(repository).items():
-        top = module.split(".")[0]
-        if top in own or top in environment.stdlib or top in sys.builtin_module_names:
-            continue
-        if {canonicalize_name(name) for name in candidates(module, environment)} & listed:
-            continue  # production installs it from requirements.txt
-        shipped = image_provider(module)
-        if shipped is not None:
-            row = _version_row(shipped, module, imported, environment)
-        else:
-            row = _missing_row(module, imported, environment, requirements, own)
+    for module, imported in unlisted_imports(repository, environment, requirements).items():
+        if image_provider(module) is not None:
+            continue  # production's image ships it
+        row = _missing_row(module, imported, environment, requirements, own)
         # One row per package: the first import of each of its modules says it.
-        if row is not None and all(r.check != row.check for r in rows):
+        if all(r.check != row.check for r in rows):
             rows.append(row)
     return rows or [
         Row(
@@ -62,22 +54,23 @@ def import_rows(
     ]
 
 
-def _version_row(
-    shipped: Package, module: str, imported: Imported, environment: Environment
-) -> Row | None:
-    """A warning when production's image ships ``module`` (in its package ``shipped``) in
-    another version than the worker's environment has."""
-    here = environment.version(shipped.name)
-    differs = shipped.differs(here) if here else None
-    if not differs:
-        return None
-    return Row(
-        f"version {shipped.name}",
-        Status.WARN,
-        f"{differs} ({imported.file}:{imported.line} imports {module}): pin it in "
-        "requirements.txt, or run the check against production's versions "
-        "(--python PATH: a venv with them)",
-    )
+def unlisted_imports(
+    repository: Repository, environment: Environment, requirements: Requirements | None
+) -> dict[str, Imported]:
+    """The packages the handler's code imports that production must have in its image:
+    neither the repository's own modules, the standard library, nor listed in
+    requirements.txt (production installs those); each with where it is first imported."""
+    own = {name.split(".")[0] for name in repository.modules_on_disk()}
+    listed = requirements.names() if requirements is not None else set()
+    found = {}
+    for module, imported in _imports(repository).items():
+        top = module.split(".")[0]
+        if top in own or top in environment.stdlib or top in sys.builtin_module_names:
+            continue
+        if {canonicalize_name(name) for name in candidates(module, environment)} & listed:
+            continue  # production installs it from requirements.txt
+        found[module] = imported
+    return found
 
 
 def _missing_row(

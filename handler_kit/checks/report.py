@@ -21,12 +21,42 @@ class Row:
         object.__setattr__(self, "status", Status(self.status))
 
 
+@dataclass(frozen=True)
+class Difference:
+    """One thing this environment has in another version than production: Python, or a
+    package the handler imports."""
+
+    name: str
+    here: str
+    there: str
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.here} here, {self.there} in production"
+
+
+def note(found: list[Difference]) -> str | None:
+    """The one line the report says of them under its heading, or None when there are none."""
+    if not found:
+        return None
+    return (
+        f"This environment is not production's: {'; '.join(map(str, found))}. That is about "
+        "this machine, not the repository: nothing to change or pin. The rows below ran with "
+        "these versions; to see production's behaviour, check with --against-production (its "
+        "real server and versions) or --python PATH (a venv with its versions)."
+    )
+
+
 @dataclass(repr=False)
 class CheckReport(Report):
-    """The rows of a deployment check; ``ok`` when none failed (warnings are fine)."""
+    """The rows of a deployment check; ``ok`` when none failed (warnings are fine).
+
+    ``environment``: where the environment the check ran in is not production's, said once
+    under the heading (a fact about the machine, not a row about the repository).
+    """
 
     repo: Path
     rows: list[Row] = field(default_factory=list)
+    environment: list[Difference] = field(default_factory=list)
 
     columns = (Column("check"), Column("status"), Column("detail", wrap=True))
 
@@ -55,6 +85,10 @@ class CheckReport(Report):
 
     def heading(self) -> str:
         return f"Deployment check of {self.repo}"
+
+    def notes(self) -> list[str]:
+        said = note(self.environment)
+        return [said] if said else []
 
     def cells(self, row: Row) -> tuple[str, Status, str]:
         return row.check, row.status, row.detail

@@ -1,4 +1,4 @@
-"""The rows for what production installs: its Python, and requirements.txt line by line.
+"""The rows for what production installs: requirements.txt, line by line.
 
 Each is checked against the environment of the worker's interpreter (this one, or the venv
 given with ``--python``): what the handler will be built with there.
@@ -10,25 +10,12 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from ..production.distributions import pip_command
+from ..production.distributions import distribution_typo, pip_command
 from ..production.environment import Environment
 from ..production.image import production
 from ..production.requirements import Line, Requirements
 from ..report import Status
 from .report import Row
-
-
-def python_row(environment: Environment) -> Row:
-    """Production's Python against the worker's: a minor version apart is a warning."""
-    here, there = environment.python, production().python
-    if here.split(".")[:2] == there.split(".")[:2]:
-        return Row("python", Status.PASS, f"Python {here} here, {there} in production")
-    return Row(
-        "python",
-        Status.WARN,
-        f"Python {here} here, {there} in production: code or packages that need one fail on "
-        f"the other; run the check with a Python {there} (--python PATH)",
-    )
 
 
 def requirement_rows(repo: Path, environment: Environment | None = None) -> list[Row]:
@@ -135,6 +122,15 @@ def _requirement_row(line: Line, environment: Environment) -> Row:
     target = line.url or line.text
     pip = pip_command(environment.executable)
     if found is None:
+        typo = distribution_typo(line.name or "", environment) if not line.url else None
+        if typo is not None:
+            return Row(
+                name,
+                Status.FAIL,
+                f"{line.text}: did you mean {typo}? ({line.name} is not installed here and is "
+                f"one letter from {typo}; production would pip-install `{line.name}`, another "
+                f"package or none): fix {line.where}",
+            )
         return Row(
             name,
             Status.FAIL,

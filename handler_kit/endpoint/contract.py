@@ -25,11 +25,13 @@ import functools
 import inspect
 import io
 import json
+import mimetypes
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import HandlerKitError
+from .media import Sniffed, sniff
 
 
 class Kind(enum.Enum):
@@ -126,13 +128,30 @@ def meant(value: str | None) -> str | None:
     return None
 
 
+def file_content_type(name: str, body: bytes) -> str:
+    """The Content-Type production decodes a file by: what its bytes are (an image, audio,
+    JSON), else what its name says, as the entry of production's table it means."""
+    sniffed = sniff(body)
+    if sniffed is not None:
+        return sniffed.media_type
+    guessed = meant(mimetypes.guess_type(name)[0])
+    if guessed is None:
+        raise HandlerKitError(
+            f"cannot tell how production would decode {name}: its bytes are no image, audio "
+            "or JSON that the kit knows, and its name says no type production's table has",
+            hint="Give its Content-Type (handler-kit call --content-type TYPE), e.g. "
+            "image/png, audio/wav or application/json.",
+        )
+    return guessed
+
+
 def decode_body(content_type: str | None, body: bytes) -> Any:
     """The handler's ``data`` for a request body, decoded as production decodes it."""
     kind = kind_of(content_type)
     if kind is Kind.JSON:
-        return decode_json(body)
+        return decode_json(body, content_type)
     if kind is Kind.IMAGE:
-        return {"inputs": decode_image(body)}
+        return {"inputs": decode_image(body, content_type)}
     if kind is Kind.AUDIO:
         return {"inputs": bytes(body)}
     if kind is Kind.LISTED:
@@ -142,40 +161,46 @@ def decode_body(content_type: str | None, body: bytes) -> Any:
             hint=f"Send the text inside JSON: `{JSON}` with a body such as "
             '{"inputs": "your text"}.',
         )
-    raise BadRequest(refused_content_type(content_type))
+    raise BadRequest(refused_content_type(content_type, body))
 
 
-def refused_content_type(content_type: str | None) -> str:
-    """Why production refuses a Content-Type, and what to send instead."""
+def refused_content_type(content_type: str | None, body: bytes = b"") -> str:
+    """Why production refuses a Content-Type, and what to send instead (the type of what
+    ``body`` is, when it is an image, audio or JSON)."""
+    sniffed = sniff(body)
+    send = (
+        f"`{sniffed.media_type}` (the body is {sniffed.what})"
+        if sniffed is not None
+        else f"`{JSON}` (or the file's own image/* or audio/* type)"
+    )
     if content_type is None:
-        return (
-            f"no Content-Type header: production decodes the body by it. Send `{JSON}` "
-            "(or the file's own image/* or audio/* type)"
-        )
+        return f"no Content-Type header: production decodes the body by it. Send {send}"
     if not content_type.strip():
-        return (
-            f"the Content-Type header is empty: production decodes the body by it. Send "
-            f"`{JSON}` (or the file's own image/* or audio/* type)"
-        )
+        return f"the Content-Type header is empty: production decodes the body by it. Send {send}"
     guess = meant(content_type)
     if guess is not None:
         return (
             f"production matches the Content-Type exactly and refuses `{content_type}`: "
             f"send `{guess}`"
         )
+    if sniffed is not None:
+        return f"production does not know Content-Type `{content_type}`. Send {send}"
     return (
         f"production does not know Content-Type `{content_type}`. Send `{JSON}`, or one "
         f"of: {', '.join(t for t in SUPPORTED_TYPES if t not in JSON_TYPES)}"
     )
 
 
-def decode_json(body: bytes) -> Any:
+def decode_json(body: bytes, content_type: str = JSON) -> Any:
     """A JSON body as production's orjson reads it (strict UTF-8, no BOM, no NaN)."""
     import orjson
 
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
+        sniffed = sniff(body)
+        if sniffed is not None:  # a file sent as JSON
+            raise _mislabelled(sniffed, content_type) from None
         what = "the body is empty" if not body else f"the body is not valid JSON: {error}"
         raise BadRequest(
             f"{what} (production answers 400)",
@@ -183,18 +208,36 @@ def decode_json(body: bytes) -> Any:
         ) from None
 
 
-def decode_image(body: bytes) -> Any:
+def decode_image(body: bytes, content_type: str = "image/png") -> Any:
     """An image body as production hands it over: a PIL image in RGB."""
     from PIL import Image
 
     try:
         return Image.open(io.BytesIO(body)).convert("RGB")
     except Exception as error:  # Pillow raises several kinds for a broken file
+        sniffed = sniff(body)
+        if sniffed is not None:  # audio or JSON sent as an image
+            raise _mislabelled(sniffed, content_type) from None
         what = "the body is empty" if not body else f"the body is not a readable image: {error}"
         raise BadRequest(
             f"{what} (production answers 400)",
             hint="Send the image file's bytes with its own image/* content type.",
         ) from None
+
+
+def _mislabelled(sniffed: Sniffed, content_type: str) -> BadRequest:
+    """The refusal of a body sent with another kind's Content-Type (a PNG as JSON)."""
+    gets = {
+        Kind.JSON: "the decoded JSON",
+        Kind.IMAGE: '{"inputs": <PIL image>}',
+        Kind.AUDIO: '{"inputs": <the bytes>}',
+    }[MEDIA_TYPES[sniffed.media_type]]
+    read_as = "JSON" if kind_of(content_type) is Kind.JSON else "an image"
+    return BadRequest(
+        f"the body is {sniffed.what}, but `Content-Type: {content_type}` tells production to "
+        f"read it as {read_as} (production answers 400)",
+        hint=f"Send it with `Content-Type: {sniffed.media_type}`: the handler then gets {gets}.",
+    )
 
 
 def has_inputs(data: Any) -> bool:

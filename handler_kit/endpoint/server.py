@@ -350,8 +350,9 @@ def run(
 
     from ..reload.live import load
 
-    live = load(repo)
     port = vertex_port(port)
+    listen(host, port).close()  # a taken port is said before the model loads, not after
+    live = load(repo)
     stop = stop or threading.Event()
     echo = echo or partial(print, flush=True)  # flushed: a pipe reader sees each line now
     printer = _Echo(echo)

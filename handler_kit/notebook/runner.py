@@ -149,20 +149,78 @@ def run_notebooks(
 ) -> Iterator[NotebookRun | HandlerKitError]:
     """Execute each notebook in turn (see ``run_notebook``); yields each one's run as it ends.
 
+    A folder stands for the notebooks in it (``notebooks_in``). Each notebook is given the
+    ``parameters`` its parameters cell declares (all of them when it has none, as papermill
+    puts them first then); a parameter that no notebook declares is an error before any runs.
     A notebook that could not run at all (no such notebook, a kernel that does not exist or
     start) yields the error that says so: one broken notebook or kernel does not stop the rest.
     Notebooks that share a file name keep their executed copies apart (``output_folders``).
     """
+    notebooks = notebooks_in(notebooks)
+    parameters = parameters or {}
+    declared = {notebook: declared_parameters(notebook) for notebook in notebooks}
+    _check_declared(parameters, declared)
     for notebook, folder in zip(notebooks, output_folders(notebooks, output_dir), strict=True):
+        names = declared[notebook]
+        given = {k: v for k, v in parameters.items() if names is None or k in names}
         try:
             result: NotebookRun | HandlerKitError = run_notebook(
-                notebook, folder, parameters, kernel, timeout, cwd
+                notebook, folder, given, kernel, timeout, cwd
             )
         except HandlerKitError as error:
             result = error
         except Exception as error:  # papermill's and jupyter_client's own (NoSuchKernel, ...)
             result = NotebookError(f"{type(error).__name__}: {error}", file=notebook)
         yield result
+
+
+def notebooks_in(paths: Sequence[str | Path]) -> list[Path]:
+    """The notebooks ``paths`` name: each path itself, or a folder's notebooks (the ``.ipynb``
+    files in it, by name; not those of its subfolders or Jupyter's checkpoints)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            found.append(path)  # run_notebook says when there is no such notebook
+            continue
+        inside = sorted(p for p in path.glob("*.ipynb") if p.is_file())
+        if not inside:
+            raise NotebookError(
+                f"no notebooks in {path}",
+                hint="A folder stands for the .ipynb files directly in it.",
+            )
+        found += inside
+    return found
+
+
+def declared_parameters(notebook: Path) -> set[str] | None:
+    """The names a notebook's cell tagged ``parameters`` sets, None when it has no such cell
+    (or cannot be read: running it says why)."""
+    import nbformat
+    from papermill.translators import PythonTranslator
+
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except (OSError, ValueError):
+        return None
+    cell = next((c for c in nb.cells if "parameters" in _tags(c)), None)
+    if cell is None:
+        return None
+    # Papermill's own reading of the cell (handler notebooks are Python: run_notebook says so).
+    return {parameter.name for parameter in PythonTranslator.inspect(cell)}
+
+
+def _check_declared(parameters: dict[str, Any], declared: dict[Path, set[str] | None]) -> None:
+    """Refuse a parameter that no notebook takes: a typo would otherwise run them all without."""
+    if any(names is None for names in declared.values()):
+        return  # a notebook without a parameters cell takes every parameter
+    known = set().union(*declared.values())
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise NotebookError(
+            f"no notebook declares the parameter{'s' * (len(unknown) > 1)} "
+            f"{', '.join(unknown)}; their parameters cells declare: {', '.join(sorted(known))}",
+            hint="-p NAME VALUE sets a variable of a notebook's cell tagged `parameters`.",
+        )
 
 
 def output_folders(notebooks: Sequence[str | Path], output_dir: str | Path) -> list[Path]:

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from .environment import Environment, import_name, namespace_names
 from .image import Package, production
 from .requirements import Requirements
@@ -126,6 +128,24 @@ def typo_of(module: str, environment: Environment, own: Iterable[str] = ()) -> s
     return found[0] if found else None
 
 
+def distribution_typo(name: str, environment: Environment) -> str | None:
+    """The known distribution that the requirement ``name`` is a typo of, or None: one slip
+    (see :func:`typo_of`) from a distribution installed here, in production's image or in the
+    table of usual names, while ``name`` itself is none of those.
+
+    pip installs whatever a requirement names: a name one slip from a known package may be
+    a look-alike published to catch that typo, so it is never a package to install.
+    """
+    typed = canonicalize_name(name)
+    known = {canonicalize_name(n): n for names in KNOWN_DISTRIBUTIONS.values() for n in names}
+    known |= {key: package.name for key, package in production().packages.items()}
+    known |= {key: key for key in environment.versions}
+    if typed in known:
+        return None  # a real package, just not installed here
+    found = sorted(known[key] for key in known if _one_slip(typed, key))
+    return found[0] if found else None
+
+
 def _swapped(typed: str, name: str) -> bool:
     """True when ``typed`` is ``name`` with two adjacent letters swapped."""
     if len(typed) != len(name) or typed == name:
@@ -175,6 +195,10 @@ def missing_hint(
     environment = environment or Environment.here()
     top = module.split(".")[0]
     pip = pip_command(environment.executable)
+    # A typo first: a requirements.txt that lists the same typo is no reason to install it.
+    typo = typo_of(module, environment, own)
+    if typo is not None:
+        return f"Did you mean {typo}? ({top} is not installed here, {typo} is.)"
     if requirements is not None:
         line = requirements.line_for(candidates(module, environment))
         if line is not None:
@@ -182,9 +206,6 @@ def missing_hint(
                 f"{line.where} lists {line.name}, which is not installed here: install it here "
                 f"({pip} install -r {requirements.file})."
             )
-    typo = typo_of(module, environment, own)
-    if typo is not None:
-        return f"Did you mean {typo}? ({top} is not installed here, {typo} is.)"
     image = image_provider(import_name(module))
     if image is not None:
         pin = f"=={image.version}" if image.version else ""

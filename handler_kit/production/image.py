@@ -29,6 +29,12 @@ class Package:
     note: str | None = None
     server: bool = False  # the toolkit's own code runs on it: another version may stop it
 
+    @property
+    def in_production(self) -> str:
+        """What production has of it: its pin (``4.51.3``), else the range its image holds it
+        to (``>=1.17,<2.0.0``), else "a version it does not pin"."""
+        return self.version or self.requires or "a version it does not pin"
+
     def differs(self, here: str) -> str | None:
         """Why version ``here`` is not production's (major.minor differ, or out of range).
 

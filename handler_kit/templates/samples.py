@@ -15,7 +15,14 @@ from pathlib import Path
 
 from ..cases.case import cases_folder
 from ..errors import HandlerKitError
-from .builds import build_info, cached_build, copy_build, write_gitattributes
+from .builds import (
+    build_info,
+    cached_build,
+    copy_build,
+    progress_bars,
+    write_gitattributes,
+    write_gitignore,
+)
 from .training import EMOTIONS, GUIDE_PAYLOAD, emotion_data, emotion_model, minilm_dir
 
 # Besides this module's own names, what the notebooks, the bench scripts and the templates
@@ -36,7 +43,9 @@ __all__ = [
     "guide_repo",
     "minilm_dir",
     "model_repo",
+    "progress_bars",
     "write_gitattributes",
+    "write_gitignore",
 ]
 
 # The guide's test payloads: a normal day (the model answers) and a US holiday ("happy").
@@ -131,6 +140,7 @@ def guide_repo(dest: str | Path, progress: bool = True) -> Path:
     repo = emotion_repo(dest, progress)
     (repo / "handler.py").write_text(GUIDE_HANDLER, encoding="utf-8")
     (repo / "requirements.txt").write_text("holidays\n", encoding="utf-8")
+    write_gitignore(repo)
     label = build_info(emotion_repo(progress=progress)).get("guide_label", "joy")
     for name, case in {
         "case_001": {"payload": GUIDE_DAY, "expected_label": label},

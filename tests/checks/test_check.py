@@ -22,11 +22,12 @@ from PIL import Image
 
 from handler_kit import CheckReport, check
 from handler_kit.cases.case import Case
+from handler_kit.checks.environment import differences
 from handler_kit.checks.imports import import_rows
 from handler_kit.checks.large_files import large_file_rows
 from handler_kit.checks.paths import path_rows
-from handler_kit.checks.report import Row
-from handler_kit.checks.requirements import python_row, requirement_rows
+from handler_kit.checks.report import Difference, Row
+from handler_kit.checks.requirements import requirement_rows
 from handler_kit.checks.run import unserializable_path
 from handler_kit.checks.run import work as _work
 from handler_kit.checks.worker import WORKER_NEEDS
@@ -250,7 +251,7 @@ def test_the_guides_repository_without_requirements_txt_fails_on_holidays(repo):
         )
     ]
     repo.write("requirements.txt", text="Holidays>=0.1\n")
-    assert not [r for r in import_rows(repo.path, here) if r.check.startswith("import")]
+    assert [r.check for r in import_rows(repo.path, here)] == ["imports"]
 
 
 def test_holidays_imported_without_requirements_txt_is_not_ready_and_exits_1(tmp_path, capsys):
@@ -268,7 +269,7 @@ def test_holidays_imported_without_requirements_txt_is_not_ready_and_exits_1(tmp
 def test_every_package_of_productions_image_is_imported_without_a_warning(tmp_path, capsys):
     repo = deploy_repo(tmp_path, "image_packages")
     rows = import_rows(repo, Environment.here())
-    assert not [r for r in rows if r.check.startswith("import")], rows
+    assert not [r for r in rows if r.check.startswith("import ")], rows
     status, out = run_check(capsys, str(repo))
     assert status == 0, out
     assert "import " not in out and "may not have" not in out
@@ -286,37 +287,48 @@ def test_a_version_here_that_differs_from_productions_is_a_row():
     assert tokenizers.differs("0.21.4") is None
 
 
-def test_an_imported_package_in_another_version_than_productions_warns(repo):
+def with_versions(**versions: str) -> Environment:
+    """This environment, with other versions of some distributions."""
+    here = Environment.here()
+    return Environment(**{**here.__dict__, "versions": {**here.versions, **versions}})
+
+
+def test_another_version_of_an_imported_package_is_said_of_the_environment_not_warned(repo):
     repo.write("handler.py", text=handler("[]", "import transformers\nimport holidays\n"))
     repo.write("requirements.txt", text="holidays\n")
-    here = Environment.here()
-    versions = {**here.versions, "transformers": "5.24.0"}
-    rows = import_rows(repo.path, Environment(**{**here.__dict__, "versions": versions}))
-    assert rows == [
-        Row(
-            "version transformers",
-            "warn",
-            "transformers 5.24.0 here, 4.51.3 in production (handler.py:1 imports transformers): "
-            "pin it in requirements.txt, or run the check against production's versions "
-            "(--python PATH: a venv with them)",
-        )
-    ]
-    versions["transformers"] = "4.51.3"
-    production_like = Environment(**{**here.__dict__, "versions": versions})
-    assert [r.check for r in import_rows(repo.path, production_like)] == ["imports"]
+    environment = with_versions(transformers="5.24.0")
+    assert [r.check for r in import_rows(repo.path, environment)] == ["imports"]  # no row
+    assert differences(repo.path, environment) == [Difference("transformers", "5.24.0", "4.51.3")]
+    assert differences(repo.path, with_versions(transformers="4.51.3")) == []
 
 
-def test_numpy_2_here_warns_against_productions_numpy_below_2(repo):
-    # pyctcdecode, in production's image, holds numpy below 2: numpy 2.x here is not production.
+def test_numpy_2_here_is_said_against_productions_numpy_below_2_and_never_to_pin(repo):
+    # pyctcdecode, in production's image, holds numpy below 2: numpy 2.x here is not production,
+    # and pinning numpy 2 in requirements.txt would fight production's own image.
     repo.write("handler.py", text=handler("[]", "import numpy as np\n"))
-    here = Environment.here()
-    versions = {**here.versions, "numpy": "2.4.6"}
-    rows = import_rows(repo.path, Environment(**{**here.__dict__, "versions": versions}))
-    assert [(r.check, r.status) for r in rows] == [("version numpy", "warn")]
-    assert "numpy 2.4.6 here; production has numpy>=1.17,<2.0.0" in rows[0].detail
-    versions["numpy"] = "1.26.4"
-    production_like = Environment(**{**here.__dict__, "versions": versions})
-    assert [r.check for r in import_rows(repo.path, production_like)] == ["imports"]
+    environment = with_versions(numpy="2.4.6")
+    assert [r.check for r in import_rows(repo.path, environment)] == ["imports"]
+    assert differences(repo.path, environment) == [Difference("numpy", "2.4.6", ">=1.17,<2.0.0")]
+    assert differences(repo.path, with_versions(numpy="1.26.4")) == []
+
+
+def test_the_environment_is_said_once_above_the_rows_and_the_verdict_is_unwarned(repo, capsys):
+    repo.write("handler.py", text=handler("[]", "import numpy as np\nimport transformers\n"))
+    environment = with_versions(numpy="2.4.6", transformers="5.24.0")
+    report = CheckReport(
+        repo.path, [Row("entry", "pass", "built")], differences(repo.path, environment)
+    )
+    text = str(report).splitlines()
+    assert text[1] == (
+        "This environment is not production's: numpy 2.4.6 here, >=1.17,<2.0.0 in production; "
+        "transformers 5.24.0 here, 4.51.3 in production. That is about this machine, not the "
+        "repository: nothing to change or pin. The rows below ran with these versions; to see "
+        "production's behaviour, check with --against-production (its real server and "
+        "versions) or --python PATH (a venv with its versions)."
+    )
+    assert text[-1] == "ready to deploy" and "pin it" not in str(report)
+    assert "This environment is not production&#x27;s" in report._repr_html_()
+    assert CheckReport(repo.path, []).notes() == []
 
 
 def test_only_imports_that_neither_requirements_nor_production_cover_fail(repo):
@@ -477,6 +489,22 @@ def test_a_package_imported_inside_call_gets_the_same_hint_in_its_case(repo):
     assert "requirements.txt:1 lists surely-missing-lazy-pkg, which is not installed here" in (
         default.detail
     )
+
+
+def test_a_typo_in_requirements_is_named_as_one_and_never_as_a_package_to_install(repo):
+    repo.write("handler.py", text=handler("[]", "import holidays\n"))
+    repo.write("requirements.txt", text="holidys\nsurely-unknown-pkg\n")
+    rows = {r.check: r for r in requirement_rows(repo.path, Environment.here())}
+    typo = rows["requirement holidys"]
+    assert typo.status == "fail"
+    assert typo.detail == (
+        "holidys: did you mean holidays? (holidys is not installed here and is one letter from "
+        "holidays; production would pip-install `holidys`, another package or none): fix "
+        "requirements.txt:1"
+    )
+    assert "pip install" not in typo.detail
+    unknown = rows["requirement surely-unknown-pkg"]  # no known package is one slip from it
+    assert "pip install 'surely-unknown-pkg'" in unknown.detail
 
 
 # --- requirements as users write them -----------------------------------------------------------
@@ -679,16 +707,12 @@ def test_a_lazily_imported_need_of_the_worker_is_asked_up_front(repo, tmp_path):
     assert "importing orjson there fails (ImportError: not here)" in entry.detail
 
 
-def test_another_python_than_productions_is_a_warning():
+def test_another_python_than_productions_is_said_of_the_environment(repo):
+    repo.write("handler.py", "base.py")
     here = Environment.here()
-    assert python_row(Environment(**{**here.__dict__, "python": "3.11.9"})).status == "pass"
-    other = python_row(Environment(**{**here.__dict__, "python": "3.12.1"}))
-    assert other == Row(
-        "python",
-        "warn",
-        "Python 3.12.1 here, 3.11 in production: code or packages that need one fail on the "
-        "other; run the check with a Python 3.11 (--python PATH)",
-    )
+    assert differences(repo.path, Environment(**{**here.__dict__, "python": "3.11.9"})) == []
+    other = Environment(**{**here.__dict__, "python": "3.12.1"})
+    assert differences(repo.path, other) == [Difference("Python", "3.12.1", "3.11")]
 
 
 def test_the_worker_needs_only_what_worker_needs_lists():

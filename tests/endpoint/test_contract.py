@@ -221,6 +221,28 @@ def test_a_broken_image_is_refused():
         contract.decode_body("image/png", b"")
 
 
+def test_a_file_sent_with_another_kinds_type_is_named_with_the_type_to_send():
+    image = png(Image.new("RGB", (3, 2), "red"))
+    with pytest.raises(BadRequest) as caught:  # production: 400 (orjson cannot read it)
+        contract.decode_body("application/json", image)
+    assert caught.value.one_line() == (
+        "the body is a PNG image, but `Content-Type: application/json` tells production to "
+        "read it as JSON (production answers 400). Send it with `Content-Type: image/png`: "
+        'the handler then gets {"inputs": <PIL image>}.'
+    )
+    assert "UTF-8" not in str(caught.value)
+    wav = b"RIFF\x24\x00\x00\x00WAVEfmt "
+    with pytest.raises(BadRequest, match="the body is WAV audio") as caught:
+        contract.decode_body("application/json; charset=UTF-8", wav)
+    assert "Send it with `Content-Type: audio/wav`" in caught.value.one_line()
+    with pytest.raises(BadRequest, match="the body is JSON, but `Content-Type: image/png`"):
+        contract.decode_body("image/png", b'{"inputs": "a"}')
+    with pytest.raises(BadRequest, match=r"Send `image/png` \(the body is a PNG image\)"):
+        contract.decode_body(None, image)
+    with pytest.raises(BadRequest, match=r"`application/octet-stream`. Send `audio/wav`"):
+        contract.decode_body("application/octet-stream", wav)
+
+
 def test_an_image_body_is_converted_to_rgb():
     rgba = png(Image.new("RGBA", (3, 2), (0, 0, 255, 128)))
     assert contract.decode_body("image/png", rgba)["inputs"].mode == "RGB"
@@ -430,3 +452,13 @@ def test_guessing_what_a_header_meant():
     assert contract.meant("audio/amr-wb") == "audio/AMR-WB"
     assert contract.meant("text/csv") is None  # listed, but never what to send
     assert contract.meant("") is None and contract.meant(None) is None
+
+
+def test_a_files_content_type_is_what_its_bytes_are_else_what_its_name_says():
+    image = png(Image.new("RGB", (3, 2), "red"))
+    assert contract.file_content_type("photo.jpg", image) == "image/png"  # the bytes win
+    assert contract.file_content_type("clip.wav", b"?") == "audio/x-wav"
+    assert contract.file_content_type("clip.m4a", b"?") == "audio/m4a"  # mimetypes' audio/mp4
+    assert contract.file_content_type("payload", b'{"inputs": 1}') == "application/json"
+    with pytest.raises(handler_kit.HandlerKitError, match="cannot tell how production"):
+        contract.file_content_type("notes.txt", b"just words")  # text/plain: never decoded

@@ -112,6 +112,12 @@ ECHO = [
     ct("empty-content-type", "", says="Send `application/json`"),
     ct("form", "application/x-www-form-urlencoded", b"inputs=a", says="Send `application/json`"),
     ct("octet-stream", "application/octet-stream", "audio/sample1.wav", says="audio/wav"),
+    # A file with another kind's type: the kit says what the body is and the type to send.
+    ct("png-as-json", "application/json", "image/tiger.png", says="Content-Type: image/png"),
+    ct("wav-as-json", "application/json", "audio/sample1.wav", says="Content-Type: audio/wav"),
+    ct("flac-as-png", "image/png", "audio/sample1.flac", says="Content-Type: audio/flac"),
+    ct("json-as-png", "image/png", says="Content-Type: application/json"),
+    Call("jpeg-without-type", "image/tiger.jpeg", {}, says="Send `image/jpeg`"),
     # Images: every sample with its type; the two types production reads but cannot write.
     ct("png", "image/png", "image/tiger.png"),
     ct("jpeg", "image/jpeg", "image/tiger.jpeg"),

@@ -116,10 +116,33 @@ def test_a_missing_notebook_is_named(tmp_path):
         run_notebook(tmp_path / "nope.ipynb")
 
 
+def printed(notebook: Path) -> list[str]:
+    """The text every cell of an executed notebook showed, cell by cell."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    return [
+        "".join(
+            out.get("text", "") + out.get("data", {}).get("text/plain", "")
+            for out in cell.get("outputs", [])
+        )
+        for cell in cells
+    ]
+
+
 @pytest.mark.model
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
 def test_tutorial_notebook_runs(notebook, tmp_path):
-    run_notebook(notebook, OUT, parameters={"workdir": str(tmp_path)}, cwd=tmp_path).check()
+    run = run_notebook(notebook, OUT, parameters={"workdir": str(tmp_path)}, cwd=tmp_path)
+    cells = printed(run.check().output)
+    shown = "".join(cells)
+    assert "Loading weights" not in shown  # transformers' bar at every model load
+    assert "np.float" not in shown and "np.int" not in shown  # numpy's reprs, not numbers
+    if notebook.name == "04_gallery.ipynb":  # a line as each template's tour ends
+        from handler_kit import templates
+
+        tour = next(text for text in cells if "hot reload in" in text)
+        lines = [line for line in tour.splitlines() if line.strip()]
+        assert [line.split(":")[0] for line in lines] == templates.names()
+        assert all(", ready to deploy, " in line for line in lines), tour
 
 
 @pytest.mark.model

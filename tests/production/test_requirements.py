@@ -11,6 +11,7 @@ from handler_kit.production.distributions import (
     KNOWN_DISTRIBUTIONS,
     candidates,
     distribution,
+    distribution_typo,
     image_provider,
     missing_hint,
     pip_command,
@@ -217,6 +218,18 @@ def test_the_hint_for_a_missing_module_names_what_to_do(tmp_path):
         "requirements.txt:3 lists cv2x, which is not installed here: install it here "
         f"({pip} install -r {tmp_path / 'requirements.txt'})."
     )
+
+
+def test_a_requirement_one_slip_from_a_known_package_is_a_typo_never_one_to_install(tmp_path):
+    here = Environment.here()
+    assert distribution_typo("holidys", here) == "holidays"  # installed here
+    assert distribution_typo("Holidays", here) is None  # the package itself, any spelling
+    assert distribution_typo("difusers", here) == "diffusers"  # production's image has it
+    assert distribution_typo("opencv-pyhton", here) == "opencv-python"  # a usual name
+    assert distribution_typo("surely-unknown-thing", here) is None
+    # The same typo in requirements.txt and in an import: the hint is the typo, not pip.
+    listed = requirements(tmp_path, "holidyas\n")
+    assert missing_hint("holidyas", here, listed).startswith("Did you mean holidays?")
 
 
 # --- what an interpreter has ----------------------------------------------------------------------

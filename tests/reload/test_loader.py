@@ -179,3 +179,29 @@ def test_a_missing_package_is_named_by_its_distribution_or_its_requirement(repo)
         handler_kit.load(repo.path)
     assert "requirements.txt:1 lists opencv-python-headless" in str(info.value)
     assert f"pip install -r {repo.path / 'requirements.txt'})" in str(info.value)
+
+
+BARS = """\
+from transformers.utils import logging
+
+
+class EndpointHandler:
+    def __init__(self, path=""):
+        # What from_pretrained does in transformers 5: a bar through transformers' own tqdm.
+        with logging.tqdm(total=3, desc="Loading weights") as bar:
+            bar.update(3)
+
+    def __call__(self, data):
+        return []
+"""
+
+
+def test_building_a_handler_draws_no_transformers_progress_bar(repo, capfd):
+    from transformers.utils import logging
+
+    repo.write("handler.py", text=BARS)
+    assert logging.is_progress_bar_enabled()
+    live = handler_kit.load(repo.path)
+    live.reload("reinit")  # a re-init builds it again, in the reload's thread
+    assert "Loading weights" not in "".join(capfd.readouterr())
+    assert logging.is_progress_bar_enabled()  # put back: the user's own bars still show
