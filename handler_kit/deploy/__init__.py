@@ -1,0 +1,1 @@
+"""Deploy a repository to Inference Endpoints: first, exactly the files it uploads."""
