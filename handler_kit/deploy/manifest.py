@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .. import style
 from ..errors import HandlerKitError
+from ..report import Status
 from .ignore import GitIgnores, Rule
 from .opened import Opened, opened_names
 
@@ -175,7 +176,7 @@ class Manifest:
             else ""
         )
         errors = "".join(style.error_box(error.what, error.hint or "") for error in self.errors)
-        verdict = style.status("pass" if self.ok else "fail", self.verdict)
+        verdict = style.bold(self.verdict, (Status.PASS if self.ok else Status.FAIL).colour)
         return (
             f'<div style="color:{style.TEXT}"><b>Files to upload from '
             f"{html.escape(str(self.repo))}</b>"

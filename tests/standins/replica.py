@@ -2,7 +2,7 @@
 
 A replica is one revision of a repository, downloaded from the Hub stand-in into a folder of
 its own, its requirements.txt installed as production installs it, and served by
-**production's real server** (``handler_kit.production.toolkit.ProductionServer``). The
+**production's real server** (``handler_kit.production.servers.ProductionServer``). The
 endpoint's URL is a small server in front of it that asks for a token (unless the endpoint
 is public), answers 503 while there is no replica, and wakes a scaled-to-zero endpoint when
 the request carries ``X-Scale-Up-Timeout``.
@@ -22,8 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from handler_kit.production.comparison import with_requirements
-from handler_kit.production.toolkit import LOG_TAIL, ProductionServer, Toolkit, ensure_venv
+from handler_kit.production.processes import LOG_TAIL
+from handler_kit.production.servers import ProductionServer
+from handler_kit.production.toolkit import Toolkit
+from handler_kit.production.venvs import ensure_venv, with_requirements
 
 SCALE_UP = "X-Scale-Up-Timeout"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]

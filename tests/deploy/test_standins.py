@@ -26,17 +26,24 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from standins import READ_ONLY, USER, EndpointsStandIn, HubStandIn, Timing, pointed_at
 
 from handler_kit.deploy.manifest import build_manifest
-from handler_kit.production.toolkit import ToolkitError, ensure_venv, find_toolkit
+from handler_kit.production.toolkit import ToolkitError, find_toolkit
+from handler_kit.production.venvs import ensure_venv
 
 try:
     TOOLKIT = find_toolkit()
 except ToolkitError:
     TOOLKIT = None
-needs_production = pytest.mark.skipif(
+_toolkit_here = pytest.mark.skipif(
     TOOLKIT is None or TOOLKIT.source is None,
     reason="the production toolkit's source is not here (../shared/reference/"
     "huggingface-inference-toolkit beside the checkout, or $HANDLER_KIT_TOOLKIT)",
 )
+
+
+def needs_production(test):
+    """A test that starts production's real server: skipped without its source, and slow."""
+    return pytest.mark.slow(_toolkit_here(test))
+
 
 REPO = f"{USER.name}/tiny-handler"
 HANDLER = """\
