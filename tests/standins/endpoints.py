@@ -81,6 +81,7 @@ class StandInEndpoint:
         self._generation = 0  # a deploy that a newer one replaced changes nothing
         self._threads: list[threading.Thread] = []
         self._starting: set[Replica] = set()  # stopped when their deploy is called off
+        self._waiting: list[threading.Event] = []  # set to end a deploy's pause at once
         self._served = Served(front(self), f"endpoint-{config['name']}").start()
 
     @property
@@ -131,26 +132,28 @@ class StandInEndpoint:
                 self._set(State.UPDATING, "Endpoint is updating")
             else:
                 self._set(State.PENDING, "Endpoint waiting to be scheduled")
+            called_off = threading.Event()
+            self._waiting.append(called_off)
         thread = threading.Thread(
             target=self._deploy,
-            args=(generation, updating),
+            args=(generation, updating, called_off),
             name=f"deploy-{self.name}",
             daemon=True,
         )
         self._threads.append(thread)
         thread.start()
 
-    def _deploy(self, generation: int, updating: bool) -> None:
+    def _deploy(self, generation: int, updating: bool, called_off: threading.Event) -> None:
         timing = self.plane.timing
         if not updating:
-            time.sleep(timing.pending)
+            called_off.wait(timing.pending)
             with self._lock:
                 if generation != self._generation:
                     return
                 self._set(State.INITIALIZING, "Endpoint is initializing")
         began = time.monotonic()
         replica, failure = self._start_replica(timing.start)
-        time.sleep(max(0.0, timing.initializing - (time.monotonic() - began)))
+        called_off.wait(max(0.0, timing.initializing - (time.monotonic() - began)))
         with self._lock:
             if generation != self._generation:  # paused, deleted or updated meanwhile
                 if replica is not None:
@@ -192,6 +195,9 @@ class StandInEndpoint:
             self._generation += 1
             for replica in list(self._starting):
                 replica.stop()
+            for event in self._waiting:
+                event.set()
+            self._waiting.clear()
             self._drop_replica()
 
     def _drop_replica(self) -> None:
