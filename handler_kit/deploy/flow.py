@@ -219,13 +219,20 @@ class Deployment:
         self.report.manifest = manifest
         if not manifest.ok:
             return Status.FAIL, "\n".join([manifest.verdict, *map(str, manifest.errors)])
-        left = f"; {count(len(manifest.excluded), 'path')} left out" if manifest.excluded else ""
+        left = f"\nleft out: {manifest.left_out}" if manifest.excluded else ""
         return Status.PASS, f"{manifest.verdict}{left}"
 
     def _rehearsal(self) -> tuple[Status, str]:
         plan, manifest = self.plan, self.report.manifest
         assert manifest is not None
-        comparison = rehearse(manifest, plan.cases, plan.toolkit, plan.timeout, self.say)
+        try:
+            comparison = rehearse(manifest, plan.cases, plan.toolkit, plan.timeout, self.say)
+        except HandlerKitError as error:
+            # Say what was run: a file the handler needs and the upload leaves out is why.
+            left = f" (left out: {manifest.left_out})" if manifest.excluded else ""
+            raise DeployError(
+                f"production's server on a copy of exactly the files to upload{left}:\n{error}"
+            ) from error
         self.report.rehearsal = comparison
         lines = [f"{row.case}: {row.match}: {row.detail}" for row in comparison.differing]
         return (Status.PASS if comparison.ok else Status.FAIL), "\n".join(

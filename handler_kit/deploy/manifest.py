@@ -129,6 +129,11 @@ class Manifest:
                 inside.append(entry)
         return inside
 
+    @property
+    def left_out(self) -> str:
+        """``venv/ (a virtual environment), data.csv (git-ignored: ...)``; "" for nothing."""
+        return _left_out(self.excluded)
+
     def check(self) -> Manifest:
         """The manifest itself when it has no errors; raises its error (or all of them)."""
         if len(self.errors) == 1:
@@ -153,7 +158,7 @@ class Manifest:
         if len(shown) < len(self.files):
             lines.append(f"... and {len(self.files) - len(shown)} more")
         if self.excluded:
-            lines.append(f"left out: {_left_out(self.excluded)}")
+            lines.append(f"left out: {self.left_out}")
         lines += [f"error: {error.one_line()}" for error in self.errors]
         lines.append(self.verdict)
         return "\n".join(lines)
@@ -170,8 +175,7 @@ class Manifest:
         )
         head = f'<tr><th style="{right}">size</th><th style="{cell}">file</th></tr>'
         left = (
-            f'<div style="color:{style.MUTED}">left out: {html.escape(_left_out(self.excluded))}'
-            "</div>"
+            f'<div style="color:{style.MUTED}">left out: {html.escape(self.left_out)}</div>'
             if self.excluded
             else ""
         )
