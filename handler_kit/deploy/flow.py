@@ -206,8 +206,11 @@ class Deployment:
         report = check(self.plan.repo, self.plan.cases, self.plan.timeout)
         self.report.check = report
         lines = [f"{row.check}: {row.detail}" for row in report.failed + report.warnings]
+        if report.ok and lines:
+            said = f"ready to deploy; {count(len(lines), 'warning')} to read:"
+            return Status.WARN, "\n".join([said, *lines])
         if report.ok:
-            return (Status.WARN if lines else Status.PASS), "\n".join([report.verdict, *lines])
+            return Status.PASS, report.verdict
         if self.plan.force:
             said = f"{report.verdict}; going on all the same (--force)"
             return Status.WARN, "\n".join([said, *lines])

@@ -14,7 +14,21 @@ from pathlib import Path
 import pytest
 from standins import EndpointsStandIn, HubStandIn, Timing, pointed_at
 
-from handler_kit.production.toolkit import Toolkit
+from handler_kit.production.toolkit import Toolkit, ToolkitError, find_toolkit
+
+try:
+    TOOLKIT: Toolkit | None = find_toolkit()
+except ToolkitError:
+    TOOLKIT = None
+# A test that starts production's real server: slow, and skipped without the toolkit's source.
+NEEDS_PRODUCTION = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        TOOLKIT is None or TOOLKIT.source is None,
+        reason="the production toolkit's source is not here (../shared/reference/"
+        "huggingface-inference-toolkit beside the checkout, or $HANDLER_KIT_TOOLKIT)",
+    ),
+]
 
 HANDLER = """\
 import os
@@ -28,21 +42,21 @@ class EndpointHandler:
     def __call__(self, data):
         return {"version": self.version, "inputs": data["inputs"]}
 """
+BROKEN = """\
+class EndpointHandler:
+    def __init__(self, path=""):
+        raise ValueError("the model folder has no weights")
+
+    def __call__(self, data):
+        return data
+"""
 CASE = '{"payload": {"inputs": "hello"}, "expected": {"version": "1", "inputs": "hello"}}\n'
 # Endpoints of a plane with this timing stay pending for the length of a test.
 PENDING = Timing(pending=60.0)  # a pause, a delete, the end of a test: ended at once
 
 
-def write_repository(folder: Path, handler: str = HANDLER, **more: str | bytes) -> Path:
-    """A tiny handler repository: handler.py, version.txt, a binary file, a case, ``more``."""
-    files: dict[str, str | bytes] = {
-        "handler.py": handler,
-        "version.txt": "1\n",
-        "weights.bin": bytes(range(256)) * 8,
-        "cases/hello.json": CASE,
-        # cases__hello_json=...: cases/hello.json (a keyword cannot hold "/" or ".")
-        **{_path(name): value for name, value in more.items()},
-    }
+def write_files(folder: Path, files: dict[str, str | bytes]) -> Path:
+    """Write ``{relative path: text or bytes}`` under ``folder``; the folder."""
     for name, content in files.items():
         file = folder / name
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +65,19 @@ def write_repository(folder: Path, handler: str = HANDLER, **more: str | bytes) 
         else:
             file.write_text(content, encoding="utf-8")
     return folder
+
+
+def write_repository(
+    folder: Path, handler: str = HANDLER, files: dict[str, str | bytes] | None = None
+) -> Path:
+    """A tiny handler repository: handler.py, version.txt, a binary file, a case, ``files``."""
+    tiny = {
+        "handler.py": handler,
+        "version.txt": "1\n",
+        "weights.bin": bytes(range(256)) * 8,
+        "cases/hello.json": CASE,
+    }
+    return write_files(folder, {**tiny, **(files or {})})
 
 
 def asked(hub: HubStandIn) -> list[str]:
@@ -62,13 +89,6 @@ def asked(hub: HubStandIn) -> list[str]:
 def writes(hub: HubStandIn) -> list[str]:
     """What was asked of the Hub stand-in that changes something: nothing, unless pushed."""
     return [request for request in hub.requests if not request.startswith("GET ")]
-
-
-def _path(name: str) -> str:
-    if "__" not in name:
-        return name
-    folder, file = name.split("__", 1)
-    return f"{folder}/{file.replace('_json', '.json')}"
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import time
 
 import deploy_support
 import pytest
-from deploy_support import asked, write_repository
+from deploy_support import BROKEN, NEEDS_PRODUCTION, TOOLKIT, asked, write_repository
 from standins import USER, EndpointsStandIn, HubStandIn, Timing, pointed_at
 
 import handler_kit
@@ -22,31 +22,11 @@ from handler_kit.cli import main
 from handler_kit.deploy.manifest import build_manifest
 from handler_kit.deploy.report import Step
 from handler_kit.production.servers import ProductionServer
-from handler_kit.production.toolkit import ToolkitError, find_toolkit
 from handler_kit.production.venvs import ensure_venv
 from handler_kit.report import Status
 
-try:
-    TOOLKIT = find_toolkit()
-except ToolkitError:
-    TOOLKIT = None
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        TOOLKIT is None or TOOLKIT.source is None,
-        reason="the production toolkit's source is not here (../shared/reference/"
-        "huggingface-inference-toolkit beside the checkout, or $HANDLER_KIT_TOOLKIT)",
-    ),
-]
+pytestmark = NEEDS_PRODUCTION
 WAIT = 300.0  # seconds: a bound for production's server to start on this shared machine
-BROKEN = """\
-class EndpointHandler:
-    def __init__(self, path=""):
-        raise ValueError("the model folder has no weights")
-
-    def __call__(self, data):
-        return data
-"""
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +72,7 @@ def test_a_file_the_manifest_cannot_see_is_missed_by_the_rehearsal_nothing_pushe
     # The name is built at run time: only running the uploaded files shows it is missing.
     reads = deploy_support.HANDLER.replace('"version.txt"', '"-".join(["secret", "v1.txt"])')
     repo = write_repository(
-        tmp_path / "repo", reads, **{"secret-v1.txt": "1\n", ".gitignore": "secret-*\n"}
+        tmp_path / "repo", reads, {"secret-v1.txt": "1\n", ".gitignore": "secret-*\n"}
     )
     sent = len(plane.hub.requests)
     report = handler_kit.deploy(repo, f"{USER.name}/reads-secret", timeout=WAIT)

@@ -44,7 +44,7 @@ def outcomes(report: DeployReport) -> dict[str, str]:
 
 def test_a_handler_reading_a_git_ignored_file_stops_at_the_manifest_nothing_pushed(hub, tmp_path):
     repo = write_repository(
-        tmp_path / "repo", READS_SECRET, **{"secret.txt": "1\n", ".gitignore": "secret.txt\n"}
+        tmp_path / "repo", READS_SECRET, {"secret.txt": "1\n", ".gitignore": "secret.txt\n"}
     )
     report = handler_kit.deploy(repo, REPO, **FAST)
     assert outcomes(report) == {
@@ -61,7 +61,7 @@ def test_a_handler_reading_a_git_ignored_file_stops_at_the_manifest_nothing_push
 
 def test_an_lfs_pointer_in_place_of_weights_stops_at_the_manifest_nothing_pushed(hub, tmp_path):
     repo = write_repository(
-        tmp_path / "repo", READS_WEIGHTS, cases__hello_json=ANY_ANSWER, **{"model.bin": POINTER}
+        tmp_path / "repo", READS_WEIGHTS, {"cases/hello.json": ANY_ANSWER, "model.bin": POINTER}
     )
     report = handler_kit.deploy(repo, REPO, **FAST)
     assert report.row(Step.GATE).outcome is Status.PASS  # it loads here: 130 bytes of text

@@ -94,7 +94,7 @@ def test_an_upload_that_fails_midway_commits_nothing_and_says_so(hub, tiny, afte
 def test_a_file_the_hub_drops_is_named_before_any_endpoint_is_touched(hub, tmp_path):
     # git re-includes sub/keep.log (its own .gitignore says so), the Hub reads the top one only.
     repo = deploy_support.write_repository(
-        tmp_path / "repo", **{".gitignore": "*.log\n", "sub__.gitignore": "!keep.log\n"}
+        tmp_path / "repo", files={".gitignore": "*.log\n", "sub/.gitignore": "!keep.log\n"}
     )
     (repo / "sub" / "keep.log").write_text("kept by git")
     manifest = build_manifest(repo)

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from deploy_support import write_files
 
 from handler_kit.deploy.manifest import (
     LfsPointerError,
@@ -39,15 +40,7 @@ POINTER = f"version https://git-lfs.github.com/spec/v1\noid sha256:{OID}\nsize 4
 
 def write(repo: Path, files: dict[str, str | bytes]) -> Path:
     """Write ``{relative path: text or bytes}`` under ``repo``; a handler.py unless given."""
-    files = {"handler.py": HANDLER, **files}
-    for name, content in files.items():
-        file = repo / name
-        file.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            file.write_bytes(content)
-        else:
-            file.write_text(content, encoding="utf-8")
-    return repo
+    return write_files(repo, {"handler.py": HANDLER, **files})
 
 
 def git_would_add(repo: Path) -> set[str]:

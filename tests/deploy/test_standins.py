@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from deploy_support import BROKEN, NEEDS_PRODUCTION, TOOLKIT
 from huggingface_hub import (
     CommitOperationAdd,
     HfApi,
@@ -26,23 +27,14 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from standins import READ_ONLY, USER, EndpointsStandIn, HubStandIn, Timing, pointed_at
 
 from handler_kit.deploy.manifest import build_manifest
-from handler_kit.production.toolkit import ToolkitError, find_toolkit
 from handler_kit.production.venvs import ensure_venv
-
-try:
-    TOOLKIT = find_toolkit()
-except ToolkitError:
-    TOOLKIT = None
-_toolkit_here = pytest.mark.skipif(
-    TOOLKIT is None or TOOLKIT.source is None,
-    reason="the production toolkit's source is not here (../shared/reference/"
-    "huggingface-inference-toolkit beside the checkout, or $HANDLER_KIT_TOOLKIT)",
-)
 
 
 def needs_production(test):
     """A test that starts production's real server: skipped without its source, and slow."""
-    return pytest.mark.slow(_toolkit_here(test))
+    for mark in NEEDS_PRODUCTION:
+        test = mark(test)
+    return test
 
 
 REPO = f"{USER.name}/tiny-handler"
@@ -62,14 +54,6 @@ class EndpointHandler:
             "greeting": os.environ.get("GREETING"),
             "secret": os.environ.get("API_KEY"),
         }
-"""
-BROKEN = """\
-class EndpointHandler:
-    def __init__(self, path=""):
-        raise ValueError("the model folder has no weights")
-
-    def __call__(self, data):
-        return data
 """
 WAIT = 240  # seconds: a bound for production's server to start on this shared machine
 ENDPOINT = {  # what every create_inference_endpoint call here passes besides name and repo
