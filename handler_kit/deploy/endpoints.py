@@ -22,7 +22,7 @@ from .errors import DeployError, hub_error
 from .settings import EndpointSettings
 
 if TYPE_CHECKING:
-    from huggingface_hub import InferenceEndpoint
+    from huggingface_hub import HfApi, InferenceEndpoint
 
 WAIT_TIMEOUT = 1800.0  # seconds: a large model's image can take many minutes to start
 REFRESH_EVERY = 5.0  # seconds between two looks at the endpoint's state
@@ -151,15 +151,26 @@ def ensure_endpoint(
 
     api = HfApi(token=token)
     found = get_endpoint(name, settings.namespace, token)
+    if found is not None:
+        return _update(api, found, settings, repo_id, revision, update)
+    new = settings.for_new()
     try:
-        if found is None:
-            new = settings.for_new()
-            endpoint = api.create_inference_endpoint(
-                name, repository=repo_id, revision=revision, **new
-            )
-            return endpoint, f"created {name} ({settings.hardware()}, {new['type']})"
+        endpoint = api.create_inference_endpoint(name, repository=repo_id, revision=revision, **new)
     except Exception as error:
         raise hub_error(f"creating the endpoint {name}", error, hint=_create_hint()) from error
+    return endpoint, f"created {name} ({settings.hardware()}, {new['type']})"
+
+
+def _update(
+    api: HfApi,
+    found: InferenceEndpoint,
+    settings: EndpointSettings,
+    repo_id: str,
+    revision: str,
+    update: bool,
+) -> tuple[InferenceEndpoint, str]:
+    """``found`` updated to ``revision``, unless it has other settings and not ``update``."""
+    name = found.name
     differences = settings.differences(found.raw, repo_id)
     said = "; ".join(
         f"{key}: {there} there, {want} asked" for key, (there, want) in differences.items()
@@ -170,8 +181,7 @@ def ensure_endpoint(
             hint="Nothing was changed. Deploy with update=True (--update) to give it these "
             "settings, or choose another endpoint name (--endpoint NAME).",
         )
-    fixed = sorted(FIXED & set(differences))
-    if fixed:
+    if FIXED & set(differences):
         raise DeployError(
             f"the endpoint {name} has other settings that an update cannot change ({said})",
             hint="Nothing was changed. Delete it (handler-kit endpoint delete NAME) or "
@@ -183,14 +193,9 @@ def ensure_endpoint(
     asked = {key: value for key, value in settings.asked(repo_id).items() if key not in FIXED}
     try:
         endpoint = api.update_inference_endpoint(
-            name,
-            namespace=found.namespace,
-            revision=revision,
-            task=settings.task,
-            env=settings.env,
-            secrets=settings.secrets,
-            **asked,
-        )
+            name, namespace=found.namespace, revision=revision, task=settings.task,
+            env=settings.env, secrets=settings.secrets, **asked,
+        )  # fmt: skip
         if endpoint.status == "paused":  # an update does not start a paused endpoint
             endpoint = endpoint.resume()
     except Exception as error:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from ..checks.check import DEFAULT_TIMEOUT, check
 from ..choice import Choice
 from ..errors import HandlerKitError
-from ..production.toolkit import Toolkit
+from ..production.toolkit import Toolkit, find_toolkit
 from ..report import Status, count
 from .endpoints import REFRESH_EVERY, WAIT_TIMEOUT, EndpointStatus, ensure_endpoint
 from .endpoints import wait_until_running as wait_for
@@ -229,7 +229,17 @@ class Deployment:
         plan, manifest = self.plan, self.report.manifest
         assert manifest is not None
         try:
-            comparison = rehearse(manifest, plan.cases, plan.toolkit, plan.timeout, self.say)
+            toolkit = (
+                plan.toolkit if isinstance(plan.toolkit, Toolkit) else find_toolkit(plan.toolkit)
+            )
+        except HandlerKitError as error:
+            raise DeployError(
+                f"the rehearsal runs production's server, and its toolkit is not here: {error}",
+                hint="Or deploy with --no-rehearsal (rehearsal=False): the files are then not "
+                "run under production before they are pushed.",
+            ) from error
+        try:
+            comparison = rehearse(manifest, plan.cases, toolkit, plan.timeout, self.say)
         except HandlerKitError as error:
             # Say what was run: a file the handler needs and the upload leaves out is why.
             left = f" (left out: {manifest.left_out})" if manifest.excluded else ""

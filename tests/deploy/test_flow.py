@@ -168,3 +168,10 @@ def test_the_report_is_text_html_in_the_themes_colours_and_json(hub, tiny):
 def test_a_folder_that_is_not_there_is_an_error_not_a_report(tmp_path):
     with pytest.raises(HandlerKitError, match="no such folder"):
         handler_kit.deploy(tmp_path / "nowhere", REPO)
+
+
+def test_without_the_toolkit_the_rehearsal_says_how_to_go_without_it(hub, tiny, tmp_path):
+    report = handler_kit.deploy(tiny, REPO, dry_run=True, toolkit=tmp_path / "no-toolkit")
+    assert report.failed.step is Step.REHEARSAL
+    assert "its toolkit is not here: no such file or folder" in report.failed.detail
+    assert "Or deploy with --no-rehearsal" in report.failed.detail
