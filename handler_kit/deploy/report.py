@@ -7,11 +7,13 @@ read, and turns into JSON for CI (``to_json``).
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from .. import style
 from ..checks.report import CheckReport
 from ..production.comparison import ProductionComparison
 from ..report import Column, Report, Status, duration
@@ -130,16 +132,23 @@ class DeployReport(Report):
         return row.step.value, row.outcome, seconds, row.detail
 
     def __str__(self) -> str:
-        text = super().__str__()
-        return f"{text}\n\n{self.verification}" if self.verification is not None else text
+        """The steps, then the files uploaded (or to upload) and the verification."""
+        parts = [super().__str__(), self.manifest, self.verification]
+        return "\n\n".join(str(part) for part in parts if part is not None)
 
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        own = super()._repr_html_()
-        if self.verification is None:
-            return own
-        return f"<div>{own}<br>{self.verification._repr_html_()}</div>"
+        parts = [super()._repr_html_()]
+        if self.manifest is not None:  # folded: a repository can hold many files
+            summary = html.escape(f"the files: {self.manifest.verdict}")
+            parts.append(
+                f'<details style="color:{style.TEXT}"><summary>{summary}</summary>'
+                f"{self.manifest._repr_html_()}</details>"
+            )
+        if self.verification is not None:
+            parts.append(self.verification._repr_html_())
+        return f"<div>{'<br>'.join(parts)}</div>"
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data: what CI reads (``handler-kit deploy --json``)."""

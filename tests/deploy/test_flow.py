@@ -148,7 +148,8 @@ def test_a_dry_run_needs_no_token_and_pushes_nothing(hub, tiny, capsys):
     out = capsys.readouterr().out
     assert "account    skip" in out and "dry run: no token needed" in out
     assert re.search(r"^push +skip +- +dry run: nothing is pushed", out, re.MULTILINE)
-    assert "dry run passed (4 files, " in out and out.rstrip().endswith("nothing was pushed")
+    assert re.search(r"^dry run passed \(4 files, .*\); nothing was pushed$", out, re.MULTILINE)
+    assert "Files to upload from" in out and re.search(r"^ *2\.0 kB  weights\.bin$", out, re.M)
     assert asked(hub) == []
 
 
@@ -160,6 +161,7 @@ def test_the_report_is_text_html_in_the_themes_colours_and_json(hub, tiny):
     page = report._repr_html_()
     assert "var(--jp-success-color0" in page and "#" not in page.split("var(")[0]
     assert "<td" in page and "manifest" in page
+    assert "<details" in page and "weights.bin" in page  # the files, folded
     data = report.to_json()
     assert [step["step"] for step in data["steps"]] == [s.value for s in Step]
     assert data["ok"] and data["commit"] is None and data["dry_run"]
