@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 # The public API: each name and the module that defines it.
 _EXPORTS = {
     "CheckReport": ".checks.check",
+    "DeployReport": ".deploy.report",
     "Endpoint": ".endpoint.running",
     "LiveHandler": ".reload.live",
     "ProductionCheck": ".checks.against_production",
@@ -30,6 +31,7 @@ _EXPORTS = {
     "against_production": ".production.run",
     "check": ".checks.check",
     "check_against_production": ".checks.against_production",
+    "deploy": ".deploy",  # a callable package: see handler_kit/deploy/__init__.py
     "find_toolkit": ".production.toolkit",
     "load": ".reload.live",
     "payload_form": ".notebook.form",
@@ -41,6 +43,7 @@ _EXPORTS = {
 
 __all__ = [
     "CheckReport",
+    "DeployReport",
     "Endpoint",
     "HandlerKitError",
     "HandlerLoadError",
@@ -56,6 +59,7 @@ __all__ = [
     "against_production",
     "check",
     "check_against_production",
+    "deploy",
     "find_toolkit",
     "load",
     "payload_form",
@@ -71,7 +75,9 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
+    imported = importlib.import_module(module, __name__)
+    # A wing that is its own entry point (``deploy``) is the name itself.
+    value = imported if module == f".{name}" else getattr(imported, name)
     globals()[name] = value  # asked once: later lookups do not come here
     return value
 
@@ -86,6 +92,8 @@ if TYPE_CHECKING:
     from .cases.replay import ReplayReport, replay
     from .checks.against_production import ProductionCheck, check_against_production
     from .checks.check import CheckReport, check
+    from .deploy.flow import deploy
+    from .deploy.report import DeployReport
     from .endpoint.running import Endpoint
     from .endpoint.server import serve
     from .notebook.form import payload_form

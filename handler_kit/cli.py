@@ -159,6 +159,8 @@ def parser() -> argparse.ArgumentParser:
     )
     again.set_defaults(func=_replay)
 
+    _deploy_parsers(commands, repo_help)
+
     test = commands.add_parser("test", help="execute notebooks as tests (papermill)")
     test.add_argument(
         "notebooks", nargs="+", metavar="NOTEBOOK", help="notebooks to execute, or folders of them"
@@ -189,6 +191,49 @@ def parser() -> argparse.ArgumentParser:
     )
     test.set_defaults(func=_test)
     return parser
+
+
+def _deploy_parsers(commands: Any, repo_help: str) -> None:
+    """``deploy`` and ``endpoint``: the subcommands of issue 19 (handler_kit.deploy)."""
+    from .deploy.arguments import add_options
+
+    ship = commands.add_parser(
+        "deploy",
+        help="check, rehearse under production, push to the Hub, create or update the "
+        "endpoint, wait for it and replay the cases there",
+    )
+    ship.add_argument("repo", help=repo_help)
+    ship.add_argument("repo_id", help="the Hub repository to push to: NAMESPACE/NAME (or NAME)")
+    add_options(ship.add_argument)
+    ship.add_argument("--json", action="store_true", help="print the report as JSON (for CI)")
+    ship.set_defaults(func=_deploy)
+
+    endpoint = commands.add_parser(
+        "endpoint", help="an Inference Endpoint's status, or pause, resume or delete it"
+    )
+    endpoint.add_argument("action", choices=["status", "pause", "resume", "delete"])
+    endpoint.add_argument("name", help="the endpoint's name")
+    endpoint.add_argument("--namespace", metavar="NS", help="its namespace (default: yours)")
+    endpoint.add_argument("--token", help="a Hugging Face token (default: HF_TOKEN, or hf's)")
+    endpoint.add_argument("--json", action="store_true", help="print the status as JSON")
+    endpoint.set_defaults(func=_endpoint)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from .deploy.arguments import deploy_options
+    from .deploy.flow import deploy
+
+    report = deploy(args.repo, args.repo_id, **deploy_options(args), echo=_progress)
+    print(json.dumps(report.to_json(), indent=2) if args.json else report, flush=True)
+    return 0 if report.ok else 1
+
+
+def _endpoint(args: argparse.Namespace) -> int:
+    from .deploy.endpoints import ACTIONS
+
+    status = ACTIONS[args.action](args.name, args.namespace, args.token)
+    print(json.dumps(status.to_json(), indent=2) if args.json else status, flush=True)
+    return 0
 
 
 def _call(args: argparse.Namespace) -> int:

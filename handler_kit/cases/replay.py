@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,13 +80,18 @@ def send(
     body: bytes,
     token: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    headers: Mapping[str, str] | None = None,
 ) -> Answer:
-    """POST ``body`` to ``url``; the answer whatever its status. Raises Unreachable."""
+    """POST ``body`` to ``url``; the answer whatever its status. Raises Unreachable.
+
+    ``headers`` are sent besides the content type and the token (a deployed endpoint's
+    ``X-Scale-Up-Timeout``).
+    """
     check_url(url)
-    headers = {"Content-Type": content_type}
+    sent = {**(headers or {}), "Content-Type": content_type}
     if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        sent["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body, headers=sent, method="POST")
     started = time.perf_counter()
     try:
         with _opener(url).open(request, timeout=timeout) as response:
@@ -229,18 +235,28 @@ def replay(
 
 
 def replay_case(
-    url: str, case: Case, token: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    url: str,
+    case: Case,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    headers: Mapping[str, str] | None = None,
 ) -> ReplayRow:
-    """Send one case to ``url`` and check its answer; its row."""
+    """Send one case to ``url`` (with ``headers``, as ``send``) and check its answer; its row."""
     try:
-        return _replay(url, case, token, timeout)
+        return _replay(url, case, token, timeout, headers)
     except HandlerKitError as error:
         return ReplayRow(case.name, Status.ERROR, str(error))
 
 
-def _replay(url: str, case: Case, token: str | None, timeout: float) -> ReplayRow:
+def _replay(
+    url: str,
+    case: Case,
+    token: str | None,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> ReplayRow:
     """One case's row; raises Unreachable when no answer came."""
-    answer = send(case.address(url), case.content_type, case.body(), token, timeout)
+    answer = send(case.address(url), case.content_type, case.body(), token, timeout, headers)
     if answer.status != 200:
         return ReplayRow(
             case.name, Status.ERROR, status_advice(answer, token), answer.status, answer.seconds

@@ -10,21 +10,33 @@ from typing import Any
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from IPython.display import display
+from IPython.display import HTML, display
 
+from .. import style
 from ..checks.against_production import ProductionCheck, check_repository
 from ..checks.check import DEFAULT_TIMEOUT, CheckReport
+from ..deploy.arguments import OPTIONS, deploy_options
+from ..deploy.flow import deploy
+from ..deploy.report import DeployReport
 from ..endpoint.running import Endpoint
 from ..endpoint.server import serve
 from ..errors import HandlerKitError
 from ..reload.live import LiveHandler, load
+from ..report import Status
 from .autoreload import AutoReload, Reloaded
+
+
+def _deploy_options(magic: Any) -> Any:
+    """Give a magic ``handler-kit deploy``'s options (defined once, in deploy.arguments)."""
+    for flags, settings in reversed(OPTIONS):
+        magic = argument(*flags, **settings)(magic)
+    return magic
 
 
 @magics_class
 class HandlerMagics(Magics):
     """``%handler_load``, ``%handler_reload``, ``%handler_autoreload``, ``%handler_serve``,
-    ``%handler_form``, ``%handler_check``, ``%%handler_file``."""
+    ``%handler_form``, ``%handler_check``, ``%handler_deploy``, ``%%handler_file``."""
 
     def __init__(self, shell: InteractiveShell) -> None:
         super().__init__(shell)
@@ -164,6 +176,40 @@ class HandlerMagics(Magics):
         return check_repository(
             path, cases, args.timeout, python, args.against_production, toolkit, echo=print
         )
+
+    @line_magic
+    @magic_arguments()
+    @argument("path", nargs="?", help="the model repository (default: the loaded handler's, or .)")
+    @argument("repo_id", help="the Hub repository to push to: NAMESPACE/NAME (or NAME)")
+    @argument(
+        "--name", default="handler", help="variable of the handler whose repository to deploy"
+    )
+    @_deploy_options
+    def handler_deploy(self, line: str) -> DeployReport:
+        """Deploy a repository to an Inference Endpoint (``handler-kit deploy``); its report.
+
+        Without a path, the repository of the handler bound to ``--name`` (else ``.``). A
+        status line in the cell tells each step and each change of the endpoint's state while
+        it runs; ``report = %handler_deploy ...`` keeps the report, on its own the cell shows it.
+        """
+        args = parse_argstring(self.handler_deploy, line)
+        for option in ("cases", "toolkit", "token"):
+            if getattr(args, option):
+                setattr(args, option, _unquote(getattr(args, option)))
+        live = self.shell.user_ns.get(args.name)
+        if args.path is not None:
+            path: str | Path = _unquote(args.path)
+        else:
+            path = live.path if isinstance(live, LiveHandler) else "."
+        status = display(HTML(style.line("deploy: starting", style.MUTED)), display_id=True)
+
+        def say(text: str) -> None:
+            status.update(HTML(style.line(text, style.MUTED)))
+
+        report = deploy(path, _unquote(args.repo_id), **deploy_options(args), echo=say)
+        verdict = Status.PASS if report.ok else Status.FAIL
+        status.update(HTML(style.line(f"deploy: {report.verdict}", verdict.colour)))
+        return report
 
     @cell_magic
     @magic_arguments()

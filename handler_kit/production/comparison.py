@@ -56,6 +56,9 @@ class ComparisonRow:
     detail: str
     production: Side | None = None
     kit: Side | None = None
+    # Production's whole answer (the sides are cut short), for what comes after: a deploy
+    # compares the deployed endpoint's answers with these.
+    answer: Answer | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(repr=False)
@@ -127,14 +130,15 @@ def compare_case(case: Case, production_url: str, kit_url: str) -> ComparisonRow
         except Unreachable as error:
             answers.append(Side(None, "", error.one_line()))
     production, kit = answers
-    if not isinstance(production, Answer) or not isinstance(kit, Answer):
+    kept = production if isinstance(production, Answer) else None
+    if kept is None or not isinstance(kit, Answer):
         sides = [a if isinstance(a, Side) else Side.of(a) for a in answers]
-        return ComparisonRow(case.name, Status.ERROR, "no answer", *sides)
+        return ComparisonRow(case.name, Status.ERROR, "no answer", *sides, answer=kept)
     found = answer_difference(production, kit, tolerance_of(case))
+    sides = Side.of(production), Side.of(kit)
     if found:
-        return ComparisonRow(case.name, Status.DIFFERS, found, Side.of(production), Side.of(kit))
-    side = Side.of(production)
-    return ComparisonRow(case.name, Status.SAME, str(side), side, Side.of(kit))
+        return ComparisonRow(case.name, Status.DIFFERS, found, *sides, answer=kept)
+    return ComparisonRow(case.name, Status.SAME, str(sides[0]), *sides, answer=kept)
 
 
 def tolerance_of(case: Case) -> float:
@@ -143,19 +147,27 @@ def tolerance_of(case: Case) -> float:
     return case.tolerance if case.has_tolerance else FLOAT_NOISE
 
 
-def answer_difference(production: Answer, kit: Answer, tolerance: float = 0.0) -> str | None:
+def answer_difference(
+    production: Answer,
+    kit: Answer,
+    tolerance: float = 0.0,
+    names: tuple[str, str] = ("production", "here"),
+) -> str | None:
     """What differs between production's answer and the kit's, or None when they are the same.
 
     Status, then content type, then body: JSON compared as values (numbers within
     ``tolerance``), other bodies byte for byte. An error answer's message is the kit's own
     (it says what to do), so two errors are the same when both are ``{"error": text}``.
+    ``names`` says where each answer came from: the first a noun ("status 400 in
+    production"), the second a place ("200 here", "200 at the endpoint").
     """
+    first, second = names
     if production.status != kit.status:
-        return f"status {production.status} in production, {kit.status} here"
+        return f"status {production.status} in {first}, {kit.status} {second}"
     if production.content_type != kit.content_type:
         return (
-            f"Content-Type {production.content_type or '(none)'} in production, "
-            f"{kit.content_type or '(none)'} here"
+            f"Content-Type {production.content_type or '(none)'} in {first}, "
+            f"{kit.content_type or '(none)'} {second}"
         )
     if production.is_json:
         try:
@@ -165,9 +177,9 @@ def answer_difference(production: Answer, kit: Answer, tolerance: float = 0.0) -
         if production.status != 200 and _is_error(expected) and _is_error(got):
             return None
         found = difference(expected, got, tolerance)
-        return f"body differs from production's: {found}" if found else None
+        return f"body differs from {first}'s: {found}" if found else None
     if production.body != kit.body:
-        return f"body: {len(production.body)} bytes in production, {len(kit.body)} here, not equal"
+        return f"body: {len(production.body)} bytes in {first}, {len(kit.body)} {second}, not equal"
     return None
 
 
