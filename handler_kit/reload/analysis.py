@@ -16,15 +16,15 @@ from .effects import MAY_PATCH, Effect, SideEffect, effect_of
 from .syntax import (
     Context,
     Summary,
+    TreeKey,
     absolute_module,
-    code_key,
     constant,
     import_bindings,
     is_docstring,
-    is_function,
     is_import,
     is_name,
     segment,
+    source_lines,
     summarise,
     tree_key,
     value_of,
@@ -44,16 +44,15 @@ class Unit:
     node: ast.AST
     module: str = ""
     package: bool = False
-    _dump: str | None = None
+    _dump: TreeKey | None = None
     _summary: Summary | None = None
 
     @property
-    def dump(self) -> object:
+    def dump(self) -> TreeKey:
         """What the code does, without positions, comments or docstrings: equal when only
-        those changed. For a function, its compiled code (compiling is C, quicker than a
-        tree dump); for anything else, the tree."""
+        those changed (worked out only when the texts differ)."""
         if self._dump is None:
-            self._dump = code_key(self.text) if is_function(self.node) else tree_key(self.node)
+            self._dump = tree_key(self.node)
         return self._dump
 
     @property
@@ -83,10 +82,10 @@ class Header:
 
     text: str
     node: ast.ClassDef
-    _dump: str | None = None
+    _dump: TreeKey | None = None
 
     @property
-    def dump(self) -> str:
+    def dump(self) -> TreeKey:
         if self._dump is None:
             header = copy.copy(self.node)
             header.body = []
@@ -104,13 +103,13 @@ class Binding:
     label: str
     statements: list[ast.stmt]
     imports: list[str] = field(default_factory=list)  # absolute targets of import bindings
-    _dump: str | None = None
+    _dump: TreeKey | None = None
     _summary: Summary | None = None
 
     @property
-    def dump(self) -> str:
+    def dump(self) -> TreeKey:
         if self._dump is None:
-            self._dump = "\n".join(tree_key(s) for s in self.statements)
+            self._dump = tuple(tree_key(s) for s in self.statements)
         return self._dump
 
     def summary(self, module: str, package: bool) -> Summary:
@@ -133,11 +132,12 @@ class Analysis:
     headers: dict[str, Header] = field(default_factory=dict)  # class name -> its header
     stars: list[str] = field(default_factory=list)  # modules imported with `import *`
     imports: set[str] = field(default_factory=set)  # every module imported, anywhere in it
+    problem: str = ""  # why the text, which parses, could not be analysed: decide to re-init
 
     @property
     def may_patch(self) -> bool:
         """Whether a top-level statement could patch a library or set an environment variable."""
-        return any(effect.kind in MAY_PATCH for effect in self.effects)
+        return bool(self.problem) or any(effect.kind in MAY_PATCH for effect in self.effects)
 
 
 @lru_cache(maxsize=256)
@@ -151,8 +151,17 @@ def analyse(name: str, text: str | None, file: str = "", entry: bool = False) ->
     analysis = Analysis(name, file, package)
     if text is None:
         return analysis
-    tree = ast.parse(text, filename=file)
-    lines = text.splitlines()
+    tree = ast.parse(text, filename=file)  # a text that does not parse raises SyntaxError
+    try:
+        _read(tree, source_lines(text), analysis, entry)
+    except Exception as exc:  # any text Python parses must give a decision
+        analysis = Analysis(name, file, package, problem=f"{type(exc).__name__}: {exc}")
+    return analysis
+
+
+def _read(tree: ast.Module, lines: list[str], analysis: Analysis, entry: bool) -> None:
+    """Fill ``analysis`` with what the module's tree defines, binds, does and imports."""
+    name, file, package = analysis.name, analysis.file, analysis.package
     display = "" if entry else f"{name}."
     bindings: dict[str, list[ast.stmt]] = {}
     imports: dict[str, list[str]] = {}
@@ -189,7 +198,6 @@ def analyse(name: str, text: str | None, file: str = "", entry: bool = False) ->
         else:
             label = f"module constant {display}{local}"
         analysis.bindings[local] = Binding(label, statements, imports.get(local, []))
-    return analysis
 
 
 def analyse_modules(

@@ -4,14 +4,16 @@ A hot swap keeps the instance's state (the loaded model) and runs the new code o
 safe when nothing the state was built from could differ under the new code. So the reload
 re-initialises when something changed that start-up reaches:
 
-- ``__init__`` of the handler class, its bases and decorators, and every function, method,
+- ``__init__`` of the handler class (or of the base class in the repository that defines it),
+  the bases and decorators of these classes, and every function, method,
   class, module constant, class attribute or import that ``__init__`` reaches, at any depth
   and in any module of the repository: through ``self.x``, a direct call, ``utils.f`` or
   ``pkg.mod.f``, star imports, re-exports, imports inside functions or inside ``try`` and
   ``if`` blocks, module-level aliases, and ``self(...)`` warm-up calls;
-- the classes of objects the instance holds (``self.pipe = Pipe(...)``, also when made lazily
-  in ``__call__``): their methods keep running after a hot swap, so the code they reach counts
-  as start-up code too; the caller passes them in as ``held``;
+- the classes of objects the instance holds (``self.pipe = Pipe(...)``): their methods keep
+  running after a hot swap, so the code they reach counts as start-up code too; the caller
+  passes them in as ``held``; what request-time code built and keeps on ``self`` with code
+  the edit changed is dropped instead, or re-initialised when it cannot be (``lazy.py``);
 - top-level statements with effects beyond the module: library patches
   (``Lib.method = wrap(Lib.method)``, ``setattr``), environment variables, ``sys.path``, and any
   other top-level call; and the code such a statement calls.
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 from ..choice import Choice
 from .analysis import Analysis, analyse_modules
 from .effects import REQUEST_TIME, Effect
+from .lazy import Drop, Verdict, drop_clause, verdict
 from .reach import World, could_reach, home_of
 
 
@@ -59,11 +62,13 @@ class Decision:
     changed: tuple[str, ...] = ()
     carry: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()
+    drop: tuple[Drop, ...] = ()  # attributes a hot swap takes off the instance (lazy.py)
 
 
 # The objects the running instance holds (``module:Class``), or a function that says which of
-# the candidates it is given the instance holds.
-Held = Collection[str] | Callable[[set[str]], Collection[str]]
+# the candidates it is given the instance holds, leaving out what the attributes it is given
+# (those a hot swap drops) hold.
+Held = Collection[str] | Callable[[set[str], frozenset[str]], Collection[str]]
 
 
 def decide(
@@ -96,12 +101,33 @@ def compare(
     held: Held = (),
 ) -> Decision:
     """The decision between two versions' analyses (the same modules on both sides)."""
+    problems = [f"{a.file}: {a.problem}" for a in (*before.values(), *after.values()) if a.problem]
+    try:
+        if not problems:
+            return _compare(before, after, entry_key, class_name, held)
+    except Exception as exc:  # texts that parse must give a decision: the safe one
+        problems = [f"{type(exc).__name__}: {exc}"]
+    return Decision(Mode.REINIT, f"the edit could not be analysed ({problems[0]})")
+
+
+def _compare(
+    before: Mapping[str, Analysis],
+    after: Mapping[str, Analysis],
+    entry_key: str,
+    class_name: str,
+    held: Held,
+) -> Decision:
     home = home_of(after, entry_key, class_name)
-    changed = _changed(before, after, home)
+    worlds = World(before, home), World(after, home)
+    family = list(dict.fromkeys([*worlds[1].family.classes, *worlds[0].family.classes]))
+    changed = _changed(before, after, family)  # the handler class first
     labels = tuple(label for _, label in changed)
     effects = list(_changed_effects(before, after))
-    worlds = World(before, home), World(after, home)
-    reason = _start_up_changed(before, after, worlds, changed, effects, class_name, held)
+    reason = _start_up_changed(before, after, worlds, changed, effects, class_name)
+    lazy = Verdict()
+    if reason is None and changed:
+        lazy = verdict(worlds, changed)
+        reason = lazy.reinit or _held_changed(after, worlds, changed, held, lazy.drops)
     if reason is not None:
         return Decision(Mode.REINIT, reason, labels)
     carry = tuple(sorted(worlds[1].globals_written(worlds[1].reachable())))
@@ -112,7 +138,8 @@ def compare(
     notes = tuple(e.note for e, _ in effects if e.note and e.kind in REQUEST_TIME)
     if not labels and not hot_effects:
         return Decision(Mode.HOT, "only comments or formatting changed", (), carry, notes)
-    return Decision(Mode.HOT, _join((*labels, *hot_effects)), labels, carry, notes)
+    said = _join((*labels, *hot_effects)) + drop_clause(lazy.drops)
+    return Decision(Mode.HOT, said, labels, carry, notes, lazy.drops)
 
 
 def _start_up_changed(
@@ -122,26 +149,39 @@ def _start_up_changed(
     changed: list[tuple[str, str]],
     effects: list[tuple[Effect, str]],
     class_name: str,
-    held: Held,
 ) -> str | None:
-    """Why start-up code changed (the reason to re-initialise), or None: a hot swap is safe."""
+    """Why start-up code changed (the reason to re-initialise), or None: a hot swap is safe
+    unless what request-time code built or the handler holds says otherwise."""
     for effect, verb in effects:
         if effect.kind not in REQUEST_TIME:
             return effect.describe(verb)
-    home_module, home_class = home = worlds[1].home
-    header_old = before[home_module].headers.get(home_class)
-    header_new = after[home_module].headers.get(home_class)
-    if (header_old or header_new) and not (header_old and header_old.same(header_new)):
-        return f"bases or decorators of {class_name} changed"
+    home = worlds[1].home
+    for module, cls in dict.fromkeys([*worlds[1].family.classes, *worlds[0].family.classes]):
+        header_old = before[module].headers.get(cls)
+        header_new = after[module].headers.get(cls)
+        if (header_old or header_new) and not (header_old and header_old.same(header_new)):
+            return f"bases or decorators of {class_name if (module, cls) == home else cls} changed"
     reach_old, reach_new = worlds[0].reachable(), worlds[1].reachable()
     for target, label in changed:
         origin = reach_old.get(target, reach_new.get(target))
         if origin is not None:
             return f"{label}{origin}"
-    if changed and callable(held):
-        candidates = could_reach(after, {t for t, _ in changed}, home)
-        held = held(candidates) if candidates else ()
-    if changed and held:
+    return None
+
+
+def _held_changed(
+    after: Mapping[str, Analysis],
+    worlds: tuple[World, World],
+    changed: list[tuple[str, str]],
+    held: Held,
+    drops: tuple[Drop, ...],
+) -> str | None:
+    """Why the code of an object the instance holds changed (it keeps running the old code
+    after a hot swap), or None. What the swap drops does not count."""
+    if callable(held):
+        candidates = could_reach(after, {t for t, _ in changed}, worlds[1].home)
+        held = held(candidates, frozenset(d.name for d in drops)) if candidates else ()
+    if held:
         by_held = worlds[0].reachable(held, only_held=True)
         for target, label in changed:
             if target in by_held:
@@ -159,25 +199,31 @@ def _join(labels: tuple[str, ...]) -> str:
 
 
 def _changed(
-    before: Mapping[str, Analysis], after: Mapping[str, Analysis], home: tuple[str, str]
+    before: Mapping[str, Analysis],
+    after: Mapping[str, Analysis],
+    family: Collection[tuple[str, str]],
 ) -> list[tuple[str, str]]:
     """``(target, label)`` of every definition and binding that differs, in file order.
 
-    A class is compared whole, except the handler class, which is compared member by member.
+    A class is compared whole, except the handler class and the repository's classes it
+    derives from (its ``family``), which are compared member by member.
     """
     out = []
+    home = next(iter(family), ("", ""))
     for name in before:
         a, b = before[name], after[name]
         for key in [*a.units, *(k for k in b.units if k not in a.units)]:
-            if not _compared(name, key, home):
+            if not _compared(name, key, family):
                 continue
             old, new = a.units.get(key), b.units.get(key)
             if old is None or new is None or (old.text != new.text and old.dump != new.dump):
-                label = _member_label((new or old).label, name, key, home)  # type: ignore[union-attr]
+                label = (new or old).label  # type: ignore[union-attr]
+                if (name, key.partition(".")[0]) in family:
+                    label = _member_label(a, b, key, (name, key.partition(".")[0]) == home)
                 verb = "added" if old is None else "removed" if new is None else "changed"
                 out.append((f"{name}:{key}", f"{label} {verb}"))
         for key in [*a.bindings, *(k for k in b.bindings if k not in a.bindings)]:
-            if not _compared(name, key, home):
+            if not _compared(name, key, family):
                 continue
             old_b, new_b = a.bindings.get(key), b.bindings.get(key)
             if old_b is None or new_b is None or old_b.dump != new_b.dump:
@@ -187,18 +233,20 @@ def _changed(
     return out
 
 
-def _compared(module: str, key: str, home: tuple[str, str]) -> bool:
-    """Members (``C.m``) of the handler class only; every other class as a whole."""
+def _compared(module: str, key: str, family: Collection[tuple[str, str]]) -> bool:
+    """Members (``C.m``) of the family's classes only; every other class as a whole."""
     owner, dot, _ = key.partition(".")
-    is_home = (module, owner) == home
-    return bool(dot) == is_home or (not dot and not is_home)
+    in_family = (module, owner) in family
+    return bool(dot) == in_family or (not dot and not in_family)
 
 
-def _member_label(label: str, module: str, key: str, home: tuple[str, str]) -> str:
-    owner, dot, member = key.partition(".")
-    if not dot or (module, owner) != home:
-        return label
-    return member if member in {"__init__", "__call__"} else f"method {member}"
+def _member_label(before: Analysis, after: Analysis, key: str, home: bool) -> str:
+    """``__call__``, ``method f`` of the handler class; ``method base.Base.f`` of a base."""
+    owner, _, member = key.partition(".")
+    if home:
+        return member if member in {"__init__", "__call__"} else f"method {member}"
+    cls = after.units.get(owner) or before.units[owner]
+    return f"method {cls.label.removeprefix('class ')}.{member}"
 
 
 def _changed_effects(

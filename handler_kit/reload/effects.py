@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .syntax import (
     Summary,
+    TreeKey,
     constant,
     dotted,
     dotted_name,
@@ -52,7 +53,7 @@ class Effect:
     label: str  # "X" (an environment variable), "torch.load", "logging.basicConfig"
     line: int
     node: ast.stmt
-    dump: str
+    dump: TreeKey
     note: str = ""
     where: str = ""  # "handler.py:7"
     _summary: Summary | None = None

@@ -91,7 +91,7 @@ def _decide(
             after,
             entry.module_key,
             entry.class_name,
-            held=lambda candidates: held_definitions(instance, set(old)) & candidates,
+            held=lambda candidates, skip: held_definitions(instance, set(old), skip) & candidates,
         )
     except SyntaxError as exc:
         source = old.get(next((n for n, f in files.items() if f == exc.filename), ""))
@@ -137,15 +137,20 @@ def _rerun(
 ) -> set[str]:
     """The sibling modules to run again: the edited ones, what imports them, their packages.
 
-    A module that imports an edited one runs again so that names it took with ``from x import
-    y`` are the new ones; a package runs again with its edited submodule, so that ``pkg.mod``
-    reaches the new one through a new package object, never through the old one changed.
+    A module that imports an edited one (or that could not be analysed) runs again so that
+    names it took with ``from x import y`` are the new ones; a package runs again with its
+    edited submodule, so that ``pkg.mod`` reaches the new one through a new package object,
+    never through the old one changed.
     ``analyses`` (of ``texts``) say what each module imports.
     """
     siblings = [n for n in old if n != key]
     rerun = {n for n in siblings if texts[n] != old[n].text}
     while rerun:
-        more = {n for n in siblings if n not in rerun and analyses[n].imports & rerun}
+        more = {
+            n
+            for n in siblings
+            if n not in rerun and (analyses[n].problem or analyses[n].imports & rerun)
+        }
         more |= {p for n in rerun for p in _parents(n) if p in old and p not in rerun}
         if not more:
             break
@@ -161,24 +166,27 @@ def _parents(name: str) -> list[str]:
 _held_cache: dict[tuple, frozenset[str]] = {}
 
 
-def held_definitions(instance: Any, modules: set[str], limit: int = 2000) -> frozenset[str]:
+def held_definitions(
+    instance: Any, modules: set[str], skip: frozenset[str] = frozenset(), limit: int = 2000
+) -> frozenset[str]:
     """``module:Name`` of the repository's classes and functions the instance's state holds.
 
     After a hot swap these objects keep running their own (old) code, so the code they reach
     counts as start-up code. The state is walked through attributes, lists, tuples, sets and
     dicts, breadth first, at most ``limit`` objects: a model's tensors are not looked into.
-    The answer is kept while the instance's attributes are the same objects (a hot swap keeps
-    them): walking a model's modules takes milliseconds.
+    The attributes ``skip`` names (those a hot swap drops) are left out. The answer is kept
+    while the instance's attributes are the same objects (a hot swap keeps them): walking a
+    model's modules takes milliseconds.
     """
     state = getattr(instance, "__dict__", None)
     if not isinstance(state, dict):
         return frozenset()  # no state to walk (``__slots__``): the plan re-initialises it
-    key = (frozenset(modules), *((k, id(v)) for k, v in state.items()))
+    key = (frozenset(modules), skip, *((k, id(v)) for k, v in state.items()))
     if key in _held_cache:
         return _held_cache[key]
     found: set[str] = set()
-    seen: set[int] = set()
-    todo = deque([instance])
+    seen: set[int] = {id(instance)}
+    todo = deque([v for k, v in list(state.items())[:100] if k not in skip])
     while todo and len(seen) < limit:
         value = todo.popleft()
         if id(value) in seen or isinstance(value, (str, bytes, int, float, bool, type(None))):

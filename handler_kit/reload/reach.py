@@ -2,16 +2,21 @@
 
 Start-up is ``__init__`` of the handler class, its bases and decorators, the top-level
 effects of every module, and (for a hot swap's safety) the code of objects the instance
-holds. Names are resolved across the modules to ``module:target`` ids.
+holds. Names are resolved across the modules to ``module:target`` ids. The handler class and
+the bases the repository defines are one family (``Family``): ``self.f`` is looked up along
+them as Python would, so that only what their ``__init__`` reaches is start-up code.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from functools import cached_property
 
 from .analysis import Analysis, Header
 from .effects import REQUEST_TIME
-from .syntax import Summary, dotted_name, summarise
+from .syntax import Summary, dotted_or_name, summarise
 
 # Bases whose __init__ calls nothing of the subclass's: a handler deriving from them has no
 # library start-up code that could call back its methods.
@@ -61,6 +66,19 @@ def home_of(modules: Mapping[str, Analysis], entry_key: str, class_name: str) ->
     return entry_key, class_name
 
 
+@dataclass(frozen=True)
+class Family:
+    """The handler class and its bases defined in the repository, in method resolution order.
+
+    Their members are the handler's: ``self.f`` in any of them is looked up along ``classes``,
+    and each is compared member by member. ``library``: a base comes from a library (or
+    cannot be told), whose own ``__init__`` may call back any method the family defines.
+    """
+
+    classes: tuple[tuple[str, str], ...]  # (module, class), the handler class first
+    library: bool
+
+
 _reached: dict[tuple, tuple[dict[str, str], tuple[Analysis, ...]]] = {}
 
 
@@ -70,6 +88,8 @@ class World:
     def __init__(self, modules: Mapping[str, Analysis], home: tuple[str, str]) -> None:
         self.modules = modules
         self.home = home
+        self._names: dict[str, dict[str, int]] = {}
+        self._refs: dict[str, set[str]] = {}
 
     def reachable(self, held: Collection[str] = (), only_held: bool = False) -> dict[str, str]:
         """Every id start-up code reaches, with why (the suffix of the reason).
@@ -88,22 +108,89 @@ class World:
             return found
         return found[0]
 
+    @cached_property
+    def family(self) -> Family:
+        """The handler class and the repository's classes it derives from, in resolution order."""
+        bases: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        library, todo = False, [self.home]
+        while todo:
+            current = todo.pop()
+            if current in bases:
+                continue
+            header = self.modules[current[0]].headers.get(current[1])
+            bases[current] = []
+            for base in header.node.bases if header else []:
+                found = self._class_of(base, self.modules[current[0]])
+                if found is not None:
+                    bases[current].append(found)
+                    todo.append(found)
+                elif (dotted_name_of(base) or "").split(".")[-1] not in INERT_BASES:
+                    library = True
+        return Family(tuple(_linearise(self.home, bases)), library)
+
+    def _class_of(self, node: ast.expr, module: Analysis) -> tuple[str, str] | None:
+        """``(module, class)`` of a base written in ``module`` when the repository defines it."""
+        if isinstance(node, ast.Subscript):  # `Base[T]`
+            node = node.value
+        parts = dotted_or_name(node)
+        if not parts:
+            return None
+        if len(parts) == 1:
+            ids = self._resolve(parts[0], module)
+            for target in list(ids):  # `from base import BaseHandler`: where it is defined
+                name, _, key = target.partition(":")
+                binding = self.modules[name].bindings.get(key)
+                for imported in binding.imports if binding else []:
+                    ids |= self._import_target(imported)
+        else:
+            binding = module.bindings.get(parts[0])
+            ids = set()
+            for imported in binding.imports if binding else []:
+                ids |= self._chain(imported, parts[1:])
+        for target in ids:
+            name, _, key = target.partition(":")
+            if key in self.modules[name].headers:
+                return name, key
+        return None
+
+    def member(self, name: str, start: int = 0) -> set[str]:
+        """The id of the family's member ``name`` that an instance finds (``self.name``),
+        looked up from the ``start``-th class on (``super().name``, ``Base.name``)."""
+        for module, cls in self.family.classes[start:]:
+            found = self._known(f"{module}:{cls}.{name}")
+            if found:
+                return found
+        return set()
+
+    def _family_names(self, module: Analysis) -> dict[str, int]:
+        """The names ``module`` knows the family's classes by, with their place in it."""
+        names = self._names.get(module.name)
+        if names is None:
+            names = {}
+            for index, (defining, cls) in enumerate(self.family.classes):
+                if defining == module.name:
+                    names[cls] = index
+                for local, binding in module.bindings.items():
+                    if f"{defining}.{cls}" in binding.imports:
+                        names[local] = index
+            self._names[module.name] = names
+        return names
+
     def _reachable(self, held: Collection[str], only_held: bool) -> dict[str, str]:
-        home_module, home_class = self.home
-        module = self.modules[home_module]
+        family = self.family
         roots: list[tuple[str, str]] = []
-        init = f"{home_module}:{home_class}.__init__"
-        if f"{home_class}.__init__" in module.units:
+        init = next(iter(self.member("__init__")), "")
+        if init:
             roots.append((init, ""))
-        header = module.headers.get(home_class)
-        if header is not None:
-            roots.append((f"{home_module}:<header>", ""))
-            bases = [dotted_name(b) for b in header.node.bases]
-            if any(b is None or b.split(".")[-1] not in INERT_BASES for b in bases):
-                # A library base's __init__ may call back any method the handler overrides.
-                for key in module.units:
-                    if key.startswith(f"{home_class}.") and key != f"{home_class}.__call__":
-                        roots.append((f"{home_module}:{key}", " (the base class may call it)"))
+        for module, cls in family.classes:
+            if cls in self.modules[module].headers:
+                roots.append((f"{module}:<header>:{cls}", ""))
+        if family.library:
+            # A library base's __init__ may call back any method the handler's classes define.
+            for module, cls in family.classes:
+                for key in self.modules[module].units:
+                    if key.startswith(f"{cls}.") and key != f"{cls}.__call__":
+                        roots.append((f"{module}:{key}", " (the base class may call it)"))
         for name, analysis in self.modules.items():
             for effect in analysis.effects:
                 if effect.kind not in REQUEST_TIME:
@@ -125,8 +212,6 @@ class World:
                 if target in seen:
                     continue
                 seen[target] = why or (" (reached from __init__)" if target != init else "")
-                if target == f"{home_module}:{home_class}":
-                    continue  # the handler class as a whole: its members are followed one by one
                 todo += [ref for ref in self.references(target) if ref not in seen]
         return seen
 
@@ -134,8 +219,8 @@ class World:
         """What the code of a target id refers to."""
         module_name, _, key = target.partition(":")
         module = self.modules[module_name]
-        if key.startswith("<header>"):
-            header = module.headers[self.home[1]]
+        if key.startswith("<header>:"):
+            header = module.headers[key.partition(":")[2]]
             return [header_summary(header, module)]
         if key.startswith("<effect>"):
             line = int(key.rpartition(":")[2])
@@ -148,22 +233,48 @@ class World:
             return [module.bindings[key].summary(module.name, module.package)]
         return []
 
+    def closure(self, targets: set[str]) -> set[str]:
+        """``targets`` and every id their code reaches, at any depth."""
+        seen: set[str] = set()
+        todo = list(targets)
+        while todo:
+            target = todo.pop()
+            if target not in seen:
+                seen.add(target)
+                todo += self.references(target) - seen
+        return seen
+
     def references(self, target: str) -> set[str]:
         """The ids a target's code refers to, following imports to the defining module."""
+        found = self._refs.get(target)
+        if found is None:
+            found = self._refs[target] = self._references(target)
+        return found
+
+    def _references(self, target: str) -> set[str]:
         module_name, _, key = target.partition(":")
         module = self.modules[module_name]
         refs: set[str] = set()
         if key in module.bindings:
+            family = self.family.classes
             for imported in module.bindings[key].imports:
-                refs |= self._import_target(imported)
+                refs |= {self._header_of(t, family) for t in self._import_target(imported)}
+        owner = (module_name, key.partition(".")[0])
         for summary in self.summaries(target):
-            refs |= self._code_references(summary, module)
+            refs |= self.code_references(summary, module, owner)
         refs.discard(target)
         return refs
 
-    def _code_references(self, summary: Summary, module: Analysis) -> set[str]:
-        home_module, home_class = self.home
-        in_home = module.name == home_module
+    def code_references(
+        self, summary: Summary, module: Analysis, owner: tuple[str, str] | None = None
+    ) -> set[str]:
+        """The ids the code of ``summary``, written in ``module`` (in class ``owner``), refers to.
+
+        A class of the handler's family stands for its header: its members are reached one
+        by one, through ``self.f`` and ``super().f``.
+        """
+        family = self.family.classes
+        in_family = owner in family or module.name == self.home[0]
         local = summary.local
         refs: set[str] = set()
         for name in summary.names:
@@ -172,18 +283,27 @@ class World:
             else:
                 refs |= self._resolve(name, module)
         for chain in summary.chains:
-            if in_home and chain[0] in {"self", "cls", home_class}:
-                refs |= self._known(f"{home_module}:{home_class}.{chain[1]}")
+            if in_family and chain[0] in {"self", "cls"}:
+                refs |= self.member(chain[1])
+            elif chain[0] == "super()":
+                refs |= self.member(chain[1], family.index(owner) + 1 if owner in family else 1)
+            elif chain[0] in self._family_names(module) and chain[0] not in local:
+                refs |= self.member(chain[1], self._family_names(module)[chain[0]])
             elif chain[0] in local:
                 refs |= self._chain(local[chain[0]], list(chain[1:]))
             else:
                 binding = module.bindings.get(chain[0])
                 for imported in binding.imports if binding else []:
                     refs |= self._chain(imported, list(chain[1:]))
-        if in_home and summary.calls_self:
+        if in_family and summary.calls_self:
             # `self(...)` in __init__ (a warm-up call) runs __call__ at start-up.
-            refs |= self._known(f"{home_module}:{home_class}.__call__")
-        return refs
+            refs |= self.member("__call__")
+        return {self._header_of(ref, family) for ref in refs}
+
+    @staticmethod
+    def _header_of(target: str, family: tuple[tuple[str, str], ...]) -> str:
+        module, _, key = target.partition(":")
+        return f"{module}:<header>:{key}" if (module, key) in family else target
 
     def _resolve(self, name: str, module: Analysis) -> set[str]:
         found = self._known(f"{module.name}:{name}")
@@ -232,6 +352,30 @@ class World:
                 for summary in self.summaries(target):
                     found |= {(module_name, name) for name in summary.globals}
         return found
+
+
+def dotted_name_of(node: ast.expr) -> str | None:
+    parts = dotted_or_name(node.value if isinstance(node, ast.Subscript) else node)
+    return ".".join(parts) if parts else None
+
+
+def _linearise(
+    cls: tuple[str, str], bases: Mapping[tuple[str, str], list[tuple[str, str]]]
+) -> list[tuple[str, str]]:
+    """The C3 method resolution order of ``cls`` over the repository's classes (depth first,
+    left to right when the bases admit no C3 order: Python would refuse such a class)."""
+    sequences = [_linearise(b, bases) for b in bases.get(cls, [])] + [list(bases.get(cls, []))]
+    order = [cls]
+    while any(sequences):
+        sequences = [s for s in sequences if s]
+        head = next(
+            (s[0] for s in sequences if not any(s[0] in other[1:] for other in sequences)), None
+        )
+        if head is None:
+            return list(dict.fromkeys([cls, *(c for s in sequences for c in s)]))
+        order.append(head)
+        sequences = [s[1:] if s[0] == head else s for s in sequences]
+    return order
 
 
 def header_summary(header: Header, module: Analysis) -> Summary:

@@ -1,16 +1,18 @@
 """Readings of Python syntax trees that the reload's analysis is built from.
 
 What a piece of code refers to (``summarise``), dotted names, what an import binds, and keys
-that compare code without positions, comments or docstrings. Functions of trees and texts only.
+that compare code without positions, comments or docstrings. Functions of trees and texts only:
+a definition is compared by its tree, the one its module's text was parsed into, never by its
+text parsed or compiled again (a method's lines cannot always stand alone: a comment at column
+0 inside it, a form feed; and compiled code keeps traces of the line layout).
 """
 
 from __future__ import annotations
 
 import ast
 import copy
-import textwrap
+import re
 from dataclasses import dataclass
-from types import CodeType
 
 
 @dataclass(frozen=True)
@@ -24,18 +26,34 @@ class Summary:
     globals: frozenset[str]  # names it declares `global`
 
 
+def walk(node: ast.AST) -> list[ast.AST]:
+    """``node`` and every node under it, in no set order: ``ast.walk`` without its generators
+    (twice as quick; the reload walks the definitions an edit changed)."""
+    found = [node]
+    for current in found:
+        for name in current._fields:
+            value = getattr(current, name, None)
+            if type(value) is list:
+                found += [item for item in value if isinstance(item, ast.AST)]
+            elif isinstance(value, ast.AST):
+                found.append(value)
+    return found
+
+
 def summarise(nodes: list[ast.AST], module: str, package: bool) -> Summary:
     """The references of ``nodes`` (a definition, a value, a statement)."""
     names, chains, local, globals_ = set(), [], {}, set()
     calls_self = False
     for node in nodes:
-        for sub in ast.walk(node):
+        for sub in walk(node):
             if isinstance(sub, ast.Name):
                 names.add(sub.id)
             elif isinstance(sub, ast.Attribute):
                 chain = dotted(sub)
                 if chain:
                     chains.append(tuple(chain))
+                elif is_super(sub.value):
+                    chains.append(("super()", sub.attr))  # `super().__init__(...)`
             elif isinstance(sub, (ast.Import, ast.ImportFrom)) and sub is not node:
                 local.update(import_bindings(sub, module, package))
             elif isinstance(sub, ast.Call) and is_name(sub.func, "self"):
@@ -101,6 +119,11 @@ def is_import(stmt: ast.stmt) -> bool:
     return isinstance(stmt, (ast.Import, ast.ImportFrom))
 
 
+def is_super(node: ast.AST) -> bool:
+    """``super()`` (or ``super(C, self)``): the next class in the method resolution order."""
+    return isinstance(node, ast.Call) and is_name(node.func, "super")
+
+
 def is_name(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
 
@@ -137,6 +160,17 @@ def is_docstring(stmt: ast.stmt) -> bool:
     )
 
 
+# The line breaks Python's tokenizer counts. ``str.splitlines`` also breaks at form feeds,
+# \v, \x1c-\x1e, \x85 and \u2028/\u2029, which may sit in comments and strings: the lines it
+# gives would not be the lines the tree's positions count.
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of a source text as the parser numbers them."""
+    return text.split("\n") if "\r" not in text else LINE_BREAK.split(text)
+
+
 def segment(lines: list[str], node: ast.AST) -> str:
     """The source lines of a definition, decorators included: cheap to compare."""
     start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
@@ -147,41 +181,29 @@ def is_function(node: ast.AST) -> bool:
     return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
 
 
-# Code objects whose first constant is not a docstring slot.
-_NO_DOCSTRING = frozenset({"<module>", "<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>"})
+TreeKey = tuple  # a tree as nested tuples: hashable, compared in C
 
 
-def code_key(text: str) -> object:
-    """A function's source compiled, as a comparable value that leaves out line numbers and
-    its docstring (in CPython a function's first constant); the tree dump when it does not
-    compile on its own (a ``nonlocal`` of an enclosing scope)."""
-    try:
-        code = compile(textwrap.dedent(text), "<unit>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
-        return tree_key(ast.parse(textwrap.dedent(text)))
-    return _code_value(code)
+def tree_key(node: ast.AST) -> TreeKey:
+    """The tree without positions or docstrings: moving code or editing prose is no change.
 
-
-def _code_value(code: CodeType) -> tuple:
-    consts = code.co_consts if code.co_name in _NO_DOCSTRING else code.co_consts[1:]
-    return (
-        code.co_code,
-        code.co_names,
-        code.co_varnames,
-        code.co_freevars,
-        code.co_cellvars,
-        code.co_argcount,
-        code.co_posonlyargcount,
-        code.co_kwonlyargcount,
-        code.co_flags,
-        tuple(_code_value(c) if isinstance(c, CodeType) else (type(c), c) for c in consts),
-    )
-
-
-def tree_key(node: ast.AST) -> str:
-    """The tree without positions or docstrings: moving code or editing prose is no change."""
+    Nested tuples of each node's type and fields (quicker to make than ``ast.dump``'s text);
+    a constant keeps its type, so that ``1``, ``1.0`` and ``True`` differ.
+    """
     body = getattr(node, "body", None)
     if isinstance(body, list) and body and is_docstring(body[0]):
         node = copy.copy(node)
         node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
-    return ast.dump(node, include_attributes=False)
+    return _key(node)
+
+
+def _key(node: object) -> object:
+    kind = type(node)
+    if kind is ast.Constant:
+        value = node.value  # type: ignore[attr-defined]
+        return (kind, type(value), value, node.kind)  # type: ignore[attr-defined]
+    if isinstance(node, ast.AST):
+        return (kind, *[_key(getattr(node, name, None)) for name in node._fields])
+    if kind is list:
+        return tuple([_key(item) for item in node])  # type: ignore[attr-defined]
+    return node

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from ..errors import HandlerKitError
 from . import memory
 from .decision import Decision, Mode
+from .lazy import Drop
 from .loader import build, handler_class
 from .patches import Ledger
 from .plan import Plan
@@ -141,7 +142,9 @@ def stage(
         if plan.mode is Mode.HOT:
             _carry_globals(decision.carry, old_modules, staging)
             instance = running()
-            new, kept, took = _carry_over(cls, instance), tuple(vars(instance)), 0.0
+            new, took = _carry_over(cls, instance, decision.drop), 0.0
+            dropped = {attribute.name for attribute in decision.drop}
+            kept = tuple(k for k in vars(instance) if k not in dropped)
         else:
             if before_build is not None:
                 before_build()
@@ -170,8 +173,14 @@ def _carry_globals(
             new.__dict__[variable] = old.__dict__[variable]
 
 
-def _carry_over(cls: type, old: Any) -> Any:
-    """A new-class instance sharing the old one's state: the model is not loaded again."""
+def _carry_over(cls: type, old: Any, drop: tuple[Drop, ...] = ()) -> Any:
+    """A new-class instance sharing the old one's state: the model is not loaded again.
+
+    What request-time code built with code the edit changed is dropped (``drop``): put back
+    to what ``__init__`` gives it, or removed, so the next request builds it with the new code.
+    """
     new = cls.__new__(cls)
     new.__dict__.update(vars(old))
+    for attribute in drop:
+        attribute.apply(new.__dict__)
     return new

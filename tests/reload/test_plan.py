@@ -79,3 +79,23 @@ def test_a_gone_handler_py_is_said(siblings):
     repository, old = siblings
     with pytest.raises(HandlerReloadError, match=r"handler\.py is gone"):
         plan(repository, old, _texts(old, **{ENTRY: None}), Instance(), Mode.AUTO)
+
+
+def test_an_edit_the_analysis_cannot_read_re_initialises_and_says_why(siblings, monkeypatch):
+    from handler_kit.reload import analysis
+
+    def unreadable(tree, lines, found, entry):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    repository, old = siblings
+    monkeypatch.setattr(analysis, "_read", unreadable)
+    analysis.analyse.cache_clear()
+    try:
+        planned = plan(repository, old, _texts(old, consts=EDITED), Instance(), Mode.AUTO)
+    finally:
+        analysis.analyse.cache_clear()
+    assert (planned.mode, planned.decision.reason) == (
+        Mode.REINIT,
+        "the edit could not be analysed (handler.py: RecursionError: maximum recursion depth "
+        "exceeded)",
+    )

@@ -557,3 +557,50 @@ def test_a_failed_free_first_reinit_builds_the_last_good_handler_again(repo, lib
 def test_memory_must_be_one_of_the_three(model_handler):
     with pytest.raises(ValueError, match="memory must be one of auto, swap, free-first"):
         model_handler.reload(memory="lots")
+
+
+LAZY = """def load(kind):
+    return {{"kind": kind, "version": {version}}}
+
+
+class EndpointHandler:
+    def __init__(self, path=""):
+        self.model = {{"path": path}}
+        self.cache = {{}}
+
+    def __call__(self, data):
+        kind = data.get("kind", "canny")
+        if kind not in self.cache:
+            self.cache[kind] = load(kind)
+            self.seen = kind
+        return [{{"label": self.cache[kind]["version"]}}]
+"""
+
+
+def test_a_hot_swap_drops_what_the_old_code_built_lazily_and_keeps_the_model(repo):
+    repo.write("handler.py", text=LAZY.format(version=1))
+    live = handler_kit.load(repo.path)
+    assert live(GOOD) == [{"label": 1}]
+    model, cache = live.instance.model, live.instance.cache
+    repo.write("handler.py", text=LAZY.format(version=2))
+    report = live.reload()
+    assert report.hot and report.kept == ("model",)
+    assert str(report).endswith(
+        "helper load changed; dropped self.cache, self.seen: the next request builds them "
+        "again; kept model"
+    )
+    state = vars(live.instance)
+    assert state["model"] is model  # __init__'s model stays loaded
+    assert state["cache"] == {} and state["cache"] is not cache  # what __init__ gives it
+    assert "seen" not in state  # __init__ does not set it
+    assert live(GOOD) == [{"label": 2}]  # the next request runs the edited code
+
+
+def test_a_forced_hot_swap_drops_what_the_edit_changed_too(repo):
+    repo.write("handler.py", text=LAZY.format(version=1))
+    live = handler_kit.load(repo.path)
+    live(GOOD)
+    repo.write("handler.py", text=LAZY.format(version=2))
+    report = live.reload(mode="hot")
+    assert report.hot and report.forced and "dropped self.cache" in report.reason
+    assert live(GOOD) == [{"label": 2}]
