@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from pathlib import Path
 from types import TracebackType
@@ -116,7 +117,14 @@ def describe(exc: BaseException) -> str:
 
 
 def _inside(filename: str, repo: Path) -> bool:
+    """Whether a frame's file lies in the repository: as named, or once symlinks are resolved.
+
+    A ``handler.py`` that is a symlink to a file kept elsewhere runs under its name in the
+    repository; resolved, it is outside. The repository itself may be named through a link.
+    """
     try:
-        return Path(filename).resolve().is_relative_to(repo)
-    except (OSError, ValueError):
+        path = Path(os.path.abspath(filename))
+        places = {repo, repo.resolve()}
+        return any(p.is_relative_to(r) for p in (path, path.resolve()) for r in places)
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
         return False

@@ -3,6 +3,7 @@
 import sys
 
 import pytest
+from conftest import fixture_text
 
 import handler_kit
 from handler_kit import HandlerLoadError
@@ -179,3 +180,22 @@ def test_a_missing_package_is_named_by_its_distribution_or_its_requirement(repo)
         handler_kit.load(repo.path)
     assert "requirements.txt:1 lists opencv-python-headless" in str(info.value)
     assert f"pip install -r {repo.path / 'requirements.txt'})" in str(info.value)
+
+
+def test_an_error_in_a_symlinked_handler_py_names_its_line_and_frames(tmp_path, repo):
+    # handler.py kept in a source tree and linked into the model repository.
+    source = tmp_path / "src" / "handler.py"
+    source.parent.mkdir()
+    source.write_text(fixture_text("base.py"), encoding="utf-8")
+    (repo.path / "handler.py").symlink_to(source)
+    live = handler_kit.load(repo.path)
+    source.write_text(fixture_text("init_error.py"), encoding="utf-8")
+    with pytest.raises(handler_kit.HandlerReloadError) as info:
+        live.reload()
+    link = str(repo.path.resolve() / "handler.py")
+    assert info.value.where == f"{link}:18"
+    assert f"{link}:18 in __init__" in info.value.trace
+    source.write_text(fixture_text("module_error.py"), encoding="utf-8")
+    with pytest.raises(handler_kit.HandlerReloadError) as info:
+        live.reload()
+    assert info.value.where == f"{link}:4" and f"{link}:4 in <module>" in info.value.trace
