@@ -17,6 +17,7 @@ and every request with ``--verbose``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import ipaddress
 import logging
 import os
@@ -41,6 +42,12 @@ from .running import Endpoint, EndpointLog, Stats, endpoint_logger
 from .vertex import describe_routes, vertex_port, vertex_routes
 
 MAX_BODY = 32 * 2**20
+NOT_AWAITED = contract.NotSerializable(
+    "the answer is a coroutine: EndpointHandler.__call__ is `async def`, and production calls "
+    "it in a thread without awaiting it, then cannot turn the coroutine into JSON "
+    "(production answers 400)",
+    hint="Make it a plain `def __call__`; to run async code inside it, `asyncio.run(...)`.",
+)
 
 
 def create_app(
@@ -138,19 +145,36 @@ class Service:
             return bad_request(error)
         except Exception as error:
             return self.handler_failed(request, error)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as error:  # production's `except Exception` lets it by: uvicorn 500
+            return self.handler_failed(request, error)
+        if inspect.iscoroutine(result):
+            result.close()  # never awaited, by production either: no RuntimeWarning about it
+            return bad_request(NOT_AWAITED)
         try:
             content, media = contract.encode_response(result, headers.get("accept"))
         except Exception as error:  # production's predict answers any error with 400
             return bad_request(error)
         return Response(content, media_type=media)
 
-    def handler_failed(self, request: Request, error: Exception) -> Response:
-        """Production answers any handler error with 400 and the message; the traceback,
-        trimmed to the user's files, goes to the log and ``stats.last_error``."""
+    def handler_failed(self, request: Request, error: BaseException) -> Response:
+        """Production answers a handler's Exception with 400 and the message, and anything else
+        (a BaseException subclass, SystemExit) with uvicorn's 500; the traceback, trimmed to the
+        user's files, goes to the log and ``stats.last_error``."""
         frames = handler_frames(error, self.repo)
         self.stats.last_error = f"Traceback (most recent call last):\n{frames}\n{describe(error)}"
-        self.log.error("handler error on %s:\n%s", request.url.path, self.stats.last_error)
-        return refused(400, str(error))
+        if isinstance(error, Exception):
+            self.log.error("handler error on %s:\n%s", request.url.path, self.stats.last_error)
+            return refused(400, str(error))
+        self.log.error(
+            "handler error on %s, answered 500 as production does (%s is a BaseException, "
+            "not an Exception: production's server catches only Exception):\n%s",
+            request.url.path,
+            type(error).__name__,
+            self.stats.last_error,
+        )
+        return PlainTextResponse("Internal Server Error", 500)
 
 
 def refused(status: int, message: str) -> Response:

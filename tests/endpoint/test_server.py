@@ -618,3 +618,29 @@ def test_a_request_is_checked_once_where_it_arrives(repo, monkeypatch):
         assert post(endpoint, json={"inputs": "a"}).status_code == 200
         assert post(endpoint, json={"input": "a"}).status_code == 400
     assert len(checked) == 2  # by the endpoint, not again by the LiveHandler it serves
+
+
+def test_a_base_exception_in_call_is_500_as_in_production_and_is_printed(repo):
+    repo.write("handler.py", "hostile/base_exception_call.py")
+    long = {"inputs": "a story", "parameters": {"max_new_tokens": 2000}}
+    with running(repo) as (lines, url):
+        response = httpx.post(url, json=long, timeout=10)
+        assert httpx.post(url, json={"inputs": "hi"}, timeout=10).status_code == 200
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    printed = "\n".join(lines)
+    assert "ERROR handler error on /, answered 500 as production does" in printed
+    assert "GenerationTimedOut is a BaseException, not an Exception" in printed
+    assert "handler.py:19 in __call__" in printed
+    assert "GenerationTimedOut: generate() did not finish within 30 s" in printed
+
+
+def test_an_async_call_is_400_saying_production_never_awaits_it(repo, recwarn):
+    repo.write("handler.py", "hostile/async_call.py")
+    with serve(handler_kit.load(repo.path)) as endpoint:
+        response = post(endpoint, json={"inputs": "x"})
+    assert response.status_code == 400
+    message = response.json()["error"]
+    assert "EndpointHandler.__call__ is `async def`" in message
+    assert "Make it a plain `def __call__`" in message and "tolist" not in message
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
