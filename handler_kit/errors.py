@@ -73,6 +73,28 @@ class Abandoned(BaseException):
     """Raised inside a reload that was given up (time limit, Ctrl-C): it may change nothing."""
 
 
+def let_go(error: BaseException) -> None:
+    """Drop what a failed build's exception keeps alive: the locals of its frames.
+
+    A traceback holds every frame it passed through, and each frame its locals: the half-built
+    handler (``self`` in ``__init__``) and its model, the staged modules, the reload's own
+    records. The error's message already holds the user's frames as text (``trace``), so the
+    frames of the exceptions it chains (its cause, what it was raised while handling) are let
+    go of too: theirs belong to the failed modules, whose globals may hold a model.
+    """
+    seen: set[int] = set()
+    chained = [error]
+    while chained:
+        exc = chained.pop()
+        if id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)  # a frame still running keeps its locals
+        if exc is not error:
+            exc.__traceback__ = None
+        chained += [e for e in (exc.__cause__, exc.__context__) if e is not None]
+
+
 def user_location(exc: BaseException, repo: Path) -> tuple[str | None, int | None]:
     """The innermost ``(file, line)`` of ``exc`` that lies inside ``repo``.
 

@@ -29,7 +29,7 @@ from . import loader
 from .decision import Mode
 from .imports import ImportRecorder, imported_source
 from .loader import build
-from .memory import Footprint, Memory, room_for_two
+from .memory import Footprint, Memory, release_failed, room_for_two
 from .plan import Plan, plan
 from .report import Outcome, ReloadReport
 from .repository import Entry, Repository, Source, digest, read_source
@@ -60,12 +60,16 @@ def gc_paused() -> Iterator[None]:
 
 
 class _Waiting:
-    """The handler while a free-first re-init builds the new one: calls wait for it."""
+    """The handler while a free-first re-init builds the new one: calls wait for it.
 
-    __slots__ = ("live",)
+    ``last_good`` is the class of the freed instance: built again if the new one fails.
+    """
 
-    def __init__(self, live: LiveHandler) -> None:
+    __slots__ = ("last_good", "live")
+
+    def __init__(self, live: LiveHandler, last_good: type) -> None:
         self.live = live
+        self.last_good = last_good
 
     def __call__(self, data: Any) -> Any:
         if not self.live._ready.wait(max(DEFAULT_TIMEOUT, 3 * self.live._build_seconds)):
@@ -77,17 +81,20 @@ class _Waiting:
 
 
 class _NoHandler:
-    """What is left when a free-first re-init and the rebuild of the last good one failed."""
+    """What is left when a free-first re-init and the rebuild of the last good one failed.
 
-    __slots__ = ("error",)
+    It keeps the rebuild's error as words only: the error itself would hold the failed build.
+    """
+
+    __slots__ = ("why",)
 
     def __init__(self, error: BaseException) -> None:
-        self.error = error
+        self.why = describe(error)
 
     def __call__(self, data: Any) -> Any:
         raise HandlerKitError(
             f"there is no handler: the re-init failed and so did building the last good one "
-            f"again ({describe(self.error)})",
+            f"again ({self.why})",
             hint="Fix handler.py and reload (%handler_reload), or load it again.",
         )
 
@@ -145,7 +152,11 @@ def load(path: str | Path = ".") -> LiveHandler:
             staged = transaction.stage()
             transaction.commit()
     except Abandoned as exc:
-        raise HandlerLoadError("the load was abandoned", file=repository.entry.file) from exc
+        release_failed(exc)
+        raise HandlerLoadError("the load was abandoned", file=repository.entry.file) from None
+    except BaseException as error:
+        release_failed(error)  # the failed model goes now, not when the error does
+        raise
     return LiveHandler(repository, staged, time.perf_counter() - started)
 
 
@@ -259,8 +270,11 @@ class LiveHandler:
             texts = self.current_texts()
             try:
                 report = self._reload(mode, texts, started, timeout, memory)
-            except BaseException:
+            except BaseException as error:
                 self._failed = self.fingerprint(texts)
+                release_failed(error)  # memory back to where it was before the attempt
+                if isinstance(self._instance, _Waiting):  # freed first: build the last good again
+                    self._rebuild(self._instance.last_good, error, timeout)
                 raise
             self._failed = None
             self.last_report = report
@@ -285,19 +299,14 @@ class LiveHandler:
         if timeout is None:
             timeout = max(DEFAULT_TIMEOUT, 3 * self._build_seconds)
         free_first = planned.mode is Mode.REINIT and self._frees_first(memory)
-        last_good, freed = type(self._instance), []
-        try:
-            with Transaction(self.repository, HandlerReloadError, planned, old) as transaction:
-                staged = transaction.stage(
-                    lambda: self._instance,  # asked for by a hot swap only
-                    before_build=(lambda: freed.extend(self._free(memory))) if free_first else None,
-                    timeout=timeout,
-                )
-                transaction.commit()
-        except BaseException as error:
-            if isinstance(self._instance, _Waiting):  # freed first: build the last good again
-                self._rebuild(last_good, error, timeout)
-            raise
+        freed: list[str] = []
+        with Transaction(self.repository, HandlerReloadError, planned, old) as transaction:
+            staged = transaction.stage(
+                lambda: self._instance,  # asked for by a hot swap only
+                before_build=(lambda: freed.extend(self._free(memory))) if free_first else None,
+                timeout=timeout,
+            )
+            transaction.commit()
         notes = [*staged.decision.notes, *freed, *self._commit(staged), *transaction.notes]
         return self._report(staged, mode, started, notes)
 
@@ -315,7 +324,7 @@ class LiveHandler:
         """
         self._ready.clear()
         old = [self._instance]
-        self._instance = _Waiting(self)
+        self._instance = _Waiting(self, type(old[0]))
         why = ": there was no room for two" if memory is Memory.AUTO else ""
         return [*release(old.pop()), f"freed the old model before building the new one{why}"]
 
@@ -359,12 +368,14 @@ class LiveHandler:
             return release(old.pop())
         return []
 
-    def _rebuild(self, cls: type, error: BaseException, timeout: float) -> None:
+    def _rebuild(self, cls: type, error: BaseException, timeout: float | None) -> None:
         """After a failed free-first re-init: build the last good handler again, from its code.
 
         Its modules are the ones in place again (the reload was rolled back). Adds what
         happened to ``error``'s message; if that fails too, calls say there is no handler.
         """
+        if timeout is None:
+            timeout = max(DEFAULT_TIMEOUT, 3 * self._build_seconds)
         try:
             with Transaction(self.repository, HandlerReloadError) as transaction:
                 instance = transaction.run(
@@ -373,6 +384,7 @@ class LiveHandler:
                 transaction.commit()
         except BaseException as again:  # the handler is gone: say so at every call
             self._instance = _NoHandler(again)
+            release_failed(again)
             said = "rebuilding the last good handler failed too: there is no handler now"
         else:
             self._instance = instance

@@ -8,11 +8,13 @@ to this process (resident memory, and memory allocated on each CUDA device torch
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from dataclasses import dataclass
 
 from ..choice import Choice
+from ..errors import let_go
 
 
 class Memory(Choice):
@@ -93,3 +95,15 @@ def _cuda_free() -> list[int]:
     if torch is None or not torch.cuda.is_available():
         return []
     return [torch.cuda.mem_get_info(d)[0] for d in range(torch.cuda.device_count())]
+
+
+def release_failed(error: BaseException) -> None:
+    """After a failed or abandoned build: let go of what its error holds, and collect once.
+
+    The half-built handler and its model stay reachable from the error's traceback (the
+    frames of ``__init__``), and often sit in a reference cycle (the error, its traceback, a
+    frame that holds the error): without this, a failed build keeps its model in memory, and
+    the next build has room for one model less.
+    """
+    let_go(error)
+    gc.collect()

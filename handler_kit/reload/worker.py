@@ -7,6 +7,7 @@ Ctrl-C: the staging is rolled back at once and the thread is asked to stop.
 from __future__ import annotations
 
 import ctypes
+import gc
 import queue
 import sys
 import threading
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import Abandoned, HandlerReloadError, ReloadInterrupted
+from .memory import release_failed
 from .staging import Staging
 
 T = TypeVar("T")
@@ -74,6 +76,8 @@ def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
             result["error"] = exc
         finally:
             finished.set()
+        if staging.abandoned:  # given up while it ran: what it built or raised is nobody's
+            _forget(result)
 
     worker = _current_worker()
     started = time.monotonic()
@@ -111,6 +115,19 @@ def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
             raise HandlerReloadError("the reload was abandoned")
         raise result["error"]
     return result["value"]
+
+
+def _forget(result: dict[str, Any]) -> None:
+    """Let go of an abandoned stage's outcome (the handler it built, or its error's frames)."""
+    try:
+        error = result.pop("error", None)
+        result.clear()
+        if error is not None:
+            release_failed(error)
+        else:
+            gc.collect()  # the built handler, if it sits in a reference cycle
+    except Abandoned:
+        pass  # asked to stop just now: the thread ends, and with it what it held
 
 
 def _where(thread: threading.Thread, repo: Path) -> tuple[str | None, int | None, str]:

@@ -1,7 +1,10 @@
 """memory.py: the size of a model and the room for a second one decide a re-init's order."""
 
 import pytest
+from conftest import wait_for_no_reload_threads
 
+import handler_kit
+from handler_kit import HandlerReloadError
 from handler_kit.reload import memory
 from handler_kit.reload.memory import Footprint, Memory
 
@@ -35,3 +38,50 @@ def test_modes_are_named():
     assert Memory.of("free-first") is Memory.FREE_FIRST
     with pytest.raises(ValueError, match="memory must be one of auto, swap, free-first"):
         Memory.of("more")
+
+
+# --- a failed or abandoned build leaves nothing behind -----------------------------------------
+
+
+@pytest.fixture
+def models(repo, library):
+    """A loaded handler holding one libstub.Model, and libstub (its ``alive`` counts them)."""
+    import libstub
+
+    repo.write("handler.py", "memory/model_v1.py")
+    live = handler_kit.load(repo.path)
+    assert [m.tag for m in libstub.alive] == ["v1"]
+    return live, libstub
+
+
+@pytest.mark.parametrize("mode", ["swap", "free-first"])
+def test_a_build_that_fails_after_loading_its_model_leaves_only_the_last_good_one(
+    models, repo, mode
+):
+    live, libstub = models
+    repo.write("handler.py", "hostile/init_fails_after_loading.py")
+    with pytest.raises(HandlerReloadError, match="Target modules") as info:
+        live.reload(memory=mode)
+    # The error is still held (as a notebook holds the last one): its model is not.
+    assert info.value.line == 11 and "handler.py:21 in __init__" in info.value.trace
+    assert [m.tag for m in libstub.alive] == ["v1"]
+    # Free-first built the last good handler again with the failed model already gone.
+    assert live({"inputs": "x"}) == {"tag": "v1", "others_alive": 0}
+
+
+def test_an_abandoned_build_leaves_no_model_once_it_ends(models, repo):
+    live, libstub = models
+    repo.write("handler.py", "hostile/slow_init_after_loading.py")
+    with pytest.raises(HandlerReloadError, match="ran past its time limit") as info:
+        live.reload(timeout=0.3)
+    wait_for_no_reload_threads()  # the sleep ended and __init__ finished: too late
+    assert info.value is not None and [m.tag for m in libstub.alive] == ["v1"]
+
+
+def test_a_load_that_fails_after_loading_its_model_leaves_none(repo, library):
+    import libstub
+
+    repo.write("handler.py", "hostile/init_fails_after_loading.py")
+    with pytest.raises(handler_kit.HandlerLoadError, match="Target modules") as info:
+        handler_kit.load(repo.path)
+    assert info.value is not None and len(libstub.alive) == 0
