@@ -29,7 +29,7 @@ from . import loader
 from .decision import Mode
 from .imports import ImportRecorder, imported_source
 from .loader import build
-from .memory import Footprint, Memory, release_failed, room_for_two
+from .memory import Built, Footprint, Memory, release_failed, room_for_two
 from .plan import Plan, plan
 from .report import Outcome, ReloadReport
 from .repository import Entry, Repository, Source, digest, read_source
@@ -99,8 +99,8 @@ class _NoHandler:
         )
 
 
-def release(instance: Any) -> list[str]:
-    """Let go of a replaced instance, and say so when its model stays in memory.
+def release(instance: Any) -> tuple[bool, list[str]]:
+    """Let go of a replaced instance: whether it is gone, and what to say about it.
 
     Reference counting frees it at once, as a rule; a full garbage collection (hundreds of
     milliseconds with a model loaded) runs only when a reference cycle keeps it alive, and
@@ -112,18 +112,18 @@ def release(instance: Any) -> list[str]:
     except TypeError:  # no weak references to it (__slots__): collect to be sure
         del instance
         gc.collect()
-        return []
+        return True, []
     del instance
     if ref() is None:
-        return []
+        return True, []
     holders = _holders(ref())
     gc.collect()
     if ref() is None:
-        return [
+        return True, [
             f"the old {cls} was held in a reference cycle (by a {holders}): a garbage "
             "collection freed it"
         ]
-    return [
+    return False, [
         f"the old {cls} is still alive (a {_holders(ref())} refers to it): its model stays in "
         "memory until that reference goes"
     ]
@@ -187,6 +187,7 @@ class LiveHandler:
         self._sources: dict[str, Source] = dict(staged.executed)
         self._build_seconds = staged.build_seconds
         self._footprint = staged.footprint or Footprint()
+        self._built = staged.built or Built()  # what __init__ made, for a free-first re-init
         self._ready = threading.Event()  # cleared while a free-first re-init builds
         self._ready.set()
         self._failed: str | None = None  # fingerprint of the files whose reload failed
@@ -300,10 +301,14 @@ class LiveHandler:
             timeout = max(DEFAULT_TIMEOUT, 3 * self._build_seconds)
         free_first = planned.mode is Mode.REINIT and self._frees_first(memory)
         freed: list[str] = []
+        # The running handler's modules, before the staging replaces them in sys.modules.
+        previous = {n: sys.modules[n] for n in old if n in sys.modules}
         with Transaction(self.repository, HandlerReloadError, planned, old) as transaction:
             staged = transaction.stage(
                 lambda: self._instance,  # asked for by a hot swap only
-                before_build=(lambda: freed.extend(self._free(memory))) if free_first else None,
+                before_build=(lambda: freed.extend(self._free(memory, previous)))
+                if free_first
+                else None,
                 timeout=timeout,
             )
             transaction.commit()
@@ -316,17 +321,23 @@ class LiveHandler:
             memory is Memory.AUTO and not room_for_two(self._footprint)
         )
 
-    def _free(self, memory: Memory) -> list[str]:
+    def _free(self, memory: Memory, modules: Mapping[str, ModuleType]) -> list[str]:
         """Let go of the running instance before a free-first re-init builds the new one.
 
         Requests wait for the new handler meanwhile (see _Waiting). ``self._instance`` held the
-        only reference: release() gets it, and frees the old model at once. Returns the notes.
+        only reference: release() gets it, and frees the old model at once; the module globals
+        its ``__init__`` set (``global model``) are put back in ``modules``, the old handler's.
+        Returns the notes: they say what could not be freed, and what holds it.
         """
         self._ready.clear()
         old = [self._instance]
         self._instance = _Waiting(self, type(old[0]))
+        gone, notes = release(old.pop())
+        held = self._built.free(modules)
         why = ": there was no room for two" if memory is Memory.AUTO else ""
-        return [*release(old.pop()), f"freed the old model before building the new one{why}"]
+        if gone and not held:
+            return [*notes, f"freed the old model before building the new one{why}"]
+        return [f"tried to free the old model before building the new one{why}", *notes, *held]
 
     def _report(self, staged: Staged, mode: Mode, started: float, notes: list[str]) -> ReloadReport:
         """The report of a reload that was committed: the files that ran, the rule, the time."""
@@ -355,6 +366,7 @@ class LiveHandler:
         if staged.mode is Mode.REINIT:
             self._build_seconds = staged.build_seconds
             self._footprint = staged.footprint or self._footprint
+            self._built = staged.built or Built()
             if isinstance(old[0], (_Waiting, _NoHandler)):
                 return []  # freed before the build
         # Modules taken out (their file is gone) are no longer tracked; what the new code
@@ -365,7 +377,7 @@ class LiveHandler:
         self.discover()
         if staged.mode is Mode.REINIT:
             staged.instance = None
-            return release(old.pop())
+            return release(old.pop())[1]
         return []
 
     def _rebuild(self, cls: type, error: BaseException, timeout: float | None) -> None:
@@ -376,10 +388,14 @@ class LiveHandler:
         """
         if timeout is None:
             timeout = max(DEFAULT_TIMEOUT, 3 * self._build_seconds)
+        modules = {n: sys.modules[n] for n in self._sources if n in sys.modules}
         try:
             with Transaction(self.repository, HandlerReloadError) as transaction:
-                instance = transaction.run(
-                    lambda: build(cls, self.path, self.entry, HandlerReloadError), timeout
+                instance, self._built = transaction.run(
+                    lambda: Built.watch(
+                        modules, lambda: build(cls, self.path, self.entry, HandlerReloadError)
+                    ),
+                    timeout,
                 )
                 transaction.commit()
         except BaseException as again:  # the handler is gone: say so at every call

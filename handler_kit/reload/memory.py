@@ -11,10 +11,16 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, TypeVar
 
 from ..choice import Choice
 from ..errors import let_go
+
+T = TypeVar("T")
 
 
 class Memory(Choice):
@@ -35,6 +41,95 @@ class Footprint:
     def __sub__(self, other: Footprint) -> Footprint:
         cuda = tuple(a - b for a, b in zip(self.cuda, other.cuda, strict=False))
         return Footprint(max(0, self.ram - other.ram), tuple(max(0, c) for c in cuda))
+
+
+# What a module global held before __init__ set it, when that is not put back: anything but a
+# plain value (None, a number, a string), which holding on to would keep alive.
+_UNKNOWN = object()
+_MISSING = object()  # the global did not exist before __init__ set it
+_PLAIN = (type(None), bool, int, float, complex, str, bytes)
+
+
+@dataclass(frozen=True)
+class Built:
+    """What one build of the handler (``__init__``) made besides the instance.
+
+    ``written``: the module globals it set (``global model; model = load(path)``), by module
+    name, each with the plain value it had before; ``made``: weak references to the objects it
+    made and kept (the instance's attributes, those globals' values). Freeing the handler
+    first puts the globals back, and the weak references tell whether what it made is gone.
+    """
+
+    written: tuple[tuple[str, str, Any], ...] = ()
+    made: tuple[weakref.ref, ...] = ()
+
+    @classmethod
+    def watch(cls, modules: Mapping[str, ModuleType], build: Callable[[], T]) -> tuple[T, Built]:
+        """Run ``build`` (``__init__``); what it made, in ``modules`` (the handler's) and on
+        the instance it returns."""
+        before = {(n, k): v for n, m in modules.items() for k, v in vars(m).items()}
+        instance = build()
+        old = {id(v) for v in before.values()}  # a logger, a constant: not made by __init__
+        written, made = [], []
+        for name, module in modules.items():
+            for key, value in list(vars(module).items()):
+                was = before.get((name, key), _MISSING)
+                if value is not was:
+                    plain = was is _MISSING or isinstance(was, _PLAIN)
+                    written.append((name, key, was if plain else _UNKNOWN))
+                    made += _weak(value)
+        for value in list(getattr(instance, "__dict__", {}).values()):
+            if id(value) not in old:
+                made += _weak(value)
+        del before, old
+        return instance, cls(tuple(written), tuple(made))
+
+    def free(self, modules: Mapping[str, ModuleType]) -> list[str]:
+        """Put back the globals ``__init__`` set in ``modules`` (the freed handler's); say
+        what still holds an object it made (a module-level cache): that stays in memory."""
+        for name, key, was in self.written:
+            module = modules.get(name)
+            if module is None or was is _UNKNOWN:
+                continue
+            if was is _MISSING:
+                module.__dict__.pop(key, None)
+            else:
+                module.__dict__[key] = was
+        alive = [ref for ref in self.made if ref() is not None]
+        if alive:
+            gc.collect()  # what a reference cycle keeps goes now
+        notes = []
+        for ref in alive:
+            value = ref()
+            where = _held_in(value, modules) if value is not None else None
+            if where:
+                notes.append(
+                    f"the old {type(value).__name__} is still in memory: {where} holds it "
+                    "(the old code put it there, free-first cannot take it out): both models "
+                    "are in memory while the new one builds"
+                )
+        return notes
+
+
+def _weak(value: Any) -> list[weakref.ref]:
+    try:
+        return [weakref.ref(value)]
+    except TypeError:  # no weak references to it (a dict, a list, a number): not a model
+        return []
+
+
+def _held_in(value: Any, modules: Mapping[str, ModuleType]) -> str | None:
+    """ "`name` in file.py": the module global that holds ``value``, itself or one level in."""
+    for name, module in modules.items():
+        file = os.path.basename(getattr(module, "__file__", None) or name)
+        for key, held in list(vars(module).items()):
+            inside = list(held.values()) if isinstance(held, dict) else held
+            if held is value or (
+                isinstance(inside, (list, tuple, set, frozenset))
+                and any(item is value for item in list(inside)[:1000])
+            ):
+                return f"`{key}` in {file}"
+    return None
 
 
 def used() -> Footprint:

@@ -112,6 +112,7 @@ class Staged:
     kept: tuple[str, ...] = ()
     build_seconds: float = 0.0  # the time __init__ took (0 for a hot swap)
     footprint: memory.Footprint | None = None  # what __init__ added to memory (a re-init)
+    built: memory.Built | None = None  # the globals __init__ set, what it made (a re-init)
 
 
 def stage(
@@ -137,7 +138,7 @@ def stage(
         staging.finish()
         # A hot swap never calls __init__: its signature is checked when it is called.
         cls = handler_class(module, entry, text, error, plan.mode is Mode.REINIT)
-        footprint = None
+        footprint = built = None
         if plan.mode is Mode.HOT:
             _carry_globals(decision.carry, old_modules, staging)
             instance = running()
@@ -145,11 +146,15 @@ def stage(
         else:
             if before_build is not None:
                 before_build()
+            names = {*plan.texts, *staging.executed}  # the handler's modules, all of them
+            modules = {n: sys.modules[n] for n in names if n in sys.modules}
             before, started = memory.used(), time.perf_counter()
-            new, kept = build(cls, repository.path, entry, error), ()
-            took, footprint = time.perf_counter() - started, memory.used() - before
+            new, built = memory.Built.watch(
+                modules, lambda: build(cls, repository.path, entry, error)
+            )
+            kept, took, footprint = (), time.perf_counter() - started, memory.used() - before
     executed = {n: Source(n, file, t) for n, (file, t) in staging.executed.items()}
-    return Staged(module, new, executed, plan.mode, decision, kept, took, footprint)
+    return Staged(module, new, executed, plan.mode, decision, kept, took, footprint, built)
 
 
 def _carry_globals(

@@ -1,7 +1,7 @@
 """memory.py: the size of a model and the room for a second one decide a re-init's order."""
 
 import pytest
-from conftest import wait_for_no_reload_threads
+from conftest import fixture_text, wait_for_no_reload_threads
 
 import handler_kit
 from handler_kit import HandlerReloadError
@@ -85,3 +85,36 @@ def test_a_load_that_fails_after_loading_its_model_leaves_none(repo, library):
     with pytest.raises(handler_kit.HandlerLoadError, match="Target modules") as info:
         handler_kit.load(repo.path)
     assert info.value is not None and len(libstub.alive) == 0
+
+
+# --- free-first frees what __init__ put in a module global, or says what holds it --------------
+
+
+def test_free_first_frees_a_model_kept_in_a_module_global(repo, library):
+    import libstub
+
+    text = fixture_text("hostile/global_model.py")
+    repo.write("handler.py", text=text)
+    live = handler_kit.load(repo.path)
+    repo.write("handler.py", text=text.replace('"v1"', '"v2"'))
+    report = live.reload(memory="free-first")
+    assert "note: freed the old model before building the new one" in str(report)
+    assert live({"inputs": "x"}) == {"tag": "v2", "others_alive": 0}  # one model at a time
+    assert [m.tag for m in libstub.alive] == ["v2"]
+    # A failed free-first re-init builds the last good one again: its global is set again.
+    repo.write("handler.py", text=text.replace('"v1"', '"v3"').replace("global model", "1 / 0"))
+    with pytest.raises(HandlerReloadError, match="built again from its code"):
+        live.reload(memory="free-first")
+    assert live({"inputs": "x"}) == {"tag": "v2", "others_alive": 0}
+
+
+def test_free_first_says_which_cache_keeps_the_old_model(repo, library):
+    text = fixture_text("hostile/cached_model.py")
+    repo.write("handler.py", text=text)
+    live = handler_kit.load(repo.path)
+    repo.write("handler.py", text=text.replace('"v1"', '"v2"'))
+    report = str(live.reload(memory="free-first"))
+    assert "note: freed the old model" not in report  # it was not
+    assert "note: tried to free the old model before building the new one" in report
+    assert "the old Model is still in memory: `_PIPELINES` in handler.py holds it" in report
+    assert live({"inputs": "x"}) == {"tag": "v2", "others_alive": 1}  # two, as it says
