@@ -41,14 +41,27 @@ class HandlerKitError(Exception):
             return ""
         return f"{self.file}:{self.line}" if self.line else self.file
 
+    @property
+    def headline(self) -> str:
+        """``file:line: what went wrong``: the message's first part, without frames or advice."""
+        return f"{self.where}: {self.what}" if self.where else self.what
+
     def one_line(self) -> str:
         """The message on one line, each part a sentence (an HTTP error body, a log line)."""
         parts = [part.strip() for part in str(self).splitlines() if part.strip()]
         return " ".join(part if part[-1] in ".!?:;" else f"{part}." for part in parts)
 
+    def amend(self, hint: str | None = None, advice: str | None = None) -> None:
+        """Say more after the error was made: one more ``hint`` line, or other ``advice`` (what
+        is true now, in place of its kind's)."""
+        if hint:
+            self.hint = f"{self.hint}\n{hint}" if self.hint else hint
+        if advice is not None:
+            self.advice = advice
+        self.args = (self._message(),)
+
     def _message(self) -> str:
-        head = f"{self.where}: {self.what}" if self.where else self.what
-        parts = [head]
+        parts = [self.headline]
         if self.trace:
             parts.append(self.trace.rstrip())
         parts += [text for text in (self.hint, self.advice) if text]

@@ -425,11 +425,12 @@ def _reload_changed(
     except ReloadInterrupted:
         raise KeyboardInterrupt from None  # Ctrl-C in a terminal stops the server
     except HandlerKitError as error:
-        echo(f"reload failed, still serving the last good handler:\n{error}")
+        echo(f"reload failed: {error}")  # it says whether the last good handler keeps serving
     except Exception as error:  # a bug of ours must not take the endpoint down either
+        state = "still serving the last good handler" if live.serving else "there is no handler"
         echo(
-            "reload failed (an error in handler_kit itself: please report it), still serving "
-            f"the last good handler:\n{type(error).__name__}: {error}"
+            f"reload failed (an error in handler_kit itself: please report it), {state}:\n"
+            f"{type(error).__name__}: {error}"
         )
     else:
         if report is not None:

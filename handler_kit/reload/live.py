@@ -89,7 +89,7 @@ class _NoHandler:
     __slots__ = ("why",)
 
     def __init__(self, error: BaseException) -> None:
-        self.why = describe(error)
+        self.why = error.headline if isinstance(error, HandlerKitError) else describe(error)
 
     def __call__(self, data: Any) -> Any:
         raise HandlerKitError(
@@ -262,8 +262,6 @@ class LiveHandler:
         """
         mode = Mode.of(mode)
         memory = Memory.of(memory)
-        if isinstance(self._instance, _NoHandler):
-            mode = Mode.REINIT  # nothing to keep: the last free-first re-init lost it
         started = time.perf_counter()
         self.repository.invalidate_caches()  # a sibling created a moment ago must be found
         with self._lock, gc_paused():
@@ -291,7 +289,10 @@ class LiveHandler:
     ) -> ReloadReport:
         """Plan the reload, run it as one transaction, swap the result in, and say what it did."""
         readable, old = _readable(texts), self._sources
-        if mode is Mode.AUTO and all(readable[n] == s.text for n, s in old.items()):
+        asked, lost = mode, not self.serving
+        if lost:
+            mode = Mode.REINIT  # nothing to keep: the last free-first re-init lost it
+        elif mode is Mode.AUTO and all(readable[n] == s.text for n, s in old.items()):
             # After a failed reload, the files were put back as they were: say so.
             reason = "back to the last good version" if self._failed else "unchanged"
             seconds = time.perf_counter() - started
@@ -313,7 +314,15 @@ class LiveHandler:
             )
             transaction.commit()
         notes = [*staged.decision.notes, *freed, *self._commit(staged), *transaction.notes]
-        return self._report(staged, mode, started, notes)
+        if lost:
+            notes.insert(0, "there was no handler (a free-first re-init lost it): built it again")
+        return self._report(staged, asked, started, notes)
+
+    @property
+    def serving(self) -> bool:
+        """False when there is no handler: a free-first re-init failed, and so did building
+        the last good one again. Calls fail until a reload succeeds."""
+        return not isinstance(self._instance, _NoHandler)
 
     def _frees_first(self, memory: Memory) -> bool:
         """Whether a re-init frees the old model before building the new one."""
@@ -401,23 +410,31 @@ class LiveHandler:
         except BaseException as again:  # the handler is gone: say so at every call
             self._instance = _NoHandler(again)
             release_failed(again)
-            said = "rebuilding the last good handler failed too: there is no handler now"
+            said = f"building the last good handler again failed too ({self._instance.why})"
+            advice = (
+                "There is no handler now: calls fail until a reload succeeds. Fix the file and "
+                "reload again (putting the last good version back will do)."
+            )
         else:
             self._instance = instance
-            said = "the last good handler was built again from its code: nothing is lost"
+            said, advice = (
+                "the last good handler was built again from its code: nothing is lost",
+                None,
+            )
         self._ready.set()
         if isinstance(error, HandlerKitError):
-            error.hint = f"{error.hint}\n" if error.hint else ""
-            error.hint += f"The old model had been freed first (free-first re-init); {said}."
-            error.args = (error._message(),)
+            error.amend(f"The old model had been freed first (free-first re-init); {said}.", advice)
 
     def changed(self) -> bool:
-        """True when a file differs from the last good load and from the last failed one."""
+        """True when there is something to reload or to say: a file differs from the last
+        good load and from the last failed one; or, after a failure, any file changed (put
+        back as it was, it is worth a line; with no handler left, it is built again)."""
         self.discover()
         now = self.fingerprint(self.current_texts())
-        return now != self.fingerprint({n: s.text for n, s in self._sources.items()}) and (
-            now != self._failed
-        )
+        if self._failed is not None:
+            return now != self._failed
+        good = self.fingerprint({n: s.text for n, s in self._sources.items()})
+        return now != good or not self.serving
 
     def reload_if_changed(
         self, timeout: float | None = None, memory: str | Memory = Memory.AUTO

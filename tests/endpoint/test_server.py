@@ -415,8 +415,15 @@ def test_run_hot_reloads_on_save(repo):
         assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
         repo.write("handler.py", "syntax_error.py")
         wait_for(lines, 3)
-        assert lines[2].startswith("reload failed, still serving the last good handler")
+        assert lines[2].startswith("reload failed: ") and "SyntaxError" in lines[2]
+        assert lines[2].count("keeps serving") == 1  # said once: by the error
+        assert lines[2].endswith(
+            "The last good handler keeps serving: fix the file and reload again."
+        )
         assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
+        repo.write("handler.py", "server/version_v2.py")  # put back as it was
+        wait_for(lines, 4)
+        assert lines[3] == "handler.py back to the last good version: nothing to reload"
     assert lines[-1] == "stopped"
 
 
@@ -537,7 +544,8 @@ def test_serve_reload_survives_a_stream_of_good_broken_fatal_and_hanging_edits(r
         output = process.communicate(timeout=10)[0]
     assert not failures, failures[:3]
     assert len(statuses) > 100
-    assert output.count("reload failed, still serving the last good handler") >= 6, output
+    assert output.count("reload failed: ") >= 6, output
+    assert output.count("reload failed: ") == output.count("The last good handler keeps serving")
     assert "ran past its time limit of 1 s" in output
 
 
@@ -644,3 +652,22 @@ def test_an_async_call_is_400_saying_production_never_awaits_it(repo, recwarn):
     assert "EndpointHandler.__call__ is `async def`" in message
     assert "Make it a plain `def __call__`" in message and "tolist" not in message
     assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+def test_serve_reload_builds_the_handler_again_when_the_files_are_put_back(repo):
+    repo.write("handler.py", "hostile/reads_config.py")
+    repo.write("config.json", text='{"labels": ["joy", "sadness"]}')
+    good = (repo.path / "handler.py").read_text()
+    with running(repo, reload=True, interval=0.05, reinit_memory="free-first") as (lines, url):
+        repo.write("config.json", text='{"labels": [')  # half-written while handler.py breaks
+        repo.write("handler.py", text=good.replace("config =", "raise KeyError('x')\n        c ="))
+        wait_for(lines, 2)
+        assert lines[1].startswith("reload failed: ") and "There is no handler now" in lines[1]
+        assert "keeps serving" not in lines[1]
+        assert httpx.post(url, json={"inputs": "a"}).status_code == 400
+        repo.write("config.json", text='{"labels": ["joy", "sadness"]}')
+        repo.write("handler.py", text=good)  # the last good text again
+        wait_for(lines, 3)
+        assert lines[2].startswith("handler.py re-initialised in ")
+        assert "there was no handler (a free-first re-init lost it): built it again" in lines[2]
+        assert httpx.post(url, json={"inputs": "a"}).json() == {"label": "sadness", "version": 1}
