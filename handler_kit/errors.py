@@ -82,6 +82,10 @@ class ReloadInterrupted(HandlerReloadError):
     """A reload stopped with Ctrl-C; the last good handler is still the one serving."""
 
 
+class ReloadSuperseded(HandlerReloadError):
+    """A reload given up for a newer save of the files: the next reload runs that one."""
+
+
 class Abandoned(BaseException):
     """Raised inside a reload that was given up (time limit, Ctrl-C): it may change nothing."""
 

@@ -10,13 +10,14 @@ or rolled back), and only then swapped in, in one step.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import html
 import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import FrameType, ModuleType
@@ -24,7 +25,14 @@ from typing import Any
 
 from .. import style
 from ..endpoint import contract
-from ..errors import Abandoned, HandlerKitError, HandlerLoadError, HandlerReloadError, describe
+from ..errors import (
+    Abandoned,
+    HandlerKitError,
+    HandlerLoadError,
+    HandlerReloadError,
+    ReloadSuperseded,
+    describe,
+)
 from . import loader
 from .decision import Mode
 from .imports import ImportRecorder, imported_source
@@ -40,6 +48,7 @@ from .worker import DEFAULT_TIMEOUT
 Text = str | None | HandlerKitError
 
 CHECK_HINT = " To call the handler with it anyway: handler(data, check=False)."
+SUPERSEDED_IN_A_ROW = 20  # newer saves an automatic reload gives way to, before it runs one
 
 
 @contextlib.contextmanager
@@ -246,6 +255,8 @@ class LiveHandler:
         mode: str | Mode = Mode.AUTO,
         timeout: float | None = None,
         memory: str | Memory = Memory.AUTO,
+        *,
+        supersede: bool = False,
     ) -> ReloadReport:
         """Reload handler.py and its edited siblings; ``mode`` is "auto", "hot" or "reinit".
 
@@ -259,6 +270,9 @@ class LiveHandler:
         before freeing the old one (two models for a moment); "free-first" frees the old one
         first and, if the new one fails, builds the last good handler again from its code;
         "auto" frees first when there is no room for two models (RAM, and each CUDA device).
+
+        With ``supersede``, a newer save of the files while the reload runs gives it up
+        (ReloadSuperseded): the automatic reloads then run the newer files at once.
         """
         mode = Mode.of(mode)
         memory = Memory.of(memory)
@@ -267,8 +281,9 @@ class LiveHandler:
         with self._lock, gc_paused():
             self.discover()  # siblings imported lazily since the last look are edited too
             texts = self.current_texts()
+            newer = self._newer_save(texts) if supersede else None
             try:
-                report = self._reload(mode, texts, started, timeout, memory)
+                report = self._reload(mode, texts, started, timeout, memory, newer)
             except BaseException as error:
                 self._failed = self.fingerprint(texts)
                 release_failed(error)  # memory back to where it was before the attempt
@@ -286,8 +301,11 @@ class LiveHandler:
         started: float,
         timeout: float | None,
         memory: Memory,
+        newer: Callable[[], bool] | None = None,
     ) -> ReloadReport:
-        """Plan the reload, run it as one transaction, swap the result in, and say what it did."""
+        """Plan the reload, run it as one transaction, swap the result in, and say what it did.
+
+        ``newer()`` says when a newer save supersedes it (see Transaction)."""
         readable, old = _readable(texts), self._sources
         asked, lost = mode, not self.serving
         if lost:
@@ -304,7 +322,7 @@ class LiveHandler:
         freed: list[str] = []
         # The running handler's modules, before the staging replaces them in sys.modules.
         previous = {n: sys.modules[n] for n in old if n in sys.modules}
-        with Transaction(self.repository, HandlerReloadError, planned, old) as transaction:
+        with Transaction(self.repository, HandlerReloadError, planned, old, newer) as transaction:
             staged = transaction.stage(
                 lambda: self._instance,  # asked for by a hot swap only
                 before_build=(lambda: freed.extend(self._free(memory, previous)))
@@ -439,9 +457,41 @@ class LiveHandler:
     def reload_if_changed(
         self, timeout: float | None = None, memory: str | Memory = Memory.AUTO
     ) -> ReloadReport | None:
-        """Reload when :meth:`changed`; None otherwise. A broken file fails only once."""
+        """Reload when :meth:`changed`; None otherwise. A broken file fails only once.
+
+        What the automatic reloads call (``serve --reload``, ``%handler_autoreload``): a newer
+        save while a reload runs (a fix saved while the broken edit hangs) gives that reload
+        up and reloads the newer files at once; the report, or the error, says so.
+        """
+        given_up: list[str] = []
         with self._lock:
-            return self.reload(timeout=timeout, memory=memory) if self.changed() else None
+            for _ in range(SUPERSEDED_IN_A_ROW):
+                if not self.changed():
+                    return None
+                try:
+                    report = self.reload(timeout=timeout, memory=memory, supersede=True)
+                except ReloadSuperseded as error:
+                    given_up.append(error.headline)
+                    continue
+                except HandlerKitError as error:
+                    error.amend("\n".join(given_up) or None)
+                    raise
+                notes = (*given_up, *report.notes)
+                self.last_report = dataclasses.replace(report, notes=notes)
+                return self.last_report
+            return self.reload(timeout=timeout, memory=memory)  # saved and saved: this one
+
+    def _newer_save(self, texts: Mapping[str, Text]) -> Callable[[], bool]:
+        """Whether files other than ``texts`` are saved: the same new texts seen twice in a
+        row (a quarter of a second apart), so that a file half-written supersedes nothing."""
+        running, seen = self.fingerprint(texts), [""]
+
+        def newer() -> bool:
+            now = self.fingerprint(self.current_texts())
+            again, seen[0] = now == seen[0], now
+            return now != running and again
+
+        return newer
 
     def discover(self) -> None:
         """Track the repository's modules imported since the last look (lazy imports).

@@ -36,7 +36,8 @@ class Transaction:
 
     Use it as a context manager: ``with Transaction(...) as t: staged = t.stage(...);
     t.commit()``. Without a ``plan`` nothing is staged, and ``run`` runs other work
-    (``__init__`` alone) under the same time limit and roll-back.
+    (``__init__`` alone) under the same time limit and roll-back. ``superseded()`` says when a
+    newer save of the files makes the work pointless: it is then given up (see ``run``).
     """
 
     def __init__(
@@ -45,8 +46,10 @@ class Transaction:
         error: type[HandlerKitError],
         plan: Plan | None = None,
         old: Mapping[str, Source] | None = None,
+        superseded: Callable[[], bool] | None = None,
     ) -> None:
         self.plan = plan
+        self.superseded = superseded
         self.ledger = Ledger.of(repository)
         self.staging = Staging(repository, error, self.ledger, plan, old)
         self.snapshot = self.ledger.snapshot()  # the patched values of the last good run
@@ -78,7 +81,9 @@ class Transaction:
     def run(self, work: Callable[[], T], timeout: float | None = None) -> T:
         """Run ``work`` here, or given a ``timeout`` in the reload thread with that time limit
         (see :func:`~handler_kit.reload.worker.run_bounded`)."""
-        return work() if timeout is None else run_bounded(work, self.staging, timeout)
+        if timeout is None:
+            return work()
+        return run_bounded(work, self.staging, timeout, self.superseded)
 
     def commit(self) -> None:
         """Keep what ran; forget the patches of the modules that ran whose statements are gone."""

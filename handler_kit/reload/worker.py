@@ -1,7 +1,8 @@
 """The thread reloads run in, with a time limit: a stage that hangs is given up, not waited for.
 
-``run_bounded`` runs a stage in the reload thread and gives it up after its time limit or at
-Ctrl-C: the staging is rolled back at once and the thread is asked to stop.
+``run_bounded`` runs a stage in the reload thread and gives it up after its time limit, at
+Ctrl-C, or when a newer save of the files supersedes it: the staging is rolled back at once
+and the thread is asked to stop.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import Abandoned, HandlerReloadError, ReloadInterrupted
+from ..errors import Abandoned, HandlerReloadError, ReloadInterrupted, ReloadSuperseded
 from .memory import release_failed
 from .staging import Staging
 
@@ -59,12 +60,18 @@ def _current_worker() -> _Worker:
         return _worker
 
 
-def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
-    """Run ``work`` (a stage) in the reload thread; give it up after ``timeout`` s or Ctrl-C.
+def run_bounded(
+    work: Callable[[], T],
+    staging: Staging,
+    timeout: float,
+    superseded: Callable[[], bool] | None = None,
+) -> T:
+    """Run ``work`` (a stage) in the reload thread; give it up after ``timeout`` s, at Ctrl-C,
+    or once ``superseded()`` (asked every quarter of a second) says a newer save is there.
 
     A given-up staging is rolled back at once and can never commit; its thread is asked to
     stop (which ends a busy loop, not a sleep) and left to finish on its own. The error names
-    the file and line it was running.
+    the file and line it was running (ReloadSuperseded for a newer save).
     """
     result: dict[str, Any] = {}
     finished = threading.Event()
@@ -90,8 +97,11 @@ def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
             left = started + timeout - time.monotonic()
             if left <= 0:
                 reason = f"ran past its time limit of {timeout:g} s"
-            else:
-                finished.wait(min(left, 0.25))  # short waits: Ctrl-C is seen at once
+            elif finished.wait(min(left, 0.25)):  # short waits: Ctrl-C is seen at once
+                break
+            elif superseded is not None and superseded():
+                took = time.monotonic() - started
+                reason = f"was superseded by a newer save after {took:.1f} s"
     except KeyboardInterrupt:
         reason = "was interrupted (Ctrl-C)"
     if reason:
@@ -102,13 +112,22 @@ def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
         if not finished.is_set():
             _stop(worker.thread)
         running = f" while running {function}" if function else ""
-        error = ReloadInterrupted if reason.startswith("was interrupted") else HandlerReloadError
+        error, hint = (
+            HandlerReloadError,
+            (
+                "Nothing was swapped in. If the code is just slow, give it more time: "
+                "reload(timeout=SECONDS), --reload-timeout SECONDS."
+            ),
+        )
+        if reason.startswith("was interrupted"):
+            error = ReloadInterrupted
+        elif reason.startswith("was superseded"):
+            error, hint = ReloadSuperseded, "Nothing of it was swapped in."
         raise error(
             f"the reload {reason}{running}; it was abandoned",
             file=file or staging.repository.entry.file,
             line=line,
-            hint="Nothing was swapped in. If the code is just slow, give it more time: "
-            "reload(timeout=SECONDS), --reload-timeout SECONDS.",
+            hint=hint,
         )
     if "error" in result:
         if isinstance(result["error"], Abandoned):

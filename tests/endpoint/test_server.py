@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import fixture_text
+from conftest import fixture_text, wait_for_no_reload_threads
 from PIL import Image
 
 import handler_kit
@@ -671,3 +671,16 @@ def test_serve_reload_builds_the_handler_again_when_the_files_are_put_back(repo)
         assert lines[2].startswith("handler.py re-initialised in ")
         assert "there was no handler (a free-first re-init lost it): built it again" in lines[2]
         assert httpx.post(url, json={"inputs": "a"}).json() == {"label": "sadness", "version": 1}
+
+
+def test_serve_reload_serves_a_fix_saved_while_an_edit_hangs(repo):
+    repo.write("handler.py", "server/version_v1.py")
+    with running(repo, reload=True, interval=0.05) as (lines, url):
+        repo.write("handler.py", "hostile/retry_forever_init.py")  # hangs; its limit: 60 s
+        time.sleep(0.5)
+        repo.write("handler.py", "server/version_v2.py")
+        wait_for(lines, 2)
+        assert lines[1].startswith("handler.py reloaded hot in "), lines
+        assert "the reload was superseded by a newer save after " in lines[1]
+        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
+    wait_for_no_reload_threads()

@@ -1,6 +1,11 @@
 """live.py: calling a LiveHandler checks the payload as production's server checks a request."""
 
+import re
+import threading
+import time
+
 import pytest
+from conftest import fixture_text, wait_for_no_reload_threads
 
 import handler_kit
 from handler_kit import HandlerKitError, HandlerReloadError
@@ -106,3 +111,59 @@ def test_a_broken_file_put_back_as_it_was_is_said_by_the_automatic_reload(config
     report = configured.reload_if_changed()
     assert str(report) == "handler.py back to the last good version: nothing to reload"
     assert configured.reload_if_changed() is None
+
+
+# --- a newer save supersedes a reload that still runs ---------------------------------------------
+
+
+def _reload_in_a_thread(live):
+    """``live.reload_if_changed()`` in a thread, as serve --reload and autoreload run it."""
+    outcome = {}
+
+    def reload():
+        try:
+            outcome["report"] = live.reload_if_changed()
+        except HandlerKitError as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=reload)
+    thread.start()
+    return thread, outcome
+
+
+@pytest.mark.parametrize(
+    ("hanging", "lines", "where"),
+    [
+        ("hostile/retry_forever_init.py", "1[5-9]|20", "__init__"),  # inside the retry loop
+        ("fatal/busy_loop.py", "9", "<module>"),
+    ],
+)
+def test_a_fix_saved_while_an_edit_hangs_is_served_at_once(repo, hanging, lines, where):
+    repo.write("handler.py", "base.py")
+    live = handler_kit.load(repo.path)
+    repo.write("handler.py", hanging)
+    thread, outcome = _reload_in_a_thread(live)  # its time limit: 60 s
+    time.sleep(0.5)
+    repo.write("handler.py", "call_edited.py")  # the fix, saved while the edit hangs
+    thread.join(15)
+    assert not thread.is_alive() and "error" not in outcome, outcome
+    report = str(outcome["report"])
+    assert report.startswith("handler.py reloaded hot in")  # against the last good version
+    superseded = rf"handler\.py:({lines}): the reload was superseded by a newer save after "
+    assert re.search(rf"\nnote: .*{superseded}.* while running {where}; it was abandoned", report)
+    assert live({"inputs": "a good day"}) == [{"label": "POSITIVE", "score": 1.0}]
+    wait_for_no_reload_threads()  # the hanging one was stopped
+
+
+def test_a_newer_save_is_a_new_text_seen_twice_in_a_row_not_a_write_in_progress(repo):
+    repo.write("handler.py", "base.py")
+    live = handler_kit.load(repo.path)
+    newer = live._newer_save(live.current_texts())  # what a running reload asks
+    assert not newer()
+    repo.write("handler.py", "call_edited.py")
+    assert not newer()  # seen once: it may be a write in progress
+    repo.write("handler.py", text=fixture_text("call_edited.py") + "\n# still writing\n")
+    assert not newer()
+    assert newer()  # the same new text twice in a row: saved
+    repo.write("handler.py", "base.py")  # back to what the reload runs
+    assert not newer() and not newer()
