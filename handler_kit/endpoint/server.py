@@ -16,6 +16,7 @@ and every request with ``--verbose``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import ipaddress
@@ -29,7 +30,6 @@ from collections.abc import Iterator, Mapping
 from functools import partial
 from typing import Any
 
-import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -38,7 +38,7 @@ from starlette.routing import Route
 from .. import colab
 from ..errors import HandlerKitError, ReloadInterrupted, describe, handler_frames
 from . import contract
-from .running import Endpoint, EndpointLog, Stats, endpoint_logger
+from .running import Call, Calls, Endpoint, EndpointLog, Stats, endpoint_logger
 from .vertex import describe_routes, vertex_port, vertex_routes
 
 MAX_BODY = 32 * 2**20
@@ -92,7 +92,10 @@ class Service:
         self.token, self.max_body, self.task = token, max_body, task
         self.stats = stats if stats is not None else Stats()
         self.log = log if log is not None else endpoint_logger(logging.NullHandler())
-        self.limiter = anyio.CapacityLimiter(concurrency)
+        # The instance serving now: a LiveHandler's changes with each reload.
+        self.calls = Calls(
+            concurrency, lambda: id(getattr(handler, "instance", handler)), self.stats
+        )
 
     def unauthorised(self, request: Request) -> Response | None:
         """401 when a token is required and the request does not carry it."""
@@ -106,8 +109,7 @@ class Service:
 
     async def metrics(self, request: Request) -> Response:
         # Production's two Prometheus lines: calls running now, calls waiting for a worker.
-        running = self.limiter.borrowed_tokens
-        waiting = self.limiter.statistics().tasks_waiting
+        running, waiting = self.calls.busy, self.calls.waiting
         text = f"inf_batch_current_size {running}\ninf_queue_size {waiting}\n"
         return self.unauthorised(request) or PlainTextResponse(text)
 
@@ -115,7 +117,8 @@ class Service:
         started = time.perf_counter()
         stats = self.stats
         stats.requests += 1
-        response = self.unauthorised(request) or await self.answer(request)
+        number = stats.requests
+        response = self.unauthorised(request) or await self.answer(request, number)
         if response.status_code == 200:
             stats.ok += 1
         else:
@@ -125,9 +128,10 @@ class Service:
         self.log.info("POST %s %s | %.2f ms", request.url.path, response.status_code, ms)
         return response
 
-    async def answer(self, request: Request) -> Response:
+    async def answer(self, request: Request, number: int = 0) -> Response:
         """Production's predict: decode the request, run the handler, then write the answer
-        by the Accept header; every failure is a 400 with its message."""
+        by the Accept header; every failure is a 400 with its message. ``number``: the
+        request's, for the log."""
         body = await read_body(request, self.max_body)
         if body is None:
             limit = self.max_body
@@ -139,13 +143,14 @@ class Service:
             )
         except Exception as error:  # ours, or what production's own code fails on (odd bodies)
             return bad_request(error)
+        call = Call(number, request.url.path, _preview(data), self.calls.handler())
         try:
-            result = await anyio.to_thread.run_sync(partial(self.call, data), limiter=self.limiter)
+            result = await self.calls.run(partial(self.call, data), call, self.log)
         except HandlerKitError as error:
             return bad_request(error)
         except Exception as error:
             return self.handler_failed(request, error)
-        except anyio.get_cancelled_exc_class():
+        except asyncio.CancelledError:
             raise
         except BaseException as error:  # production's `except Exception` lets it by: uvicorn 500
             return self.handler_failed(request, error)
@@ -175,6 +180,15 @@ class Service:
             self.stats.last_error,
         )
         return PlainTextResponse("Internal Server Error", 500)
+
+
+def _preview(data: Any) -> str:
+    """The request's inputs in a few words, to say which request a log line is about."""
+    inputs = data.get("inputs", data.get("instances")) if isinstance(data, dict) else data
+    text = (
+        repr(inputs) if isinstance(inputs, (str, int, float, list, dict)) else type(inputs).__name__
+    )
+    return f"inputs {text[:40]}{'...' if len(text) > 40 else ''}"
 
 
 def refused(status: int, message: str) -> Response:
@@ -379,11 +393,13 @@ def run(
     stop = stop or threading.Event()
     echo = echo or partial(print, flush=True)  # flushed: a pipe reader sees each line now
     printer = _Echo(echo)
-    printer.setLevel(logging.INFO if verbose else logging.ERROR)
+    printer.setLevel(logging.CRITICAL + 1)  # the start-up's warning is echoed below, once
     with serve(live, host, port, token, concurrency, log=printer) as endpoint:
         echo(f"serving {live.file} at {endpoint.url} ({describe_routes(os.environ)})")
         if endpoint.warning:
             echo(f"warning: {endpoint.warning}")
+        # Handler errors, calls left behind by a reload; with verbose, every request.
+        printer.setLevel(logging.INFO if verbose else logging.WARNING)
         try:
             if not reload:
                 while endpoint.running and not stop.wait(interval):

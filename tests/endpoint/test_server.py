@@ -684,3 +684,43 @@ def test_serve_reload_serves_a_fix_saved_while_an_edit_hangs(repo):
         assert "the reload was superseded by a newer save after " in lines[1]
         assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
     wait_for_no_reload_threads()
+
+
+def test_a_call_that_never_returns_holds_no_slot_once_a_reload_replaced_its_handler(repo):
+    repo.write("handler.py", "hostile/hung_call.py")
+    live = handler_kit.load(repo.path)
+    old = live.module
+
+    def lora(url):
+        return {"inputs": "a cat", "parameters": {"lora": url}}
+
+    try:
+        with serve(live) as endpoint, ThreadPoolExecutor(2) as pool:
+            assert post(endpoint, json=lora("a")).json()["adapter"] == "adapter:a"
+            hung = pool.submit(post, endpoint, json=lora("b"))  # waits for the lock forever
+            for _ in range(500):  # at most 5 s for it to start
+                if endpoint.stats.requests == 2:
+                    break
+                time.sleep(0.01)
+            queued = pool.submit(post, endpoint, json={"inputs": "x"})
+            time.sleep(0.3)
+            assert not queued.done()  # one call at a time, as production: it waits
+            text = fixture_text("hostile/hung_call.py").replace('"version": 1', '"version": 2')
+            repo.write("handler.py", text=text.replace("_LOADING.acquire()", "pass"))
+            live.reload()
+            # The queued request and the next ones are answered by the new handler.
+            assert queued.result(timeout=15).json() == {"adapter": None, "version": 2}
+            assert post(endpoint, json=lora("c")).json()["version"] == 2
+            assert not hung.done()
+            assert "request #2 (POST /, inputs 'a cat') running since " in endpoint.log
+            assert "on the handler a reload replaced, and holds no slot any more" in endpoint.log
+            assert "\nleft behind by a reload: request #2 (POST /, inputs 'a cat')" in repr(
+                endpoint
+            )
+            old._LOADING.release()  # the hung call ends at last, on the old code
+            assert hung.result(timeout=10).json() == {"adapter": "adapter:b", "version": 1}
+            assert "left behind by a reload" not in repr(endpoint)
+            assert "request #2, left behind by a reload, ended after" in endpoint.log
+    finally:
+        if old._LOADING.locked():
+            old._LOADING.release()
