@@ -19,7 +19,7 @@ from types import ModuleType, TracebackType
 from typing import Any, TypeVar
 
 from ..errors import HandlerKitError
-from . import memory
+from . import memory, signals
 from .decision import Decision, Mode
 from .loader import build, handler_class
 from .patches import Ledger
@@ -91,17 +91,23 @@ class Transaction:
         self.committed = True
 
     def rollback(self) -> None:
-        """Put back every sys.modules entry the staging replaced, and the patched values."""
+        """Put back every sys.modules entry the staging replaced, the patched values, and the
+        signal handlers in place before it."""
         self.staging.rollback()
         self.ledger.restore(self.snapshot)
+        signals.restore(self.staging.signals)
 
     @property
     def notes(self) -> list[str]:
-        """What the user should know: library patches that could not be put back."""
+        """What the user should know: library patches that could not be put back, signal
+        handlers not installed."""
         return [
-            f"could not put back {what} before running the module again: restart the kernel "
-            "for production's single import"
-            for what in self.staging.unrestored
+            *(
+                f"could not put back {what} before running the module again: restart the "
+                "kernel for production's single import"
+                for what in self.staging.unrestored
+            ),
+            *self.staging.notes,
         ]
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import Abandoned, HandlerReloadError, ReloadInterrupted, ReloadSuperseded
+from . import signals
 from .memory import release_failed
 from .staging import Staging
 
@@ -74,15 +75,18 @@ def run_bounded(
     the file and line it was running (ReloadSuperseded for a newer save).
     """
     result: dict[str, Any] = {}
-    finished = threading.Event()
+    finished, wake = threading.Event(), threading.Event()  # wake: finished, or a signal install
+    route = signals.Route(wake)  # signal.signal in the reload thread: run here, or skipped
 
     def job() -> None:
         try:
-            result["value"] = work()
+            with signals.routed(route):
+                result["value"] = work()
         except BaseException as exc:  # every outcome is reported to the waiting thread
             result["error"] = exc
         finally:
             finished.set()
+            wake.set()
         if staging.abandoned:  # given up while it ran: what it built or raised is nobody's
             _forget(result)
 
@@ -97,13 +101,17 @@ def run_bounded(
             left = started + timeout - time.monotonic()
             if left <= 0:
                 reason = f"ran past its time limit of {timeout:g} s"
-            elif finished.wait(min(left, 0.25)):  # short waits: Ctrl-C is seen at once
                 break
-            elif superseded is not None and superseded():
+            wake.wait(min(left, 0.25))  # short waits: Ctrl-C is seen at once
+            wake.clear()
+            route.serve()
+            if not finished.is_set() and superseded is not None and superseded():
                 took = time.monotonic() - started
                 reason = f"was superseded by a newer save after {took:.1f} s"
     except KeyboardInterrupt:
         reason = "was interrupted (Ctrl-C)"
+    staging.signals.update(route.before)  # put back if the reload is rolled back
+    staging.notes += route.skipped
     if reason:
         file, line, function = _where(worker.thread, staging.repository.path)
         staging.abandon()
