@@ -22,6 +22,7 @@ import inspect
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -37,8 +38,11 @@ from starlette.routing import Route
 
 from .. import colab
 from ..errors import HandlerKitError, ReloadInterrupted, describe, handler_frames
+from ..reload import flight
+from ..reload.report import Outcome
 from . import contract
 from .running import Call, Calls, Endpoint, EndpointLog, Stats, endpoint_logger
+from .supervisor import Supervised
 from .vertex import describe_routes, vertex_port, vertex_routes
 
 MAX_BODY = 32 * 2**20
@@ -281,6 +285,7 @@ def serve(
     start_timeout: float = 10,
     log: logging.Handler | None = None,
     env: Mapping[str, str] | None = None,
+    sock: socket.socket | None = None,
 ) -> Endpoint:
     """Serve ``handler`` (a LiveHandler or any callable) over HTTP in a background thread.
 
@@ -289,9 +294,10 @@ def serve(
     keeps its log (``endpoint.log``); ``log`` is one more handler for it, such as a
     ``logging.StreamHandler()`` to print it. ``env`` holds production's variables (default:
     this process's environment): HF_TASK, AIP_MODE and the Vertex AI routes. In Colab,
-    ``browser_url`` is Colab's proxy to the port, the address a browser can open.
+    ``browser_url`` is Colab's proxy to the port, the address a browser can open. ``sock``: a
+    socket already listening, to serve on instead (``host`` and ``port`` are then its).
     """
-    sock = listen(host, port)
+    sock = sock or listen(host, port)
     stats, memory = Stats(), EndpointLog()
     logger = endpoint_logger(memory, *([log] if log is not None else []))
     app = create_app(handler, token, max_body, concurrency, stats, logger, env)
@@ -375,6 +381,7 @@ def run(
     reload_timeout: float | None = None,
     reinit_memory: str = "auto",
     verbose: bool = False,
+    supervised: Supervised | None = None,
 ) -> None:
     """Load ``repo`` and serve it until ``stop`` is set (or Ctrl-C); the CLI's ``serve``.
 
@@ -383,19 +390,26 @@ def run(
     ends the program (``sys.exit``) or runs past ``reload_timeout`` seconds is reported, and
     the last good handler keeps serving; the server never stops for an edit. Handler
     errors are echoed with their traceback (your files); with ``verbose``, every request too.
+    ``supervised``: run as the child of ``serve --reload``'s supervisor (see supervisor.py).
     """
-    import watchfiles
-
     from ..reload.live import load
 
-    live = load(repo)
+    if supervised and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # the supervisor's stop: as Ctrl-C, "stopped"
+    texts = flight.take_good(supervised.last_good) if supervised and supervised.last_good else None
+    live = load(repo, texts)
+    if supervised and supervised.crashed:
+        live.count_as_failed(supervised.crashed)
     port = vertex_port(port)
     stop = stop or threading.Event()
     echo = echo or partial(print, flush=True)  # flushed: a pipe reader sees each line now
     printer = _Echo(echo)
     printer.setLevel(logging.CRITICAL + 1)  # the start-up's warning is echoed below, once
-    with serve(live, host, port, token, concurrency, log=printer) as endpoint:
+    sock = socket.socket(fileno=supervised.fd) if supervised else None
+    with serve(live, host, port, token, concurrency, log=printer, sock=sock) as endpoint:
         echo(f"serving {live.file} at {endpoint.url} ({describe_routes(os.environ)})")
+        if texts:
+            echo("(the last good version of the code, not the files on disk)")
         if endpoint.warning:
             echo(f"warning: {endpoint.warning}")
         # Handler errors, calls left behind by a reload; with verbose, every request.
@@ -405,20 +419,44 @@ def run(
                 while endpoint.running and not stop.wait(interval):
                     pass
             else:
-                for changes in watchfiles.watch(
-                    live.path,
-                    stop_event=stop,
-                    yield_on_timeout=True,
-                    rust_timeout=int(interval * 1000),
-                    debounce=100,
-                ):
-                    if not endpoint.running:
-                        break
-                    if changes or live.changed():  # a missed event costs one text compare
-                        _reload_changed(live, echo, reload_timeout, reinit_memory)
+                watch = partial(_reload_changed, live, echo, reload_timeout, reinit_memory)
+                _watch(live, endpoint, stop, interval, watch, supervised is not None)
         except KeyboardInterrupt:
             pass
     echo("stopped")
+
+
+def _watch(
+    live: Any,
+    endpoint: Endpoint,
+    stop: threading.Event,
+    interval: float,
+    reload: Any,
+    supervised: bool,
+) -> None:
+    """Reload on each change of the repository's files until ``stop`` (or the supervisor,
+    when ``supervised``, is gone); a supervised server keeps each good version for the
+    supervisor."""
+    import watchfiles
+
+    parent = os.getppid()
+    if supervised:
+        flight.keep_good({n: s.text for n, s in live.sources.items()})
+    for changes in watchfiles.watch(
+        live.path,
+        stop_event=stop,
+        yield_on_timeout=True,
+        rust_timeout=int(interval * 1000),
+        debounce=100,
+    ):
+        if not endpoint.running or (supervised and os.getppid() != parent):
+            break
+        if (changes or live.changed()) and reload() and supervised:  # a missed event: compare
+            flight.keep_good({n: s.text for n, s in live.sources.items()})
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 class _Echo(logging.Handler):
@@ -435,7 +473,9 @@ class _Echo(logging.Handler):
 
 def _reload_changed(
     live: Any, echo: Any, timeout: float | None = None, memory: str = "auto"
-) -> None:
+) -> bool:
+    """Reload what changed and echo what happened; True when new code serves now."""
+    report = None
     try:
         report = live.reload_if_changed(timeout=timeout, memory=memory)
     except ReloadInterrupted:
@@ -451,3 +491,4 @@ def _reload_changed(
     else:
         if report is not None:
             echo(str(report))
+    return report is not None and report.mode is not Outcome.UNCHANGED

@@ -9,18 +9,15 @@ or rolled back), and only then swapped in, in one step.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import gc
 import html
 import sys
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import Any
 
 from .. import style
@@ -33,11 +30,11 @@ from ..errors import (
     ReloadSuperseded,
     describe,
 )
-from . import loader
+from . import flight, loader
 from .decision import Mode
 from .imports import ImportRecorder, imported_source
 from .loader import build
-from .memory import Built, Footprint, Memory, release_failed, room_for_two
+from .memory import Built, Footprint, Memory, gc_paused, release, release_failed, room_for_two
 from .plan import Plan, plan
 from .report import Outcome, ReloadReport
 from .repository import Entry, Repository, Source, digest, read_source
@@ -49,23 +46,6 @@ Text = str | None | HandlerKitError
 
 CHECK_HINT = " To call the handler with it anyway: handler(data, check=False)."
 SUPERSEDED_IN_A_ROW = 20  # newer saves an automatic reload gives way to, before it runs one
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a reload runs (turned back on whatever happens).
-
-    A reload makes thousands of syntax-tree objects; with a model loaded, each automatic
-    collection they set off walks hundreds of thousands of objects, taking longer than the
-    reload itself.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _Waiting:
@@ -108,56 +88,28 @@ class _NoHandler:
         )
 
 
-def release(instance: Any) -> tuple[bool, list[str]]:
-    """Let go of a replaced instance: whether it is gone, and what to say about it.
-
-    Reference counting frees it at once, as a rule; a full garbage collection (hundreds of
-    milliseconds with a model loaded) runs only when a reference cycle keeps it alive, and
-    what still holds it afterwards is named.
-    """
-    cls = type(instance).__name__
-    try:
-        ref = weakref.ref(instance)
-    except TypeError:  # no weak references to it (__slots__): collect to be sure
-        del instance
-        gc.collect()
-        return True, []
-    del instance
-    if ref() is None:
-        return True, []
-    holders = _holders(ref())
-    gc.collect()
-    if ref() is None:
-        return True, [
-            f"the old {cls} was held in a reference cycle (by a {holders}): a garbage "
-            "collection freed it"
-        ]
-    return False, [
-        f"the old {cls} is still alive (a {_holders(ref())} refers to it): its model stays in "
-        "memory until that reference goes"
-    ]
-
-
-def _holders(instance: Any) -> str:
-    """The types of what refers to ``instance``, say ``method`` or ``dict``."""
-    kinds = sorted(
-        {type(r).__name__ for r in gc.get_referrers(instance) if not isinstance(r, FrameType)}
-    )
-    return ", ".join(kinds) or "frame"
-
-
-def load(path: str | Path = ".") -> LiveHandler:
+def load(path: str | Path = ".", texts: Mapping[str, str] | None = None) -> LiveHandler:
     """Load the handler of the repository at ``path`` as production does: a LiveHandler.
 
     Whatever handler.py or ``__init__`` raises (SystemExit and KeyboardInterrupt included)
-    becomes a HandlerLoadError that names the file and line.
+    becomes a HandlerLoadError that names the file and line. ``texts`` (module name -> text)
+    are run in place of the files' (the last good version, after the files crashed a server).
     """
     started = time.perf_counter()
     repository = Repository.find(path)
+    ended = flight.ended(repository.path)  # the last process that loaded it died loading it?
     loader.prepare(repository)
-    planned = Plan.first_load(repository, read_source(repository.entry.file, HandlerLoadError))
+    key = repository.entry.module_key
+    text = texts[key] if texts else read_source(repository.entry.file, HandlerLoadError)
+    planned = Plan.first_load(repository, text)
+    if texts:  # the siblings' texts too, each run when first imported
+        siblings = {n: t for n, t in texts.items() if n != key}
+        planned = dataclasses.replace(planned, rerun=siblings, texts={**planned.texts, **siblings})
     try:
-        with Transaction(repository, HandlerLoadError, planned) as transaction:
+        with (
+            flight.loading(repository.path, [repository.entry.file], digest(text), "loading"),
+            Transaction(repository, HandlerLoadError, planned) as transaction,
+        ):
             staged = transaction.stage()
             transaction.commit()
     except Abandoned as exc:
@@ -165,8 +117,10 @@ def load(path: str | Path = ".") -> LiveHandler:
         raise HandlerLoadError("the load was abandoned", file=repository.entry.file) from None
     except BaseException as error:
         release_failed(error)  # the failed model goes now, not when the error does
+        if ended is not None and isinstance(error, HandlerKitError):
+            error.amend(f"Note: {ended}.")
         raise
-    return LiveHandler(repository, staged, time.perf_counter() - started)
+    return LiveHandler(repository, staged, time.perf_counter() - started, ended)
 
 
 def _readable(texts: Mapping[str, Text]) -> dict[str, str | None]:
@@ -185,8 +139,16 @@ class LiveHandler:
     it started with; the next call uses the new one.
     """
 
-    def __init__(self, repository: Repository, staged: Staged, load_seconds: float) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        staged: Staged,
+        load_seconds: float,
+        ended: flight.Ended | None = None,
+    ) -> None:
         self.repository = repository
+        # The last process that loaded this repository, when it ended without a word.
+        self.ended = ended
         self.loaded_at = datetime.now()
         self.load_seconds = load_seconds
         self.reloads = 0
@@ -282,8 +244,11 @@ class LiveHandler:
             self.discover()  # siblings imported lazily since the last look are edited too
             texts = self.current_texts()
             newer = self._newer_save(texts) if supersede else None
+            edited = [s.file for n, s in self._sources.items() if texts.get(n) != s.text]
             try:
-                report = self._reload(mode, texts, started, timeout, memory, newer)
+                # A line first, in case this edit ends the process (a segfault): see flight.py.
+                with flight.loading(self.path, edited, self.fingerprint(texts)):
+                    report = self._reload(mode, texts, started, timeout, memory, newer)
             except BaseException as error:
                 self._failed = self.fingerprint(texts)
                 release_failed(error)  # memory back to where it was before the attempt
@@ -443,6 +408,11 @@ class LiveHandler:
         if isinstance(error, HandlerKitError):
             error.amend(f"The old model had been freed first (free-first re-init); {said}.", advice)
 
+    def count_as_failed(self, fingerprint: str) -> None:
+        """Count the files whose texts have ``fingerprint`` as a failed reload: they are
+        reloaded once they change (the files that crashed the last server, say)."""
+        self._failed = fingerprint
+
     def changed(self) -> bool:
         """True when there is something to reload or to say: a file differs from the last
         good load and from the last failed one; or, after a failure, any file changed (put
@@ -534,13 +504,20 @@ class LiveHandler:
             f"in {self.load_seconds:.2f} s, {reloads}"
         )
 
+    def _ended(self) -> str:
+        """What the last process that loaded this repository was doing when it died."""
+        return f"note: the last process to load this repository: {self.ended}" if self.ended else ""
+
     def __repr__(self) -> str:
-        return f"<LiveHandler {self._summary()}>"
+        ended = f"\n{self._ended()}" if self.ended else ""
+        return f"<LiveHandler {self._summary()}>{ended}"
 
     def _repr_html_(self) -> str:
         last = html.escape(f"last: {self.last_report}")
         last = f'<br><small style="color:{style.MUTED}">{last}</small>'
+        ended = html.escape(self._ended())
+        ended = f'<br><span style="color:{style.WARN}">{ended}</span>' if ended else ""
         return (
             f'<div style="color:{style.TEXT}"><b>LiveHandler</b> {html.escape(self._summary())}'
-            f"{last if self.last_report else ''}</div>"
+            f"{last if self.last_report else ''}{ended}</div>"
         )

@@ -8,13 +8,14 @@ to this process (resident memory, and memory allocated on each CUDA device torch
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import sys
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from types import ModuleType
+from types import FrameType, ModuleType
 from typing import Any, TypeVar
 
 from ..choice import Choice
@@ -190,6 +191,61 @@ def _cuda_free() -> list[int]:
     if torch is None or not torch.cuda.is_available():
         return []
     return [torch.cuda.mem_get_info(d)[0] for d in range(torch.cuda.device_count())]
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a reload runs (turned back on whatever happens).
+
+    A reload makes thousands of syntax-tree objects; with a model loaded, each automatic
+    collection they set off walks hundreds of thousands of objects, taking longer than the
+    reload itself.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def release(instance: Any) -> tuple[bool, list[str]]:
+    """Let go of a replaced instance: whether it is gone, and what to say about it.
+
+    Reference counting frees it at once, as a rule; a full garbage collection (hundreds of
+    milliseconds with a model loaded) runs only when a reference cycle keeps it alive, and
+    what still holds it afterwards is named.
+    """
+    cls = type(instance).__name__
+    try:
+        ref = weakref.ref(instance)
+    except TypeError:  # no weak references to it (__slots__): collect to be sure
+        del instance
+        gc.collect()
+        return True, []
+    del instance
+    if ref() is None:
+        return True, []
+    holders = _holders(ref())
+    gc.collect()
+    if ref() is None:
+        return True, [
+            f"the old {cls} was held in a reference cycle (by a {holders}): a garbage "
+            "collection freed it"
+        ]
+    return False, [
+        f"the old {cls} is still alive (a {_holders(ref())} refers to it): its model stays in "
+        "memory until that reference goes"
+    ]
+
+
+def _holders(instance: Any) -> str:
+    """The types of what refers to ``instance``, say ``method`` or ``dict``."""
+    kinds = sorted(
+        {type(r).__name__ for r in gc.get_referrers(instance) if not isinstance(r, FrameType)}
+    )
+    return ", ".join(kinds) or "frame"
 
 
 def release_failed(error: BaseException) -> None:

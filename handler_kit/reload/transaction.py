@@ -19,7 +19,7 @@ from types import ModuleType, TracebackType
 from typing import Any, TypeVar
 
 from ..errors import HandlerKitError
-from . import memory, signals
+from . import memory, process
 from .decision import Decision, Mode
 from .loader import build, handler_class
 from .patches import Ledger
@@ -82,7 +82,8 @@ class Transaction:
         """Run ``work`` here, or given a ``timeout`` in the reload thread with that time limit
         (see :func:`~handler_kit.reload.worker.run_bounded`)."""
         if timeout is None:
-            return work()
+            with process.guarded():  # os._exit refused here too
+                return work()
         return run_bounded(work, self.staging, timeout, self.superseded)
 
     def commit(self) -> None:
@@ -95,7 +96,7 @@ class Transaction:
         signal handlers in place before it."""
         self.staging.rollback()
         self.ledger.restore(self.snapshot)
-        signals.restore(self.staging.signals)
+        process.restore(self.staging.signals)
 
     @property
     def notes(self) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import Abandoned, HandlerReloadError, ReloadInterrupted, ReloadSuperseded
-from . import signals
+from . import process
 from .memory import release_failed
 from .staging import Staging
 
@@ -76,11 +76,11 @@ def run_bounded(
     """
     result: dict[str, Any] = {}
     finished, wake = threading.Event(), threading.Event()  # wake: finished, or a signal install
-    route = signals.Route(wake)  # signal.signal in the reload thread: run here, or skipped
+    route = process.Route(wake)  # signal.signal in the reload thread: run here, or skipped
 
     def job() -> None:
         try:
-            with signals.routed(route):
+            with process.guarded(route):
                 result["value"] = work()
         except BaseException as exc:  # every outcome is reported to the waiting thread
             result["error"] = exc

@@ -4,6 +4,7 @@ import base64
 import contextlib
 import io
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -724,3 +725,40 @@ def test_a_call_that_never_returns_holds_no_slot_once_a_reload_replaced_its_hand
     finally:
         if old._LOADING.locked():
             old._LOADING.release()
+
+
+@pytest.mark.slow  # three processes start: seconds
+def test_serve_reload_starts_the_server_again_when_an_edit_crashes_it(repo, tmp_path):
+    repo.write("handler.py", "server/version_v1.py")
+    command = [
+        Path(sys.executable).parent / "handler-kit", "serve", str(repo.path), "--port", "0",
+        "--reload",
+    ]  # fmt: skip
+    env = {**os.environ, "HANDLER_KIT_CACHE": str(tmp_path / "cache")}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")))
+    reader.start()
+    try:
+        wait_for(lines, 1)
+        url = lines[0].split(" at ")[1].split(" ")[0]
+        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 1
+        repo.write("handler.py", "hostile/segfault_at_import.py")
+        wait_for(lines, 5, seconds=30)
+        said = "".join(lines[1:5])
+        assert "the server ended (SIGSEGV) while reloading handler.py (saved " in said
+        assert "Fatal Python error: Segmentation fault; handler.py:7 in <module>" in said
+        assert "starting it again with the last good version of the code; the files that " in said
+        assert lines[3].startswith(f"serving {repo.path.resolve() / 'handler.py'} at {url} ")
+        assert lines[4] == "(the last good version of the code, not the files on disk)\n"
+        # The same address, the last good code; the crashing files are not loaded again.
+        assert httpx.post(url, json={"inputs": "b"}, timeout=10).json()["version"] == 1
+        repo.write("handler.py", "server/version_v2.py")
+        wait_for(lines, 6)
+        assert lines[5].startswith("handler.py reloaded hot in ")
+        assert httpx.post(url, json={"inputs": "c"}).json()["version"] == 2
+    finally:
+        process.terminate()  # the supervisor stops its server too
+        process.wait(20)
+        reader.join(10)
+    assert lines[-1] == "stopped\n" and process.returncode == 0

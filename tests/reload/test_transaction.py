@@ -1,6 +1,5 @@
 """transaction.py: a load or reload keeps all of its new code, or none of it."""
 
-import os
 import sys
 
 import pytest
@@ -99,61 +98,3 @@ def test_the_first_load_s_plan_runs_the_entry_and_builds_the_handler(repo):
     assert (staged.mode, staged.decision.reason) == (Mode.REINIT, "loaded")
     assert type(staged.instance).__name__ == "EndpointHandler"
     assert set(staged.executed) == {ENTRY} and sys.modules[ENTRY] is staged.module
-
-
-# --- signal handlers installed at import --------------------------------------------------------
-
-
-@pytest.fixture
-def usr1():
-    """SIGUSR1's handler is put back after the test."""
-    import signal
-
-    before = signal.getsignal(signal.SIGUSR1)
-    yield signal.SIGUSR1
-    signal.signal(signal.SIGUSR1, before)
-
-
-@pytest.mark.parametrize(
-    "fixture", ["hostile/signal_at_import.py", "hostile/signal_in_function.py"]
-)
-def test_a_signal_handler_installed_at_import_is_installed_by_every_reload(repo, usr1, fixture):
-    import signal
-
-    text = fixture_text(fixture)
-    repo.write("handler.py", text=text)
-    live = handler_kit.load(repo.path)
-    for version in ("v2", "v3"):  # every later reload, not only the first
-        repo.write("handler.py", text=text.replace('"v1"', f'"{version}"'))
-        live.reload()  # was: ValueError: signal only works in main thread
-        assert signal.getsignal(usr1) is live.module._stop
-    os.kill(os.getpid(), usr1)
-    stops = live.module.STOPS
-    assert stops == [("v3", usr1)]
-    # A reload that fails after its install puts the last good handler back.
-    repo.write("handler.py", text=text.replace('"v1"', '"v4"') + "\n1 / 0\n")
-    with pytest.raises(HandlerReloadError, match="ZeroDivisionError"):
-        live.reload()
-    assert signal.getsignal(usr1) is live.module._stop and live.module.STOPS[0][0] == "v3"
-
-
-def test_a_reload_from_another_thread_says_the_signal_handler_was_not_installed(repo, usr1):
-    import signal
-    import threading
-
-    text = fixture_text("hostile/signal_at_import.py")
-    repo.write("handler.py", text=text)
-    live = handler_kit.load(repo.path)
-    installed = signal.getsignal(usr1)
-    repo.write("handler.py", text=text.replace('"v1"', '"v2"'))
-    reports = []
-    thread = threading.Thread(target=lambda: reports.append(live.reload()), name="requests")
-    thread.start()
-    thread.join(10)
-    note = (
-        "note: handler.py:13: signal.signal(SIGUSR1, _stop) was not installed: only Python's "
-        "main thread may install a signal handler, and this reload was started from the "
-        "thread 'requests'"
-    )
-    assert note in str(reports[0])
-    assert signal.getsignal(usr1) is installed  # the handler in place stays

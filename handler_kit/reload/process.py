@@ -1,4 +1,11 @@
-"""Signal handlers a reload's code installs: in the main thread, as production's import does.
+"""What a load's or reload's code does to the whole process: signal handlers, ``os._exit``.
+
+While a load or reload runs its code, the thread that runs it is guarded (:func:`guarded`):
+
+- ``os._exit(n)`` there would end the process at once, the notebook's kernel or the server with
+  it, without a word: it raises :class:`ProcessExit` instead, reported as the edit's error
+  (production's server, which imports the same code, would stop at start-up).
+- ``signal.signal(...)`` is made as production makes it, in the main thread (below).
 
 Production imports handler.py in its main thread, where ``signal.signal(...)`` works (a handler
 that shuts down cleanly on SIGTERM, say). A reload runs the code in a worker thread, so that a
@@ -14,6 +21,7 @@ report says so. Called from any other thread, it is ``signal.signal`` itself.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import signal
 import sys
@@ -23,8 +31,15 @@ from pathlib import Path
 from typing import Any
 
 _original = signal.signal
-_routes: dict[int, Route] = {}  # reload thread id -> where its signal.signal calls go
+_original_exit = os._exit
+_guarded: dict[int, Route | None] = {}  # thread id -> where its signal.signal calls go
 _lock = threading.Lock()
+_pid = os.getpid()  # a process forked by the code is not guarded: its os._exit is its own
+_OUTSIDE = object()
+
+
+class ProcessExit(SystemExit):
+    """``os._exit(n)`` called by a load's or reload's code: refused, and said."""
 
 
 class Route:
@@ -82,20 +97,30 @@ class Route:
 
 
 @contextlib.contextmanager
-def routed(route: Route) -> Iterator[None]:
-    """In the reload thread: its ``signal.signal`` calls go by ``route`` meanwhile."""
+def guarded(route: Route | None = None) -> Iterator[None]:
+    """In the thread that runs a load's or reload's code: ``os._exit`` is refused, and
+    ``signal.signal`` calls go by ``route`` (None: straight through, as in the main thread)."""
+    global _pid
     me = threading.get_ident()
     with _lock:
-        if not _routes:
-            signal.signal = _signal
-        _routes[me] = route
+        if not _guarded:
+            _pid = os.getpid()
+            signal.signal, os._exit = _signal, _exit
+        outer = _guarded.get(me, _OUTSIDE)
+        _guarded[me] = route
     try:
         yield
     finally:
         with _lock:
-            _routes.pop(me, None)
-            if not _routes and signal.signal is _signal:
-                signal.signal = _original
+            if outer is _OUTSIDE:
+                _guarded.pop(me, None)
+            else:
+                _guarded[me] = outer
+            if not _guarded:
+                if signal.signal is _signal:
+                    signal.signal = _original
+                if os._exit is _exit:
+                    os._exit = _original_exit
 
 
 def restore(before: dict[int, Any]) -> None:
@@ -109,8 +134,18 @@ def restore(before: dict[int, Any]) -> None:
 def _signal(signalnum: int, handler: Any) -> Any:
     """``signal.signal`` while a reload runs (a module may keep it: ``from signal import
     signal``); the reload thread's calls go by its route, every other call straight through."""
-    route = _routes.get(threading.get_ident())
+    route = _guarded.get(threading.get_ident())
     return _original(signalnum, handler) if route is None else route.install(signalnum, handler)
+
+
+def _exit(status: int) -> None:
+    """``os._exit`` while a load or reload runs: refused in the thread that runs its code."""
+    if threading.get_ident() in _guarded and os.getpid() == _pid:
+        raise ProcessExit(
+            f"os._exit({status}) would end this process at once, without a word or any "
+            "cleanup (the kernel, the server)"
+        )
+    _original_exit(status)
 
 
 def _name(value: Any) -> str:
