@@ -245,6 +245,7 @@ class LiveHandler:
             texts = self.current_texts()
             newer = self._newer_save(texts) if supersede else None
             edited = [s.file for n, s in self._sources.items() if texts.get(n) != s.text]
+            edited = edited or [self.file]  # a forced re-init, or a rebuild: handler.py
             try:
                 # A line first, in case this edit ends the process (a segfault): see flight.py.
                 with flight.loading(self.path, edited, self.fingerprint(texts)):
@@ -283,7 +284,7 @@ class LiveHandler:
         planned = plan(self.repository, old, readable, self._instance, mode)
         if timeout is None:
             timeout = max(DEFAULT_TIMEOUT, 3 * self._build_seconds)
-        free_first = planned.mode is Mode.REINIT and self._frees_first(memory)
+        free_first = planned.mode is Mode.REINIT and not lost and self._frees_first(memory)
         freed: list[str] = []
         # The running handler's modules, before the staging replaces them in sys.modules.
         previous = {n: sys.modules[n] for n in old if n in sys.modules}

@@ -100,12 +100,15 @@ class Route:
 def guarded(route: Route | None = None) -> Iterator[None]:
     """In the thread that runs a load's or reload's code: ``os._exit`` is refused, and
     ``signal.signal`` calls go by ``route`` (None: straight through, as in the main thread)."""
-    global _pid
+    global _pid, _original, _original_exit
     me = threading.get_ident()
     with _lock:
-        if not _guarded:
+        if not _guarded:  # what is in place now is what is put back (another patch, say)
             _pid = os.getpid()
-            signal.signal, os._exit = _signal, _exit
+            if signal.signal is not _signal:
+                _original, signal.signal = signal.signal, _signal
+            if os._exit is not _exit:
+                _original_exit, os._exit = os._exit, _exit
         outer = _guarded.get(me, _OUTSIDE)
         _guarded[me] = route
     try:

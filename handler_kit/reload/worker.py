@@ -120,12 +120,10 @@ def run_bounded(
         if not finished.is_set():
             _stop(worker.thread)
         running = f" while running {function}" if function else ""
-        error, hint = (
-            HandlerReloadError,
-            (
-                "Nothing was swapped in. If the code is just slow, give it more time: "
-                "reload(timeout=SECONDS), --reload-timeout SECONDS."
-            ),
+        error: type[HandlerReloadError] = HandlerReloadError
+        hint = (
+            "Nothing was swapped in. If the code is just slow, give it more time: "
+            "reload(timeout=SECONDS), --reload-timeout SECONDS."
         )
         if reason.startswith("was interrupted"):
             error = ReloadInterrupted
