@@ -186,8 +186,12 @@ def ended(repo: Path) -> Ended | None:
             continue
         record = record_of(pid)
         _remove(good_file(pid))  # what a dead server kept for its supervisor: of no more use
-        if record is None or (not record.loading and not record.fault):
-            _remove(path)  # it ended quietly, or was killed while idle: nothing to say
+        if (
+            record is None
+            or (not record.loading and not record.fault)
+            or not Path(record.repo).is_dir()
+        ):
+            _remove(path)  # it ended quietly, was killed while idle, or its repository is gone
         elif record.repo == str(repo):
             found = record
             _remove(path)
