@@ -9,8 +9,10 @@ time), and every ratio is against a baseline measured in the same run, interleav
 - ~3,000 modules (torch and transformers imported) against ~250 (a process with only
   handler_kit), and a 5x larger model against MiniLM: the hot reload must stay flat;
 - re-init: against ``EndpointHandler(path)`` alone;
-- peak memory during a re-init, "swap" and "free-first", against the peak of loading one
-  model (each in a fresh process, sampled every 2 ms);
+- peak memory during a re-init, "swap" and "free-first" (and free-first with the model in a
+  module global), against the peak of loading one model (each in a fresh process, sampled
+  every 2 ms);
+- memory after a failed build of a 1 GiB model, against before the attempt (a fresh process);
 - IPython's autoreload and jurigged (when installed) on the same edit, against the hot reload;
 - a reload that hangs and is abandoned after its time limit, with a client calling the
   endpoint all along: how many requests were answered, and how many failed.
@@ -387,15 +389,37 @@ print(json.dumps({{"load": load_peak, "peak": max(peak), "mode": str(report.mode
 """
 
 
+# The same, with the model in a module global (`global model`): free-first must free it too.
+GLOBAL_HANDLER = """from transformers import AutoModel
+
+model = None
+
+
+class EndpointHandler:
+    def __init__(self, path=""):
+        global model
+        model = AutoModel.from_pretrained(path).double()
+        self.built = 0
+
+    def __call__(self, data):
+        return {"parameters": sum(p.numel() for p in model.parameters())}
+"""
+
+
 def peak_memory(large: Path) -> list[Row]:
     """Peak resident memory during a re-init, in each mode, against the first load's peak."""
     rows = []
-    for mode in ("swap", "free-first"):
+    cases = [
+        ("swap", RAM_HANDLER, ""),
+        ("free-first", RAM_HANDLER, ""),
+        ("free-first", GLOBAL_HANDLER, ", global"),  # the model in a module global
+    ]
+    for mode, handler, what in cases:
         done = subprocess.run(
             [
                 sys.executable,
                 "-c",
-                PEAK_PROCESS.format(repo=str(large), mode=mode, handler=RAM_HANDLER),
+                PEAK_PROCESS.format(repo=str(large), mode=mode, handler=handler),
             ],
             capture_output=True,
             text=True,
@@ -407,7 +431,7 @@ def peak_memory(large: Path) -> list[Row]:
         goal, met = ("<= 1.15x", ratio <= 1.15) if mode == "free-first" else ("", None)
         rows.append(
             Row(
-                f"peak memory of a re-init, {mode}",
+                f"peak memory of a re-init, {mode}{what}",
                 result["peak"] / 2**20,
                 f"peak of the load: {result['load'] / 2**20:.0f} MB",
                 ratio,
@@ -417,6 +441,63 @@ def peak_memory(large: Path) -> list[Row]:
             )
         )
     return rows
+
+
+# A failed build: __init__ makes a model of 1 GiB, then raises (an adapter that does not fit).
+TORCH_HANDLER = """import torch
+
+
+class EndpointHandler:
+    def __init__(self, path=""):
+        self.model = torch.nn.Linear(4, 4)
+
+    def __call__(self, data):
+        return {"ok": True}
+"""
+FAILED_PROCESS = """
+import json, sys
+import handler_kit
+from handler_kit.reload.memory import used
+open({repo!r} + "/handler.py", "w").write({handler!r})
+live = handler_kit.load({repo!r})
+before = used().ram
+text = {handler!r}.replace(
+    "self.model = torch.nn.Linear(4, 4)",
+    "self.model = torch.nn.Linear(16384, 16384, bias=False)  # 1 GiB of float32\\n"
+    "        raise RuntimeError('the adapter does not fit')",
+)
+open({repo!r} + "/handler.py", "w").write(text)
+try:
+    live.reload()
+except handler_kit.HandlerReloadError as error:
+    sys.last_value = error  # kept, as a notebook keeps the last error
+after = used().ram
+print(json.dumps({{"before": before, "after": after}}))
+"""
+
+
+def failed_build(tmp: Path) -> list[Row]:
+    """Memory after a build of a 1 GiB model fails, against before the attempt (a fresh
+    process: nothing else allocated meanwhile)."""
+    repo = tmp / "failed"
+    repo.mkdir()
+    code = FAILED_PROCESS.format(repo=str(repo), handler=TORCH_HANDLER)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    ratio = result["after"] / result["before"]
+    return [
+        Row(
+            "memory after a failed build of a 1 GiB model",
+            result["after"] / 2**20,
+            f"before the attempt: {result['before'] / 2**20:.0f} MB",
+            ratio,
+            "<= 1.05x",
+            ratio <= 1.05,
+            "MB",
+        )
+    ]
 
 
 def peers(tmp: Path, reloads: int, small_hot: float) -> list[Row]:
@@ -564,6 +645,7 @@ def main() -> None:
         rows += large_rows
         rows += reinit(tmp, max(5, args.reloads // 4))
         rows += peak_memory(large)
+        rows += failed_build(tmp)
         rows += peers(tmp, args.reloads, small_hot)
         rows += timeout(tmp)
     print(header)

@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,8 @@ from .cases.replay import DEFAULT_TIMEOUT as REPLAY_TIMEOUT
 from .cases.replay import replay
 from .checks.against_production import check_repository
 from .checks.check import DEFAULT_TIMEOUT
-from .endpoint import contract, server
+from .endpoint import contract, server, supervisor
+from .endpoint.vertex import vertex_port
 from .errors import HandlerKitError
 from .reload.live import load
 from .report import count
@@ -108,6 +110,10 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--verbose", action="store_true", help="print every request (handler errors always)"
     )
+    # Given by serve --reload's supervisor to the server it runs (endpoint/supervisor.py).
+    serve.add_argument("--supervised", type=int, metavar="FD", help=argparse.SUPPRESS)
+    serve.add_argument("--last-good", metavar="FILE", help=argparse.SUPPRESS)
+    serve.add_argument("--crashed", metavar="FINGERPRINT", help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
 
     ready = commands.add_parser(
@@ -293,6 +299,20 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """Serve; with --reload, under a supervisor that starts the server again if an edit ends
+    its process (a segfault at import): see endpoint/supervisor.py."""
+    if args.reload and args.supervised is None and supervisor.supervising():
+        child = ["serve", args.repo, "--reload", "--host", args.host]
+        child += ["--reinit-memory", args.reinit_memory, "--concurrency", str(args.concurrency)]
+        child += ["--token", args.token] if args.token else []
+        timeout = args.reload_timeout
+        child += ["--reload-timeout", str(timeout)] if timeout is not None else []
+        child += ["--verbose"] if args.verbose else []
+        repo = Path(args.repo).resolve()
+        repo = repo.parent if repo.is_file() else repo  # a path to handler.py itself
+        port = vertex_port(args.port)
+        echo = partial(print, flush=True)
+        return supervisor.supervise(supervisor.child_command(child), repo, args.host, port, echo)
     options = {
         "reload": args.reload,
         "concurrency": args.concurrency,
@@ -300,6 +320,8 @@ def _serve(args: argparse.Namespace) -> int:
         "reinit_memory": args.reinit_memory,
         "verbose": args.verbose,
     }
+    if args.supervised is not None:
+        options["supervised"] = supervisor.Supervised(args.supervised, args.last_good, args.crashed)
     server.run(args.repo, args.host, args.port, args.token, **options)
     return 0
 

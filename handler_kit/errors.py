@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import traceback
 from pathlib import Path
 from types import TracebackType
@@ -40,14 +41,27 @@ class HandlerKitError(Exception):
             return ""
         return f"{self.file}:{self.line}" if self.line else self.file
 
+    @property
+    def headline(self) -> str:
+        """``file:line: what went wrong``: the message's first part, without frames or advice."""
+        return f"{self.where}: {self.what}" if self.where else self.what
+
     def one_line(self) -> str:
         """The message on one line, each part a sentence (an HTTP error body, a log line)."""
         parts = [part.strip() for part in str(self).splitlines() if part.strip()]
         return " ".join(part if part[-1] in ".!?:;" else f"{part}." for part in parts)
 
+    def amend(self, hint: str | None = None, advice: str | None = None) -> None:
+        """Say more after the error was made: one more ``hint`` line, or other ``advice`` (what
+        is true now, in place of its kind's)."""
+        if hint:
+            self.hint = f"{self.hint}\n{hint}" if self.hint else hint
+        if advice is not None:
+            self.advice = advice
+        self.args = (self._message(),)
+
     def _message(self) -> str:
-        head = f"{self.where}: {self.what}" if self.where else self.what
-        parts = [head]
+        parts = [self.headline]
         if self.trace:
             parts.append(self.trace.rstrip())
         parts += [text for text in (self.hint, self.advice) if text]
@@ -68,8 +82,34 @@ class ReloadInterrupted(HandlerReloadError):
     """A reload stopped with Ctrl-C; the last good handler is still the one serving."""
 
 
+class ReloadSuperseded(HandlerReloadError):
+    """A reload given up for a newer save of the files: the next reload runs that one."""
+
+
 class Abandoned(BaseException):
     """Raised inside a reload that was given up (time limit, Ctrl-C): it may change nothing."""
+
+
+def let_go(error: BaseException) -> None:
+    """Drop what a failed build's exception keeps alive: the locals of its frames.
+
+    A traceback holds every frame it passed through, and each frame its locals: the half-built
+    handler (``self`` in ``__init__``) and its model, the staged modules, the reload's own
+    records. The error's message already holds the user's frames as text (``trace``), so the
+    frames of the exceptions it chains (its cause, what it was raised while handling) are let
+    go of too: theirs belong to the failed modules, whose globals may hold a model.
+    """
+    seen: set[int] = set()
+    chained = [error]
+    while chained:
+        exc = chained.pop()
+        if id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)  # a frame still running keeps its locals
+        if exc is not error:
+            exc.__traceback__ = None
+        chained += [e for e in (exc.__cause__, exc.__context__) if e is not None]
 
 
 def user_location(exc: BaseException, repo: Path) -> tuple[str | None, int | None]:
@@ -116,7 +156,14 @@ def describe(exc: BaseException) -> str:
 
 
 def _inside(filename: str, repo: Path) -> bool:
+    """Whether a frame's file lies in the repository: as named, or once symlinks are resolved.
+
+    A ``handler.py`` that is a symlink to a file kept elsewhere runs under its name in the
+    repository; resolved, it is outside. The repository itself may be named through a link.
+    """
     try:
-        return Path(filename).resolve().is_relative_to(repo)
-    except (OSError, ValueError):
+        path = Path(os.path.abspath(filename))
+        places = {repo, repo.resolve()}
+        return any(p.is_relative_to(r) for p in (path, path.resolve()) for r in places)
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
         return False

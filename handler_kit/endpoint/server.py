@@ -16,10 +16,13 @@ and every request with ``--verbose``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -28,7 +31,6 @@ from collections.abc import Iterator, Mapping
 from functools import partial
 from typing import Any
 
-import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -36,11 +38,20 @@ from starlette.routing import Route
 
 from .. import colab
 from ..errors import HandlerKitError, ReloadInterrupted, describe, handler_frames
+from ..reload import flight
+from ..reload.report import Outcome
 from . import contract
-from .running import Endpoint, EndpointLog, Stats, endpoint_logger
+from .running import Call, Calls, Endpoint, EndpointLog, Stats, endpoint_logger
+from .supervisor import Supervised
 from .vertex import describe_routes, vertex_port, vertex_routes
 
 MAX_BODY = 32 * 2**20
+NOT_AWAITED = contract.NotSerializable(
+    "the answer is a coroutine: EndpointHandler.__call__ is `async def`, and production calls "
+    "it in a thread without awaiting it, then cannot turn the coroutine into JSON "
+    "(production answers 400)",
+    hint="Make it a plain `def __call__`; to run async code inside it, `asyncio.run(...)`.",
+)
 
 
 def create_app(
@@ -85,7 +96,10 @@ class Service:
         self.token, self.max_body, self.task = token, max_body, task
         self.stats = stats if stats is not None else Stats()
         self.log = log if log is not None else endpoint_logger(logging.NullHandler())
-        self.limiter = anyio.CapacityLimiter(concurrency)
+        # The instance serving now: a LiveHandler's changes with each reload.
+        self.calls = Calls(
+            concurrency, lambda: id(getattr(handler, "instance", handler)), self.stats
+        )
 
     def unauthorised(self, request: Request) -> Response | None:
         """401 when a token is required and the request does not carry it."""
@@ -99,8 +113,7 @@ class Service:
 
     async def metrics(self, request: Request) -> Response:
         # Production's two Prometheus lines: calls running now, calls waiting for a worker.
-        running = self.limiter.borrowed_tokens
-        waiting = self.limiter.statistics().tasks_waiting
+        running, waiting = self.calls.busy, self.calls.waiting
         text = f"inf_batch_current_size {running}\ninf_queue_size {waiting}\n"
         return self.unauthorised(request) or PlainTextResponse(text)
 
@@ -108,7 +121,8 @@ class Service:
         started = time.perf_counter()
         stats = self.stats
         stats.requests += 1
-        response = self.unauthorised(request) or await self.answer(request)
+        number = stats.requests
+        response = self.unauthorised(request) or await self.answer(request, number)
         if response.status_code == 200:
             stats.ok += 1
         else:
@@ -118,9 +132,10 @@ class Service:
         self.log.info("POST %s %s | %.2f ms", request.url.path, response.status_code, ms)
         return response
 
-    async def answer(self, request: Request) -> Response:
+    async def answer(self, request: Request, number: int = 0) -> Response:
         """Production's predict: decode the request, run the handler, then write the answer
-        by the Accept header; every failure is a 400 with its message."""
+        by the Accept header; every failure is a 400 with its message. ``number``: the
+        request's, for the log."""
         body = await read_body(request, self.max_body)
         if body is None:
             limit = self.max_body
@@ -132,25 +147,52 @@ class Service:
             )
         except Exception as error:  # ours, or what production's own code fails on (odd bodies)
             return bad_request(error)
+        call = Call(number, request.url.path, _preview(data), self.calls.handler())
         try:
-            result = await anyio.to_thread.run_sync(partial(self.call, data), limiter=self.limiter)
+            result = await self.calls.run(partial(self.call, data), call, self.log)
         except HandlerKitError as error:
             return bad_request(error)
         except Exception as error:
             return self.handler_failed(request, error)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:  # production's `except Exception` lets it by: uvicorn 500
+            return self.handler_failed(request, error)
+        if inspect.iscoroutine(result):
+            result.close()  # never awaited, by production either: no RuntimeWarning about it
+            return bad_request(NOT_AWAITED)
         try:
             content, media = contract.encode_response(result, headers.get("accept"))
         except Exception as error:  # production's predict answers any error with 400
             return bad_request(error)
         return Response(content, media_type=media)
 
-    def handler_failed(self, request: Request, error: Exception) -> Response:
-        """Production answers any handler error with 400 and the message; the traceback,
-        trimmed to the user's files, goes to the log and ``stats.last_error``."""
+    def handler_failed(self, request: Request, error: BaseException) -> Response:
+        """Production answers a handler's Exception with 400 and the message, and anything else
+        (a BaseException subclass, SystemExit) with uvicorn's 500; the traceback, trimmed to the
+        user's files, goes to the log and ``stats.last_error``."""
         frames = handler_frames(error, self.repo)
         self.stats.last_error = f"Traceback (most recent call last):\n{frames}\n{describe(error)}"
-        self.log.error("handler error on %s:\n%s", request.url.path, self.stats.last_error)
-        return refused(400, str(error))
+        if isinstance(error, Exception):
+            self.log.error("handler error on %s:\n%s", request.url.path, self.stats.last_error)
+            return refused(400, str(error))
+        self.log.error(
+            "handler error on %s, answered 500 as production does (%s is a BaseException, "
+            "not an Exception: production's server catches only Exception):\n%s",
+            request.url.path,
+            type(error).__name__,
+            self.stats.last_error,
+        )
+        return PlainTextResponse("Internal Server Error", 500)
+
+
+def _preview(data: Any) -> str:
+    """The request's inputs in a few words, to say which request a log line is about."""
+    inputs = data.get("inputs", data.get("instances")) if isinstance(data, dict) else data
+    text = (
+        repr(inputs) if isinstance(inputs, (str, int, float, list, dict)) else type(inputs).__name__
+    )
+    return f"inputs {text[:40]}{'...' if len(text) > 40 else ''}"
 
 
 def refused(status: int, message: str) -> Response:
@@ -243,6 +285,7 @@ def serve(
     start_timeout: float = 10,
     log: logging.Handler | None = None,
     env: Mapping[str, str] | None = None,
+    sock: socket.socket | None = None,
 ) -> Endpoint:
     """Serve ``handler`` (a LiveHandler or any callable) over HTTP in a background thread.
 
@@ -251,9 +294,10 @@ def serve(
     keeps its log (``endpoint.log``); ``log`` is one more handler for it, such as a
     ``logging.StreamHandler()`` to print it. ``env`` holds production's variables (default:
     this process's environment): HF_TASK, AIP_MODE and the Vertex AI routes. In Colab,
-    ``browser_url`` is Colab's proxy to the port, the address a browser can open.
+    ``browser_url`` is Colab's proxy to the port, the address a browser can open. ``sock``: a
+    socket already listening, to serve on instead (``host`` and ``port`` are then its).
     """
-    sock = listen(host, port)
+    sock = sock or listen(host, port)
     stats, memory = Stats(), EndpointLog()
     logger = endpoint_logger(memory, *([log] if log is not None else []))
     app = create_app(handler, token, max_body, concurrency, stats, logger, env)
@@ -337,6 +381,7 @@ def run(
     reload_timeout: float | None = None,
     reinit_memory: str = "auto",
     verbose: bool = False,
+    supervised: Supervised | None = None,
 ) -> None:
     """Load ``repo`` and serve it until ``stop`` is set (or Ctrl-C); the CLI's ``serve``.
 
@@ -345,41 +390,75 @@ def run(
     ends the program (``sys.exit``) or runs past ``reload_timeout`` seconds is reported, and
     the last good handler keeps serving; the server never stops for an edit. Handler
     errors are echoed with their traceback (your files); with ``verbose``, every request too.
+    ``supervised``: run as the child of ``serve --reload``'s supervisor (see supervisor.py).
     """
-    import watchfiles
-
     from ..reload.live import load
 
+    if supervised and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)  # the supervisor's stop: as Ctrl-C, "stopped"
     port = vertex_port(port)
-    listen(host, port).close()  # a taken port is said before the model loads, not after
-    live = load(repo)
+    if not supervised:  # the supervisor holds its port already
+        listen(host, port).close()  # a taken port is said before the model loads, not after
+    texts = flight.take_good(supervised.last_good) if supervised and supervised.last_good else None
+    live = load(repo, texts)
+    if supervised and supervised.crashed:
+        live.count_as_failed(supervised.crashed)
     stop = stop or threading.Event()
     echo = echo or partial(print, flush=True)  # flushed: a pipe reader sees each line now
     printer = _Echo(echo)
-    printer.setLevel(logging.INFO if verbose else logging.ERROR)
-    with serve(live, host, port, token, concurrency, log=printer) as endpoint:
+    printer.setLevel(logging.CRITICAL + 1)  # the start-up's warning is echoed below, once
+    sock = socket.socket(fileno=supervised.fd) if supervised else None
+    with serve(live, host, port, token, concurrency, log=printer, sock=sock) as endpoint:
         echo(f"serving {live.file} at {endpoint.url} ({describe_routes(os.environ)})")
+        if texts:
+            echo("(the last good version of the code, not the files on disk)")
         if endpoint.warning:
             echo(f"warning: {endpoint.warning}")
+        # Handler errors, calls left behind by a reload; with verbose, every request.
+        printer.setLevel(logging.INFO if verbose else logging.WARNING)
         try:
             if not reload:
                 while endpoint.running and not stop.wait(interval):
                     pass
             else:
-                for changes in watchfiles.watch(
-                    live.path,
-                    stop_event=stop,
-                    yield_on_timeout=True,
-                    rust_timeout=int(interval * 1000),
-                    debounce=100,
-                ):
-                    if not endpoint.running:
-                        break
-                    if changes or live.changed():  # a missed event costs one text compare
-                        _reload_changed(live, echo, reload_timeout, reinit_memory)
+                watch = partial(_reload_changed, live, echo, reload_timeout, reinit_memory)
+                _watch(live, endpoint, stop, interval, watch, supervised is not None)
         except KeyboardInterrupt:
             pass
     echo("stopped")
+
+
+def _watch(
+    live: Any,
+    endpoint: Endpoint,
+    stop: threading.Event,
+    interval: float,
+    reload: Any,
+    supervised: bool,
+) -> None:
+    """Reload on each change of the repository's files until ``stop`` (or the supervisor,
+    when ``supervised``, is gone); a supervised server keeps each good version for the
+    supervisor."""
+    import watchfiles
+
+    parent = os.getppid()
+    if supervised:
+        flight.keep_good({n: s.text for n, s in live.sources.items()})
+    for changes in watchfiles.watch(
+        live.path,
+        stop_event=stop,
+        yield_on_timeout=True,
+        rust_timeout=int(interval * 1000),
+        debounce=100,
+    ):
+        if not endpoint.running or (supervised and os.getppid() != parent):
+            break
+        if (changes or live.changed()) and reload() and supervised:  # a missed event: compare
+            flight.keep_good({n: s.text for n, s in live.sources.items()})
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 class _Echo(logging.Handler):
@@ -396,18 +475,22 @@ class _Echo(logging.Handler):
 
 def _reload_changed(
     live: Any, echo: Any, timeout: float | None = None, memory: str = "auto"
-) -> None:
+) -> bool:
+    """Reload what changed and echo what happened; True when new code serves now."""
+    report = None
     try:
         report = live.reload_if_changed(timeout=timeout, memory=memory)
     except ReloadInterrupted:
         raise KeyboardInterrupt from None  # Ctrl-C in a terminal stops the server
     except HandlerKitError as error:
-        echo(f"reload failed, still serving the last good handler:\n{error}")
+        echo(f"reload failed: {error}")  # it says whether the last good handler keeps serving
     except Exception as error:  # a bug of ours must not take the endpoint down either
+        state = "still serving the last good handler" if live.serving else "there is no handler"
         echo(
-            "reload failed (an error in handler_kit itself: please report it), still serving "
-            f"the last good handler:\n{type(error).__name__}: {error}"
+            f"reload failed (an error in handler_kit itself: please report it), {state}:\n"
+            f"{type(error).__name__}: {error}"
         )
     else:
         if report is not None:
             echo(str(report))
+    return report is not None and report.mode is not Outcome.UNCHANGED

@@ -9,27 +9,32 @@ or rolled back), and only then swapped in, in one step.
 
 from __future__ import annotations
 
-import contextlib
-import gc
+import dataclasses
 import html
 import sys
 import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import ModuleType
 from typing import Any
 
 from .. import style
 from ..endpoint import contract
-from ..errors import Abandoned, HandlerKitError, HandlerLoadError, HandlerReloadError, describe
-from . import loader
+from ..errors import (
+    Abandoned,
+    HandlerKitError,
+    HandlerLoadError,
+    HandlerReloadError,
+    ReloadSuperseded,
+    describe,
+)
+from . import flight, loader
 from .decision import Mode
 from .imports import ImportRecorder, imported_source
 from .loader import build
-from .memory import Footprint, Memory, room_for_two
+from .memory import Built, Footprint, Memory, gc_paused, release, release_failed, room_for_two
 from .plan import Plan, plan
 from .report import Outcome, ReloadReport
 from .repository import Entry, Repository, Source, digest, read_source
@@ -40,32 +45,20 @@ from .worker import DEFAULT_TIMEOUT
 Text = str | None | HandlerKitError
 
 CHECK_HINT = " To call the handler with it anyway: handler(data, check=False)."
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a reload runs (turned back on whatever happens).
-
-    A reload makes thousands of syntax-tree objects; with a model loaded, each automatic
-    collection they set off walks hundreds of thousands of objects, taking longer than the
-    reload itself.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+SUPERSEDED_IN_A_ROW = 20  # newer saves an automatic reload gives way to, before it runs one
 
 
 class _Waiting:
-    """The handler while a free-first re-init builds the new one: calls wait for it."""
+    """The handler while a free-first re-init builds the new one: calls wait for it.
 
-    __slots__ = ("live",)
+    ``last_good`` is the class of the freed instance: built again if the new one fails.
+    """
 
-    def __init__(self, live: LiveHandler) -> None:
+    __slots__ = ("last_good", "live")
+
+    def __init__(self, live: LiveHandler, last_good: type) -> None:
         self.live = live
+        self.last_good = last_good
 
     def __call__(self, data: Any) -> Any:
         if not self.live._ready.wait(max(DEFAULT_TIMEOUT, 3 * self.live._build_seconds)):
@@ -77,76 +70,57 @@ class _Waiting:
 
 
 class _NoHandler:
-    """What is left when a free-first re-init and the rebuild of the last good one failed."""
+    """What is left when a free-first re-init and the rebuild of the last good one failed.
 
-    __slots__ = ("error",)
+    It keeps the rebuild's error as words only: the error itself would hold the failed build.
+    """
+
+    __slots__ = ("why",)
 
     def __init__(self, error: BaseException) -> None:
-        self.error = error
+        self.why = error.headline if isinstance(error, HandlerKitError) else describe(error)
 
     def __call__(self, data: Any) -> Any:
         raise HandlerKitError(
             f"there is no handler: the re-init failed and so did building the last good one "
-            f"again ({describe(self.error)})",
+            f"again ({self.why})",
             hint="Fix handler.py and reload (%handler_reload), or load it again.",
         )
 
 
-def release(instance: Any) -> list[str]:
-    """Let go of a replaced instance, and say so when its model stays in memory.
-
-    Reference counting frees it at once, as a rule; a full garbage collection (hundreds of
-    milliseconds with a model loaded) runs only when a reference cycle keeps it alive, and
-    what still holds it afterwards is named.
-    """
-    cls = type(instance).__name__
-    try:
-        ref = weakref.ref(instance)
-    except TypeError:  # no weak references to it (__slots__): collect to be sure
-        del instance
-        gc.collect()
-        return []
-    del instance
-    if ref() is None:
-        return []
-    holders = _holders(ref())
-    gc.collect()
-    if ref() is None:
-        return [
-            f"the old {cls} was held in a reference cycle (by a {holders}): a garbage "
-            "collection freed it"
-        ]
-    return [
-        f"the old {cls} is still alive (a {_holders(ref())} refers to it): its model stays in "
-        "memory until that reference goes"
-    ]
-
-
-def _holders(instance: Any) -> str:
-    """The types of what refers to ``instance``, say ``method`` or ``dict``."""
-    kinds = sorted(
-        {type(r).__name__ for r in gc.get_referrers(instance) if not isinstance(r, FrameType)}
-    )
-    return ", ".join(kinds) or "frame"
-
-
-def load(path: str | Path = ".") -> LiveHandler:
+def load(path: str | Path = ".", texts: Mapping[str, str] | None = None) -> LiveHandler:
     """Load the handler of the repository at ``path`` as production does: a LiveHandler.
 
     Whatever handler.py or ``__init__`` raises (SystemExit and KeyboardInterrupt included)
-    becomes a HandlerLoadError that names the file and line.
+    becomes a HandlerLoadError that names the file and line. ``texts`` (module name -> text)
+    are run in place of the files' (the last good version, after the files crashed a server).
     """
     started = time.perf_counter()
     repository = Repository.find(path)
+    ended = flight.ended(repository.path)  # the last process that loaded it died loading it?
     loader.prepare(repository)
-    planned = Plan.first_load(repository, read_source(repository.entry.file, HandlerLoadError))
+    key = repository.entry.module_key
+    text = texts[key] if texts else read_source(repository.entry.file, HandlerLoadError)
+    planned = Plan.first_load(repository, text)
+    if texts:  # the siblings' texts too, each run when first imported
+        siblings = {n: t for n, t in texts.items() if n != key}
+        planned = dataclasses.replace(planned, rerun=siblings, texts={**planned.texts, **siblings})
     try:
-        with Transaction(repository, HandlerLoadError, planned) as transaction:
+        with (
+            flight.loading(repository.path, [repository.entry.file], digest(text), "loading"),
+            Transaction(repository, HandlerLoadError, planned) as transaction,
+        ):
             staged = transaction.stage()
             transaction.commit()
     except Abandoned as exc:
-        raise HandlerLoadError("the load was abandoned", file=repository.entry.file) from exc
-    return LiveHandler(repository, staged, time.perf_counter() - started)
+        release_failed(exc)
+        raise HandlerLoadError("the load was abandoned", file=repository.entry.file) from None
+    except BaseException as error:
+        release_failed(error)  # the failed model goes now, not when the error does
+        if ended is not None and isinstance(error, HandlerKitError):
+            error.amend(f"Note: {ended}.")
+        raise
+    return LiveHandler(repository, staged, time.perf_counter() - started, ended)
 
 
 def _readable(texts: Mapping[str, Text]) -> dict[str, str | None]:
@@ -169,8 +143,16 @@ class LiveHandler:
     # the notebook's AutoReload, which reloads the files that changed. None: nothing runs.
     autoreload: Callable[[LiveHandler], None] | None = None
 
-    def __init__(self, repository: Repository, staged: Staged, load_seconds: float) -> None:
+    def __init__(
+        self,
+        repository: Repository,
+        staged: Staged,
+        load_seconds: float,
+        ended: flight.Ended | None = None,
+    ) -> None:
         self.repository = repository
+        # The last process that loaded this repository, when it ended without a word.
+        self.ended = ended
         self.loaded_at = datetime.now()
         self.load_seconds = load_seconds
         self.reloads = 0
@@ -180,6 +162,7 @@ class LiveHandler:
         self._sources: dict[str, Source] = dict(staged.executed)
         self._build_seconds = staged.build_seconds
         self._footprint = staged.footprint or Footprint()
+        self._built = staged.built or Built()  # what __init__ made, for a free-first re-init
         self._ready = threading.Event()  # cleared while a free-first re-init builds
         self._ready.set()
         self._failed: str | None = None  # fingerprint of the files whose reload failed
@@ -245,6 +228,8 @@ class LiveHandler:
         mode: str | Mode = Mode.AUTO,
         timeout: float | None = None,
         memory: str | Memory = Memory.AUTO,
+        *,
+        supersede: bool = False,
     ) -> ReloadReport:
         """Reload handler.py and its edited siblings; ``mode`` is "auto", "hot" or "reinit".
 
@@ -258,20 +243,29 @@ class LiveHandler:
         before freeing the old one (two models for a moment); "free-first" frees the old one
         first and, if the new one fails, builds the last good handler again from its code;
         "auto" frees first when there is no room for two models (RAM, and each CUDA device).
+
+        With ``supersede``, a newer save of the files while the reload runs gives it up
+        (ReloadSuperseded): the automatic reloads then run the newer files at once.
         """
         mode = Mode.of(mode)
         memory = Memory.of(memory)
-        if isinstance(self._instance, _NoHandler):
-            mode = Mode.REINIT  # nothing to keep: the last free-first re-init lost it
         started = time.perf_counter()
         self.repository.invalidate_caches()  # a sibling created a moment ago must be found
         with self._lock, gc_paused():
             self.discover()  # siblings imported lazily since the last look are edited too
             texts = self.current_texts()
+            newer = self._newer_save(texts) if supersede else None
+            edited = [s.file for n, s in self._sources.items() if texts.get(n) != s.text]
+            edited = edited or [self.file]  # a forced re-init, or a rebuild: handler.py
             try:
-                report = self._reload(mode, texts, started, timeout, memory)
-            except BaseException:
+                # A line first, in case this edit ends the process (a segfault): see flight.py.
+                with flight.loading(self.path, edited, self.fingerprint(texts)):
+                    report = self._reload(mode, texts, started, timeout, memory, newer)
+            except BaseException as error:
                 self._failed = self.fingerprint(texts)
+                release_failed(error)  # memory back to where it was before the attempt
+                if isinstance(self._instance, _Waiting):  # freed first: build the last good again
+                    self._rebuild(self._instance.last_good, error, timeout)
                 raise
             self._failed = None
             self.last_report = report
@@ -284,10 +278,16 @@ class LiveHandler:
         started: float,
         timeout: float | None,
         memory: Memory,
+        newer: Callable[[], bool] | None = None,
     ) -> ReloadReport:
-        """Plan the reload, run it as one transaction, swap the result in, and say what it did."""
+        """Plan the reload, run it as one transaction, swap the result in, and say what it did.
+
+        ``newer()`` says when a newer save supersedes it (see Transaction)."""
         readable, old = _readable(texts), self._sources
-        if mode is Mode.AUTO and all(readable[n] == s.text for n, s in old.items()):
+        asked, lost = mode, not self.serving
+        if lost:
+            mode = Mode.REINIT  # nothing to keep: the last free-first re-init lost it
+        elif mode is Mode.AUTO and all(readable[n] == s.text for n, s in old.items()):
             # After a failed reload, the files were put back as they were: say so.
             reason = "back to the last good version" if self._failed else "unchanged"
             seconds = time.perf_counter() - started
@@ -295,22 +295,29 @@ class LiveHandler:
         planned = plan(self.repository, old, readable, self._instance, mode)
         if timeout is None:
             timeout = max(DEFAULT_TIMEOUT, 3 * self._build_seconds)
-        free_first = planned.mode is Mode.REINIT and self._frees_first(memory)
-        last_good, freed = type(self._instance), []
-        try:
-            with Transaction(self.repository, HandlerReloadError, planned, old) as transaction:
-                staged = transaction.stage(
-                    lambda: self._instance,  # asked for by a hot swap only
-                    before_build=(lambda: freed.extend(self._free(memory))) if free_first else None,
-                    timeout=timeout,
-                )
-                transaction.commit()
-        except BaseException as error:
-            if isinstance(self._instance, _Waiting):  # freed first: build the last good again
-                self._rebuild(last_good, error, timeout)
-            raise
+        free_first = planned.mode is Mode.REINIT and not lost and self._frees_first(memory)
+        freed: list[str] = []
+        # The running handler's modules, before the staging replaces them in sys.modules.
+        previous = {n: sys.modules[n] for n in old if n in sys.modules}
+        with Transaction(self.repository, HandlerReloadError, planned, old, newer) as transaction:
+            staged = transaction.stage(
+                lambda: self._instance,  # asked for by a hot swap only
+                before_build=(lambda: freed.extend(self._free(memory, previous)))
+                if free_first
+                else None,
+                timeout=timeout,
+            )
+            transaction.commit()
         notes = [*staged.decision.notes, *freed, *self._commit(staged), *transaction.notes]
-        return self._report(staged, mode, started, notes)
+        if lost:
+            notes.insert(0, "there was no handler (a free-first re-init lost it): built it again")
+        return self._report(staged, asked, started, notes)
+
+    @property
+    def serving(self) -> bool:
+        """False when there is no handler: a free-first re-init failed, and so did building
+        the last good one again. Calls fail until a reload succeeds."""
+        return not isinstance(self._instance, _NoHandler)
 
     def _frees_first(self, memory: Memory) -> bool:
         """Whether a re-init frees the old model before building the new one."""
@@ -318,17 +325,23 @@ class LiveHandler:
             memory is Memory.AUTO and not room_for_two(self._footprint)
         )
 
-    def _free(self, memory: Memory) -> list[str]:
+    def _free(self, memory: Memory, modules: Mapping[str, ModuleType]) -> list[str]:
         """Let go of the running instance before a free-first re-init builds the new one.
 
         Requests wait for the new handler meanwhile (see _Waiting). ``self._instance`` held the
-        only reference: release() gets it, and frees the old model at once. Returns the notes.
+        only reference: release() gets it, and frees the old model at once; the module globals
+        its ``__init__`` set (``global model``) are put back in ``modules``, the old handler's.
+        Returns the notes: they say what could not be freed, and what holds it.
         """
         self._ready.clear()
         old = [self._instance]
-        self._instance = _Waiting(self)
+        self._instance = _Waiting(self, type(old[0]))
+        gone, notes = release(old.pop())
+        held = self._built.free(modules)
         why = ": there was no room for two" if memory is Memory.AUTO else ""
-        return [*release(old.pop()), f"freed the old model before building the new one{why}"]
+        if gone and not held:
+            return [*notes, f"freed the old model before building the new one{why}"]
+        return [f"tried to free the old model before building the new one{why}", *notes, *held]
 
     def _report(self, staged: Staged, mode: Mode, started: float, notes: list[str]) -> ReloadReport:
         """The report of a reload that was committed: the files that ran, the rule, the time."""
@@ -357,6 +370,7 @@ class LiveHandler:
         if staged.mode is Mode.REINIT:
             self._build_seconds = staged.build_seconds
             self._footprint = staged.footprint or self._footprint
+            self._built = staged.built or Built()
             if isinstance(old[0], (_Waiting, _NoHandler)):
                 return []  # freed before the build
         # Modules taken out (their file is gone) are no longer tracked; what the new code
@@ -367,47 +381,99 @@ class LiveHandler:
         self.discover()
         if staged.mode is Mode.REINIT:
             staged.instance = None
-            return release(old.pop())
+            return release(old.pop())[1]
         return []
 
-    def _rebuild(self, cls: type, error: BaseException, timeout: float) -> None:
+    def _rebuild(self, cls: type, error: BaseException, timeout: float | None) -> None:
         """After a failed free-first re-init: build the last good handler again, from its code.
 
         Its modules are the ones in place again (the reload was rolled back). Adds what
         happened to ``error``'s message; if that fails too, calls say there is no handler.
         """
+        if timeout is None:
+            timeout = max(DEFAULT_TIMEOUT, 3 * self._build_seconds)
+        modules = {n: sys.modules[n] for n in self._sources if n in sys.modules}
         try:
             with Transaction(self.repository, HandlerReloadError) as transaction:
-                instance = transaction.run(
-                    lambda: build(cls, self.path, self.entry, HandlerReloadError), timeout
+                instance, self._built = transaction.run(
+                    lambda: Built.watch(
+                        modules, lambda: build(cls, self.path, self.entry, HandlerReloadError)
+                    ),
+                    timeout,
                 )
                 transaction.commit()
         except BaseException as again:  # the handler is gone: say so at every call
             self._instance = _NoHandler(again)
-            said = "rebuilding the last good handler failed too: there is no handler now"
+            release_failed(again)
+            said = f"building the last good handler again failed too ({self._instance.why})"
+            advice = (
+                "There is no handler now: calls fail until a reload succeeds. Fix the file and "
+                "reload again (putting the last good version back will do)."
+            )
         else:
             self._instance = instance
-            said = "the last good handler was built again from its code: nothing is lost"
+            said, advice = (
+                "the last good handler was built again from its code: nothing is lost",
+                None,
+            )
         self._ready.set()
         if isinstance(error, HandlerKitError):
-            error.hint = f"{error.hint}\n" if error.hint else ""
-            error.hint += f"The old model had been freed first (free-first re-init); {said}."
-            error.args = (error._message(),)
+            error.amend(f"The old model had been freed first (free-first re-init); {said}.", advice)
+
+    def count_as_failed(self, fingerprint: str) -> None:
+        """Count the files whose texts have ``fingerprint`` as a failed reload: they are
+        reloaded once they change (the files that crashed the last server, say)."""
+        self._failed = fingerprint
 
     def changed(self) -> bool:
-        """True when a file differs from the last good load and from the last failed one."""
+        """True when there is something to reload or to say: a file differs from the last
+        good load and from the last failed one; or, after a failure, any file changed (put
+        back as it was, it is worth a line; with no handler left, it is built again)."""
         self.discover()
         now = self.fingerprint(self.current_texts())
-        return now != self.fingerprint({n: s.text for n, s in self._sources.items()}) and (
-            now != self._failed
-        )
+        if self._failed is not None:
+            return now != self._failed
+        good = self.fingerprint({n: s.text for n, s in self._sources.items()})
+        return now != good or not self.serving
 
     def reload_if_changed(
         self, timeout: float | None = None, memory: str | Memory = Memory.AUTO
     ) -> ReloadReport | None:
-        """Reload when :meth:`changed`; None otherwise. A broken file fails only once."""
+        """Reload when :meth:`changed`; None otherwise. A broken file fails only once.
+
+        What the automatic reloads call (``serve --reload``, ``%handler_autoreload``): a newer
+        save while a reload runs (a fix saved while the broken edit hangs) gives that reload
+        up and reloads the newer files at once; the report, or the error, says so.
+        """
+        given_up: list[str] = []
         with self._lock:
-            return self.reload(timeout=timeout, memory=memory) if self.changed() else None
+            for _ in range(SUPERSEDED_IN_A_ROW):
+                if not self.changed():
+                    return None
+                try:
+                    report = self.reload(timeout=timeout, memory=memory, supersede=True)
+                except ReloadSuperseded as error:
+                    given_up.append(error.headline)
+                    continue
+                except HandlerKitError as error:
+                    error.amend("\n".join(given_up) or None)
+                    raise
+                notes = (*given_up, *report.notes)
+                self.last_report = dataclasses.replace(report, notes=notes)
+                return self.last_report
+            return self.reload(timeout=timeout, memory=memory)  # saved and saved: this one
+
+    def _newer_save(self, texts: Mapping[str, Text]) -> Callable[[], bool]:
+        """Whether files other than ``texts`` are saved: the same new texts seen twice in a
+        row (a quarter of a second apart), so that a file half-written supersedes nothing."""
+        running, seen = self.fingerprint(texts), [""]
+
+        def newer() -> bool:
+            now = self.fingerprint(self.current_texts())
+            again, seen[0] = now == seen[0], now
+            return now != running and again
+
+        return newer
 
     def discover(self) -> None:
         """Track the repository's modules imported since the last look (lazy imports).
@@ -450,13 +516,20 @@ class LiveHandler:
             f"in {self.load_seconds:.2f} s, {reloads}"
         )
 
+    def _ended(self) -> str:
+        """What the last process that loaded this repository was doing when it died."""
+        return f"note: the last process to load this repository: {self.ended}" if self.ended else ""
+
     def __repr__(self) -> str:
-        return f"<LiveHandler {self._summary()}>"
+        ended = f"\n{self._ended()}" if self.ended else ""
+        return f"<LiveHandler {self._summary()}>{ended}"
 
     def _repr_html_(self) -> str:
         last = html.escape(f"last: {self.last_report}")
         last = f'<br><small style="color:{style.MUTED}">{last}</small>'
+        ended = html.escape(self._ended())
+        ended = f'<br><span style="color:{style.WARN}">{ended}</span>' if ended else ""
         return (
             f'<div style="color:{style.TEXT}"><b>LiveHandler</b> {html.escape(self._summary())}'
-            f"{last if self.last_report else ''}</div>"
+            f"{last if self.last_report else ''}{ended}</div>"
         )

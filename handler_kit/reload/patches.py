@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import ast
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
-from types import CodeType
+from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .effects import Slot, patch_points
@@ -91,7 +92,7 @@ class Ledger:
         with cls._registry_lock:
             ledger = cls._by_repository.get(str(repository.path))
             if ledger is None:
-                ledger = cls(repository.owns_object)
+                ledger = cls(lambda owner: _owned(repository, owner))
                 cls._by_repository[str(repository.path)] = ledger
             return ledger
 
@@ -161,6 +162,23 @@ class Ledger:
         for entry in list(self.entries):
             if entry[0] in modules and entry not in self.touched:
                 del self.entries[entry]
+
+
+def _owned(repository: Repository, owner: Any) -> bool:
+    """Whether ``owner`` is the repository's own (a patch of it is no library patch).
+
+    A module without a file (``sys``, ``time``: built into the interpreter; a namespace
+    package) is never run again by a reload, whatever its name: what top-level code sets on it
+    (``sys.excepthook = hook``) is patched and put back like a library's, and so is what it
+    defines (``sys.stdout``, of ``_io``).
+    """
+    module = owner if isinstance(owner, ModuleType) else None
+    if module is None:
+        name = getattr(owner, "__module__", None)
+        module = sys.modules.get(name) if isinstance(name, str) else None
+    if module is None or not isinstance(getattr(module, "__file__", None), str):
+        return False
+    return repository.owns_object(owner)
 
 
 def _get(owner: Any, kind: str, key: Any) -> Any:

@@ -63,6 +63,8 @@ class Staging:
         self.executed: dict[str, tuple[Path, str]] = {}  # name -> (file, text) that ran
         self.running: list[str] = []  # modules being run now, innermost last
         self.unrestored: list[str] = []  # library patches that could not be put back
+        self.notes: list[str] = []  # what else the user should know (a signal not installed)
+        self.signals: dict[int, Any] = {}  # handlers in place before it installed its own
         self.thread: int | None = None
         self.abandoned = False
         self.done = threading.Event()
@@ -332,6 +334,15 @@ def _hint(
         return missing_hint(exc.name, requirements=Requirements.read(folder), own=own)
     if isinstance(exc, SyntaxError):
         return f"Fix the syntax of {Path(exc.filename or file).name}."
+    if isinstance(exc, ValueError) and "main thread" in str(exc):  # signal.signal, elsewhere
+        return (
+            "Only Python's main thread may install a signal handler, and "
+            f"{file.name} ran in the thread {threading.current_thread().name!r} (production "
+            "imports it in its main thread). Load the handler from the main thread (a notebook "
+            "cell, a script); a reload started from the main thread installs the handlers of "
+            "`signal.signal(...)` there, unless a module bound the function before the reload "
+            "(`from signal import signal` in a module not run again)."
+        )
     if isinstance(exc, RecursionError):
         return "An expression or a chain of calls nests too deeply for Python: split it up."
     if isinstance(exc, (SystemExit, KeyboardInterrupt)):

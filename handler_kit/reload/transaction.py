@@ -19,7 +19,7 @@ from types import ModuleType, TracebackType
 from typing import Any, TypeVar
 
 from ..errors import HandlerKitError
-from . import memory
+from . import memory, process
 from .decision import Decision, Mode
 from .lazy import Drop
 from .loader import build, handler_class
@@ -37,7 +37,8 @@ class Transaction:
 
     Use it as a context manager: ``with Transaction(...) as t: staged = t.stage(...);
     t.commit()``. Without a ``plan`` nothing is staged, and ``run`` runs other work
-    (``__init__`` alone) under the same time limit and roll-back.
+    (``__init__`` alone) under the same time limit and roll-back. ``superseded()`` says when a
+    newer save of the files makes the work pointless: it is then given up (see ``run``).
     """
 
     def __init__(
@@ -46,8 +47,10 @@ class Transaction:
         error: type[HandlerKitError],
         plan: Plan | None = None,
         old: Mapping[str, Source] | None = None,
+        superseded: Callable[[], bool] | None = None,
     ) -> None:
         self.plan = plan
+        self.superseded = superseded
         self.ledger = Ledger.of(repository)
         self.staging = Staging(repository, error, self.ledger, plan, old)
         self.snapshot = self.ledger.snapshot()  # the patched values of the last good run
@@ -79,7 +82,10 @@ class Transaction:
     def run(self, work: Callable[[], T], timeout: float | None = None) -> T:
         """Run ``work`` here, or given a ``timeout`` in the reload thread with that time limit
         (see :func:`~handler_kit.reload.worker.run_bounded`)."""
-        return work() if timeout is None else run_bounded(work, self.staging, timeout)
+        if timeout is None:
+            with process.guarded():  # os._exit refused here too
+                return work()
+        return run_bounded(work, self.staging, timeout, self.superseded)
 
     def commit(self) -> None:
         """Keep what ran; forget the patches of the modules that ran whose statements are gone."""
@@ -87,17 +93,23 @@ class Transaction:
         self.committed = True
 
     def rollback(self) -> None:
-        """Put back every sys.modules entry the staging replaced, and the patched values."""
+        """Put back every sys.modules entry the staging replaced, the patched values, and the
+        signal handlers in place before it."""
         self.staging.rollback()
         self.ledger.restore(self.snapshot)
+        process.restore(self.staging.signals)
 
     @property
     def notes(self) -> list[str]:
-        """What the user should know: library patches that could not be put back."""
+        """What the user should know: library patches that could not be put back, signal
+        handlers not installed."""
         return [
-            f"could not put back {what} before running the module again: restart the kernel "
-            "for production's single import"
-            for what in self.staging.unrestored
+            *(
+                f"could not put back {what} before running the module again: restart the "
+                "kernel for production's single import"
+                for what in self.staging.unrestored
+            ),
+            *self.staging.notes,
         ]
 
 
@@ -113,6 +125,7 @@ class Staged:
     kept: tuple[str, ...] = ()
     build_seconds: float = 0.0  # the time __init__ took (0 for a hot swap)
     footprint: memory.Footprint | None = None  # what __init__ added to memory (a re-init)
+    built: memory.Built | None = None  # the globals __init__ set, what it made (a re-init)
 
 
 def stage(
@@ -138,7 +151,7 @@ def stage(
         staging.finish()
         # A hot swap never calls __init__: its signature is checked when it is called.
         cls = handler_class(module, entry, text, error, plan.mode is Mode.REINIT)
-        footprint = None
+        footprint = built = None
         if plan.mode is Mode.HOT:
             _carry_globals(decision.carry, old_modules, staging)
             instance = running()
@@ -148,11 +161,15 @@ def stage(
         else:
             if before_build is not None:
                 before_build()
+            names = {*plan.texts, *staging.executed}  # the handler's modules, all of them
+            modules = {n: sys.modules[n] for n in names if n in sys.modules}
             before, started = memory.used(), time.perf_counter()
-            new, kept = build(cls, repository.path, entry, error), ()
-            took, footprint = time.perf_counter() - started, memory.used() - before
+            new, built = memory.Built.watch(
+                modules, lambda: build(cls, repository.path, entry, error)
+            )
+            kept, took, footprint = (), time.perf_counter() - started, memory.used() - before
     executed = {n: Source(n, file, t) for n, (file, t) in staging.executed.items()}
-    return Staged(module, new, executed, plan.mode, decision, kept, took, footprint)
+    return Staged(module, new, executed, plan.mode, decision, kept, took, footprint, built)
 
 
 def _carry_globals(

@@ -1,12 +1,14 @@
 """The thread reloads run in, with a time limit: a stage that hangs is given up, not waited for.
 
-``run_bounded`` runs a stage in the reload thread and gives it up after its time limit or at
-Ctrl-C: the staging is rolled back at once and the thread is asked to stop.
+``run_bounded`` runs a stage in the reload thread and gives it up after its time limit, at
+Ctrl-C, or when a newer save of the files supersedes it: the staging is rolled back at once
+and the thread is asked to stop.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import queue
 import sys
 import threading
@@ -16,7 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import Abandoned, HandlerReloadError, ReloadInterrupted
+from ..errors import Abandoned, HandlerReloadError, ReloadInterrupted, ReloadSuperseded
+from . import process
+from .memory import release_failed
 from .staging import Staging
 
 T = TypeVar("T")
@@ -57,23 +61,34 @@ def _current_worker() -> _Worker:
         return _worker
 
 
-def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
-    """Run ``work`` (a stage) in the reload thread; give it up after ``timeout`` s or Ctrl-C.
+def run_bounded(
+    work: Callable[[], T],
+    staging: Staging,
+    timeout: float,
+    superseded: Callable[[], bool] | None = None,
+) -> T:
+    """Run ``work`` (a stage) in the reload thread; give it up after ``timeout`` s, at Ctrl-C,
+    or once ``superseded()`` (asked every quarter of a second) says a newer save is there.
 
     A given-up staging is rolled back at once and can never commit; its thread is asked to
     stop (which ends a busy loop, not a sleep) and left to finish on its own. The error names
-    the file and line it was running.
+    the file and line it was running (ReloadSuperseded for a newer save).
     """
     result: dict[str, Any] = {}
-    finished = threading.Event()
+    finished, wake = threading.Event(), threading.Event()  # wake: finished, or a signal install
+    route = process.Route(wake)  # signal.signal in the reload thread: run here, or skipped
 
     def job() -> None:
         try:
-            result["value"] = work()
+            with process.guarded(route):
+                result["value"] = work()
         except BaseException as exc:  # every outcome is reported to the waiting thread
             result["error"] = exc
         finally:
             finished.set()
+            wake.set()
+        if staging.abandoned:  # given up while it ran: what it built or raised is nobody's
+            _forget(result)
 
     worker = _current_worker()
     started = time.monotonic()
@@ -86,10 +101,17 @@ def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
             left = started + timeout - time.monotonic()
             if left <= 0:
                 reason = f"ran past its time limit of {timeout:g} s"
-            else:
-                finished.wait(min(left, 0.25))  # short waits: Ctrl-C is seen at once
+                break
+            wake.wait(min(left, 0.25))  # short waits: Ctrl-C is seen at once
+            wake.clear()
+            route.serve()
+            if not finished.is_set() and superseded is not None and superseded():
+                took = time.monotonic() - started
+                reason = f"was superseded by a newer save after {took:.1f} s"
     except KeyboardInterrupt:
         reason = "was interrupted (Ctrl-C)"
+    staging.signals.update(route.before)  # put back if the reload is rolled back
+    staging.notes += route.skipped
     if reason:
         file, line, function = _where(worker.thread, staging.repository.path)
         staging.abandon()
@@ -98,19 +120,39 @@ def run_bounded(work: Callable[[], T], staging: Staging, timeout: float) -> T:
         if not finished.is_set():
             _stop(worker.thread)
         running = f" while running {function}" if function else ""
-        error = ReloadInterrupted if reason.startswith("was interrupted") else HandlerReloadError
+        error: type[HandlerReloadError] = HandlerReloadError
+        hint = (
+            "Nothing was swapped in. If the code is just slow, give it more time: "
+            "reload(timeout=SECONDS), --reload-timeout SECONDS."
+        )
+        if reason.startswith("was interrupted"):
+            error = ReloadInterrupted
+        elif reason.startswith("was superseded"):
+            error, hint = ReloadSuperseded, "Nothing of it was swapped in."
         raise error(
             f"the reload {reason}{running}; it was abandoned",
             file=file or staging.repository.entry.file,
             line=line,
-            hint="Nothing was swapped in. If the code is just slow, give it more time: "
-            "reload(timeout=SECONDS), --reload-timeout SECONDS.",
+            hint=hint,
         )
     if "error" in result:
         if isinstance(result["error"], Abandoned):
             raise HandlerReloadError("the reload was abandoned")
         raise result["error"]
     return result["value"]
+
+
+def _forget(result: dict[str, Any]) -> None:
+    """Let go of an abandoned stage's outcome (the handler it built, or its error's frames)."""
+    try:
+        error = result.pop("error", None)
+        result.clear()
+        if error is not None:
+            release_failed(error)
+        else:
+            gc.collect()  # the built handler, if it sits in a reference cycle
+    except Abandoned:
+        pass  # asked to stop just now: the thread ends, and with it what it held
 
 
 def _where(thread: threading.Thread, repo: Path) -> tuple[str | None, int | None, str]:

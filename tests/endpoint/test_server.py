@@ -4,6 +4,7 @@ import base64
 import contextlib
 import io
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import fixture_text
+from conftest import fixture_text, wait_for_no_reload_threads
 from PIL import Image
 
 import handler_kit
@@ -415,8 +416,15 @@ def test_run_hot_reloads_on_save(repo):
         assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
         repo.write("handler.py", "syntax_error.py")
         wait_for(lines, 3)
-        assert lines[2].startswith("reload failed, still serving the last good handler")
+        assert lines[2].startswith("reload failed: ") and "SyntaxError" in lines[2]
+        assert lines[2].count("keeps serving") == 1  # said once: by the error
+        assert lines[2].endswith(
+            "The last good handler keeps serving: fix the file and reload again."
+        )
         assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
+        repo.write("handler.py", "server/version_v2.py")  # put back as it was
+        wait_for(lines, 4)
+        assert lines[3] == "handler.py back to the last good version: nothing to reload"
     assert lines[-1] == "stopped"
 
 
@@ -537,7 +545,8 @@ def test_serve_reload_survives_a_stream_of_good_broken_fatal_and_hanging_edits(r
         output = process.communicate(timeout=10)[0]
     assert not failures, failures[:3]
     assert len(statuses) > 100
-    assert output.count("reload failed, still serving the last good handler") >= 6, output
+    assert output.count("reload failed: ") >= 6, output
+    assert output.count("reload failed: ") == output.count("The last good handler keeps serving")
     assert "ran past its time limit of 1 s" in output
 
 
@@ -618,3 +627,138 @@ def test_a_request_is_checked_once_where_it_arrives(repo, monkeypatch):
         assert post(endpoint, json={"inputs": "a"}).status_code == 200
         assert post(endpoint, json={"input": "a"}).status_code == 400
     assert len(checked) == 2  # by the endpoint, not again by the LiveHandler it serves
+
+
+def test_a_base_exception_in_call_is_500_as_in_production_and_is_printed(repo):
+    repo.write("handler.py", "hostile/base_exception_call.py")
+    long = {"inputs": "a story", "parameters": {"max_new_tokens": 2000}}
+    with running(repo) as (lines, url):
+        response = httpx.post(url, json=long, timeout=10)
+        assert httpx.post(url, json={"inputs": "hi"}, timeout=10).status_code == 200
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    printed = "\n".join(lines)
+    assert "ERROR handler error on /, answered 500 as production does" in printed
+    assert "GenerationTimedOut is a BaseException, not an Exception" in printed
+    assert "handler.py:19 in __call__" in printed
+    assert "GenerationTimedOut: generate() did not finish within 30 s" in printed
+
+
+def test_an_async_call_is_400_saying_production_never_awaits_it(repo, recwarn):
+    repo.write("handler.py", "hostile/async_call.py")
+    with serve(handler_kit.load(repo.path)) as endpoint:
+        response = post(endpoint, json={"inputs": "x"})
+    assert response.status_code == 400
+    message = response.json()["error"]
+    assert "EndpointHandler.__call__ is `async def`" in message
+    assert "Make it a plain `def __call__`" in message and "tolist" not in message
+    assert not [w for w in recwarn if "never awaited" in str(w.message)]
+
+
+def test_serve_reload_builds_the_handler_again_when_the_files_are_put_back(repo):
+    repo.write("handler.py", "hostile/reads_config.py")
+    repo.write("config.json", text='{"labels": ["joy", "sadness"]}')
+    good = (repo.path / "handler.py").read_text()
+    with running(repo, reload=True, interval=0.05, reinit_memory="free-first") as (lines, url):
+        repo.write("config.json", text='{"labels": [')  # half-written while handler.py breaks
+        repo.write("handler.py", text=good.replace("config =", "raise KeyError('x')\n        c ="))
+        wait_for(lines, 2)
+        assert lines[1].startswith("reload failed: ") and "There is no handler now" in lines[1]
+        assert "keeps serving" not in lines[1]
+        assert httpx.post(url, json={"inputs": "a"}).status_code == 400
+        repo.write("config.json", text='{"labels": ["joy", "sadness"]}')
+        repo.write("handler.py", text=good)  # the last good text again
+        wait_for(lines, 3)
+        assert lines[2].startswith("handler.py re-initialised in ")
+        assert "there was no handler (a free-first re-init lost it): built it again" in lines[2]
+        assert httpx.post(url, json={"inputs": "a"}).json() == {"label": "sadness", "version": 1}
+
+
+def test_serve_reload_serves_a_fix_saved_while_an_edit_hangs(repo):
+    repo.write("handler.py", "server/version_v1.py")
+    with running(repo, reload=True, interval=0.05) as (lines, url):
+        repo.write("handler.py", "hostile/retry_forever_init.py")  # hangs; its limit: 60 s
+        time.sleep(0.5)
+        repo.write("handler.py", "server/version_v2.py")
+        wait_for(lines, 2)
+        assert lines[1].startswith("handler.py reloaded hot in "), lines
+        assert "the reload was superseded by a newer save after " in lines[1]
+        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 2
+    wait_for_no_reload_threads()
+
+
+def test_a_call_that_never_returns_holds_no_slot_once_a_reload_replaced_its_handler(repo):
+    repo.write("handler.py", "hostile/hung_call.py")
+    live = handler_kit.load(repo.path)
+    old = live.module
+
+    def lora(url):
+        return {"inputs": "a cat", "parameters": {"lora": url}}
+
+    try:
+        with serve(live) as endpoint, ThreadPoolExecutor(2) as pool:
+            assert post(endpoint, json=lora("a")).json()["adapter"] == "adapter:a"
+            hung = pool.submit(post, endpoint, json=lora("b"))  # waits for the lock forever
+            for _ in range(500):  # at most 5 s for it to start
+                if endpoint.stats.requests == 2:
+                    break
+                time.sleep(0.01)
+            queued = pool.submit(post, endpoint, json={"inputs": "x"})
+            time.sleep(0.3)
+            assert not queued.done()  # one call at a time, as production: it waits
+            text = fixture_text("hostile/hung_call.py").replace('"version": 1', '"version": 2')
+            repo.write("handler.py", text=text.replace("_LOADING.acquire()", "pass"))
+            live.reload()
+            # The queued request and the next ones are answered by the new handler.
+            assert queued.result(timeout=15).json() == {"adapter": None, "version": 2}
+            assert post(endpoint, json=lora("c")).json()["version"] == 2
+            assert not hung.done()
+            assert "request #2 (POST /, inputs 'a cat') running since " in endpoint.log
+            assert "on the handler a reload replaced, and holds no slot any more" in endpoint.log
+            assert "\nleft behind by a reload: request #2 (POST /, inputs 'a cat')" in repr(
+                endpoint
+            )
+            old._LOADING.release()  # the hung call ends at last, on the old code
+            assert hung.result(timeout=10).json() == {"adapter": "adapter:b", "version": 1}
+            assert "left behind by a reload" not in repr(endpoint)
+            assert "request #2, left behind by a reload, ended after" in endpoint.log
+    finally:
+        if old._LOADING.locked():
+            old._LOADING.release()
+
+
+@pytest.mark.slow  # three processes start: seconds
+def test_serve_reload_starts_the_server_again_when_an_edit_crashes_it(repo, tmp_path):
+    repo.write("handler.py", "server/version_v1.py")
+    command = [
+        Path(sys.executable).parent / "handler-kit", "serve", str(repo.path), "--port", "0",
+        "--reload",
+    ]  # fmt: skip
+    env = {**os.environ, "HANDLER_KIT_CACHE": str(tmp_path / "cache")}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")))
+    reader.start()
+    try:
+        wait_for(lines, 1)
+        url = lines[0].split(" at ")[1].split(" ")[0]
+        assert httpx.post(url, json={"inputs": "a"}).json()["version"] == 1
+        repo.write("handler.py", "hostile/segfault_at_import.py")
+        wait_for(lines, 5, seconds=30)
+        said = "".join(lines[1:5])
+        assert "the server ended (SIGSEGV) while reloading handler.py (saved " in said
+        assert "Fatal Python error: Segmentation fault; handler.py:7 in <module>" in said
+        assert "starting it again with the last good version of the code; the files that " in said
+        assert lines[3].startswith(f"serving {repo.path.resolve() / 'handler.py'} at {url} ")
+        assert lines[4] == "(the last good version of the code, not the files on disk)\n"
+        # The same address, the last good code; the crashing files are not loaded again.
+        assert httpx.post(url, json={"inputs": "b"}, timeout=10).json()["version"] == 1
+        repo.write("handler.py", "server/version_v2.py")
+        wait_for(lines, 6)
+        assert lines[5].startswith("handler.py reloaded hot in ")
+        assert httpx.post(url, json={"inputs": "c"}).json()["version"] == 2
+    finally:
+        process.terminate()  # the supervisor stops its server too
+        process.wait(20)
+        reader.join(10)
+    assert lines[-1] == "stopped\n" and process.returncode == 0

@@ -3,6 +3,7 @@
 import sys
 
 import pytest
+from conftest import fixture_text
 
 import handler_kit
 from handler_kit import HandlerLoadError
@@ -205,3 +206,22 @@ def test_building_a_handler_draws_no_transformers_progress_bar(repo, capfd):
     live.reload("reinit")  # a re-init builds it again, in the reload's thread
     assert "Loading weights" not in "".join(capfd.readouterr())
     assert logging.is_progress_bar_enabled()  # put back: the user's own bars still show
+
+
+def test_an_error_in_a_symlinked_handler_py_names_its_line_and_frames(tmp_path, repo):
+    # handler.py kept in a source tree and linked into the model repository.
+    source = tmp_path / "src" / "handler.py"
+    source.parent.mkdir()
+    source.write_text(fixture_text("base.py"), encoding="utf-8")
+    (repo.path / "handler.py").symlink_to(source)
+    live = handler_kit.load(repo.path)
+    source.write_text(fixture_text("init_error.py"), encoding="utf-8")
+    with pytest.raises(handler_kit.HandlerReloadError) as info:
+        live.reload()
+    link = str(repo.path.resolve() / "handler.py")
+    assert info.value.where == f"{link}:18"
+    assert f"{link}:18 in __init__" in info.value.trace
+    source.write_text(fixture_text("module_error.py"), encoding="utf-8")
+    with pytest.raises(handler_kit.HandlerReloadError) as info:
+        live.reload()
+    assert info.value.where == f"{link}:4" and f"{link}:4 in <module>" in info.value.trace

@@ -171,3 +171,27 @@ def test_the_ledger_records_what_each_restorable_patch_point_replaces(repo, libr
     assert hooked
     recorded = sorted((kind, key) for _, kind, key, _ in ledger.entries.values())
     assert recorded == [("attr", "flag"), ("attr", "registry"), ("item", "HANDLER_KIT_TEST_LEDGER")]
+
+
+def test_a_patch_of_a_built_in_module_loads_reloads_and_is_made_once(repo, monkeypatch):
+    import sys
+    import time
+
+    # What the handler patches is put back after the test.
+    for name in ("dont_write_bytecode", "excepthook"):
+        monkeypatch.setattr(sys, name, getattr(sys, name))
+    monkeypatch.setattr(time, "sleep", time.sleep)
+    original = time.sleep
+    repo.write("handler.py", "hostile/builtin_patch.py")
+    live = handler_kit.load(repo.path)  # was: module 'sys' has no attribute '__file__'
+    assert sys.dont_write_bytecode is True and sys.excepthook.__name__ == "_report_crash"
+    assert live({"inputs": "x"}) == {"slept": 1, "version": 1}
+    text = (repo.path / "handler.py").read_text()
+    repo.write("handler.py", text=text.replace('"version": 1', '"version": 2'))
+    live.reload()
+    # One wrapper around the original sleep, not the first run's wrapper wrapped again.
+    assert live({"inputs": "x"}) == {"slept": 1, "version": 2}
+    assert live.module._sleep is original
+    repo.write("handler.py", text=text.replace("time.sleep = _counted_sleep\n", ""))
+    live.reload()
+    assert time.sleep is original  # the patch whose line is gone is undone

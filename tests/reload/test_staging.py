@@ -124,3 +124,27 @@ def test_whether_a_text_may_patch_is_the_plan_s_answer_not_read_again(stage, mon
     planned = stage({"patching": PATCHES}, said)
     planned.run("patching", file, PATCHES)
     assert ledger.entries == {}
+
+
+def test_a_signal_install_in_a_load_off_the_main_thread_says_why_it_fails(repo):
+    import handler_kit
+
+    repo.write("handler.py", "hostile/signal_at_import.py")
+    errors = []
+
+    def load():
+        try:
+            handler_kit.load(repo.path)
+        except handler_kit.HandlerLoadError as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=load, name="a-worker")
+    thread.start()
+    thread.join(10)
+    message = str(errors[0])
+    assert "ValueError: signal only works in main thread" in message
+    assert "handler.py:13" in message and "restart the kernel" not in message
+    assert (
+        "Only Python's main thread may install a signal handler, and handler.py ran in the "
+        "thread 'a-worker' (production imports it in its main thread)"
+    ) in message
