@@ -28,64 +28,30 @@ from ..errors import (
     HandlerLoadError,
     HandlerReloadError,
     ReloadSuperseded,
-    describe,
 )
 from . import flight, loader
+from .absent import NoHandler, Waiting
 from .decision import Mode
 from .imports import ImportRecorder, imported_source
 from .loader import build
 from .memory import Built, Footprint, Memory, gc_paused, release, release_failed, room_for_two
 from .plan import Plan, plan
 from .report import Outcome, ReloadReport
-from .repository import Entry, Repository, Source, digest, read_source
+from .repository import (
+    Entry,
+    Repository,
+    Source,
+    Text,
+    digest,
+    fingerprint,
+    read_source,
+    texts_now,
+)
 from .transaction import Staged, Transaction
 from .worker import DEFAULT_TIMEOUT
 
-# A module's text now: its source, None when the file is gone, or why it cannot be read.
-Text = str | None | HandlerKitError
-
 CHECK_HINT = " To call the handler with it anyway: handler(data, check=False)."
 SUPERSEDED_IN_A_ROW = 20  # newer saves an automatic reload gives way to, before it runs one
-
-
-class _Waiting:
-    """The handler while a free-first re-init builds the new one: calls wait for it.
-
-    ``last_good`` is the class of the freed instance: built again if the new one fails.
-    """
-
-    __slots__ = ("last_good", "live")
-
-    def __init__(self, live: LiveHandler, last_good: type) -> None:
-        self.live = live
-        self.last_good = last_good
-
-    def __call__(self, data: Any) -> Any:
-        if not self.live._ready.wait(max(DEFAULT_TIMEOUT, 3 * self.live._build_seconds)):
-            raise HandlerKitError(
-                "the handler is being built again and is not ready yet",
-                hint="Send the request again in a moment.",
-            )
-        return self.live._instance(data)
-
-
-class _NoHandler:
-    """What is left when a free-first re-init and the rebuild of the last good one failed.
-
-    It keeps the rebuild's error as words only: the error itself would hold the failed build.
-    """
-
-    __slots__ = ("why",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.why = error.headline if isinstance(error, HandlerKitError) else describe(error)
-
-    def __call__(self, data: Any) -> Any:
-        raise HandlerKitError(
-            f"there is no handler: the re-init failed and so did building the last good one "
-            f"again ({self.why})",
-            hint="Fix handler.py and reload (%handler_reload), or load it again.",
-        )
 
 
 def load(path: str | Path = ".", texts: Mapping[str, str] | None = None) -> LiveHandler:
@@ -259,12 +225,12 @@ class LiveHandler:
             edited = edited or [self.file]  # a forced re-init, or a rebuild: handler.py
             try:
                 # A line first, in case this edit ends the process (a segfault): see flight.py.
-                with flight.loading(self.path, edited, self.fingerprint(texts)):
+                with flight.loading(self.path, edited, fingerprint(texts)):
                     report = self._reload(mode, texts, started, timeout, memory, newer)
             except BaseException as error:
-                self._failed = self.fingerprint(texts)
+                self._failed = fingerprint(texts)
                 release_failed(error)  # memory back to where it was before the attempt
-                if isinstance(self._instance, _Waiting):  # freed first: build the last good again
+                if isinstance(self._instance, Waiting):  # freed first: build the last good again
                     self._rebuild(self._instance.last_good, error, timeout)
                 raise
             self._failed = None
@@ -317,7 +283,7 @@ class LiveHandler:
     def serving(self) -> bool:
         """False when there is no handler: a free-first re-init failed, and so did building
         the last good one again. Calls fail until a reload succeeds."""
-        return not isinstance(self._instance, _NoHandler)
+        return not isinstance(self._instance, NoHandler)
 
     def _frees_first(self, memory: Memory) -> bool:
         """Whether a re-init frees the old model before building the new one."""
@@ -328,14 +294,19 @@ class LiveHandler:
     def _free(self, memory: Memory, modules: Mapping[str, ModuleType]) -> list[str]:
         """Let go of the running instance before a free-first re-init builds the new one.
 
-        Requests wait for the new handler meanwhile (see _Waiting). ``self._instance`` held the
+        Requests wait for the new handler meanwhile (absent.Waiting). ``self._instance`` held the
         only reference: release() gets it, and frees the old model at once; the module globals
         its ``__init__`` set (``global model``) are put back in ``modules``, the old handler's.
         Returns the notes: they say what could not be freed, and what holds it.
         """
         self._ready.clear()
         old = [self._instance]
-        self._instance = _Waiting(self, type(old[0]))
+        self._instance = Waiting(
+            self._ready,
+            lambda: self._instance,
+            max(DEFAULT_TIMEOUT, 3 * self._build_seconds),
+            type(old[0]),
+        )
         gone, notes = release(old.pop())
         held = self._built.free(modules)
         why = ": there was no room for two" if memory is Memory.AUTO else ""
@@ -371,7 +342,7 @@ class LiveHandler:
             self._build_seconds = staged.build_seconds
             self._footprint = staged.footprint or self._footprint
             self._built = staged.built or Built()
-            if isinstance(old[0], (_Waiting, _NoHandler)):
+            if isinstance(old[0], (Waiting, NoHandler)):
                 return []  # freed before the build
         # Modules taken out (their file is gone) are no longer tracked; what the new code
         # imported of the repository ran in the staging (``executed``): no scan needed.
@@ -403,7 +374,7 @@ class LiveHandler:
                 )
                 transaction.commit()
         except BaseException as again:  # the handler is gone: say so at every call
-            self._instance = _NoHandler(again)
+            self._instance = NoHandler(again)
             release_failed(again)
             said = f"building the last good handler again failed too ({self._instance.why})"
             advice = (
@@ -430,10 +401,10 @@ class LiveHandler:
         good load and from the last failed one; or, after a failure, any file changed (put
         back as it was, it is worth a line; with no handler left, it is built again)."""
         self.discover()
-        now = self.fingerprint(self.current_texts())
+        now = fingerprint(self.current_texts())
         if self._failed is not None:
             return now != self._failed
-        good = self.fingerprint({n: s.text for n, s in self._sources.items()})
+        good = fingerprint({n: s.text for n, s in self._sources.items()})
         return now != good or not self.serving
 
     def reload_if_changed(
@@ -466,10 +437,10 @@ class LiveHandler:
     def _newer_save(self, texts: Mapping[str, Text]) -> Callable[[], bool]:
         """Whether files other than ``texts`` are saved: the same new texts seen twice in a
         row (a quarter of a second apart), so that a file half-written supersedes nothing."""
-        running, seen = self.fingerprint(texts), [""]
+        running, seen = fingerprint(texts), [""]
 
         def newer() -> bool:
-            now = self.fingerprint(self.current_texts())
+            now = fingerprint(self.current_texts())
             again, seen[0] = now == seen[0], now
             return now != running and again
 
@@ -493,21 +464,8 @@ class LiveHandler:
                 self._sources = {**{n: s for n, s in sources.items() if s}, **self._sources}
 
     def current_texts(self) -> dict[str, Text]:
-        """Each tracked module's text on disk now: None when the file is gone, or the error
-        that says why it cannot be read (not UTF-8, say)."""
-        texts: dict[str, Text] = {}
-        for name, source in self._sources.items():
-            try:
-                texts[name] = read_source(source.file, HandlerReloadError)
-            except HandlerReloadError as error:
-                gone = not source.file.exists()
-                texts[name] = None if gone else error
-        return texts
-
-    @staticmethod
-    def fingerprint(texts: Mapping[str, Text]) -> str:
-        """One fingerprint for a set of module texts."""
-        return digest("\n".join(f"{n}={digest(str(t or ''))}" for n, t in sorted(texts.items())))
+        """Each tracked module's text on disk now (see ``repository.texts_now``)."""
+        return texts_now(self._sources)
 
     def _summary(self) -> str:
         reloads = f"{self.reloads} reload{'s' * (self.reloads != 1)}"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from ..errors import HandlerKitError, HandlerLoadError, describe
+from ..errors import HandlerKitError, HandlerLoadError, HandlerReloadError, describe
 from .syntax import absolute_module
 
 
@@ -138,6 +138,27 @@ def read_source(file: Path, error: type[HandlerKitError] = HandlerLoadError) -> 
         ) from exc
     except OSError as exc:
         raise error(f"cannot read {file.name}: {describe(exc)}", file=file) from exc
+
+
+# A module's text now: its source, None when the file is gone, or why it cannot be read.
+Text = str | None | HandlerKitError
+
+
+def texts_now(sources: Mapping[str, Source]) -> dict[str, Text]:
+    """Each module's text on disk now: None when its file is gone, or the error that says
+    why it cannot be read (not UTF-8, say)."""
+    texts: dict[str, Text] = {}
+    for name, source in sources.items():
+        try:
+            texts[name] = read_source(source.file, HandlerReloadError)
+        except HandlerReloadError as error:
+            texts[name] = None if not source.file.exists() else error
+    return texts
+
+
+def fingerprint(texts: Mapping[str, Text]) -> str:
+    """One fingerprint for a set of module texts."""
+    return digest("\n".join(f"{n}={digest(str(t or ''))}" for n, t in sorted(texts.items())))
 
 
 def digest(text: str) -> str:

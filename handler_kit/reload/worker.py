@@ -8,6 +8,7 @@ and the thread is asked to stop.
 from __future__ import annotations
 
 import ctypes
+import enum
 import gc
 import queue
 import sys
@@ -61,6 +62,29 @@ def _current_worker() -> _Worker:
         return _worker
 
 
+class GiveUp(enum.Enum):
+    """Why a running reload was given up: each with its error and what it says to do."""
+
+    TIMEOUT = "ran past its time limit"
+    INTERRUPTED = "was interrupted (Ctrl-C)"
+    SUPERSEDED = "was superseded by a newer save"
+
+    def error(self, said: str, file: str | Path, line: int | None) -> HandlerReloadError:
+        """The error that says so: ``said`` is the reason with its figure."""
+        kind, hint = (
+            HandlerReloadError,
+            (
+                "Nothing was swapped in. If the code is just slow, give it more time: "
+                "reload(timeout=SECONDS), --reload-timeout SECONDS."
+            ),
+        )
+        if self is GiveUp.INTERRUPTED:
+            kind = ReloadInterrupted
+        elif self is GiveUp.SUPERSEDED:
+            kind, hint = ReloadSuperseded, "Nothing of it was swapped in."
+        return kind(said, file=file, line=line, hint=hint)
+
+
 def run_bounded(
     work: Callable[[], T],
     staging: Staging,
@@ -91,55 +115,59 @@ def run_bounded(
             _forget(result)
 
     worker = _current_worker()
-    started = time.monotonic()
     worker.jobs.put(job)
-    reason = ""
-    # Waiting on an Event, not Thread.join: a join interrupted by Ctrl-C marks a live thread
-    # as stopped (CPython's bpo-45274 handling), and it could then never be asked to stop.
-    try:
-        while not finished.is_set() and not reason:
-            left = started + timeout - time.monotonic()
-            if left <= 0:
-                reason = f"ran past its time limit of {timeout:g} s"
-                break
-            wake.wait(min(left, 0.25))  # short waits: Ctrl-C is seen at once
-            wake.clear()
-            route.serve()
-            if not finished.is_set() and superseded is not None and superseded():
-                took = time.monotonic() - started
-                reason = f"was superseded by a newer save after {took:.1f} s"
-    except KeyboardInterrupt:
-        reason = "was interrupted (Ctrl-C)"
+    why = _wait(finished, wake, route, timeout, superseded)
     staging.signals.update(route.before)  # put back if the reload is rolled back
     staging.notes += route.skipped
-    if reason:
-        file, line, function = _where(worker.thread, staging.repository.path)
-        staging.abandon()
-        worker.spent = True
-        worker.thread.name = "handler-kit-reload (abandoned)"
-        if not finished.is_set():
-            _stop(worker.thread)
-        running = f" while running {function}" if function else ""
-        error: type[HandlerReloadError] = HandlerReloadError
-        hint = (
-            "Nothing was swapped in. If the code is just slow, give it more time: "
-            "reload(timeout=SECONDS), --reload-timeout SECONDS."
-        )
-        if reason.startswith("was interrupted"):
-            error = ReloadInterrupted
-        elif reason.startswith("was superseded"):
-            error, hint = ReloadSuperseded, "Nothing of it was swapped in."
-        raise error(
-            f"the reload {reason}{running}; it was abandoned",
-            file=file or staging.repository.entry.file,
-            line=line,
-            hint=hint,
-        )
+    if why is not None:
+        raise _abandon(worker, staging, finished, *why)
     if "error" in result:
         if isinstance(result["error"], Abandoned):
             raise HandlerReloadError("the reload was abandoned")
         raise result["error"]
     return result["value"]
+
+
+def _wait(
+    finished: threading.Event,
+    wake: threading.Event,
+    route: process.Route,
+    timeout: float,
+    superseded: Callable[[], bool] | None,
+) -> tuple[GiveUp, str] | None:
+    """Wait for the job to finish; why it was given up (with the reason in words), or None."""
+    started = time.monotonic()
+    # Waiting on an Event, not Thread.join: a join interrupted by Ctrl-C marks a live thread
+    # as stopped (CPython's bpo-45274 handling), and it could then never be asked to stop.
+    try:
+        while not finished.is_set():
+            left = started + timeout - time.monotonic()
+            if left <= 0:
+                return GiveUp.TIMEOUT, f"{GiveUp.TIMEOUT.value} of {timeout:g} s"
+            wake.wait(min(left, 0.25))  # short waits: Ctrl-C is seen at once
+            wake.clear()
+            route.serve()
+            if not finished.is_set() and superseded is not None and superseded():
+                took = time.monotonic() - started
+                return GiveUp.SUPERSEDED, f"{GiveUp.SUPERSEDED.value} after {took:.1f} s"
+    except KeyboardInterrupt:
+        return GiveUp.INTERRUPTED, GiveUp.INTERRUPTED.value
+    return None
+
+
+def _abandon(
+    worker: _Worker, staging: Staging, finished: threading.Event, why: GiveUp, said: str
+) -> HandlerReloadError:
+    """Roll the staging back, ask the thread to stop; the error that says where it was."""
+    file, line, function = _where(worker.thread, staging.repository.path)
+    staging.abandon()
+    worker.spent = True
+    worker.thread.name = "handler-kit-reload (abandoned)"
+    if not finished.is_set():
+        _stop(worker.thread)
+    running = f" while running {function}" if function else ""
+    message = f"the reload {said}{running}; it was abandoned"
+    return why.error(message, file or staging.repository.entry.file, line)
 
 
 def _forget(result: dict[str, Any]) -> None:
