@@ -131,6 +131,8 @@ def printed(notebook: Path) -> list[str]:
 @pytest.mark.model
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
 def test_tutorial_notebook_runs(notebook, tmp_path):
+    if notebook.name == "05_deploy.ipynb":
+        _needs_the_toolkit()
     run = run_notebook(notebook, OUT, parameters={"workdir": str(tmp_path)}, cwd=tmp_path)
     cells = printed(run.check().output)
     shown = "".join(cells)
@@ -165,3 +167,16 @@ def test_notebooks_that_share_a_name_get_a_folder_each_named_after_theirs(tmp_pa
         out / "b",
         out,
     ]
+
+
+def _needs_the_toolkit() -> None:
+    """Skip, saying why, where production's toolkit source is not beside the checkout: the
+    deploy tutorial rehearses and serves every endpoint with its real server."""
+    from handler_kit.production.toolkit import ToolkitError, find_toolkit
+
+    try:
+        found = find_toolkit()
+    except ToolkitError as error:
+        pytest.skip(f"the deploy tutorial runs production's real server: {error.headline}")
+    if found.source is None:
+        pytest.skip("the deploy tutorial runs production's real server from its source folder")
