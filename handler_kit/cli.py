@@ -19,6 +19,8 @@ from .endpoint import contract, server, supervisor
 from .endpoint.vertex import vertex_port
 from .errors import HandlerKitError
 from .reload.live import load
+from .reload.memory import Memory
+from .reload.worker import DEFAULT_TIMEOUT as RELOAD_TIMEOUT
 from .report import count
 from .templates import samples
 
@@ -95,12 +97,12 @@ def parser() -> argparse.ArgumentParser:
         "--reload-timeout",
         type=float,
         metavar="S",
-        help="seconds a reload may run before it is abandoned (default 60)",
+        help=f"seconds a reload may run before it is abandoned (default {RELOAD_TIMEOUT:g})",
     )
     serve.add_argument(
         "--reinit-memory",
-        choices=["auto", "swap", "free-first"],
-        default="auto",
+        choices=[memory.value for memory in Memory],
+        default=Memory.AUTO.value,
         help="a re-init builds the new model before freeing the old one (swap) or after "
         "(free-first); auto: free first when there is no room for two",
     )

@@ -22,6 +22,8 @@ from ..endpoint.running import Endpoint
 from ..endpoint.server import serve
 from ..errors import HandlerKitError
 from ..reload.live import LiveHandler, load
+from ..reload.memory import Memory
+from ..reload.worker import DEFAULT_TIMEOUT as RELOAD_TIMEOUT
 from ..report import Status
 from .autoreload import AutoReload, Reloaded
 
@@ -62,11 +64,15 @@ class HandlerMagics(Magics):
     @magic_arguments()
     @argument("--hot", action="store_true", help="keep the instance state whatever changed")
     @argument("--reinit", action="store_true", help="build a new instance whatever changed")
-    @argument("--timeout", type=float, help="seconds the reload may run (default 60)")
+    @argument(
+        "--timeout",
+        type=float,
+        help=f"seconds the reload may run (default {RELOAD_TIMEOUT:g})",
+    )
     @argument(
         "--memory",
-        choices=["auto", "swap", "free-first"],
-        default="auto",
+        choices=[memory.value for memory in Memory],
+        default=Memory.AUTO.value,
         help="a re-init frees the old model after (swap) or before (free-first) the build",
     )
     @argument("--name", default="handler", help="variable the handler is bound to")

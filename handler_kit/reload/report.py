@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from .. import style
+from ..report import duration
 
 
 class Outcome(str, enum.Enum):
@@ -49,7 +50,7 @@ class ReloadReport:
             return f"{files} {self.reason}: nothing to reload"
         done = "reloaded hot" if self.hot else "re-initialised"
         forced = " (forced)" if self.forced else ""
-        line = f"{files} {done}{forced} in {_duration(self.seconds)}: {self.reason}"
+        line = f"{files} {done}{forced} in {duration(self.seconds)}: {self.reason}"
         if self.hot and self.kept:
             more = f" and {len(self.kept) - 6} more" if len(self.kept) > 6 else ""
             line += f"; kept {', '.join(self.kept[:6])}{more}"
@@ -59,10 +60,3 @@ class ReloadReport:
 
     def _repr_html_(self) -> str:
         return style.line(str(self), self.mode.colour)
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    ms = seconds * 1000
-    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"

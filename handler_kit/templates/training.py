@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..cases.case import DEFAULT_PAYLOAD
 from ..errors import HandlerKitError
 from .builds import cached_build
 
@@ -31,7 +32,7 @@ RECIPE = {
     "version": 1,
 }
 # The guide's payload: the model must label it as the guide's model does (joy).
-GUIDE_PAYLOAD = "I am quite excited how this will turn out"
+GUIDE_PAYLOAD = DEFAULT_PAYLOAD["inputs"]  # the guide's first sentence, the default case's
 
 
 def minilm_dir() -> Path:
