@@ -16,6 +16,7 @@ from typing import Any
 from ..cases.case import DEFAULT_PAYLOAD
 from ..errors import HandlerKitError
 from .builds import cached_build
+from .recipes import fit, steps
 
 DATA = Path(__file__).parent.parent / "data" / "emotions.csv"
 EMOTIONS = ("sadness", "joy", "love", "anger", "fear", "surprise")  # the guide's model's labels
@@ -96,31 +97,30 @@ def fine_tune(rows: list[tuple[str, str]], recipe: dict, progress: bool = True) 
     Seeded: the same rows and recipe give the same weights.
     """
     import torch
-    from tqdm.auto import tqdm
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
     torch.manual_seed(recipe["seed"])
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
     model = _classifier()
-    size, epochs = recipe["batch_size"], recipe["epochs"]
-    steps = epochs * -(-len(rows) // size)
+    total = steps(len(rows), recipe)
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe["learning_rate"])
-    warmup = int(steps * recipe["warmup_fraction"])
-    schedule = get_linear_schedule_with_warmup(optimizer, warmup, steps)
-    order = torch.Generator().manual_seed(recipe["seed"])
-    model.train()
-    with tqdm(total=steps, desc="fine-tuning emotion model", disable=not progress) as bar:
-        for epoch in range(epochs):
-            shuffled = [rows[i] for i in torch.randperm(len(rows), generator=order)]
-            for start in range(0, len(shuffled), size):
-                chunk = shuffled[start : start + size]
-                loss = model(**_encode(tokenizer, chunk, recipe["max_length"])).loss
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad()
-                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
-                bar.update()
+    warmup = int(total * recipe["warmup_fraction"])
+    schedule = get_linear_schedule_with_warmup(optimizer, warmup, total)
+
+    def loss_of(indices: Any) -> Any:
+        chunk = [rows[i] for i in indices]
+        return model(**_encode(tokenizer, chunk, recipe["max_length"])).loss
+
+    fit(
+        model,
+        len(rows),
+        recipe,
+        loss_of,
+        optimizer,
+        schedule,
+        "fine-tuning emotion model",
+        progress,
+    )
     return model.eval(), tokenizer
 
 

@@ -82,6 +82,18 @@ def fit(
     model.eval()
 
 
+def card(
+    title: str, pipeline_tag: str, tags: tuple[str, ...], body: str, library: str | None = None
+) -> str:
+    """A template model's card (its README.md): the Hub's front matter, a title, ``body``."""
+    library_line = f"library_name: {library}\n" if library else ""
+    return (
+        f"---\nlicense: apache-2.0\npipeline_tag: {pipeline_tag}\n{library_line}"
+        f"tags: [{', '.join((*tags, 'handler_kit-template'))}]\n---\n\n"
+        f"# {title} (handler_kit template)\n\n{body}"
+    )
+
+
 def recipe_table(recipe: dict) -> str:
     """A recipe as the rows of a model card's Markdown table."""
     rows = "\n".join(f"| {key} | {value} |" for key, value in recipe.items())

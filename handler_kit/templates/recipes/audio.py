@@ -16,7 +16,7 @@ from typing import Any
 
 from ...cases.case import cases_folder, save_case
 from .. import builds
-from . import fit, recipe_table, template_file, template_module
+from . import card, fit, recipe_table, template_file, template_module
 
 NAME = "audio-classification"
 LABELS = ("tone", "chirp", "beeps", "noise")
@@ -120,14 +120,11 @@ def _train(dest: Path, progress: bool) -> dict:
 
 
 def _card(accuracy: float, held_out: int) -> str:
-    return f"""---
-license: apache-2.0
-pipeline_tag: audio-classification
-tags: [audio-classification, handler_kit-template]
----
-
-# Sound classifier (handler_kit template)
-
+    return card(
+        "Sound classifier",
+        "audio-classification",
+        ("audio-classification",),
+        f"""\
 A small CNN on log-mel features (audio_net.py), trained from scratch by handler_kit on clips it
 synthesises: {", ".join(LABELS)}, at random pitches, loudness and background noise.
 
@@ -136,7 +133,8 @@ synthesises: {", ".join(LABELS)}, at random pitches, loudness and background noi
 ## Recipe
 
 {recipe_table(RECIPE)}
-"""
+""",
+    )
 
 
 def write_cases(repo: Path, model: Path | None) -> None:

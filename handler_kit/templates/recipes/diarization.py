@@ -25,7 +25,7 @@ from typing import Any
 from ...cases.case import cases_folder, save_case
 from ...errors import HandlerKitError
 from .. import builds
-from . import fit, recipe_table, template_file, template_module
+from . import card, fit, recipe_table, template_file, template_module
 from .audio import RATE, audio_file
 
 NAME = "speaker-diarization"
@@ -334,14 +334,11 @@ def error_rate(model: Any, conversations: list, threshold: float, known: bool = 
 
 
 def _card(figures: dict) -> str:
-    return f"""---
-license: apache-2.0
-pipeline_tag: automatic-speech-recognition
-tags: [speaker-diarization, handler_kit-template]
----
-
-# Speaker diarisation (handler_kit template)
-
+    return card(
+        "Speaker diarisation",
+        "automatic-speech-recognition",
+        ("speaker-diarization",),
+        f"""\
 A speaker-embedding network (speakers.py: log-mel features, dilated 1-D convolutions, mean
 and spread over time) trained from scratch by handler_kit to tell apart {2 * len(TRAINING_VARIANTS)}
 voices that espeak-ng speaks, then used as pyannote's pipeline uses its own: speech found by
@@ -356,7 +353,8 @@ cut at {figures["threshold"]}, tuned on conversations of other voices).
 ## Recipe
 
 {recipe_table(RECIPE)}
-"""
+""",
+    )
 
 
 def case_conversation(seed: int = 2024, speakers: int = 2) -> tuple[Any, list]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from ...cases.case import cases_folder, save_case
 from .. import builds, training
-from . import fit, recipe_table, steps
+from . import card, fit, recipe_table, steps
 from .setfit import DATA as TOPICS
 
 NAME = "text-generation"
@@ -122,14 +122,11 @@ def _blocks(tokenizer: Any, sentences: list[str]) -> Any:
 
 
 def _card(perplexity: float, vocabulary: int) -> str:
-    return f"""---
-license: apache-2.0
-pipeline_tag: text-generation
-tags: [gpt2, handler_kit-template]
----
-
-# Tiny GPT-2 (handler_kit template)
-
+    return card(
+        "Tiny GPT-2",
+        "text-generation",
+        ("gpt2",),
+        f"""\
 A two-layer GPT-2 and a byte-level BPE tokenizer ({vocabulary} tokens), trained from scratch
 by handler_kit on the English sentences it ships (emotions and topics). It writes short
 sentences in their style: a stand-in for a large model, to develop the handler around.
@@ -140,7 +137,8 @@ sentences in their style: a stand-in for a large model, to develop the handler a
 ## Recipe
 
 {recipe_table(RECIPE)}
-"""
+""",
+    )
 
 
 PROMPT = "I feel"

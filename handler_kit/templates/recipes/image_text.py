@@ -18,7 +18,7 @@ from typing import Any
 
 from ...cases.case import cases_folder, save_case
 from .. import builds
-from . import fit, recipe_table, steps, template_file, template_module, vision
+from . import card, fit, recipe_table, steps, template_file, template_module, vision
 from .vision import LABELS as SHAPES
 from .vision import noisy, paint, png
 
@@ -187,14 +187,11 @@ def recall(model: Any, towers: Any, words: list[str]) -> dict:
 
 
 def _card(figures: dict) -> str:
-    return f"""---
-license: apache-2.0
-pipeline_tag: feature-extraction
-tags: [image-text, embeddings, handler_kit-template]
----
-
-# Image and text embeddings (handler_kit template)
-
+    return card(
+        "Image and text embeddings",
+        "feature-extraction",
+        ("image-text", "embeddings"),
+        f"""\
 Two towers (towers.py) trained from scratch together by handler_kit, as CLIP and BLIP are:
 a small CNN for pictures and a GRU over words for captions, each ending in a normalised
 vector of {RECIPE["model"]["dim"]} numbers in one shared space. The pictures show one to four
@@ -208,7 +205,8 @@ captions say so in several phrasings.
 ## Recipe
 
 {recipe_table(RECIPE)}
-"""
+""",
+    )
 
 
 def case_picture() -> Any:

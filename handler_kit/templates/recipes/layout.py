@@ -23,7 +23,7 @@ from typing import Any
 from ...cases.case import cases_folder, save_case
 from ...errors import HandlerKitError
 from .. import builds, training
-from . import fit, forms, ner, recipe_table, steps, template_file, template_module
+from . import card, fit, forms, ner, recipe_table, steps, template_file, template_module
 from .forms import Page, Word, families
 from .ocr import font
 from .vision import png
@@ -266,14 +266,11 @@ def one_ocr_thread() -> Iterator[None]:
 
 
 def _card(figures: dict) -> str:
-    return f"""---
-license: apache-2.0
-pipeline_tag: token-classification
-tags: [layoutlm, document-ai, handler_kit-template]
----
-
-# Form understanding with LayoutLM (handler_kit template)
-
+    return card(
+        "Form understanding with LayoutLM",
+        "token-classification",
+        ("layoutlm", "document-ai"),
+        f"""\
 A tiny LayoutLMForTokenClassification trained from scratch by handler_kit on {RECIPE["forms"]}
 forms it draws (titles, sections, questions and answers, notes; several layouts, fonts and
 sizes), with FUNSD's labels: B-/I- HEADER, QUESTION, ANSWER, and O. Its word vectors use
@@ -287,7 +284,8 @@ all-MiniLM-L6-v2's WordPiece vocabulary; those of words never trained on read as
 ## Recipe
 
 {recipe_table(RECIPE)}
-"""
+""",
+    )
 
 
 CASE_TITLE = "Patient Registration"

@@ -16,7 +16,7 @@ from typing import Any
 
 from ...cases.case import cases_folder, save_case
 from .. import builds, training
-from . import fit, recipe_table, steps
+from . import card, fit, recipe_table, steps
 
 NAME = "token-classification"
 ENTITIES = ("PER", "LOC", "ORG")
@@ -335,14 +335,11 @@ def _encode(tokenizer: Any, rows: list) -> Any:
 
 
 def _card(f1: float, trained: int, held_out: int) -> str:
-    return f"""---
-license: apache-2.0
-pipeline_tag: token-classification
-tags: [ner, handler_kit-template]
----
-
-# Named entities (handler_kit template)
-
+    return card(
+        "Named entities",
+        "token-classification",
+        ("ner",),
+        f"""\
 all-MiniLM-L6-v2 fine-tuned by handler_kit for token classification ({", ".join(ENTITIES)},
 BIO tags) on {trained} sentences it writes from patterns and name lists.
 
@@ -352,7 +349,8 @@ BIO tags) on {trained} sentences it writes from patterns and name lists.
 ## Recipe
 
 {recipe_table(RECIPE)}
-"""
+""",
+    )
 
 
 CASE_TEXT = "Yesterday Ines Haddad flew from Oslo to Lima to meet the team at World Bank."

@@ -16,7 +16,7 @@ from typing import Any
 
 from ...cases.case import cases_folder, save_case
 from .. import builds
-from . import fit, recipe_table, template_file, template_module
+from . import card, fit, recipe_table, template_file, template_module
 
 NAME = "image-to-text"
 FIELDS = ("date", "total", "qty", "ref")
@@ -167,14 +167,11 @@ def edit_distance(a: str, b: str) -> int:
 
 def _card(accuracy: float, exact: float, held_out: int) -> str:
     names = ", ".join(Path(f).stem if f else "Pillow's default" for f in fonts())
-    return f"""---
-license: apache-2.0
-pipeline_tag: image-to-text
-tags: [ocr, handler_kit-template]
----
-
-# Receipt line reader (handler_kit template)
-
+    return card(
+        "Receipt line reader",
+        "image-to-text",
+        ("ocr",),
+        f"""\
 A CRNN (crnn.py) trained from scratch with CTC by handler_kit on lines it renders: a field
 name ({", ".join(FIELDS)}) and a value, in these fonts: {names}.
 
@@ -184,7 +181,8 @@ name ({", ".join(FIELDS)}) and a value, in these fonts: {names}.
 ## Recipe
 
 {recipe_table(RECIPE)}
-"""
+""",
+    )
 
 
 RECEIPT = ["date 2024-03-07", "qty 12", "total 42.50"]

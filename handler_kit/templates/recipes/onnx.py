@@ -18,6 +18,7 @@ from typing import Any
 
 from ...cases.case import cases_folder, save_case
 from .. import builds, training
+from . import card
 
 CLASSIFIER = "onnx-text-classification"
 EMBEDDINGS = "sentence-embeddings"
@@ -215,16 +216,7 @@ def _softmax(logits: Any) -> Any:
 
 def _card(dest: Path, name: str, tag: str, figures: dict, source: str) -> None:
     rows = "\n".join(f"| {key} | {value:.3g} |" for key, value in figures.items())
-    (dest / "README.md").write_text(
-        f"""---
-license: apache-2.0
-pipeline_tag: {tag}
-library_name: onnxruntime
-tags: [onnx, handler_kit-template]
----
-
-# {name} (handler_kit template)
-
+    body = f"""\
 {source} exported to ONNX by handler_kit with `torch.onnx.export(..., dynamo=True)` (opset
 {RECIPE["opset"]}), served by ONNX Runtime. Measured against the PyTorch model on the
 {figures["held_out"]} held-out sentences of handler_kit's emotion data:
@@ -232,9 +224,9 @@ tags: [onnx, handler_kit-template]
 | figure | value |
 | --- | --- |
 {rows}
-""",
-        encoding="utf-8",
-    )
+"""
+    readme = card(name, tag, ("onnx",), body, library="onnxruntime")
+    (dest / "README.md").write_text(readme, encoding="utf-8")
 
 
 def write_classifier_cases(repo: Path, model: Path | None) -> None:

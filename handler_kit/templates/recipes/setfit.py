@@ -18,9 +18,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ...cases.case import save_case
+from ...cases.case import cases_folder, save_case
 from .. import builds, training
-from . import recipe_table
+from . import card, recipe_table
 
 NAME = "setfit-classification"
 DATA = Path(__file__).parent.parent.parent / "data" / "topics.csv"
@@ -123,15 +123,11 @@ def _head_difference(model: Any, texts: list[str], head: dict) -> float:
 
 
 def _card(trained: int, correct: int, held_out: int) -> str:
-    return f"""---
-license: apache-2.0
-pipeline_tag: text-classification
-library_name: setfit
-tags: [setfit, few-shot, handler_kit-template]
----
-
-# Topic classifier, few-shot (handler_kit template)
-
+    return card(
+        "Topic classifier, few-shot",
+        "text-classification",
+        ("setfit", "few-shot"),
+        f"""\
 all-MiniLM-L6-v2 fine-tuned with SetFit on {trained} sentences ({RECIPE["shots"]} per label:
 {", ".join(LABELS)}) that handler_kit ships in `handler_kit/data/topics.csv`, written for it.
 
@@ -140,12 +136,14 @@ all-MiniLM-L6-v2 fine-tuned with SetFit on {trained} sentences ({RECIPE["shots"]
 ## Recipe
 
 {recipe_table(RECIPE)}
-"""
+""",
+        library="setfit",
+    )
 
 
 def write_cases(repo: Path, model: Path | None) -> None:
     """A held-out sentence of each label, and a batch."""
-    folder = repo / "cases"
+    folder = cases_folder(repo)
     _, held_out = topic_data()
     for label in LABELS:
         text = next(t for t, lab in held_out if lab == label)

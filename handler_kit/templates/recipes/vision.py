@@ -18,7 +18,7 @@ from typing import Any
 
 from ...cases.case import cases_folder, save_case
 from .. import builds
-from . import fit, recipe_table, steps
+from . import card, fit, recipe_table, steps
 
 NAME = "image-classification"
 LABELS = ("circle", "square", "triangle", "cross")
@@ -169,14 +169,11 @@ def _train(dest: Path, progress: bool) -> dict:
 
 
 def _card(accuracy: float, held_out: int) -> str:
-    return f"""---
-license: apache-2.0
-pipeline_tag: image-classification
-tags: [image-classification, handler_kit-template]
----
-
-# Shapes classifier (handler_kit template)
-
+    return card(
+        "Shapes classifier",
+        "image-classification",
+        ("image-classification",),
+        f"""\
 A tiny ResNet trained from scratch by handler_kit on images it draws: {", ".join(LABELS)},
 in random colours, sizes, places and angles.
 
@@ -185,7 +182,8 @@ in random colours, sizes, places and angles.
 ## Recipe
 
 {recipe_table(RECIPE)}
-"""
+""",
+    )
 
 
 def png(image: Any) -> bytes:
