@@ -4,8 +4,10 @@ Three layouts of the result tables (tables.py) have one: words with boxes (what 
 models answer) drawn over the document they were read from, coloured by label, with a legend;
 speaker segments as a timeline, one lane per speaker; images ranked by a score (a text-to-image
 search) as a grid. The document comes from the request the handler was sent
-(``request_image``). Figures are inline SVG and HTML with images as PNG data URLs, never a
-network address, coloured by style.py's theme variables.
+(``request_image``). Figures are HTML, boxes and bars placed in shares of their whole, with
+images as PNG data URLs, never a network address, coloured by style.py's theme variables.
+(Not SVG: JupyterLab's sanitiser drops it from outputs it does not trust, and the positioned
+HTML and its document survive there.)
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ TAG_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")  # B-QUESTION and I-QUESTION
 OTHER = ("O", "")  # text no label claims, drawn in the border colour
 DOCUMENT_PIXELS = 1024  # the document under the boxes is scaled down to fit this square
 MAX_WIDTH = 720  # pixels a figure is drawn at, at most
-TIMELINE_WIDTH = 640
-LANE = 20  # pixels of a speaker's lane, and between lanes
-LANE_GAP = 6
+TIMELINE_WIDTH = 640  # pixels of a timeline, at most
+LANE = 20  # pixels of a speaker's lane
+LANE_GAP = 6  # pixels between lanes
 TICK_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 THUMBNAIL = 96  # pixels of a grid's picture
 MAX_MATCHES = 24
@@ -90,41 +92,42 @@ def boxes(items: Sequence[dict], image: Any = None) -> str:
     corners = [[float(v) for v in first_of(item, BOX_KEYS)] for item in items]
     if image is not None:
         width, height = image.size
+        page = (
+            f'<img src="{png_url(image, DOCUMENT_PIXELS)}" alt="the document" '
+            'style="display:block;width:100%;height:auto">'
+        )
     else:
         width = max(max(x0, x1) for x0, _, x1, _ in corners) + 10
         height = max(max(y0, y1) for _, y0, _, y1 in corners) + 10
+        # An empty page of the document's shape at any width: padding follows the width.
+        page = f'<div style="padding-top:{_share(height, width)};border:1px solid {style.BORDER}">'
+        page += "</div>"
     shown = min(width, MAX_WIDTH)
     parts = [
-        f'<svg class="handler-kit-boxes" viewBox="0 0 {width:g} {height:g}" width="{shown:g}" '
-        f'height="{shown * height / width:.0f}" role="img" aria-label="{len(items)} boxes" '
-        f'style="max-width:100%;height:auto;color:{style.TEXT}">'
+        f'<div class="handler-kit-boxes" role="img" aria-label="{len(items)} boxes" '
+        f'style="position:relative;width:{shown:.0f}px;max-width:100%;color:{style.TEXT}">{page}'
     ]
-    if image is not None:
-        url = png_url(image, DOCUMENT_PIXELS)
-        parts.append(f'<image href="{url}" width="{width}" height="{height}"/>')
-    else:
-        parts.append(
-            f'<rect width="{width:g}" height="{height:g}" style="fill:none;stroke:{style.BORDER}"/>'
-        )
     for item, (x0, y0, x1, y1) in zip(items, corners, strict=True):
         x, y, w, h = min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)
         colour = colours[entity(item.get("label"))]
-        word = str(first_of(item, WORD_KEYS))
-        said = (item.get("label"), word, item.get("score"))
-        tip = " ".join(str(v) for v in said if v is not None)
-        parts.append(
-            f'<rect class="handler-kit-box" x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}" '
-            f'vector-effect="non-scaling-stroke" style="fill:{colour};fill-opacity:0.18;'
-            f'stroke:{colour};stroke-width:2"><title>{html.escape(tip)}</title></rect>'
+        word = html.escape(str(first_of(item, WORD_KEYS)))
+        said = (item.get("label"), first_of(item, WORD_KEYS), item.get("score"))
+        tip = html.escape(" ".join(str(v) for v in said if v is not None))
+        # Written in its box where the document is missing, at the box's height as drawn.
+        text = (
+            f'<span style="position:absolute;left:1px;top:0;white-space:nowrap;line-height:1;'
+            f'font-size:{0.8 * h * shown / width:.1f}px">{word}</span>'
+            if image is None
+            else ""
         )
-        if image is None:
-            parts.append(
-                f'<text x="{x:g}" y="{y + 0.8 * h:g}" textLength="{w:g}" lengthAdjust='
-                f'"spacingAndGlyphs" style="fill:currentColor;font-size:{0.8 * h:g}px">'
-                f"{html.escape(word)}</text>"
-            )
-    parts.append("</svg>")
-    counts = {group: 0 for group in colours}
+        parts.append(
+            f'<div class="handler-kit-box" title="{tip}" style="position:absolute;'
+            f"box-sizing:border-box;left:{_share(x, width)};top:{_share(y, height)};"
+            f'width:{_share(w, width)};height:{_share(h, height)};border:2px solid {colour}">'
+            f'<div style="height:100%;background:{colour};opacity:0.15"></div>{text}</div>'
+        )
+    parts.append("</div>")
+    counts = dict.fromkeys(colours, 0)
     for item in items:
         counts[entity(item.get("label"))] += 1
     keys = [*groups, *(g for g in OTHER if counts[g])]
@@ -143,56 +146,53 @@ def timeline(segments: Sequence[dict]) -> str:
     end = max(float(s["end"]) for s in segments)
     step = next((s for s in TICK_STEPS if end / s <= 10), TICK_STEPS[-1])
     span = max(step, math.ceil(end / step) * step)
+    ticks = [n * step for n in range(round(span / step) + 1)]
     gutter = min(160, 16 + 7 * max(len(name) for name in speakers))
-    plot = TIMELINE_WIDTH - gutter - 20  # and room for the last tick's time
-    axis = len(speakers) * (LANE + LANE_GAP)
-    height = axis + 22
-
-    def x(seconds: float) -> float:
-        return gutter + plot * max(0.0, seconds) / span
-
-    parts = [
-        f'<svg class="handler-kit-timeline" viewBox="0 0 {TIMELINE_WIDTH} {height}" '
-        f'width="{TIMELINE_WIDTH}" height="{height}" role="img" '
-        f'aria-label="{len(speakers)} speakers, {len(segments)} segments" '
-        f'style="max-width:100%;height:auto;color:{style.TEXT};fill:currentColor;font-size:12px">'
-    ]
-    for n, name in enumerate(speakers):
-        y = n * (LANE + LANE_GAP)
-        parts.append(
-            f'<rect x="{gutter}" y="{y}" width="{plot}" height="{LANE}" '
-            f'style="fill:{style.BORDER};fill-opacity:0.25"/>'
-            f'<text x="{gutter - 6}" y="{y + 14}" text-anchor="end">{html.escape(name)}</text>'
+    lines = "".join(
+        f'<div style="position:absolute;top:0;bottom:0;left:{_share(t, span)};'
+        f'border-left:1px solid {style.BORDER}"></div>'
+        for t in ticks
+    )
+    lanes = []
+    for name in speakers:
+        bars = "".join(
+            f'<div class="handler-kit-segment" title="{html.escape(name)}: '
+            f'{float(s["start"]):.2f}–{float(s["end"]):.2f} s" style="position:absolute;'
+            f"top:2px;bottom:2px;left:{_share(max(0.0, float(s['start'])), span)};"
+            f"width:{_share(max(0.0, float(s['end']) - float(s['start'])), span)};"
+            f'min-width:1px;border-radius:3px;background:{colours[name]}"></div>'
+            for s in segments
+            if str(s["speaker"]) == name
         )
-    for tick in range(round(span / step) + 1):
-        at = x(tick * step)
-        parts.append(
-            f'<line x1="{at:.1f}" x2="{at:.1f}" y1="0" y2="{axis + 4}" '
-            f'style="stroke:{style.BORDER};stroke-width:1"/>'
-            f'<text x="{at:.1f}" y="{axis + 17}" text-anchor="middle" '
-            f'style="fill:{style.MUTED}">{_clock(tick * step, span)}</text>'
+        lanes.append(
+            _row(
+                gutter,
+                LANE,
+                html.escape(name),
+                f'<div style="position:absolute;top:0;bottom:0;left:0;right:0;'
+                f'background:{style.BORDER};opacity:0.3"></div>{lines}{bars}',
+            )
         )
-    for segment in segments:
-        name, start, stop = str(segment["speaker"]), float(segment["start"]), float(segment["end"])
-        y = speakers.index(name) * (LANE + LANE_GAP)
-        parts.append(
-            f'<rect class="handler-kit-segment" x="{x(start):.1f}" y="{y + 2}" '
-            f'width="{max(1.0, x(stop) - x(start)):.1f}" height="{LANE - 4}" rx="3" '
-            f'style="fill:{colours[name]}"><title>{html.escape(name)}: '
-            f"{start:.2f}–{stop:.2f} s</title></rect>"
-        )
-    parts.append("</svg>")
+    labels = "".join(
+        f'<span style="position:absolute;left:{_share(t, span)};width:48px;margin-left:-24px;'
+        f'text-align:center">{_clock(t, span)}</span>'
+        for t in ticks
+    )
+    axis = _row(gutter, 16, "", f'<div style="color:{style.MUTED}">{labels}</div>')
     spoken = {name: [0.0, 0] for name in speakers}
     for segment in segments:
         spoken[str(segment["speaker"])][0] += float(segment["end"]) - float(segment["start"])
         spoken[str(segment["speaker"])][1] += 1
-    parts.append(
-        _legend(
-            (name, colours[name], f"{seconds:.1f} s, {count(turns, 'turn')}")
-            for name, (seconds, turns) in spoken.items()
-        )
+    legend = _legend(
+        (name, colours[name], f"{seconds:.1f} s, {count(turns, 'turn')}")
+        for name, (seconds, turns) in spoken.items()
     )
-    return "".join(parts)
+    said = f"{count(len(speakers), 'speaker')}, {count(len(segments), 'segment')}"
+    return (
+        f'<div class="handler-kit-timeline" role="img" aria-label="{said}" '
+        f'style="width:{TIMELINE_WIDTH}px;max-width:100%;'
+        f'font-size:12px;color:{style.TEXT}">{"".join(lanes)}{axis}</div>{legend}'
+    )
 
 
 def grid(matches: Sequence[dict]) -> str:
@@ -230,6 +230,22 @@ def grid(matches: Sequence[dict]) -> str:
 
 def _is_shown(value: Any) -> bool:
     return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def _share(part: float, whole: float) -> str:
+    """``part`` as a CSS percentage of ``whole``."""
+    return f"{100 * part / whole:.3f}%"
+
+
+def _row(gutter: int, height: int, name: str, inner: str) -> str:
+    """A timeline's row: a name right-aligned in the gutter, then a plot of the time."""
+    return (
+        f'<div style="display:flex;align-items:center;height:{height}px;'
+        f'margin-bottom:{LANE_GAP}px">'
+        f'<div style="flex:none;width:{gutter}px;padding-right:6px;box-sizing:border-box;'
+        f'text-align:right;white-space:nowrap;overflow:hidden">{name}</div>'
+        f'<div style="position:relative;flex:1;height:100%;margin-right:24px">{inner}</div></div>'
+    )
 
 
 def _clock(seconds: float, span: float) -> str:

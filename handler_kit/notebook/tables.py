@@ -280,7 +280,8 @@ def _drawn(result: Any) -> tuple[str, list[Section]] | None:
         holds_image(r["image"]) and _is_number(r["score"]) for r in result
     ):
         ranked = [{"#": rank, **record} for rank, record in enumerate(result, 1)]
-        return "matches", [_section("images, best first", ["#", "score", "image"], ranked, 1)]
+        columns = ["#", "score", "image", *(["caption"] if "caption" in result[0] else [])]
+        return "matches", [_section("images, best first", columns, ranked, 1)]
     return None
 
 

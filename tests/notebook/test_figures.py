@@ -21,10 +21,13 @@ SEGMENTS = [
     {"speaker": "SPEAKER_00", "start": 3.5, "end": 5.5},
     {"speaker": "SPEAKER_01", "start": 6.0, "end": 10.0},
 ]
-RECT = re.compile(
-    r'<rect class="handler-kit-box" x="([\d.]+)" y="([\d.]+)" [^>]*style="fill:([^;]+);'
+BOX = re.compile(
+    r'class="handler-kit-box" title="[^"]*" style="[^"]*left:([\d.]+)%;top:([\d.]+)%;'
+    r'[^"]*border:2px solid ([^"]+)"'
 )
-BAR = re.compile(r'<rect class="handler-kit-segment" x="([\d.]+)" y="(\d+)" width="([\d.]+)"')
+BAR = re.compile(
+    r'class="handler-kit-segment" title="([^"]*)" style="[^"]*left:([\d.]+)%;width:([\d.]+)%'
+)
 
 
 def legend(page):
@@ -44,7 +47,7 @@ def test_words_are_coloured_by_the_entity_their_label_names():
         "HEADER", "QUESTION", "QUESTION", "ANSWER", "O",
     ]  # fmt: skip
     page = figures.boxes(WORDS)
-    colours = [fill for _, _, fill in RECT.findall(page)]
+    colours = [colour for _, _, colour in BOX.findall(page)]
     assert len(colours) == len(WORDS)
     assert colours[1] == colours[2]  # B-QUESTION and I-QUESTION
     assert len({colours[0], colours[1], colours[3]}) == 3 and colours[0] in style.PALETTE
@@ -55,26 +58,30 @@ def test_words_are_coloured_by_the_entity_their_label_names():
 def test_unlabelled_words_take_the_first_colour_and_the_text_key():
     found = [{"text": "Hello", "bbox": [0, 0, 50, 10]}, {"text": "you", "bbox": [60, 0, 90, 10]}]
     page = figures.boxes(found)
-    assert {fill for _, _, fill in RECT.findall(page)} == {style.PALETTE[0]}
-    assert ">Hello</text>" in page and "unlabelled" in page
+    assert {colour for _, _, colour in BOX.findall(page)} == {style.PALETTE[0]}
+    assert ">Hello</span>" in page and "unlabelled" in page
 
 
-def test_boxes_are_drawn_over_the_document_in_its_own_pixels():
+def test_boxes_are_drawn_over_the_document_where_its_pixels_say():
     document = Image.new("RGB", (2048, 1024), "white")
     page = figures.boxes(WORDS, document)
-    assert 'viewBox="0 0 2048 1024"' in page and 'width="720"' in page  # drawn smaller
-    encoded = re.search(r'<image href="data:image/png;base64,([^"]+)"', page).group(1)
+    assert "width:720px;max-width:100%" in page  # drawn smaller, boxes and all
+    encoded = re.search(r'<img src="data:image/png;base64,([^"]+)"', page).group(1)
     assert Image.open(io.BytesIO(base64.b64decode(encoded))).size == (1024, 512)
-    assert RECT.findall(page)[0][:2] == ("43", "45")  # the answer's pixels, not the PNG's
-    assert "<text" not in page and figures.NO_DOCUMENT not in page
-    assert "&lt;capitals&gt;" in page and "<capitals>" not in page
+    # Placed in shares of the answer's pixels, whatever size the PNG or the drawing has.
+    assert BOX.findall(page)[0][:2] == (f"{100 * 43 / 2048:.3f}", f"{100 * 45 / 1024:.3f}")
+    assert "<span" not in page.split("handler-kit-legend")[0]  # the document has the words
+    assert figures.NO_DOCUMENT not in page
+    assert 'title="O &lt;capitals&gt; 0.8"' in page and "<capitals>" not in page
 
 
 def test_without_the_document_the_words_are_written_in_their_boxes():
     page = figures.boxes(WORDS)
-    assert "<image" not in page and figures.NO_DOCUMENT in page
-    assert 'viewBox="0 0 302 382"' in page  # the farthest corner and a margin
-    assert ">Patient</text>" in page
+    assert "<img" not in page and figures.NO_DOCUMENT in page
+    # An empty page as far as the farthest corner and a margin: 302 × 382 pixels.
+    assert "width:302px" in page and f"padding-top:{100 * 382 / 302:.3f}%" in page
+    assert BOX.findall(page)[0][:2] == (f"{100 * 43 / 302:.3f}", f"{100 * 45 / 382:.3f}")
+    assert 'font-size:16.8px">Patient</span>' in page  # 0.8 of the box's 21 pixels
 
 
 def test_the_request_image_is_found_in_every_form_a_request_carries():
@@ -95,31 +102,32 @@ def test_the_request_image_is_found_in_every_form_a_request_carries():
         assert figures.request_image(request) is None, request
 
 
+def ticks(page):
+    return re.findall(r"text-align:center\">([^<]+)</span>", page)
+
+
 def test_a_timeline_has_a_lane_per_speaker_in_order_of_first_turn():
     page = figures.timeline(SEGMENTS)
-    names = re.findall(r'text-anchor="end">([^<]+)<', page)
-    assert names == ["SPEAKER_01", "SPEAKER_00"]
-    bars = [(float(x), int(y), float(w)) for x, y, w in BAR.findall(page)]
-    assert [y for _, y, _ in bars] == [2, 2 + figures.LANE + figures.LANE_GAP, 2]
-    # Widths follow time, and on an axis of 10 s the last bar ends on the last tick.
-    (x0, _, w0), _, (x2, _, w2) = bars
-    assert abs(w2 / w0 - 4.0 / 2.5) < 0.01
-    last_tick = float(re.findall(r'<line x1="([\d.]+)"', page)[-1])
-    assert abs(x2 + w2 - last_tick) < 0.2 and x0 > float(
-        re.findall(r'<line x1="([\d.]+)"', page)[0]
-    )
-    ticks = re.findall(r'text-anchor="middle" [^>]*>([^<]+)<', page)
-    assert ticks == [f"{s} s" for s in range(11)]  # at most ten steps, of 1, 2 or 5
+    names = re.findall(r'overflow:hidden">([^<]*)</div>', page)
+    assert names == ["SPEAKER_01", "SPEAKER_00", ""]  # and the axis's row
+    lanes = page.split('overflow:hidden">')[1:3]
+    assert [len(BAR.findall(lane)) for lane in lanes] == [2, 1]
+    bars = [(title, float(left), float(width)) for title, left, width in BAR.findall(page)]
+    assert [title for title, _, _ in bars] == [
+        "SPEAKER_01: 0.50–3.00 s", "SPEAKER_01: 6.00–10.00 s", "SPEAKER_00: 3.50–5.50 s",
+    ]  # fmt: skip
+    # In shares of an axis of 10 s: the last bar ends on its last tick.
+    assert [(left, width) for _, left, width in bars] == [(5, 25), (60, 40), (35, 20)]
+    assert ticks(page) == [f"{s} s" for s in range(11)]  # at most ten steps, of 1, 2 or 5
     assert legend(page) == "SPEAKER_01 6.5 s, 2 turns SPEAKER_00 2.0 s, 1 turn"
-    assert re.findall(r"text-anchor=\"middle\" [^>]*>([^<]+)<", figures.timeline(SEGMENTS[:1])) == [
+    assert ticks(figures.timeline(SEGMENTS[:1])) == [
         "0 s", "0.5 s", "1 s", "1.5 s", "2 s", "2.5 s", "3 s",
     ]  # fmt: skip
 
 
 def test_a_long_recording_is_timed_in_minutes():
     page = figures.timeline([{"speaker": "A", "start": 0, "end": 400.0}])
-    ticks = re.findall(r'text-anchor="middle" [^>]*>([^<]+)<', page)
-    assert ticks == ["0:00", "1:00", "2:00", "3:00", "4:00", "5:00", "6:00", "7:00"]
+    assert ticks(page) == ["0:00", "1:00", "2:00", "3:00", "4:00", "5:00", "6:00", "7:00"]
 
 
 def test_a_grid_shows_each_image_its_rank_and_score():

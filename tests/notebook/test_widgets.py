@@ -231,7 +231,7 @@ def test_the_answer_is_drawn_over_the_document_the_form_sent():
     upload(form, "form.png", "image/png", png((8, 4)))
     click_send(form)
     page = form.output.outputs[0]["data"]["text/html"]
-    assert 'class="handler-kit-box"' in page and '<image href="data:image/png' in page
+    assert 'class="handler-kit-box"' in page and '<img src="data:image/png' in page
 
 
 def test_an_upload_can_be_cleared_and_typing_says_which_is_sent():
