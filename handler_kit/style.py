@@ -58,6 +58,17 @@ BAR = _var(
     "jp-brand-color1", "vscode-textLink-foreground", "colab-anchor-color", fallback="#4c8bf5"
 )
 MONOSPACE = _var("jp-code-font-family", "vscode-editor-font-family", fallback="monospace")
+# Colours that tell things apart (a document's labels, a conversation's speakers), taken in
+# turn: the theme's own, darker in a light theme and lighter in a dark one (JupyterLab's
+# brand, warning, success, visited-link and info colours; VS Code's chart colours).
+PALETTE = (
+    _var("jp-brand-color1", "vscode-charts-blue", fallback="#1976d2"),
+    _var("jp-warn-color1", "vscode-charts-orange", fallback="#f57c00"),
+    _var("jp-success-color1", "vscode-charts-green", fallback="#388e3c"),
+    _var("jp-content-link-visited-color", "vscode-charts-purple", fallback="#7b1fa2"),
+    _var("jp-info-color1", "vscode-charts-yellow", fallback="#0097a7"),
+    _var("jp-error-color1", "vscode-charts-red", fallback="#d32f2f"),
+)
 
 
 def bold(text: str, colour: str) -> str:

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from handler_kit import style
 from handler_kit.cases.replay import ReplayReport, ReplayRow
@@ -63,6 +64,19 @@ def pages():
         ["x"] * 60,
     ]
     yield from (("table", result_table(answer)._repr_html_()) for answer in tables)
+    words = [
+        {"word": "Name:", "box": [4, 4, 40, 14], "label": "B-QUESTION", "score": 0.9},
+        {"word": "Ann", "box": [50, 4, 70, 14], "label": "B-ANSWER", "score": 0.9},
+        {"word": "note", "box": [4, 20, 30, 30], "label": "O", "score": 0.9},
+        {"word": "x", "box": [40, 20, 50, 30]},
+    ]
+    yield "boxes", result_table(words)._repr_html_()
+    document = Image.new("RGB", (80, 40), (255, 255, 255))
+    yield "boxes over a document", result_table(words, {"inputs": document})._repr_html_()
+    speakers = [{"speaker": f"S{n}", "start": n, "end": n + 0.5} for n in range(8)]
+    yield "timeline", result_table(speakers)._repr_html_()
+    matches = [{"image": document, "score": 0.5, "caption": "a"}] * 30
+    yield "image grid", result_table(matches)._repr_html_()
     for mode in ("hot", "reinit", "unchanged"):
         report = ReloadReport(("handler.py",), mode, "because", 0.01)
         yield f"reload {mode}", report._repr_html_()

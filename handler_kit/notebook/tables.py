@@ -5,40 +5,36 @@ top-k per input, token classification, question answering, generated text (also 
 embeddings, images, audio, a dict) and renders them as an HTML table (``_repr_html_``) or plain
 text (``repr``). Images are PIL images or their files as base64 (how the endpoint returns a PIL
 image): shown as thumbnails. Audio is file bytes (wav, flac, ogg, mp3), their base64, or the
-text-to-audio shape ``{"audio": samples, "sampling_rate": n}``: shown as players. Long values
-are shortened with a note of what was left out, never dropped silently; every string is
+text-to-audio shape ``{"audio": samples, "sampling_rate": n}``: shown as players (media.py).
+Three shapes are drawn above their table (figures.py): words with boxes (over the document,
+when ``request``, the payload the handler was sent, holds it), speaker segments as a timeline,
+and ``{image, score}`` records (a text-to-image search, see search.py) as an image grid. Long
+values are shortened with a note of what was left out, never dropped silently; every string is
 HTML-escaped.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import math
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import style
 from ..errors import HandlerKitError
+from ..report import count
+from . import figures
+from .figures import BOX_KEYS, WORD_KEYS, note
+from .media import find_media as _media
+from .media import holds_image, image_html
+from .media import is_image as _is_image
 
 MAX_TEXT = 200  # characters of one value shown before it is shortened
 MAX_ROWS = 50
 MAX_NUMBERS = 8  # leading values of an embedding shown
-MAX_PIXELS = 256  # an image answer is shown scaled down to fit this square
 
 ENTITY_KEYS = ("entity_group", "entity")
-# How the files a cell may hold begin, raw and in base64 (what JSON answers carry).
-IMAGE_MAGIC = {
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"\xff\xd8\xff": "image/jpeg",
-    b"GIF8": "image/gif",
-}
-AUDIO_MAGIC = {b"fLaC": "audio/flac", b"OggS": "audio/ogg"}
-BASE64_PREFIXES = ("iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR", "ZkxhQ", "T2dnU", "SUQz")
-MIN_BASE64 = 64  # characters: shorter strings are text, whatever they look like
 TEXT_KEYS = ("generated_text", "summary_text", "translation_text")
 
 
@@ -56,10 +52,13 @@ class Section:
 class ResultTable:
     """A handler answer, rendered: HTML in notebooks, plain text in terminals."""
 
-    def __init__(self, result: Any) -> None:
+    def __init__(self, result: Any, request: Any = None) -> None:
         self.result = result
+        self.request = request  # the payload the handler was sent: a figure may draw on it
+        self._plain: Any = None
         try:
-            self.kind, self.sections = _layout(_plain(result))
+            self._plain = _plain(result)
+            self.kind, self.sections = _layout(self._plain)
         except Exception:  # an answer of an unforeseen shape is still shown, as JSON
             self.kind, self.sections = "json", [_json_section(result)]
 
@@ -88,11 +87,29 @@ class ResultTable:
                 out.append(line.rstrip())
                 if n == 0:
                     out.append("  ".join("-" * w for w in widths))
-            out += [f"({note})" for note in section.notes]
+            out += [f"({text})" for text in section.notes]
         return "\n".join(out).rstrip()
 
     def _repr_html_(self) -> str:
         parts = [f'<div class="handler-kit-result" style="color:{style.TEXT}">']
+        try:
+            drawn = figures.figure(self.kind, self._plain, self.request)
+        except Exception as error:  # the table still shows the answer
+            drawn = figures.Figure(note(f"the figure could not be drawn: {error!r}"))
+        if drawn is not None:
+            parts.append(drawn.html)
+        if drawn is None:
+            parts += self._tables_html()
+        elif not drawn.complete:  # the figure first; its table a click away
+            rows = sum(len(section.rows) for section in self.sections)
+            summary = f"the table ({count(rows, 'row')})"
+            parts.append(f'<details><summary style="color:{style.MUTED}">{summary}</summary>')
+            parts += [*self._tables_html(), "</details>"]
+        parts.append("</div>")
+        return "\n".join(parts)
+
+    def _tables_html(self) -> list[str]:
+        parts = []
         for section in self.sections:
             parts.append(f"<b>{html.escape(section.title)}</b>")
             head = "".join(
@@ -112,17 +129,17 @@ class ResultTable:
                     cells.append(f'<td style="{style.cell_style()}">{text}</td>')
                 parts.append(f"<tr>{''.join(cells)}</tr>")
             parts.append("</table>")
-            parts += [
-                f'<small style="color:{style.MUTED}">{html.escape(note)}</small><br>'
-                for note in section.notes
-            ]
-        parts.append("</div>")
-        return "\n".join(parts)
+            parts += [note(text) for text in section.notes]
+        return parts
 
 
-def result_table(result: Any) -> ResultTable:
-    """Lay out a handler's answer as a table (see the module docstring for the shapes)."""
-    return ResultTable(result)
+def result_table(result: Any, request: Any = None) -> ResultTable:
+    """Lay out a handler's answer as a table (see the module docstring for the shapes).
+
+    ``request`` is the payload the handler was sent (or its ``inputs``): the boxes of a layout
+    answer are drawn over the document it holds.
+    """
+    return ResultTable(result, request)
 
 
 show = result_table
@@ -161,120 +178,11 @@ def _text(cell: Any) -> str:
 
 def _cell_html(cell: Any) -> str:
     if _is_image(cell):
-        return _img(cell)
+        return image_html(cell, _text(cell))
     media = _media(cell)
     if media is not None:
         return media.html()
     return html.escape(_text(cell))
-
-
-@dataclass(frozen=True)
-class Media:
-    """An image or audio file found in an answer: its type, bytes and how to describe it."""
-
-    mime: str
-    data: bytes
-    description: str
-
-    def html(self) -> str:
-        if self.mime.startswith("image/"):
-            image = _open_image(self.data)
-            if image is not None:
-                return _img(image)
-        url = f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
-        label = html.escape(self.description)
-        if self.mime.startswith("audio/"):
-            return (
-                f'<audio controls preload="none" src="{url}" title="{label}"></audio>'
-                f'<br><small style="color:{style.MUTED}">{label}</small>'
-            )
-        return label
-
-
-def _media(value: Any) -> Media | None:
-    """The image or audio file that ``value`` holds (bytes, base64, text-to-audio), if any."""
-    if isinstance(value, dict) and "sampling_rate" in value:
-        samples = value.get("audio", value.get("array"))
-        rate = value["sampling_rate"]
-        if samples is not None and isinstance(rate, int) and rate > 0:
-            return _wav(samples, rate)
-        return None
-    data = value
-    if isinstance(value, str):
-        data = _base64_file(value)
-    if not isinstance(data, (bytes, bytearray)) or len(data) < 4:
-        return None
-    data = bytes(data)
-    mime = _sniff(data)
-    if mime is None:
-        return None
-    kind = "image" if mime.startswith("image/") else "audio"
-    encoded = " (base64)" if isinstance(value, str) else ""
-    return Media(mime, data, f"{kind} {mime.split('/')[1]}, {len(data)} bytes{encoded}")
-
-
-def _sniff(data: bytes) -> str | None:
-    """The media type of a file's bytes, from how such files begin."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        return "audio/wav"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    for magic, mime in (*IMAGE_MAGIC.items(), *AUDIO_MAGIC.items()):
-        if data.startswith(magic):
-            return mime
-    # An MP3's ID3 tag: version 2 to 4, and a size of four 7-bit bytes.
-    tag = data[:3] == b"ID3" and len(data) >= 10 and data[3] in (2, 3, 4)
-    if tag and all(byte < 0x80 for byte in data[6:10]):
-        return "audio/mpeg"
-    return None
-
-
-def _base64_file(text: str) -> bytes | None:
-    """The bytes of an image or audio file given as base64 (or a data URL), else None."""
-    if text.startswith("data:") and ";base64," in text[:64]:
-        text = text.split(",", 1)[1]
-    if len(text) < MIN_BASE64 or not text.startswith(BASE64_PREFIXES):
-        return None
-    try:
-        return base64.b64decode(text, validate=True)
-    except ValueError:  # binascii.Error: not base64 after all
-        return None
-
-
-def _open_image(data: bytes) -> Any:
-    try:
-        from PIL import Image
-
-        image = Image.open(io.BytesIO(data))
-        image.load()
-        return image
-    except Exception:  # a file PIL cannot read is still shown by its description
-        return None
-
-
-def _wav(samples: Any, rate: int) -> Media | None:
-    """Samples (-1..1, mono or channels last) as a 16-bit WAV file, for a player."""
-    import wave
-
-    try:
-        import numpy as np
-
-        audio = np.asarray(samples, dtype=np.float32)
-    except (ImportError, TypeError, ValueError):
-        return None
-    if audio.ndim == 2 and audio.shape[0] < audio.shape[1]:
-        audio = audio.T  # (channels, samples), as some pipelines answer
-    if audio.ndim not in (1, 2) or audio.size == 0:
-        return None
-    channels = 1 if audio.ndim == 1 else audio.shape[1]
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as file:
-        file.setnchannels(channels)
-        file.setsampwidth(2)
-        file.setframerate(rate)
-        file.writeframes((audio.clip(-1, 1) * 32767).astype("<i2").tobytes())
-    seconds = audio.shape[0] / rate
-    return Media("audio/wav", buffer.getvalue(), f"audio {seconds:.2f} s at {rate} Hz")
 
 
 def _plain(value: Any) -> Any:
@@ -291,27 +199,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def _is_image(value: Any) -> bool:
-    # Looked up, not imported: an answer can only hold a PIL image once PIL is loaded.
-    image = sys.modules.get("PIL.Image")
-    return image is not None and isinstance(value, image.Image)
-
-
-def _img(image: Any) -> str:
-    """An <img> with the image, scaled down, as a PNG data URL (the text if PNG cannot hold it)."""
-    small = image.copy()
-    small.thumbnail((MAX_PIXELS, MAX_PIXELS))
-    if small.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
-        small = small.convert("RGB")  # CMYK, float and others have no PNG form
-    buffer = io.BytesIO()
-    try:
-        small.save(buffer, format="PNG")
-    except (OSError, ValueError):
-        return html.escape(_text(image))
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(_text(image))}">'
 
 
 def _is_number(value: Any) -> bool:
@@ -341,6 +228,9 @@ def _layout(result: Any) -> tuple[str, list[Section]]:
         kind = "image" if all(_media(r).mime.startswith("image/") for r in result) else "media"
         rows = [[i, item] for i, item in enumerate(result)]
         return kind, [_cut(Section(f"{kind}s", ["#", kind], rows))]
+    drawn = _drawn(result)  # before labels: labelled words have a label and a score too
+    if drawn is not None:
+        return drawn
     if _records(result, "label", "score"):
         return "labels", [_labels("labels", result)]
     if isinstance(result, list) and result and all(_records(r, "label", "score") for r in result):
@@ -374,6 +264,37 @@ def _layout(result: Any) -> tuple[str, list[Section]]:
         rows = [[str(k), v] for k, v in result.items()]
         return "dict", [_cut(Section("answer", ["key", "value"], rows))]
     return "json", [_json_section(result)]
+
+
+def _drawn(result: Any) -> tuple[str, list[Section]] | None:
+    """The layouts with a figure (figures.py): words with boxes, speaker segments, images
+    with scores; None for any other answer."""
+    if not isinstance(result, list) or not result or not all(isinstance(r, dict) for r in result):
+        return None
+    if all(
+        figures.first_of(r, WORD_KEYS) is not None
+        and _numeric_shape(figures.first_of(r, BOX_KEYS)) == (4,)
+        for r in result
+    ):
+        present = {key for record in result for key in record}
+        text = next(key for key in WORD_KEYS if key in result[0])
+        box = next(key for key in BOX_KEYS if key in result[0])
+        columns = [c for c in (text, "label", box, "score") if c in present]
+        bars = columns.index("score") if "score" in columns else None
+        return "layout", [_section(f"{text}s with boxes", columns, result, bars)]
+    if _records(result, "speaker", "start", "end") and all(
+        _is_number(r["start"]) and _is_number(r["end"]) for r in result
+    ):
+        speakers = count(len({str(r["speaker"]) for r in result}), "speaker")
+        columns = ["speaker", "start", "end"]
+        return "segments", [_section(f"segments, {speakers}", columns, result)]
+    if _records(result, "image", "score") and all(
+        holds_image(r["image"]) and _is_number(r["score"]) for r in result
+    ):
+        ranked = [{"#": rank, **record} for rank, record in enumerate(result, 1)]
+        columns = ["#", "score", "image", *(["caption"] if "caption" in result[0] else [])]
+        return "matches", [_section("images, best first", columns, ranked, 1)]
+    return None
 
 
 def _json_section(result: Any) -> Section:

@@ -260,11 +260,29 @@ def new_page(browser, name: str):
     page.set_default_timeout(60_000)
     try:
         yield page
-    except Exception:
+    except BaseException:  # pytest.fail's Failed too
         page.screenshot(path=str(ARTEFACTS / f"{name}_failure.png"), full_page=True)
         raise
     finally:
         page.close()
+
+
+def choose_theme(page, dark: bool) -> None:
+    """Settings > Theme > JupyterLab Dark (or Light), as a person does; returns once the
+    theme's colours apply and its splash has gone."""
+    name, light, background = ("Dark", "false", "#111") if dark else ("Light", "true", "white")
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Theme$")).first.hover()
+    page.locator(".lm-Menu-itemLabel", has_text=f"JupyterLab {name}").first.click()
+    page.locator(f"body[data-jp-theme-light='{light}']").wait_for(state="attached")
+    # The theme's style sheet comes after the attribute: wait for its colours.
+    page.wait_for_function(
+        "getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim()"
+        f" === '{background}'"
+    )
+    # A theme change shows JupyterLab's splash over the page for a moment: a person
+    # looks once it has gone, and so does the screenshot.
+    page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=30_000)
 
 
 def error_contrast(page) -> dict:
@@ -287,20 +305,8 @@ def test_the_form_in_jupyterlab_light_and_dark(jupyter, browser):
         lines = use_the_form(page, "lab_form_light.png")
         light = error_contrast(page)
 
-        # The dark theme, chosen as a person does: Settings > Theme > JupyterLab Dark.
-        page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Theme$")).first.hover()
-        page.locator(".lm-Menu-itemLabel", has_text="JupyterLab Dark").first.click()
-        page.locator("body[data-jp-theme-light='false']").wait_for(state="attached")
-        # The theme's style sheet comes after the attribute: wait for its colours.
-        page.wait_for_function(
-            "getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim()"
-            " === '#111'"
-        )
+        choose_theme(page, dark=True)
         dark = error_contrast(page)
-        # A theme change shows JupyterLab's splash over the page for a moment: a person
-        # looks once it has gone, and so does the screenshot.
-        page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=30_000)
         page.screenshot(path=str(ARTEFACTS / "lab_form_dark.png"), full_page=True)
     assert_distinguishable(lines)
     assert light["ratio"] >= 4.5, light
@@ -376,3 +382,96 @@ def test_autoreload_answers_send_with_the_saved_code_without_a_cell(jupyter, bro
         "4. same request",
     ], lines
     assert "festive" in lines[1] and "happy" in lines[0], lines
+
+
+# Answers the figures draw (tables.py, figures.py): labelled words over the document they were
+# read from, three speakers' segments, and images ranked for a caption.
+FIGURES = """
+from PIL import Image, ImageDraw, ImageFont
+
+from handler_kit import show
+from handler_kit.notebook.search import rank_images
+
+font = ImageFont.load_default(size=20)
+document = Image.new("RGB", (480, 200), "white")
+pen = ImageDraw.Draw(document)
+pairs = [("Name:", "Ann"), ("Date:", "2024-05-01"), ("City:", "Oslo")]
+lines = [(20, [("Visitor", "B-HEADER"), ("form", "I-HEADER")])] + [
+    (70 + 40 * n, [(question, "B-QUESTION"), (answer, "B-ANSWER")])
+    for n, (question, answer) in enumerate(pairs)
+]
+words = []
+for y, said in lines:
+    for x, (word, label) in zip((30, 220), said):
+        pen.text((x, y), word, fill="black", font=font)
+        box = list(pen.textbbox((x, y), word, font=font))
+        words.append({"word": word, "box": box, "label": label, "score": 0.9})
+segments = [
+    {"speaker": f"SPEAKER_0{n % 3}", "start": 2.0 * n + 0.3, "end": 2.0 * n + 1.8} for n in range(5)
+]
+colours = ["red", "orange", "green", "blue", "purple", "gray"]
+images = [Image.new("RGB", (64, 64), colour) for colour in colours]
+vectors = [[1.0 - 0.15 * n, 0.1 * n] for n in range(len(colours))]
+matches = rank_images([1.0, 0.0], images, vectors, top=6, captions=colours)
+"""
+COUNTS = {".handler-kit-box": 8, ".handler-kit-segment": 5, ".handler-kit-match": 6}
+
+
+def figures_notebook(root: Path, kernel: str) -> str:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
+    notebook.cells = [
+        nbformat.v4.new_code_cell(FIGURES),
+        nbformat.v4.new_code_cell('show(words, request={"inputs": document})'),
+        nbformat.v4.new_code_cell("show(segments)"),
+        nbformat.v4.new_code_cell("show(matches)"),
+    ]
+    nbformat.write(notebook, root / "figures.ipynb")
+    return "figures.ipynb"
+
+
+def look_at_the_figures(page, theme: str) -> dict:
+    """Count each figure's parts, check they are drawn at a size a person sees, screenshot
+    each figure, and measure the contrast of the timeline's speaker names."""
+    from playwright.sync_api import expect
+
+    for selector, count in COUNTS.items():
+        expect(page.locator(selector)).to_have_count(count, timeout=60_000)
+    for name in ("boxes", "timeline", "grid"):
+        figure = page.locator(f".handler-kit-{name}").first
+        figure.scroll_into_view_if_needed()
+        size = figure.bounding_box()
+        assert size and size["width"] > 300 and size["height"] > 60, (name, size)
+        result = page.locator(".handler-kit-result", has=figure)
+        result.screenshot(path=str(ARTEFACTS / f"lab_{name}_{theme}.png"))
+    # The colours come from the theme: a box's border is a colour, never black or none.
+    border = page.locator(".handler-kit-box").first.evaluate(
+        "(e) => getComputedStyle(e).borderTopColor"
+    )
+    assert border.startswith("rgb(") and border != "rgb(0, 0, 0)", border
+    # Each box sits on its word: the first, "Visitor" at x=30 of 480 pixels, where the drawn
+    # document has it.
+    document = page.locator(".handler-kit-boxes img").first.bounding_box()
+    box = page.locator(".handler-kit-box").first.bounding_box()
+    assert abs(box["x"] - document["x"] - 30 * document["width"] / 480) < 2, (box, document)
+    speaker = page.locator(".handler-kit-timeline div", has_text="SPEAKER_00").last
+    return speaker.evaluate(CONTRAST)
+
+
+def test_the_figures_in_jupyterlab_light_and_dark(jupyter, browser):
+    url, token, root, _, kernel = jupyter
+    kernel_label = "Python (handler-kit)" if kernel == "handler-kit" else "Python 3 (ipykernel)"
+    name = figures_notebook(root, kernel)
+    with new_page(browser, "figures") as page:
+        # reset: the other tests' notebooks stay closed, so that the page has only this one.
+        page.goto(f"{url}/lab/tree/{name}?token={token}&reset")
+        page.locator(".jp-Notebook").first.wait_for()
+        page.get_by_text(f"{kernel_label} | Idle").first.wait_for()
+        choose_theme(page, dark=False)  # another test may have left the dark one on
+        run_all_cells(page)
+        light = look_at_the_figures(page, "light")
+        choose_theme(page, dark=True)
+        dark = look_at_the_figures(page, "dark")
+    assert light["ratio"] >= 4.5, light
+    assert dark["ratio"] >= 4.5, dark
+    assert max(dark["background"]) < 128, dark

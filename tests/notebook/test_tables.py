@@ -189,3 +189,69 @@ def test_entities_per_input_are_one_table_per_input():
     assert table.kind == "entities"
     assert [s.title for s in table.sections] == ["input 1", "input 2"]
     assert table.sections[1].rows[0] == ["ORG", "Globex", 22, 28, 0.8]
+
+
+LABELLED = [
+    {"word": "Name:", "box": [42, 114, 97, 127], "label": "B-QUESTION", "score": 0.97},
+    {"word": "Grace", "box": [241, 114, 292, 127], "label": "B-ANSWER", "score": 0.96},
+]
+
+
+def test_labelled_words_with_boxes_are_drawn_over_the_document_the_request_holds():
+    table = result_table(LABELLED)
+    assert table.kind == "layout"  # not "labels", though each has a label and a score
+    assert lines(table)[0] == "words with boxes"
+    assert lines(table)[1].split() == ["word", "label", "box", "score"]
+    assert lines(table)[3].startswith("Name:  B-QUESTION  [42, 114, 97, 127]  ")
+    page = table._repr_html_()
+    assert page.count('class="handler-kit-box"') == 2 and "<img" not in page
+    assert page.index("handler-kit-boxes") < page.index("<details>") < page.index("<table")
+    document = Image.new("RGB", (320, 200), "white")
+    for request in ({"inputs": document}, {"inputs": base64.b64encode(png((320, 200))).decode()}):
+        drawn = result_table(LABELLED, request)._repr_html_()
+        assert '<img src="data:image/png;base64,' in drawn, request
+        assert "width:320px" in drawn
+    assert show(LABELLED, request=document).request is document
+
+
+def test_grouped_entities_with_boxes_are_a_layout_too():
+    grouped = [{"label": "QUESTION", "text": "Date of birth:", "box": [42, 157, 158, 171]}]
+    table = result_table(grouped)
+    assert table.kind == "layout" and table.sections[0].columns == ["text", "label", "box"]
+    assert ">Date of birth:</span>" in table._repr_html_()
+    assert result_table([{"word": "x", "box": [1, 2, 3]}]).kind == "json"  # not a box
+
+
+def test_speaker_segments_are_a_timeline_above_their_table():
+    segments = [
+        {"speaker": "SPEAKER_00", "start": 0.4, "end": 3.49},
+        {"speaker": "SPEAKER_01", "start": 3.95, "end": 5.87},
+        {"speaker": "SPEAKER_00", "start": 6.53, "end": 8.83},
+    ]
+    table = result_table(segments)
+    assert table.kind == "segments" and table.sections[0].title == "segments, 2 speakers"
+    assert lines(table)[3].split()[0] == "SPEAKER_00"
+    page = table._repr_html_()
+    assert page.count('class="handler-kit-segment"') == 3
+    assert "the table (3 rows)</summary>" in page
+    assert result_table([{"speaker": "A", "start": "0.4", "end": "1"}]).kind != "segments"
+
+
+def test_images_with_scores_are_a_grid_and_nothing_more():
+    matches = [{"image": Image.new("RGB", (64, 64)), "score": 0.9}, {"image": png(), "score": 0.5}]
+    table = result_table(matches)
+    assert table.kind == "matches"
+    assert lines(table)[3].endswith("  image 64×64 RGB")
+    assert lines(table)[4].endswith(f"  image png, {len(png())} bytes")
+    page = table._repr_html_()
+    assert page.count('class="handler-kit-match"') == 2 and "<table" not in page
+
+
+def test_a_figure_that_cannot_be_drawn_leaves_the_table(monkeypatch):
+    def broken(*args):
+        raise ValueError("no")
+
+    monkeypatch.setattr("handler_kit.notebook.figures.figure", broken)
+    page = result_table(LABELLED)._repr_html_()
+    assert "the figure could not be drawn: ValueError(&#x27;no&#x27;)" in page
+    assert "<table" in page and "Grace" in page

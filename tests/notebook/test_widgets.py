@@ -277,6 +277,17 @@ def png(size=(8, 4)):
     return buffer.getvalue()
 
 
+def test_the_answer_is_drawn_over_the_document_the_form_sent():
+    def reader(data):
+        return [{"word": "Name:", "box": [1, 1, 6, 3], "label": "B-QUESTION", "score": 0.9}]
+
+    form = payload_form(reader)
+    upload(form, "form.png", "image/png", png((8, 4)))
+    click_send(form)
+    page = form.output.outputs[0]["data"]["text/html"]
+    assert 'class="handler-kit-box"' in page and '<img src="data:image/png' in page
+
+
 def test_an_upload_can_be_cleared_and_typing_says_which_is_sent():
     seen = []
     form = payload_form(lambda data: seen.append(data["inputs"]) or [])
@@ -435,7 +446,7 @@ def test_an_answer_with_a_score_that_is_not_a_number_is_still_remembered(score):
 
 
 def test_a_failure_to_show_the_answer_is_shown_and_the_history_kept(monkeypatch):
-    def broken(answer):
+    def broken(answer, request=None):
         raise RuntimeError("cannot render")
 
     monkeypatch.setattr("handler_kit.notebook.form.sender.result_table", broken)

@@ -85,7 +85,7 @@ class Sender:
             else:
                 entry.answer = answer
                 self._say(f"{style.bold('ok', Status.PASS.colour)} in {entry.ms:.1f} ms")
-                self._show(result_table(answer))
+                self._show(result_table(answer, entry.payload))
         except Exception as error:
             # This thread's exceptions only reach stderr: show a rendering failure in the form.
             message = f"cannot show the answer: {type(error).__name__}: {error}"
