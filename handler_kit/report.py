@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 from . import style
 
+PREVIEW = 80  # characters of an answer a passing row shows
+
 
 class Status(str, enum.Enum):
     """What became of one row of a report: a check, or a case sent somewhere."""
@@ -149,6 +151,19 @@ def _td(column: Column, value: Cell) -> str:
 def count(n: int, noun: str) -> str:
     """``1 case``, ``3 cases``: a number and its noun."""
     return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def shorten(text: str, limit: int, *, say_more: bool = False) -> str:
+    """``text`` in at most ``limit`` characters, an ellipsis where it was cut.
+
+    ``say_more``: keep ``limit`` characters and say how many more there were (``… (12 more
+    characters)``), for a value shown in full elsewhere only at that cost.
+    """
+    if len(text) <= limit:
+        return text
+    if say_more:
+        return f"{text[:limit]}… ({len(text) - limit} more characters)"
+    return text[: limit - 1].rstrip() + "…"
 
 
 def duration(seconds: float) -> str:

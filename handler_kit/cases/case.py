@@ -22,6 +22,7 @@ from typing import Any
 
 from ..endpoint import contract
 from ..errors import HandlerKitError, describe
+from ..report import PREVIEW, shorten
 
 FOLDER = "cases"  # a repository's folder of case files
 # The one case a repository without case files gets, where a handler must answer something
@@ -394,7 +395,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def error_entry(answer: Any, limit: int = 80) -> str | None:
+def error_entry(answer: Any, limit: int = PREVIEW) -> str | None:
     """The error a JSON answer carries (``{"error": "..."}``, ``[{"error": "..."}]``), shortened;
     None for an answer without one.
 
@@ -404,8 +405,7 @@ def error_entry(answer: Any, limit: int = 80) -> str | None:
     entries = answer if isinstance(answer, list) else [answer]
     if not any(_carries_error(entry) for entry in entries):
         return None
-    text = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(json.dumps(answer, ensure_ascii=False, separators=(",", ":")), limit)
 
 
 def _carries_error(entry: Any) -> bool:
@@ -413,5 +413,4 @@ def _carries_error(entry: Any) -> bool:
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 300 else text[:300] + f"… ({len(text) - 300} more characters)"
+    return shorten(json.dumps(value, ensure_ascii=False), 300, say_more=True)

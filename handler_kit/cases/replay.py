@@ -23,11 +23,10 @@ from typing import Any
 
 from ..endpoint import contract
 from ..errors import HandlerKitError
-from ..report import Column, Report, Status, count, duration
+from ..report import PREVIEW, Column, Report, Status, count, duration, shorten
 from .case import Case, CaseError, cases_folder, cases_for
 
 DEFAULT_TIMEOUT = 60.0  # seconds per request: a cold endpoint or a large model answers slowly
-PREVIEW = 80  # characters of an answer shown in a passing row
 
 
 class Unreachable(HandlerKitError):
@@ -70,8 +69,7 @@ class Answer:
             text = found["error"]
         else:
             text = self.body.decode("utf-8", "replace")
-        text = " ".join(text.split())
-        return text if len(text) <= 300 else text[:299] + "…"
+        return shorten(" ".join(text.split()), 300)
 
 
 def send(
@@ -282,8 +280,7 @@ def _replay(
         what = error.what.removeprefix(f"case {case.name}: ")
         detail = "\n".join(part for part in (what, error.hint) if part)
         return ReplayRow(case.name, Status.DIFFERS, detail, answer.status, answer.seconds)
-    text = answer.body.decode("utf-8", "replace")
-    preview = text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…"
+    preview = shorten(answer.body.decode("utf-8", "replace"), PREVIEW)
     return ReplayRow(case.name, Status.PASS, preview, answer.status, answer.seconds)
 
 

@@ -20,13 +20,11 @@ from ..errors import HandlerKitError, HandlerLoadError, describe, user_location
 from ..production.distributions import missing_hint
 from ..production.requirements import Requirements
 from ..reload.live import load
-from ..report import Status, duration
+from ..report import PREVIEW, Status, duration, shorten
 from .report import Row
 
 if TYPE_CHECKING:
     from ..reload.live import LiveHandler
-
-PREVIEW = 80  # characters of an answer shown in a passing case's row
 
 
 def main(argv: list[str]) -> None:
@@ -169,11 +167,10 @@ def emit(out: IO[str], **record: Any) -> None:
     out.flush()
 
 
-def _preview(answer: Any, limit: int = PREVIEW) -> str:
+def _preview(answer: Any) -> str:
     from ..endpoint.contract import encode_answer
 
-    text = encode_answer(answer).decode("utf-8")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(encode_answer(answer).decode("utf-8"), PREVIEW)
 
 
 def _type_name(value: Any) -> str:

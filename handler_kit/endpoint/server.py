@@ -40,6 +40,7 @@ from .. import colab
 from ..errors import HandlerKitError, ReloadInterrupted, describe, handler_frames
 from ..reload import flight
 from ..reload.report import Outcome
+from ..report import shorten
 from . import contract
 from .running import Call, Calls, Endpoint, EndpointLog, Stats, endpoint_logger
 from .supervisor import Supervised
@@ -192,7 +193,7 @@ def _preview(data: Any) -> str:
     text = (
         repr(inputs) if isinstance(inputs, (str, int, float, list, dict)) else type(inputs).__name__
     )
-    return f"inputs {text[:40]}{'...' if len(text) > 40 else ''}"
+    return f"inputs {shorten(text, 41)}"
 
 
 def refused(status: int, message: str) -> Response:

@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import style
 from ..errors import HandlerKitError
-from ..report import count
+from ..report import count, shorten
 from . import figures
 from .figures import BOX_KEYS, WORD_KEYS, note
 from .media import find_media as _media
@@ -145,13 +145,6 @@ def result_table(result: Any, request: Any = None) -> ResultTable:
 show = result_table
 
 
-def shorten(text: str, limit: int = MAX_TEXT) -> str:
-    """``text`` cut to ``limit`` characters, saying how many were left out."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… ({len(text) - limit} more characters)"
-
-
 def number_text(value: float) -> str:
     """A float as a table shows it: at most 4 decimals, and no more than it has (0.63, not
     0.6300); a value too small for 4 decimals in two significant digits, never as 0."""
@@ -173,7 +166,8 @@ def _text(cell: Any) -> str:
         return media.description
     if isinstance(cell, (bytes, bytearray)):
         return f"{len(cell)} bytes"
-    return shorten(cell if isinstance(cell, str) else json.dumps(cell, default=str))
+    text = cell if isinstance(cell, str) else json.dumps(cell, default=str)
+    return shorten(text, MAX_TEXT, say_more=True)
 
 
 def _cell_html(cell: Any) -> str:
@@ -298,7 +292,7 @@ def _drawn(result: Any) -> tuple[str, list[Section]] | None:
 
 
 def _json_section(result: Any) -> Section:
-    return Section("answer", ["json"], [[shorten(_json(result), 2000)]])
+    return Section("answer", ["json"], [[shorten(_json(result), 2000, say_more=True)]])
 
 
 def _labels(title: str, records: list[dict]) -> Section:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..cases.case import Case, CaseError, difference
 from ..cases.replay import Answer, Unreachable, send
-from ..report import Column, Report, Status, count
+from ..report import Column, Report, Status, count, shorten
 
 REQUEST_TIMEOUT = 60.0  # seconds per request
 SHORT = 100  # characters of a body shown in a cell
@@ -38,7 +38,7 @@ class Side:
             text = " ".join(answer.body.decode("utf-8", "replace").split())
         else:
             text = f"<{len(answer.body)} bytes>"
-        return cls(answer.status, answer.content_type, _short(text))
+        return cls(answer.status, answer.content_type, shorten(text, SHORT))
 
     def __str__(self) -> str:
         if self.status is None:
@@ -185,7 +185,3 @@ def answer_difference(
 
 def _is_error(value: object) -> bool:
     return isinstance(value, dict) and list(value) == ["error"] and isinstance(value["error"], str)
-
-
-def _short(text: str, limit: int = SHORT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

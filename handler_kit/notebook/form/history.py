@@ -10,6 +10,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ...report import shorten
 from ..tables import result_table
 
 
@@ -53,7 +54,7 @@ class Entry:
         got = f"error: {self.error}" if self.error else answer_summary(self.answer)
         reload = self.reload_since(previous)
         mark = f" · {reload.value}" if reload is not Reload.NONE else ""
-        return f"{self.request_summary(previous)}{mark} → {cut(got, 50)}  {self.ms:.0f} ms"
+        return f"{self.request_summary(previous)}{mark} → {shorten(got, 51)}  {self.ms:.0f} ms"
 
     def reload_since(self, previous: Entry | None = None) -> Reload:
         """What became of the code since ``previous``: the autoreload's word, else whether the
@@ -81,7 +82,7 @@ class Entry:
             parts += [f"{k} removed" for k in before if k not in sent]
             if not parts:
                 return "same request"
-        return cut(", ".join(parts), 90)
+        return shorten(", ".join(parts), 91)
 
     def _shown(self) -> dict:
         """The payload as the history shows it: an upload by its file name."""
@@ -129,23 +130,19 @@ def answer_summary(answer: Any) -> str:
     return _json(answer)
 
 
-def _short(value: Any, before: Any = None, width: int = 40) -> str:
-    """A payload value in a few characters; a changed text from just before its change."""
+def _short(value: Any, before: Any = None, width: int = 41) -> str:
+    """A payload value in a few characters (``width``, the ellipsis included); a changed text
+    from just before its change."""
     if not isinstance(value, str):
-        return cut(_json(value), width)
+        return shorten(_json(value), width)
     start = 0
     if isinstance(before, str) and len(value) > width:
         pairs = zip(before, value, strict=False)
         same = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(before), len(value)))
         if same > width // 2:
             start = same - width // 4  # a few characters of context before the change
-    text = ("…" if start else "") + cut(value[start:], width)
+    text = ("…" if start else "") + shorten(value[start:], width)
     return json.dumps(text, ensure_ascii=False)
-
-
-def cut(text: str, width: int) -> str:
-    """``text``, cut to ``width`` characters and an ellipsis when longer."""
-    return text if len(text) <= width else text[:width] + "…"
 
 
 def _json(value: Any) -> str:
