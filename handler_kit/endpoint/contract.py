@@ -27,6 +27,7 @@ import io
 import json
 import mimetypes
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -371,7 +372,7 @@ def encode_response(answer: Any, accept: str | None) -> tuple[bytes, str]:
 
 def encode_image(answer: Any, accept: str) -> bytes:
     """A PIL image answer as production writes it for ``Accept: image/...``."""
-    if not _is_image(answer):
+    if not is_image(answer):
         raise BadRequest(
             f"with `Accept: {accept}` production writes the answer as an image, and this "
             f"answer is a {_type(answer)}, not a PIL image (production answers 400)",
@@ -479,16 +480,15 @@ def unserializable(
     return None
 
 
-def _is_image(value: Any) -> bool:
-    try:
-        from PIL import Image
-    except ImportError:
-        return False
-    return isinstance(value, Image.Image)
+def is_image(value: Any) -> bool:
+    """Whether ``value`` is a PIL image."""
+    # Looked up, not imported: a value can only hold a PIL image once PIL is loaded.
+    image = sys.modules.get("PIL.Image")
+    return image is not None and isinstance(value, image.Image)
 
 
 def _pil_to_png(value: Any) -> str:
-    if _is_image(value):
+    if is_image(value):
         buffer = io.BytesIO()
         value.save(buffer, format="PNG")
         return base64.b64encode(buffer.getvalue()).decode("utf-8")

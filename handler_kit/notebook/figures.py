@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import style
+from ..cases.case import is_number
 from ..report import count
 from .media import as_image, png_url
 
@@ -229,7 +230,7 @@ def grid(matches: Sequence[dict]) -> str:
 
 
 def _is_shown(value: Any) -> bool:
-    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    return isinstance(value, str) or is_number(value)
 
 
 def _share(part: float, whole: float) -> str:

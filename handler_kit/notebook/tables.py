@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import style
+from ..cases.case import is_number
+from ..endpoint.contract import is_image
 from ..errors import HandlerKitError
 from ..report import count, shorten
 from . import figures
 from .figures import BOX_KEYS, WORD_KEYS, note
 from .media import find_media as _media
 from .media import holds_image, image_html
-from .media import is_image as _is_image
 
 MAX_TEXT = 200  # characters of one value shown before it is shortened
 MAX_ROWS = 50
@@ -120,7 +121,7 @@ class ResultTable:
                 cells = []
                 for i, cell in enumerate(row):
                     text = _cell_html(cell)
-                    if i == section.bars and isinstance(cell, (int, float)):
+                    if i == section.bars and is_number(cell):
                         width = max(0.0, min(1.0, float(cell))) * 100
                         text = (
                             f'<div style="background:{style.BAR};height:0.8em;width:{width:.0f}px;'
@@ -159,7 +160,7 @@ def number_text(value: float) -> str:
 def _text(cell: Any) -> str:
     if isinstance(cell, float):
         return number_text(cell)
-    if _is_image(cell):
+    if is_image(cell):
         return f"image {cell.width}×{cell.height} {cell.mode}"
     media = _media(cell)
     if media is not None:
@@ -171,7 +172,7 @@ def _text(cell: Any) -> str:
 
 
 def _cell_html(cell: Any) -> str:
-    if _is_image(cell):
+    if is_image(cell):
         return image_html(cell, _text(cell))
     media = _media(cell)
     if media is not None:
@@ -195,10 +196,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _records(value: Any, *keys: str) -> bool:
     """A non-empty list of dicts that all have every key."""
     return (
@@ -209,9 +206,9 @@ def _records(value: Any, *keys: str) -> bool:
 
 
 def _layout(result: Any) -> tuple[str, list[Section]]:
-    if _is_image(result):
+    if is_image(result):
         return "image", [Section("image", ["image"], [[result]])]
-    if isinstance(result, list) and result and all(_is_image(r) for r in result):
+    if isinstance(result, list) and result and all(is_image(r) for r in result):
         rows = [[i, image] for i, image in enumerate(result)]
         return "image", [_cut(Section("images", ["#", "image"], rows))]
     media = _media(result)
@@ -277,13 +274,13 @@ def _drawn(result: Any) -> tuple[str, list[Section]] | None:
         bars = columns.index("score") if "score" in columns else None
         return "layout", [_section(f"{text}s with boxes", columns, result, bars)]
     if _records(result, "speaker", "start", "end") and all(
-        _is_number(r["start"]) and _is_number(r["end"]) for r in result
+        is_number(r["start"]) and is_number(r["end"]) for r in result
     ):
         speakers = count(len({str(r["speaker"]) for r in result}), "speaker")
         columns = ["speaker", "start", "end"]
         return "segments", [_section(f"segments, {speakers}", columns, result)]
     if _records(result, "image", "score") and all(
-        holds_image(r["image"]) and _is_number(r["score"]) for r in result
+        holds_image(r["image"]) and is_number(r["score"]) for r in result
     ):
         ranked = [{"#": rank, **record} for rank, record in enumerate(result, 1)]
         columns = ["#", "score", "image", *(["caption"] if "caption" in result[0] else [])]
@@ -297,7 +294,7 @@ def _json_section(result: Any) -> Section:
 
 def _labels(title: str, records: list[dict]) -> Section:
     ordered = sorted(
-        records, key=lambda r: r["score"] if _is_number(r["score"]) else 0, reverse=True
+        records, key=lambda r: r["score"] if is_number(r["score"]) else 0, reverse=True
     )
     return _section(title, ["label", "score"], ordered, bars=1)
 
@@ -322,7 +319,7 @@ def _cut(section: Section) -> Section:
 
 def _numeric_shape(value: Any) -> tuple[int, ...] | None:
     """The shape of a (nested) list of numbers, or None when it is not one."""
-    if _is_number(value):
+    if is_number(value):
         return ()
     if not isinstance(value, list) or not value:
         return None
@@ -348,7 +345,7 @@ def _embeddings(result: list, shape: tuple[int, ...]) -> Section:
 
 
 def _flatten(value: Any) -> list[float]:
-    if _is_number(value):
+    if is_number(value):
         return [float(value)]
     return [x for v in value for x in _flatten(v)]
 

@@ -462,3 +462,8 @@ def test_a_files_content_type_is_what_its_bytes_are_else_what_its_name_says():
     assert contract.file_content_type("payload", b'{"inputs": 1}') == "application/json"
     with pytest.raises(handler_kit.HandlerKitError, match="cannot tell how production"):
         contract.file_content_type("notes.txt", b"just words")  # text/plain: never decoded
+
+
+def test_an_image_is_a_pil_image_and_nothing_else():
+    assert contract.is_image(Image.new("RGB", (2, 2)))
+    assert not contract.is_image(b"\x89PNG") and not contract.is_image(np.zeros((2, 2, 3)))

@@ -10,6 +10,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ...cases.case import is_number
 from ...report import shorten
 from ..tables import result_table
 
@@ -123,7 +124,7 @@ def answer_summary(answer: Any) -> str:
         if table.kind in ("labels", "top-k"):
             label, score = table.sections[0].rows[0]
             # A handler under development may answer a score of None or "0.9".
-            shown = f"{score:.2f}" if isinstance(score, (int, float)) else repr(score)
+            shown = f"{score:.2f}" if is_number(score) else repr(score)
             return f"{label} ({shown})"
     except Exception:  # a summary must not cost the history its entry
         pass
