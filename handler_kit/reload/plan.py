@@ -18,6 +18,7 @@ from ..errors import HandlerReloadError
 from .analysis import Analysis, analyse_modules
 from .decision import Decision, Mode, compare
 from .repository import Repository, Source
+from .syntax import packages_of
 
 
 @dataclass(frozen=True)
@@ -151,16 +152,11 @@ def _rerun(
             for n in siblings
             if n not in rerun and (analyses[n].problem or analyses[n].imports & rerun)
         }
-        more |= {p for n in rerun for p in _parents(n) if p in old and p not in rerun}
+        more |= {p for n in rerun for p in packages_of(n) if p in old and p not in rerun}
         if not more:
             break
         rerun |= more
     return rerun
-
-
-def _parents(name: str) -> list[str]:
-    parts = name.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 _held_cache: dict[tuple, frozenset[str]] = {}

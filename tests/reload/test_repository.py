@@ -4,8 +4,6 @@ import sys
 
 import pytest
 
-from handler_kit.reload.repository import imports_in
-
 LAYOUT = {
     "handler.py": "import utils\nfrom pkg import mod\n\n\nclass EndpointHandler:\n    pass\n",
     "utils.py": "def lazy():\n    import deep.inner\n",  # imported inside a function
@@ -111,19 +109,3 @@ def test_imported_by_entry_finds_modules_under_the_handler_s_sys_path_folders(re
     assert "engine" not in repository.imported_by_entry()
     seen = repository.with_roots([str(repository.path / "src")])  # the check's worker saw it
     assert seen.imported_by_entry()["engine"] == repository.path / "src/engine.py"
-
-
-def test_imports_in_names_every_module_a_text_imports_with_its_line():
-    text = (
-        "import a.b\nfrom . import c\nfrom .d import e\nfrom .f import *\ndef f():\n    import g\n"
-    )
-    assert imports_in(text, "pkg.mod") == [
-        ("a.b", 1),
-        ("pkg", 2),
-        ("pkg.c", 2),
-        ("pkg.d", 3),
-        ("pkg.d.e", 3),
-        ("pkg.f", 4),
-        ("g", 6),
-    ]
-    assert imports_in("import (", "m") == []  # a text that does not parse imports nothing
