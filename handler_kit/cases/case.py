@@ -410,7 +410,7 @@ def error_entry(answer: Any, limit: int = PREVIEW) -> str | None:
 
 
 def _carries_error(entry: Any) -> bool:
-    return isinstance(entry, dict) and isinstance(entry.get("error"), str) and bool(entry["error"])
+    return bool(contract.error_of(entry))  # a message: an empty one says nothing
 
 
 def _short(value: Any) -> str:

@@ -62,13 +62,10 @@ class Answer:
     def error_message(self) -> str:
         """The ``error`` of a JSON error body, else the start of the body as text."""
         try:
-            found = self.json()
+            said = contract.error_of(self.json())
         except ValueError:
-            found = None
-        if isinstance(found, dict) and isinstance(found.get("error"), str):
-            text = found["error"]
-        else:
-            text = self.body.decode("utf-8", "replace")
+            said = None
+        text = said if said is not None else self.body.decode("utf-8", "replace")
         return shorten(" ".join(text.split()), 300)
 
 

@@ -396,6 +396,18 @@ def encode_image(answer: Any, accept: str) -> bytes:
     return buffer.getvalue()
 
 
+def error_body(message: str) -> dict[str, str]:
+    """Production's answer to a request that failed (HTTP 400): ``{"error": message}``."""
+    return {"error": message}
+
+
+def error_of(value: Any) -> str | None:
+    """The message of an error body (a JSON object whose ``error`` is a string, whatever else
+    it holds: a hosted endpoint adds keys), else None."""
+    error = value.get("error") if isinstance(value, dict) else None
+    return error if isinstance(error, str) else None
+
+
 def encode_answer(answer: Any) -> bytes:
     """The answer as production's JSON (orjson, numpy allowed, PIL images as base64 PNG)."""
     import orjson

@@ -198,7 +198,8 @@ def _preview(data: Any) -> str:
 
 def refused(status: int, message: str) -> Response:
     """A refusal as production writes one: ``{"error": message}`` in JSON."""
-    return Response(contract.encode_answer({"error": message}), status, media_type=contract.JSON)
+    body = contract.encode_answer(contract.error_body(message))
+    return Response(body, status, media_type=contract.JSON)
 
 
 def bad_request(error: Exception) -> Response:

@@ -467,3 +467,11 @@ def test_a_files_content_type_is_what_its_bytes_are_else_what_its_name_says():
 def test_an_image_is_a_pil_image_and_nothing_else():
     assert contract.is_image(Image.new("RGB", (2, 2)))
     assert not contract.is_image(b"\x89PNG") and not contract.is_image(np.zeros((2, 2, 3)))
+
+
+def test_an_error_body_is_written_and_read_by_one_rule():
+    body = contract.encode_answer(contract.error_body("bad input"))
+    assert json.loads(body) == {"error": "bad input"}
+    assert contract.error_of(json.loads(body)) == "bad input"
+    assert contract.error_of({"error": "loading", "estimated_time": 20.0}) == "loading"
+    assert contract.error_of({"error": 0.12}) is None and contract.error_of([]) is None
