@@ -167,7 +167,7 @@ def _text(cell: Any) -> str:
         return media.description
     if isinstance(cell, (bytes, bytearray)):
         return f"{len(cell)} bytes"
-    text = cell if isinstance(cell, str) else json.dumps(cell, default=str)
+    text = cell if isinstance(cell, str) else json_text(cell)
     return shorten(text, MAX_TEXT, say_more=True)
 
 
@@ -289,7 +289,9 @@ def _drawn(result: Any) -> tuple[str, list[Section]] | None:
 
 
 def _json_section(result: Any) -> Section:
-    return Section("answer", ["json"], [[shorten(_json(result), 2000, say_more=True)]])
+    return Section(
+        "answer", ["json"], [[shorten(json_text(result, indent=2), 2000, say_more=True)]]
+    )
 
 
 def _labels(title: str, records: list[dict]) -> Section:
@@ -350,8 +352,10 @@ def _flatten(value: Any) -> list[float]:
     return [x for v in value for x in _flatten(v)]
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any, indent: int | None = None) -> str:
+    """``value`` as JSON text, what JSON cannot hold as its ``str`` (a numpy number, an image),
+    and the whole as its ``repr`` when it is no JSON at all."""
     try:
-        return json.dumps(value, indent=2, default=repr, ensure_ascii=False)
+        return json.dumps(value, indent=indent, default=str, ensure_ascii=False)
     except (TypeError, ValueError):  # keys that are not strings, circular references
         return repr(value)

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from handler_kit import HandlerKitError
-from handler_kit.notebook.tables import result_table, show
+from handler_kit.notebook.tables import json_text, result_table, show
 
 
 def lines(table):
@@ -132,6 +132,11 @@ def test_answers_of_an_unforeseen_shape_fall_back_to_json():
     loop.append(loop)
     assert result_table({(1, 2): "tuple key"}).kind == "dict"
     assert "[[...]]" in repr(result_table(loop))
+
+
+def test_json_text_writes_what_json_cannot_hold_by_its_str_and_keeps_accents():
+    assert json_text({"score": np.float32(0.5), "text": "été"}) == '{"score": "0.5", "text": "été"}'
+    assert json_text({(1, 2): "a tuple key"}) == "{(1, 2): 'a tuple key'}"  # no JSON: its repr
 
 
 def png(size=(300, 200)):

@@ -12,7 +12,7 @@ import ipywidgets as w
 
 from ...cases.case import is_number
 from ...report import shorten
-from ..tables import result_table
+from ..tables import json_text, result_table
 
 
 class Reload(enum.Enum):
@@ -128,14 +128,14 @@ def answer_summary(answer: Any) -> str:
             return f"{label} ({shown})"
     except Exception:  # a summary must not cost the history its entry
         pass
-    return _json(answer)
+    return json_text(answer)
 
 
 def _short(value: Any, before: Any = None, width: int = 41) -> str:
     """A payload value in a few characters (``width``, the ellipsis included); a changed text
     from just before its change."""
     if not isinstance(value, str):
-        return shorten(_json(value), width)
+        return shorten(json_text(value), width)
     start = 0
     if isinstance(before, str) and len(value) > width:
         pairs = zip(before, value, strict=False)
@@ -144,10 +144,3 @@ def _short(value: Any, before: Any = None, width: int = 41) -> str:
             start = same - width // 4  # a few characters of context before the change
     text = ("…" if start else "") + shorten(value[start:], width)
     return json.dumps(text, ensure_ascii=False)
-
-
-def _json(value: Any) -> str:
-    try:
-        return json.dumps(value, default=str)
-    except (TypeError, ValueError):  # keys that are not strings, circular references
-        return repr(value)
