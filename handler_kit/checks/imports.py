@@ -16,9 +16,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ..production.distributions import candidates, distribution, image_provider, missing_hint
-from ..production.environment import Environment, import_name, namespace_names
-from ..production.requirements import Requirements
+from ..packages.distributions import candidates, distribution, image_provider, missing_hint
+from ..packages.environment import Environment, import_name, namespace_names
+from ..packages.requirements import Requirements
 from ..reload.repository import Repository, source_text
 from ..reload.syntax import imports_in
 from ..report import Status

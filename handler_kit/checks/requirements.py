@@ -10,10 +10,10 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from ..production.distributions import distribution_typo, pip_command
-from ..production.environment import Environment
-from ..production.image import production
-from ..production.requirements import Line, Requirements
+from ..packages.distributions import distribution_typo, pip_command
+from ..packages.environment import Environment
+from ..packages.image import production
+from ..packages.requirements import Line, Requirements
 from ..report import Status
 from .report import Row
 

@@ -17,8 +17,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..cases.case import DEFAULT_CASE, DEFAULT_PAYLOAD, Case, CaseError, cases_for
 from ..errors import HandlerKitError, HandlerLoadError, describe, user_location
-from ..production.distributions import missing_hint
-from ..production.requirements import Requirements
+from ..packages.distributions import missing_hint
+from ..packages.requirements import Requirements
 from ..reload.live import load
 from ..report import PREVIEW, Status, duration, shorten
 from .report import Row

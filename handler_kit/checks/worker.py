@@ -17,8 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..production.distributions import usual_distribution
-from ..production.environment import Environment
+from ..packages.distributions import usual_distribution
+from ..packages.environment import Environment
 from ..report import Status
 from .report import Row
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HandlerKitError
-from .environment import ask
+from ..packages.environment import ask
 
 PACKAGE = "huggingface_inference_toolkit"
 APP = f"{PACKAGE}.webservice_starlette:app"

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from ..cache import Entry, cache_dir, digest
 from ..errors import HandlerKitError
-from .environment import ask
-from .image import production
+from ..packages.environment import ask
+from ..packages.image import production
+from ..packages.requirements import Requirements
 from .processes import CommandLog, tail
-from .requirements import Requirements
 from .toolkit import Toolkit, ToolkitError
 
 # Production's versions: every version its image pins, as production.json lists them (the

@@ -30,6 +30,8 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import Abandoned, HandlerKitError, describe, user_location, user_trace
+from ..packages.distributions import missing_hint
+from ..packages.requirements import Requirements
 from .analysis import analyse
 from .patches import HOOK, Ledger
 from .plan import Plan
@@ -326,9 +328,6 @@ def _hint(
                 f"{gone.file.name} is gone (deleted or renamed?) and {Path(where or file).name}"
                 f":{line or '?'} still imports it: restore the file, or remove the import."
             )
-        from ..production.distributions import missing_hint
-        from ..production.requirements import Requirements
-
         folder = repo or file.parent
         own = {name.split(".")[0] for name in Repository.expected(folder).modules_on_disk()}
         return missing_hint(exc.name, requirements=Requirements.read(folder), own=own)

@@ -32,9 +32,9 @@ from handler_kit.checks.run import unserializable_path
 from handler_kit.checks.run import work as _work
 from handler_kit.checks.worker import WORKER_NEEDS
 from handler_kit.cli import main
-from handler_kit.production.distributions import pip_command, usual_distribution
-from handler_kit.production.environment import Environment
-from handler_kit.production.image import production
+from handler_kit.packages.distributions import pip_command, usual_distribution
+from handler_kit.packages.environment import Environment
+from handler_kit.packages.image import production
 from handler_kit.templates.samples import GUIDE_HANDLER
 
 DEPLOY = Path(__file__).parents[1] / "fixtures" / "deploy"  # repositories as users write them
