@@ -386,7 +386,8 @@ def _new(args: argparse.Namespace) -> int:
     repo = templates.new(args.template, args.dest, model=not args.no_model)
     written = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file())
     cases = sum(1 for name in written if name.startswith("cases/") and name.endswith(".json"))
-    print(f"wrote {repo}: {', '.join(n for n in written if '/' not in n)}; {cases} cases in cases/")
+    top = ", ".join(n for n in written if "/" not in n)
+    print(f"wrote {repo}: {top}; {count(cases, 'case')} in cases/")
     if args.no_model:
         print("no model: put the model's files next to handler.py before you run it")
     print(f"next: handler-kit check {shlex.quote(str(repo))}")

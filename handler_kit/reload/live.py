@@ -29,6 +29,7 @@ from ..errors import (
     HandlerReloadError,
     ReloadSuperseded,
 )
+from ..report import count
 from . import flight, loader
 from .absent import NoHandler, Waiting
 from .decision import Mode
@@ -468,10 +469,9 @@ class LiveHandler:
         return texts_now(self._sources)
 
     def _summary(self) -> str:
-        reloads = f"{self.reloads} reload{'s' * (self.reloads != 1)}"
         return (
             f"{self.entry.class_name} from {self.file}, loaded {self.loaded_at:%H:%M:%S} "
-            f"in {self.load_seconds:.2f} s, {reloads}"
+            f"in {self.load_seconds:.2f} s, {count(self.reloads, 'reload')}"
         )
 
     def _ended(self) -> str:
