@@ -298,6 +298,23 @@ class Repository:
                 found[name] = module
         return found
 
+    def shadowed(self) -> list[str]:
+        """Modules in sys.modules of another handler repository that this one's files would
+        shadow: one of this repository's top-level names, loaded from a file beside another
+        repository's handler.py or pipeline.py (or in a package there)."""
+        found = []
+        own = self.top_names()
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            if name.split(".")[0] not in own or not isinstance(file, str):
+                continue
+            folder = Path(file).resolve().parent
+            if not folder.is_relative_to(self.path) and any(
+                _entry_in(d) for d in (folder, folder.parent)
+            ):
+                found.append(name)
+        return found
+
     def modules_on_disk(self) -> dict[str, Path]:
         """Every module of the repository that ``import name`` could find from its roots.
 

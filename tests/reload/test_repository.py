@@ -109,3 +109,23 @@ def test_imported_by_entry_finds_modules_under_the_handler_s_sys_path_folders(re
     assert "engine" not in repository.imported_by_entry()
     seen = repository.with_roots([str(repository.path / "src")])  # the check's worker saw it
     assert seen.imported_by_entry()["engine"] == repository.path / "src/engine.py"
+
+
+def test_what_another_repository_left_in_sys_modules_is_shadowed_only_where_it_has_an_entry(
+    layout, tmp_path, monkeypatch
+):
+    other = tmp_path / "other"
+    (other / "pkg").mkdir(parents=True)
+    (other / "handler.py").write_text("class EndpointHandler:\n    pass\n")
+    (tmp_path / "loose").mkdir()
+    modules = {
+        "utils": other / "utils.py",  # beside another repository's handler.py
+        "pkg.mod": other / "pkg" / "mod.py",  # in a package there
+        "deep": tmp_path / "loose" / "deep.py",  # no handler.py beside it: a library
+        "json": other / "json.py",  # not a name of this repository
+    }
+    for name, file in modules.items():
+        module = type(sys)(name)
+        module.__file__ = str(file)
+        monkeypatch.setitem(sys.modules, name, module)
+    assert sorted(layout.shadowed()) == ["pkg.mod", "utils"]
