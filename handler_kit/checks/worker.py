@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..packages.distributions import usual_distribution
+from ..packages.distributions import pip_command, usual_distribution
 from ..packages.environment import Environment
 from ..report import Status
 from .report import Row
@@ -70,7 +70,8 @@ class Worker:
                 todo = "the kit needs Python 3.10 or later"
             else:
                 names = " ".join(map(usual_distribution, WORKER_NEEDS))
-                todo = f"install what the worker needs there ({self.python} -m pip install {names})"
+                pip = pip_command(str(self.python))
+                todo = f"install what the worker needs there ({pip} install {names})"
             self.missing = (
                 f"the check's worker cannot start in {self.python} (Python "
                 f"{self.environment.python}): importing {module} there fails ({error}); "
