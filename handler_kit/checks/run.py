@@ -9,17 +9,18 @@ crash or a timeout is blamed on the right row.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..cases.case import DEFAULT_CASE, DEFAULT_PAYLOAD, Case, CaseError, cases_for
+from ..endpoint.contract import encode_answer, type_name, unserializable
 from ..errors import HandlerKitError, HandlerLoadError, describe, user_location
 from ..packages.distributions import missing_hint
 from ..packages.requirements import Requirements
 from ..reload.live import load
+from ..reload.memory import peak_rss
 from ..report import PREVIEW, Status, duration, shorten
 from .report import Row
 
@@ -59,8 +60,8 @@ def work(repo: Path, cases: Path | None, out: IO[str]) -> None:
     emit(out, row=Row("entry", Status.PASS, f"{name}: {live.entry.class_name}(path) built"))
     # The folders the handler put on sys.path (src/): modules found there are its own.
     emit(out, roots=live.repository.roots()[1:])
-    memory = peak_memory_mb()
-    said = f"peak memory {memory:.0f} MB" if memory is not None else "peak memory unknown"
+    peak = peak_rss()
+    said = f"peak memory {peak / 2**20:.0f} MB" if peak is not None else "peak memory unknown"
     emit(out, row=Row("start-up", Status.PASS, f"built in {duration(live.load_seconds)}; {said}"))
     try:
         found = cases_for(repo, cases, default=True)
@@ -133,8 +134,6 @@ def unserializable_path(answer: Any) -> str | None:
     Production serialises answers with orjson (numpy values allowed, PIL images as PNG);
     None when the whole answer serialises.
     """
-    from ..endpoint.contract import unserializable
-
     found = unserializable(answer, "")
     if found is None:
         return None
@@ -143,18 +142,7 @@ def unserializable_path(answer: Any) -> str | None:
     if isinstance(value, (dict, list, tuple)):  # only a loop is returned as a container
         return f"{where}: a {type(value).__name__} that holds itself (the answer refers to itself)"
     keys = " (keys must be strings)" if path.endswith(f" key {value!r}") else ""
-    return f"{where}: {_type_name(value)}{keys}"
-
-
-def peak_memory_mb() -> float | None:
-    """This process's peak resident memory in MB; None where the OS does not say."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux counts kilobytes, macOS bytes.
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    return f"{where}: {type_name(value)}{keys}"
 
 
 def emit(out: IO[str], **record: Any) -> None:
@@ -168,13 +156,4 @@ def emit(out: IO[str], **record: Any) -> None:
 
 
 def _preview(answer: Any) -> str:
-    from ..endpoint.contract import encode_answer
-
     return shorten(encode_answer(answer).decode("utf-8"), PREVIEW)
-
-
-def _type_name(value: Any) -> str:
-    cls = type(value)
-    if cls.__module__ == "builtins":
-        return cls.__qualname__
-    return f"{cls.__module__}.{cls.__qualname__}"

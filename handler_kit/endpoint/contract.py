@@ -260,7 +260,7 @@ def check_payload(data: Any, what: str = "the body", hint: str = "") -> None:
     """
     if has_inputs(data):
         return
-    got = f"keys {sorted(map(str, data))}" if isinstance(data, dict) else f"a {_type(data)}"
+    got = f"keys {sorted(map(str, data))}" if isinstance(data, dict) else f"a {type_name(data)}"
     raise BadRequest(
         f"{what} must be a JSON object with an `inputs` key (or `instances`); got {got}",
         hint=f'Production refuses it with HTTP 400; send e.g. {{"inputs": "I am happy"}}.{hint}',
@@ -305,7 +305,7 @@ def request_data(
         if not isinstance(data, dict):
             raise BadRequest(
                 "query parameters go into the body's `parameters`, and this body is a "
-                f"{_type(data)}, not a JSON object (production answers 400)",
+                f"{type_name(data)}, not a JSON object (production answers 400)",
                 hint='Send a JSON object, e.g. {"inputs": ..., "parameters": {...}}.',
             )
         data["parameters"] = query_parameters(query)
@@ -375,7 +375,7 @@ def encode_image(answer: Any, accept: str) -> bytes:
     if not is_image(answer):
         raise BadRequest(
             f"with `Accept: {accept}` production writes the answer as an image, and this "
-            f"answer is a {_type(answer)}, not a PIL image (production answers 400)",
+            f"answer is a {type_name(answer)}, not a PIL image (production answers 400)",
             hint=f"Return a PIL image, or ask for `{JSON}`.",
         )
     if accept not in WRITABLE_IMAGES:
@@ -425,7 +425,7 @@ def encode_answer(answer: Any) -> bytes:
         path, value = found
         if isinstance(value, (dict, list, tuple)):  # unserializable's only container: a loop
             raise NotSerializable(
-                f"{path} is a {_type(value)} that holds it: the answer refers to itself, "
+                f"{path} is a {type_name(value)} that holds it: the answer refers to itself, "
                 f"which production cannot turn into JSON ({error}; production answers 400)",
                 hint="Return a copy of the values without the loop, e.g. a new dict or list.",
             ) from None
@@ -439,7 +439,7 @@ def encode_answer(answer: Any) -> bytes:
         elif "key" in path:
             hint = "JSON object keys must be strings: `{str(k): v ...}`."
         raise NotSerializable(
-            f"{path} is a {_type(value)}, which production cannot turn into JSON "
+            f"{path} is a {type_name(value)}, which production cannot turn into JSON "
             f"({error}; production answers 400)",
             hint=hint,
         ) from None
@@ -507,6 +507,9 @@ def _pil_to_png(value: Any) -> str:
     raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
-def _type(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """The type of ``value`` as a message names it: ``dict``, ``torch.Tensor``."""
     cls = type(value)
-    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
