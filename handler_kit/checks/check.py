@@ -23,7 +23,7 @@ from .environment import differences
 from .imports import import_rows
 from .large_files import large_file_rows
 from .paths import path_rows
-from .report import CheckReport
+from .report import CheckName, CheckReport
 from .requirements import requirement_rows
 from .run import not_built
 from .worker import Ran, Worker
@@ -67,9 +67,9 @@ def _check(given: Path, cases: str | Path | None, timeout: float, worker: Worker
         else:
             ran = worker.run(folder, Path(cases) if cases is not None else None, timeout)
     environment = worker.environment
-    entry_rows = [row for row in ran.rows if row.check == "entry"]
+    entry_rows = [row for row in ran.rows if row.check is CheckName.ENTRY]
     rows = [*entry_rows, *requirement_rows(folder, environment)]
     rows += import_rows(folder, environment, ran.roots)
-    rows += [row for row in ran.rows if row.check != "entry"]
+    rows += [row for row in ran.rows if row.check is not CheckName.ENTRY]
     rows += path_rows(folder, ran.roots) + large_file_rows(folder)
     return CheckReport(folder, rows, differences(folder, environment, ran.roots))

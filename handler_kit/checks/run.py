@@ -22,7 +22,7 @@ from ..packages.requirements import Requirements
 from ..reload.live import load
 from ..reload.memory import peak_rss
 from ..report import PREVIEW, Status, duration, shorten
-from .report import Row
+from .report import CheckName, Row
 
 if TYPE_CHECKING:
     from ..reload.live import LiveHandler
@@ -40,16 +40,16 @@ def main(argv: list[str]) -> None:
 def not_built(why: str) -> list[Row]:
     """The rows of a handler that could not be built: its entry fails, the rest is skipped."""
     return [
-        Row("entry", Status.FAIL, why),
-        Row("start-up", Status.SKIP, "not built: the entry check failed"),
-        Row("cases", Status.SKIP, "not run: the handler was not built"),
+        Row(CheckName.ENTRY, Status.FAIL, why),
+        Row(CheckName.START_UP, Status.SKIP, "not built: the entry check failed"),
+        Row(CheckName.CASES, Status.SKIP, "not run: the handler was not built"),
     ]
 
 
 def work(repo: Path, cases: Path | None, out: IO[str]) -> None:
     """Build the handler of ``repo`` and answer its cases (those in ``cases`` when given),
     each row written to ``out`` as it is found."""
-    emit(out, step=("entry", "while importing the handler and building it"))
+    emit(out, step=(CheckName.ENTRY, "while importing the handler and building it"))
     try:
         live = load(repo)
     except HandlerLoadError as error:
@@ -57,34 +57,37 @@ def work(repo: Path, cases: Path | None, out: IO[str]) -> None:
             emit(out, row=row)
         return
     name = live.entry.file.name
-    emit(out, row=Row("entry", Status.PASS, f"{name}: {live.entry.class_name}(path) built"))
+    emit(out, row=Row(CheckName.ENTRY, Status.PASS, f"{name}: {live.entry.class_name}(path) built"))
     # The folders the handler put on sys.path (src/): modules found there are its own.
     emit(out, roots=live.repository.roots()[1:])
     peak = peak_rss()
     said = f"peak memory {peak / 2**20:.0f} MB" if peak is not None else "peak memory unknown"
-    emit(out, row=Row("start-up", Status.PASS, f"built in {duration(live.load_seconds)}; {said}"))
+    emit(
+        out,
+        row=Row(CheckName.START_UP, Status.PASS, f"built in {duration(live.load_seconds)}; {said}"),
+    )
     try:
         found = cases_for(repo, cases, default=True)
     except CaseError as error:  # no such folder given
-        emit(out, row=Row("cases", Status.FAIL, str(error)))
+        emit(out, row=Row(CheckName.CASES, Status.FAIL, str(error)))
         return
     for case in found:
         if isinstance(case, CaseError):  # a case file that could not be read
             stem = Path(case.file or "").stem
-            emit(out, row=Row(f"case {stem}", Status.FAIL, str(case)))
+            emit(out, row=Row(CheckName.CASE.of(stem), Status.FAIL, str(case)))
             continue
-        emit(out, step=(f"case {case.name}", f"while answering case {case.name}"))
+        emit(out, step=(CheckName.CASE.of(case.name), f"while answering case {case.name}"))
         try:
             row = answer_case(live, case, repo)
         except Exception as exc:  # one bad case fails its own row; the others still run
             detail = f"the case could not be run: {describe(exc)}"
-            row = Row(f"case {case.name}", Status.FAIL, detail)
+            row = Row(CheckName.CASE.of(case.name), Status.FAIL, detail)
         emit(out, row=row)
 
 
 def answer_case(live: LiveHandler, case: Case, repo: Path) -> Row:
     """Answer one case; a failed row says why the answer would not do in production."""
-    name = f"case {case.name}"
+    name = CheckName.CASE.of(case.name)
     default = case.name == DEFAULT_CASE and case.file is None
     sent = json.dumps(DEFAULT_PAYLOAD)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..packages.distributions import pip_command, usual_distribution
 from ..packages.environment import Environment
 from ..report import Status
-from .report import Row
+from .report import CheckName, Row
 
 STDERR_TAIL = 15  # lines of a crashed worker's stderr shown in its row
 # What the worker imports besides the standard library (the kit's modules it loads, the JSON
@@ -114,7 +114,7 @@ def _stopped(records: list[dict], code: int | None, stderr: str, timeout: float)
     """The failed row of a worker that crashed (``code``) or timed out (no code): the step it
     was in, and the end of its stderr."""
     steps = [record["step"] for record in records if "step" in record]
-    name, doing = steps[-1] if steps else ("entry", "while starting Python")
+    name, doing = steps[-1] if steps else (CheckName.ENTRY, "while starting Python")
     if code is None:
         what = (
             f"the worker timed out after {timeout:g} s {doing} "

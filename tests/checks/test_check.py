@@ -26,7 +26,7 @@ from handler_kit.checks.environment import differences
 from handler_kit.checks.imports import import_rows
 from handler_kit.checks.large_files import large_file_rows
 from handler_kit.checks.paths import path_rows
-from handler_kit.checks.report import Difference, Row
+from handler_kit.checks.report import CheckName, Difference, Row
 from handler_kit.checks.requirements import requirement_rows
 from handler_kit.checks.run import unserializable_path
 from handler_kit.checks.run import work as _work
@@ -329,6 +329,12 @@ def test_the_environment_is_said_once_above_the_rows_and_the_verdict_is_unwarned
     assert text[-1] == "ready to deploy" and "pin it" not in str(report)
     assert "This environment is not production&#x27;s" in report._repr_html_()
     assert CheckReport(repo.path, []).notes() == []
+
+
+def test_a_row_sent_by_the_worker_as_json_is_named_by_its_check_name():
+    sent = json.loads(json.dumps({"check": CheckName.ENTRY, "status": "pass", "detail": "ok"}))
+    assert Row(**sent).check is CheckName.ENTRY and str(Row(**sent).check) == "entry"
+    assert Row(CheckName.CASE.of("holiday"), "fail", "").check == "case holiday"
 
 
 def test_only_imports_that_neither_requirements_nor_production_cover_fail(repo):
