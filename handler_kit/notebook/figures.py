@@ -46,17 +46,6 @@ class Figure:
     complete: bool = False
 
 
-def figure(kind: str, answer: Any, request: Any = None) -> Figure | None:
-    """The figure of a result table's layout ``kind`` (None for a layout without one)."""
-    if kind == "layout":
-        return Figure(boxes(answer, request_image(request)))
-    if kind == "segments":
-        return Figure(timeline(answer))
-    if kind == "matches":
-        return Figure(grid(answer), complete=True)
-    return None
-
-
 def first_of(item: dict, keys: Sequence[str]) -> Any:
     """The value of the first of ``keys`` that ``item`` has, else None."""
     return next((item[key] for key in keys if key in item), None)

@@ -15,6 +15,7 @@ HTML-escaped.
 
 from __future__ import annotations
 
+import enum
 import html
 import json
 import math
@@ -39,6 +40,41 @@ ENTITY_KEYS = ("entity_group", "entity")
 TEXT_KEYS = ("generated_text", "summary_text", "translation_text")
 
 
+class TableKind(str, enum.Enum):
+    """The shape ``result_table`` recognised in an answer, and laid it out as."""
+
+    LABELS = "labels"
+    TOP_K = "top-k"  # labels per input
+    ENTITIES = "entities"
+    ANSWERS = "answers"
+    TEXT = "text"
+    EMBEDDINGS = "embeddings"
+    IMAGE = "image"
+    AUDIO = "audio"
+    MEDIA = "media"  # images and audio
+    LAYOUT = "layout"  # words with boxes
+    SEGMENTS = "segments"  # speakers over time
+    MATCHES = "matches"  # images with scores
+    DICT = "dict"
+    JSON = "json"
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__  # f"{kind}" is the word, as str() is
+
+
+def figure(kind: TableKind, answer: Any, request: Any = None) -> figures.Figure | None:
+    """The figure drawn above a table of ``kind`` (None for a kind without one)."""
+    if kind is TableKind.LAYOUT:
+        return figures.Figure(figures.boxes(answer, figures.request_image(request)))
+    if kind is TableKind.SEGMENTS:
+        return figures.Figure(figures.timeline(answer))
+    if kind is TableKind.MATCHES:
+        return figures.Figure(figures.grid(answer), complete=True)
+    return None
+
+
 @dataclass
 class Section:
     """One table: a title, column names and rows of cells (already shortened text)."""
@@ -61,7 +97,7 @@ class ResultTable:
             self._plain = _plain(result)
             self.kind, self.sections = _layout(self._plain)
         except Exception:  # an answer of an unforeseen shape is still shown, as JSON
-            self.kind, self.sections = "json", [_json_section(result)]
+            self.kind, self.sections = TableKind.JSON, [_json_section(result)]
 
     def to_dataframe(self) -> Any:
         """The rows as one pandas DataFrame (a ``table`` column when there are several)."""
@@ -94,7 +130,7 @@ class ResultTable:
     def _repr_html_(self) -> str:
         parts = [f'<div class="handler-kit-result" style="color:{style.TEXT}">']
         try:
-            drawn = figures.figure(self.kind, self._plain, self.request)
+            drawn = figure(self.kind, self._plain, self.request)
         except Exception as error:  # the table still shows the answer
             drawn = figures.Figure(note(f"the figure could not be drawn: {error!r}"))
         if drawn is not None:
@@ -205,59 +241,61 @@ def _records(value: Any, *keys: str) -> bool:
     )
 
 
-def _layout(result: Any) -> tuple[str, list[Section]]:
+def _layout(result: Any) -> tuple[TableKind, list[Section]]:
     if is_image(result):
-        return "image", [Section("image", ["image"], [[result]])]
+        return TableKind.IMAGE, [Section("image", ["image"], [[result]])]
     if isinstance(result, list) and result and all(is_image(r) for r in result):
         rows = [[i, image] for i, image in enumerate(result)]
-        return "image", [_cut(Section("images", ["#", "image"], rows))]
+        return TableKind.IMAGE, [_cut(Section("images", ["#", "image"], rows))]
     media = _media(result)
     if media is not None:
-        kind = media.mime.split("/")[0]
-        return kind, [Section(kind, [kind], [[result]])]
+        kind = TableKind.IMAGE if media.is_image else TableKind.AUDIO
+        return kind, [Section(kind.value, [kind.value], [[result]])]
     if isinstance(result, list) and result and all(_media(r) for r in result):
-        kind = "image" if all(_media(r).mime.startswith("image/") for r in result) else "media"
+        kind = TableKind.IMAGE if all(_media(r).is_image for r in result) else TableKind.MEDIA
         rows = [[i, item] for i, item in enumerate(result)]
-        return kind, [_cut(Section(f"{kind}s", ["#", kind], rows))]
+        return kind, [_cut(Section(f"{kind}s", ["#", kind.value], rows))]
     drawn = _drawn(result)  # before labels: labelled words have a label and a score too
     if drawn is not None:
         return drawn
     if _records(result, "label", "score"):
-        return "labels", [_labels("labels", result)]
+        return TableKind.LABELS, [_labels("labels", result)]
     if isinstance(result, list) and result and all(_records(r, "label", "score") for r in result):
-        return "top-k", [_labels(f"input {i + 1}", r) for i, r in enumerate(result)]
+        return TableKind.TOP_K, [_labels(f"input {i + 1}", r) for i, r in enumerate(result)]
     if any(_records(result, key, "word") for key in ENTITY_KEYS):
         key = next(k for k in ENTITY_KEYS if _records(result, k, "word"))
         columns = [key, "word", "start", "end", "score"]
-        return "entities", [_section("entities", columns, result, bars=4)]
+        return TableKind.ENTITIES, [_section("entities", columns, result, bars=4)]
     # Entities per input (a batch of sentences): one table per input, like top-k.
     for key in ENTITY_KEYS:
         if isinstance(result, list) and result and all(_records(r, key, "word") for r in result):
             columns = [key, "word", "start", "end", "score"]
-            return "entities", [
+            return TableKind.ENTITIES, [
                 _section(f"input {i + 1}", columns, r, bars=4) for i, r in enumerate(result)
             ]
     answers = [result] if isinstance(result, dict) else result
     if _records(answers, "answer"):
         columns = ["answer", "score", "start", "end"]
-        return "answers", [_section("answers", columns, answers, bars=1)]
+        return TableKind.ANSWERS, [_section("answers", columns, answers, bars=1)]
     texts = [result] if isinstance(result, dict) else result
     for key in TEXT_KEYS:
         if _records(texts, key):
-            return "text", [_section(key.replace("_", " "), [key], texts)]
+            return TableKind.TEXT, [_section(key.replace("_", " "), [key], texts)]
         # Batched generation: one list of texts per input, laid out like top-k per input.
         if isinstance(result, list) and result and all(_records(r, key) for r in result):
-            return "text", [_section(f"input {i + 1}", [key], r) for i, r in enumerate(result)]
+            return TableKind.TEXT, [
+                _section(f"input {i + 1}", [key], r) for i, r in enumerate(result)
+            ]
     shape = _numeric_shape(result)
     if shape:
-        return "embeddings", [_embeddings(result, shape)]
+        return TableKind.EMBEDDINGS, [_embeddings(result, shape)]
     if isinstance(result, dict) and result:
         rows = [[str(k), v] for k, v in result.items()]
-        return "dict", [_cut(Section("answer", ["key", "value"], rows))]
-    return "json", [_json_section(result)]
+        return TableKind.DICT, [_cut(Section("answer", ["key", "value"], rows))]
+    return TableKind.JSON, [_json_section(result)]
 
 
-def _drawn(result: Any) -> tuple[str, list[Section]] | None:
+def _drawn(result: Any) -> tuple[TableKind, list[Section]] | None:
     """The layouts with a figure (figures.py): words with boxes, speaker segments, images
     with scores; None for any other answer."""
     if not isinstance(result, list) or not result or not all(isinstance(r, dict) for r in result):
@@ -272,19 +310,19 @@ def _drawn(result: Any) -> tuple[str, list[Section]] | None:
         box = next(key for key in BOX_KEYS if key in result[0])
         columns = [c for c in (text, "label", box, "score") if c in present]
         bars = columns.index("score") if "score" in columns else None
-        return "layout", [_section(f"{text}s with boxes", columns, result, bars)]
+        return TableKind.LAYOUT, [_section(f"{text}s with boxes", columns, result, bars)]
     if _records(result, "speaker", "start", "end") and all(
         is_number(r["start"]) and is_number(r["end"]) for r in result
     ):
         speakers = count(len({str(r["speaker"]) for r in result}), "speaker")
         columns = ["speaker", "start", "end"]
-        return "segments", [_section(f"segments, {speakers}", columns, result)]
+        return TableKind.SEGMENTS, [_section(f"segments, {speakers}", columns, result)]
     if _records(result, "image", "score") and all(
         holds_image(r["image"]) and is_number(r["score"]) for r in result
     ):
         ranked = [{"#": rank, **record} for rank, record in enumerate(result, 1)]
         columns = ["#", "score", "image", *(["caption"] if "caption" in result[0] else [])]
-        return "matches", [_section("images, best first", columns, ranked, 1)]
+        return TableKind.MATCHES, [_section("images, best first", columns, ranked, 1)]
     return None
 
 

@@ -12,7 +12,7 @@ import ipywidgets as w
 
 from ...cases.case import is_number
 from ...report import shorten
-from ..tables import json_text, result_table
+from ..tables import TableKind, json_text, result_table
 
 
 class Reload(enum.Enum):
@@ -121,7 +121,7 @@ def answer_summary(answer: Any) -> str:
     """The top label and its score, else the answer as JSON: never an exception."""
     try:
         table = result_table(answer)
-        if table.kind in ("labels", "top-k"):
+        if table.kind in (TableKind.LABELS, TableKind.TOP_K):
             label, score = table.sections[0].rows[0]
             # A handler under development may answer a score of None or "0.9".
             shown = f"{score:.2f}" if is_number(score) else repr(score)
