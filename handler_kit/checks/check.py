@@ -2,7 +2,7 @@
 
 The handler is built and called in a fresh Python process (``checks.worker``: this
 interpreter, or the one given as ``python``, a venv with production's versions), so nothing
-loaded in the current kernel can make it pass; inside it, ``checks.run`` imports handler.py
+loaded in the current kernel can make it pass; inside it, ``checks.in_worker`` imports handler.py
 with ``handler_kit.load`` exactly as production does, builds the handler, times it and
 replays the payload cases. The static checks run here, against what the worker's
 interpreter has installed: requirements.txt (``checks.requirements``), the packages the code
@@ -21,11 +21,11 @@ from ..errors import HandlerKitError
 from ..reload.repository import Repository
 from .environment import differences
 from .imports import import_rows
+from .in_worker import not_built
 from .large_files import large_file_rows
 from .paths import path_rows
 from .report import CheckName, CheckReport
 from .requirements import requirement_rows
-from .run import not_built
 from .worker import Ran, Worker
 
 DEFAULT_TIMEOUT = 300.0

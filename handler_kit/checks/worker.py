@@ -2,7 +2,7 @@
 
 Nothing loaded in the current kernel can make a check pass: the worker is started with this
 interpreter, or with the one given as ``python`` (a venv with production's versions), in a
-scratch folder. It runs ``checks.run`` and writes its rows as JSON lines, one record at a
+scratch folder. It runs ``checks.in_worker`` and writes its rows as JSON lines, one record at a
 time, so that what a worker did before it crashed or timed out is still read here.
 """
 
@@ -27,7 +27,7 @@ STDERR_TAIL = 15  # lines of a crashed worker's stderr shown in its row
 # encoder and PIL of production's contract): another interpreter needs them installed.
 WORKER_NEEDS = ("packaging", "starlette", "orjson", "PIL")
 # The module the worker runs, and how: argv is REPO OUT [CASES].
-RUN = "handler_kit.checks.run"
+RUN = "handler_kit.checks.in_worker"
 _COMMAND = f"import sys; from {RUN} import main; main(sys.argv[1:])"
 
 
@@ -140,7 +140,7 @@ def _interpreter(python: str | Path) -> str:
 
 
 def _read_records(file: Path) -> list[dict]:
-    """The records the worker wrote (``checks.run.emit``), up to a line cut short."""
+    """The records the worker wrote (``checks.in_worker.emit``), up to a line cut short."""
     records = []
     try:
         lines = file.read_text(encoding="utf-8").splitlines()

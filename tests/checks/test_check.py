@@ -24,12 +24,12 @@ from handler_kit import CheckReport, check
 from handler_kit.cases.case import Case
 from handler_kit.checks.environment import differences
 from handler_kit.checks.imports import import_rows
+from handler_kit.checks.in_worker import unserializable_path
+from handler_kit.checks.in_worker import work as _work
 from handler_kit.checks.large_files import large_file_rows
 from handler_kit.checks.paths import path_rows
 from handler_kit.checks.report import CheckName, Difference, Row
 from handler_kit.checks.requirements import requirement_rows
-from handler_kit.checks.run import unserializable_path
-from handler_kit.checks.run import work as _work
 from handler_kit.checks.worker import WORKER_NEEDS
 from handler_kit.cli import main
 from handler_kit.packages.distributions import pip_command, usual_distribution
