@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..cache import Entry, cache_dir, digest
+from ..cache import CachedFolder, cache_dir, digest
 from ..errors import HandlerKitError
 from ..packages.environment import ask
 from ..packages.image import production
@@ -92,9 +92,9 @@ def ensure_venv(
     return python
 
 
-def _entry(venv: Path, stamp: str) -> Entry:
+def _entry(venv: Path, stamp: str) -> CachedFolder:
     """A venv of the cache: built in place (its paths are fixed), locked beside it."""
-    return Entry(venv, stamp, lock=venv.parent / f"{venv.name}.lock")
+    return CachedFolder(venv, stamp, lock=venv.parent / f"{venv.name}.lock")
 
 
 def _stamp_text() -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ...cases.case import Case, CaseError, cases_folder, query_of, read_cases, save_case
 from ...report import count
-from .history import Entry
+from .history import Exchange
 
 # A request as production receives it: content type, body (a JSON payload as its canonical
 # text), query-string parameters (canonical JSON).
@@ -47,7 +47,7 @@ def export_folder(handler: Any, folder: str | Path | None = None) -> Path:
     return cases_folder(getattr(handler, "path", None) or ".", folder)
 
 
-def export_cases(entries: Iterable[Entry], folder: Path) -> Export:
+def export_cases(entries: Iterable[Exchange], folder: Path) -> Export:
     """Write each distinct request that was answered as a new case in ``folder``.
 
     A request is written once, with its last answer; one that a case in ``folder`` already
@@ -57,7 +57,7 @@ def export_cases(entries: Iterable[Entry], folder: Path) -> Export:
     An answer with labels and scores is kept as its top label and score, with a tolerance
     (scores vary in their last digits across machines); any other answer exactly.
     """
-    distinct: dict[Request, Entry] = {}
+    distinct: dict[Request, Exchange] = {}
     skipped = []
     for entry in (e for e in entries if e.error is None):
         try:
@@ -76,7 +76,7 @@ def export_cases(entries: Iterable[Entry], folder: Path) -> Export:
     return Export(written, len(distinct) - len(written), skipped)
 
 
-def request_of(entry: Entry) -> Request:
+def request_of(entry: Exchange) -> Request:
     """The request production receives for ``entry``; CaseError says why an upload has none."""
     if entry.body is None:
         return entry.content_type, _canonical(entry.payload), ""
@@ -114,7 +114,7 @@ def _request_of_case(case: Case) -> Request:
     return case.content_type, case.body(), parameters
 
 
-def _save(folder: Path, name: str, entry: Entry) -> Path:
+def _save(folder: Path, name: str, entry: Exchange) -> Path:
     if entry.body is None:
         return save_case(folder, name, entry.payload, entry.answer)
     return save_case(

@@ -24,8 +24,8 @@ class Reload(enum.Enum):
 
 
 @dataclass
-class Entry:
-    """One request in the history: what was sent, what came back, how long it took."""
+class Exchange:
+    """One exchange in the form's history: the request sent, what came back, how long it took."""
 
     payload: dict
     answer: Any
@@ -39,7 +39,7 @@ class Entry:
     reloads: int | None = None  # the handler's count of reloads when it answered (a LiveHandler)
 
     @classmethod
-    def of(cls, payload: dict, upload: dict | None = None) -> Entry:
+    def of(cls, payload: dict, upload: dict | None = None) -> Exchange:
         """A request not sent yet: ``payload``, and the uploaded file it came from, if any."""
         entry = cls(payload, None, 0.0)
         if upload is not None:
@@ -49,7 +49,7 @@ class Entry:
             entry.file_name = upload["name"]
         return entry
 
-    def summary(self, previous: Entry | None = None) -> str:
+    def summary(self, previous: Exchange | None = None) -> str:
         """One line: the request (what differs from ``previous``), whether the handler was
         reloaded since, the answer, the time."""
         got = f"error: {self.error}" if self.error else answer_summary(self.answer)
@@ -57,7 +57,7 @@ class Entry:
         mark = f" · {reload.value}" if reload is not Reload.NONE else ""
         return f"{self.request_summary(previous)}{mark} → {shorten(got, 51)}  {self.ms:.0f} ms"
 
-    def reload_since(self, previous: Entry | None = None) -> Reload:
+    def reload_since(self, previous: Exchange | None = None) -> Reload:
         """What became of the code since ``previous``: the autoreload's word, else whether the
         handler's count of reloads moved (``%handler_reload`` in a cell, say)."""
         if self.reload is not Reload.NONE or previous is None:
@@ -65,7 +65,7 @@ class Entry:
         moved = self.reloads is not None and self.reloads != previous.reloads
         return Reload.RELOADED if moved else Reload.NONE
 
-    def request_summary(self, previous: Entry | None = None) -> str:
+    def request_summary(self, previous: Exchange | None = None) -> str:
         """The request in a few words: every field, or only those that differ from ``previous``.
 
         A changed text is shown from a little before its first changed character, so that two
@@ -97,10 +97,10 @@ class History:
 
     def __init__(self, keep: int = 20) -> None:
         self.keep = keep
-        self.entries: list[Entry] = []
+        self.entries: list[Exchange] = []
         self.list = w.Select(options=[], rows=5, layout=w.Layout(width="700px"))
 
-    def remember(self, entry: Entry) -> None:
+    def remember(self, entry: Exchange) -> None:
         """Add a request that was answered (or failed), forgetting those past ``keep``."""
         self.entries = [*self.entries, entry][-self.keep :]
         before = [None, *self.entries[:-1]]
@@ -111,7 +111,7 @@ class History:
         self.list.options = options
         self.list.value = len(self.entries) - 1
 
-    def selected(self) -> Entry | None:
+    def selected(self) -> Exchange | None:
         """The request chosen in the list, if any."""
         index = self.list.value
         return self.entries[index] if index is not None and index < len(self.entries) else None
