@@ -126,20 +126,3 @@ def test_messages_show_code_as_code_and_lines_as_lines():
     assert style.message("`inputs` is <missing>\nSend it.") == (
         "<code>inputs</code> is &lt;missing&gt;<br>Send it."
     )
-
-
-def test_a_text_table_pads_its_columns_and_indents_the_last_ones_later_lines():
-    from handler_kit.style import text_table
-
-    lines = text_table(
-        ("case", "result", "time", "detail"),
-        [("a", "pass", "1 ms", "fine"), ("longer", "differs", "12.5 ms", "first\nsecond")],
-        minimum=(0, 0, 9),
-        right={2},
-    )
-    assert lines == [
-        "case    result        time  detail",
-        "a       pass          1 ms  fine",
-        "longer  differs    12.5 ms  first",
-        "                            second",
-    ]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .. import style
 from ..errors import HandlerKitError
-from ..report import Status, count
+from ..report import Status, count, text_table
 from .ignore import GitIgnores, Rule
 from .opened import Opened, opened_names
 
@@ -153,7 +153,7 @@ class Manifest:
         lines = [f"Files to upload from {self.repo}"]
         shown = self.files if len(self.files) <= SHOWN else self.files[:SHOWN]
         rows = [(human_size(f.size), f.path) for f in shown]
-        lines += style.text_table(("size", "file"), rows, right={0})
+        lines += text_table(("size", "file"), rows, right={0})
         if len(shown) < len(self.files):
             lines.append(f"... and {len(self.files) - len(shown)} more")
         if self.excluded:

@@ -26,7 +26,7 @@ from .. import style
 from ..cases.case import is_number
 from ..endpoint.contract import is_image
 from ..errors import HandlerKitError
-from ..report import count, shorten
+from ..report import count, shorten, text_table
 from . import figures
 from .figures import BOX_KEYS, WORD_KEYS, note
 from .media import find_media as _media
@@ -116,14 +116,8 @@ class ResultTable:
     def __repr__(self) -> str:
         out = []
         for section in self.sections:
-            out.append(f"{section.title}")
-            cells = [section.columns] + [[_text(c) for c in row] for row in section.rows]
-            widths = [max(len(str(r[i])) for r in cells) for i in range(len(section.columns))]
-            for n, row in enumerate(cells):
-                line = "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
-                out.append(line.rstrip())
-                if n == 0:
-                    out.append("  ".join("-" * w for w in widths))
+            rows = [[_text(cell) for cell in row] for row in section.rows]
+            out += [section.title, *text_table(section.columns, rows, rule=True)]
             out += [f"({text})" for text in section.notes]
         return "\n".join(out).rstrip()
 
