@@ -12,8 +12,8 @@ serialised by the Accept header, looked up in the same table: missing or ``*/*``
 that format, anything else is refused. Every refusal is HTTP 400 with ``{"error": ...}``.
 
 This module is the kit's one copy of those rules (written from the toolkit's behaviour, which
-tests/test_parity.py compares it with). Where production answers 400, the kit answers 400 too,
-with a message that says what production refuses and what to send instead.
+tests/endpoint/test_parity.py compares it with). Where production answers 400, the kit
+answers 400 too, with a message that says what production refuses and what to send instead.
 """
 
 from __future__ import annotations

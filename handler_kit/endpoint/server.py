@@ -5,8 +5,8 @@ usable. ``GET /`` and ``GET /health`` answer ``Ok``; ``POST /`` and ``POST /pred
 handler, one call at a time in a worker thread, so ``/health`` answers while a call runs;
 ``GET /metrics`` counts the calls running and waiting; under Vertex AI (``AIP_MODE``) its two
 routes replace these. Requests are decoded and answers written by contract.py, as production
-does (tests/test_parity.py compares the two). It serves a LiveHandler: after a reload the next
-request uses the new code.
+does (tests/endpoint/test_parity.py compares the two). It serves a LiveHandler: after a reload
+the next request uses the new code.
 
 An endpoint keeps its own log (requests, handler errors with their traceback trimmed to the
 user's files, uvicorn's warnings): ``endpoint.log``, its repr and its HTML. Nothing is printed,

@@ -2,7 +2,7 @@
 
 The cases of the toolkit's own unit tests (tests/unit/test_serializer.py, the custom-pipeline
 cases of test_handler.py and test_utils.py) are re-expressed here against the kit's contract,
-where they apply; tests/test_parity.py compares the whole with the real server.
+where they apply; tests/endpoint/test_parity.py compares the whole with the real server.
 """
 
 from __future__ import annotations
