@@ -38,6 +38,11 @@ class Toolkit:
     source: Path | None = None  # the folder that holds src/huggingface_inference_toolkit
     python: Path | None = None  # an interpreter where the toolkit and its pins are importable
 
+    def __repr__(self) -> str:
+        found = [f"source {self.source}"] if self.source is not None else []
+        found += [f"python {self.python}"] if self.python is not None else []
+        return f"production's toolkit: {'; '.join(found) or 'not found'}"
+
     @property
     def src(self) -> Path | None:
         """The folder to put on PYTHONPATH (``<source>/src``), if there is a source folder."""

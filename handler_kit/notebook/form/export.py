@@ -7,6 +7,7 @@ content type and the body, or the JSON payload, and the query string's parameter
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ... import style
 from ...cases.case import Case, CaseError, cases_folder, query_of, read_cases, save_case
 from ...report import count
 from .history import Exchange
@@ -40,6 +42,17 @@ class Export:
         for reason in dict.fromkeys(self.skipped):
             said += f"; skipped {count(self.skipped.count(reason), 'upload')}: {reason}"
         return said
+
+    def __repr__(self) -> str:
+        return "\n".join([str(self), *(f"  {path.name}" for path in self.written)])
+
+    def _repr_html_(self) -> str:
+        files = "".join(
+            f'<div style="font-family:{style.MONOSPACE};color:{style.MUTED}">'
+            f"{html.escape(path.name)}</div>"
+            for path in self.written
+        )
+        return f'<div style="color:{style.TEXT}">{html.escape(str(self))}{files}</div>'
 
 
 def export_folder(handler: Any, folder: str | Path | None = None) -> Path:
