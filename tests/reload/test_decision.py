@@ -1,6 +1,6 @@
 """decision.py: hot or re-init decided from two versions' texts alone (nothing is loaded).
 
-The cases are those the live tests reload (test_reload's RULES, test_changes' REACHES and
+The cases are those the live tests reload (test_reload's RULES, test_reach's REACHES and
 PATTERNS, the patch patterns): here the same texts go in and the same decision must come out,
 without importing or running a line of them.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ENTRY, FIXTURES, fixture_text
-from test_changes import PATTERNS, REACH_IDS, REACHES
+from test_reach import PATTERNS, REACH_IDS, REACHES
 from test_reload import RULES
 
 import handler_kit.templates as handler_kit_templates
