@@ -3,7 +3,7 @@
 One rule for every entry, whoever builds it: an entry is a folder built by one process at a
 time (a file lock between processes); a stamp file in it, written last, says it is complete,
 so an entry without its stamp (a build that failed, was stopped or killed) is built again.
-``Entry.build`` is that rule. Its callers: the models (``templates.builds.cached_build``),
+``CachedFolder.build`` is that rule. Its callers: the models (``templates.builds.cached_build``),
 production's venv and the venvs with a repository's requirements (``production.venvs``).
 """
 
@@ -80,7 +80,7 @@ def lock(
 
 
 @dataclass(frozen=True)
-class Entry:
+class CachedFolder:
     """A folder of the cache, built once: complete when its stamp file says so."""
 
     folder: Path

@@ -10,12 +10,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, serving, supervisor
 from .cases.replay import DEFAULT_TIMEOUT as REPLAY_TIMEOUT
 from .cases.replay import replay
 from .checks.against_production import check_repository
 from .checks.check import DEFAULT_TIMEOUT
-from .endpoint import contract, server, supervisor
+from .endpoint import contract
 from .endpoint.vertex import vertex_port
 from .errors import HandlerKitError
 from .reload.live import load
@@ -112,7 +112,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--verbose", action="store_true", help="print every request (handler errors always)"
     )
-    # Given by serve --reload's supervisor to the server it runs (endpoint/supervisor.py).
+    # Given by serve --reload's supervisor to the server it runs (supervisor.py).
     serve.add_argument("--supervised", type=int, metavar="FD", help=argparse.SUPPRESS)
     serve.add_argument("--last-good", metavar="FILE", help=argparse.SUPPRESS)
     serve.add_argument("--crashed", metavar="FINGERPRINT", help=argparse.SUPPRESS)
@@ -302,7 +302,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     """Serve; with --reload, under a supervisor that starts the server again if an edit ends
-    its process (a segfault at import): see endpoint/supervisor.py."""
+    its process (a segfault at import): see supervisor.py."""
     if args.reload and args.supervised is None and supervisor.supervising():
         child = ["serve", args.repo, "--reload", "--host", args.host]
         child += ["--reinit-memory", args.reinit_memory, "--concurrency", str(args.concurrency)]
@@ -324,7 +324,7 @@ def _serve(args: argparse.Namespace) -> int:
     }
     if args.supervised is not None:
         options["supervised"] = supervisor.Supervised(args.supervised, args.last_good, args.crashed)
-    server.run(args.repo, args.host, args.port, args.token, **options)
+    serving.run(args.repo, args.host, args.port, args.token, **options)
     return 0
 
 
@@ -386,7 +386,8 @@ def _new(args: argparse.Namespace) -> int:
     repo = templates.new(args.template, args.dest, model=not args.no_model)
     written = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file())
     cases = sum(1 for name in written if name.startswith("cases/") and name.endswith(".json"))
-    print(f"wrote {repo}: {', '.join(n for n in written if '/' not in n)}; {cases} cases in cases/")
+    top = ", ".join(n for n in written if "/" not in n)
+    print(f"wrote {repo}: {top}; {count(cases, 'case')} in cases/")
     if args.no_model:
         print("no model: put the model's files next to handler.py before you run it")
     print(f"next: handler-kit check {shlex.quote(str(repo))}")

@@ -3,18 +3,20 @@
 The deployment check, the replay and the comparison with production each answer with such a
 report. Every row carries a ``Status`` (what became of that check or case); the report says
 how its rows read as cells, and this base renders them: ``__repr__`` as a plain-text table
-(``style.text_table``), ``_repr_html_`` as an HTML table in the theme's colours.
+(``text_table``), ``_repr_html_`` as an HTML table in the theme's colours.
 """
 
 from __future__ import annotations
 
 import enum
 import html
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from . import style
+
+PREVIEW = 80  # characters of an answer a passing row shows
 
 
 class Status(str, enum.Enum):
@@ -107,7 +109,7 @@ class Report:
     def __str__(self) -> str:
         columns = self.text_columns or self.columns
         rows = [[str(cell) for cell in self.text_cells(row)] for row in self.rows]
-        table = style.text_table(
+        table = text_table(
             [column.name for column in columns],
             rows,
             minimum=[column.minimum for column in columns],
@@ -146,9 +148,60 @@ def _td(column: Column, value: Cell) -> str:
     return f'<td style="{css}">{html.escape(value)}</td>'
 
 
+def text_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    minimum: Sequence[int] = (),
+    right: Collection[int] = (),
+    rule: bool = False,
+) -> list[str]:
+    """The lines of a plain-text table: the ``__repr__`` of the kit's reports and result tables.
+
+    Columns are two spaces apart, each as wide as its widest cell (at least ``minimum``);
+    those in ``right`` are right-aligned; ``rule`` draws a line of dashes under the header.
+    The last column is free text: its later lines are indented under it.
+    """
+    widths = [
+        max([len(name), *(len(row[i]) for row in rows), *minimum[i : i + 1]])
+        for i, name in enumerate(header[:-1])
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            cell.rjust(width) if i in right else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(cells[:-1], widths, strict=True))
+        ]
+        return "  ".join([*padded, cells[-1]]).rstrip()
+
+    indent = " " * (sum(widths) + 2 * len(widths))
+    lines = [line(header)]
+    if rule:
+        texts = [header[-1], *(row[-1] for row in rows)]
+        last = max(len(text) for cell in texts for text in cell.splitlines() or [""])
+        lines.append("  ".join("-" * width for width in [*widths, last]))
+    for row in rows:
+        first, *rest = row[-1].splitlines() or [""]
+        lines.append(line([*row[:-1], first]))
+        lines += [indent + more for more in rest]
+    return lines
+
+
 def count(n: int, noun: str) -> str:
     """``1 case``, ``3 cases``: a number and its noun."""
     return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def shorten(text: str, limit: int, *, say_more: bool = False) -> str:
+    """``text`` in at most ``limit`` characters, an ellipsis where it was cut.
+
+    ``say_more``: keep ``limit`` characters and say how many more there were (``… (12 more
+    characters)``), for a value shown in full elsewhere only at that cost.
+    """
+    if len(text) <= limit:
+        return text
+    if say_more:
+        return f"{text[:limit]}… ({len(text) - limit} more characters)"
+    return text[: limit - 1].rstrip() + "…"
 
 
 def duration(seconds: float) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Collection, Sequence
 
 
 def _var(*names: str, fallback: str) -> str:
@@ -109,36 +108,3 @@ def table_style() -> str:
 def cell_style(align: str = "left") -> str:
     """Inline style of a table cell."""
     return f"padding:2px 8px;text-align:{align};border-bottom:1px solid {BORDER}"
-
-
-def text_table(
-    header: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    minimum: Sequence[int] = (),
-    right: Collection[int] = (),
-) -> list[str]:
-    """The lines of a plain-text table, the ``__repr__`` of the kit's reports.
-
-    Columns are two spaces apart, each as wide as its widest cell (at least ``minimum``);
-    those in ``right`` are right-aligned. The last column is free text: its later lines are
-    indented under it.
-    """
-    widths = [
-        max([len(name), *(len(row[i]) for row in rows), *minimum[i : i + 1]])
-        for i, name in enumerate(header[:-1])
-    ]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.rjust(width) if i in right else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(cells[:-1], widths, strict=True))
-        ]
-        return "  ".join([*padded, cells[-1]])
-
-    indent = " " * (sum(widths) + 2 * len(widths))
-    lines = [line(header)]
-    for row in rows:
-        first, *rest = row[-1].splitlines() or [""]
-        lines.append(line([*row[:-1], first]))
-        lines += [indent + more for more in rest]
-    return lines

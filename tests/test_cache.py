@@ -9,7 +9,7 @@ from handler_kit.errors import HandlerKitError
 @pytest.fixture
 def entry(tmp_path):
     """An entry built in place (as a venv is), locked beside it."""
-    return cache.Entry(tmp_path / "venv", ".stamp", lock=tmp_path / "venv.lock")
+    return cache.CachedFolder(tmp_path / "venv", ".stamp", lock=tmp_path / "venv.lock")
 
 
 def test_an_entry_is_built_once_into_an_empty_folder_and_stamped_after(entry):
@@ -50,7 +50,7 @@ def test_an_entry_stamped_otherwise_is_built_again(entry):
 
 
 def test_an_entry_built_aside_replaces_the_folder_only_once_complete(tmp_path):
-    aside = cache.Entry(tmp_path / "m-1", ".stamp", lock=tmp_path / ".m.lock", aside="m-")
+    aside = cache.CachedFolder(tmp_path / "m-1", ".stamp", lock=tmp_path / ".m.lock", aside="m-")
     (tmp_path / "m-stale.partial").mkdir()  # left by a build that was killed
     folders = []
     aside.build(lambda folder: folders.append(folder) or "key 1")

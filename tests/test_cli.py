@@ -288,3 +288,34 @@ def test_check_says_how_to_get_the_toolkit_before_it_runs(repo, tmp_path, capsys
     assert ran == []  # said at once, not after a check of minutes
     assert main(["check", str(repo.path), "--toolkit", str(tmp_path)]) == 1
     assert "--toolkit goes with --against-production" in capsys.readouterr().err
+
+
+def test_a_notebook_failing_in_its_third_cell_is_reported_as_cell_3(tmp_path, capsys):
+    notebook = small_notebook(tmp_path / "three.ipynb", "x = 1", "y = 2", "assert x == y, 'x is 1'")
+    out_dir = tmp_path / "out"
+    assert main(["test", str(notebook), "--output", str(out_dir)]) == 1
+    out, err = capsys.readouterr()
+    copy = out_dir / "three.ipynb"
+    assert f"three.ipynb failed at cell 3: AssertionError: x is 1 ({copy})" in out
+    assert out.splitlines()[-1] == "1 notebook: 0 passed, 1 failed"
+    assert f"{notebook}: cell 3 failed: AssertionError: x is 1" in err
+    assert f"HTML: {out_dir / 'three.html'}" in err
+
+
+def test_notebook_parameters_are_json_when_they_parse(tmp_path, capsys):
+    notebook = small_notebook(
+        tmp_path / "params.ipynb",
+        "assert (n, label) == (3, 'joy'), (n, label)",
+        parameters="n = 0\nlabel = ''",
+    )
+    args = ["test", str(notebook), "--output", str(tmp_path / "out")]
+    assert main([*args, "-p", "n", "3", "-p", "label", "joy"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("params.ipynb passed in ")
+    assert out.splitlines()[-1] == "1 notebook: 1 passed, 0 failed"
+    assert main([*args, "-p", "n", '"3"', "-p", "label", "joy"]) == 1  # "3" is a string
+
+
+def test_a_missing_notebook_fails_the_run(tmp_path, capsys):
+    assert main(["test", str(tmp_path / "nope.ipynb"), "--output", str(tmp_path / "out")]) == 1
+    assert "no such notebook" in capsys.readouterr().err

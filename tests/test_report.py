@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 from handler_kit import style
-from handler_kit.report import Column, Report, Status, count, duration
+from handler_kit.report import Column, Report, Status, count, duration, shorten, text_table
 
 
 @dataclass(repr=False)
@@ -70,3 +70,27 @@ def test_counts_and_durations_read_as_a_person_writes_them():
         "3 checks",
     )
     assert (duration(2.5), duration(0.0123), duration(0.00004)) == ("2.50 s", "12.3 ms", "0.040 ms")
+
+
+def test_a_long_text_is_shortened_to_its_limit_or_says_how_much_more_there_was():
+    assert shorten("short", 5) == "short"
+    assert shorten("a long sentence", 8) == "a long…"  # at most 8, no space before the ellipsis
+    assert len(shorten("x" * 100, 80)) == 80
+    assert shorten("x" * 12, 10, say_more=True) == "x" * 10 + "… (2 more characters)"
+
+
+def test_a_text_table_pads_its_columns_and_indents_the_last_ones_later_lines():
+    lines = text_table(
+        ("case", "result", "time", "detail"),
+        [("a", "pass", "1 ms", "fine"), ("longer", "differs", "12.5 ms", "first\nsecond")],
+        minimum=(0, 0, 9),
+        right={2},
+    )
+    assert lines == [
+        "case    result        time  detail",
+        "a       pass          1 ms  fine",
+        "longer  differs    12.5 ms  first",
+        "                            second",
+    ]
+    ruled = text_table(("label", "score"), [("joy", "0.9"), ("sadness", "0.05")], rule=True)
+    assert ruled == ["label    score", "-------  -----", "joy      0.9", "sadness  0.05"]

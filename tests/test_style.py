@@ -16,6 +16,7 @@ from handler_kit.cases.replay import ReplayReport, ReplayRow
 from handler_kit.checks.report import CheckReport, Row
 from handler_kit.endpoint.server import serve
 from handler_kit.notebook.form import payload_form
+from handler_kit.notebook.form.export import Export
 from handler_kit.notebook.form.sender import _Error
 from handler_kit.notebook.runner import NotebookRun
 from handler_kit.notebook.tables import result_table
@@ -100,6 +101,7 @@ def pages():
         "form error",
         _Error("ValueError: `x` is wrong", "  handler.py:3 in __call__")._repr_html_(),
     )
+    yield "export", Export([Path("cases/case_001.json")], 1, ["no query string"])._repr_html_()
     form = payload_form(lambda data: [], {"inputs": "", "parameters": {}})
     form.fields["parameters"].editor.value = "{"
     yield "form status", form.status.value
@@ -126,20 +128,3 @@ def test_messages_show_code_as_code_and_lines_as_lines():
     assert style.message("`inputs` is <missing>\nSend it.") == (
         "<code>inputs</code> is &lt;missing&gt;<br>Send it."
     )
-
-
-def test_a_text_table_pads_its_columns_and_indents_the_last_ones_later_lines():
-    from handler_kit.style import text_table
-
-    lines = text_table(
-        ("case", "result", "time", "detail"),
-        [("a", "pass", "1 ms", "fine"), ("longer", "differs", "12.5 ms", "first\nsecond")],
-        minimum=(0, 0, 9),
-        right={2},
-    )
-    assert lines == [
-        "case    result        time  detail",
-        "a       pass          1 ms  fine",
-        "longer  differs    12.5 ms  first",
-        "                            second",
-    ]

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..endpoint import contract
 from ..errors import HandlerKitError, describe
+from ..report import PREVIEW, shorten
 
 FOLDER = "cases"  # a repository's folder of case files
 # The one case a repository without case files gets, where a handler must answer something
@@ -90,7 +91,7 @@ class Case:
     def check(self, answer: Any) -> None:
         """Raise CaseError when ``answer`` does not match what the case expects."""
         plain = json.loads(contract.encode_answer(answer))
-        if self.has_tolerance and not _is_number(self.tolerance):
+        if self.has_tolerance and not is_number(self.tolerance):
             raise CaseError(
                 f"case {self.name}: `tolerance` must be a number, not {_short(self.tolerance)}",
                 file=self.file,
@@ -123,7 +124,7 @@ class Case:
         if self.expected_score is not None:
             given["expected_score"] = self.expected_score
         for key, value in given.items():
-            if not _is_number(value):
+            if not is_number(value):
                 raise CaseError(
                     f"case {self.name}: `{key}` must be a number, not {_short(value)}",
                     file=self.file,
@@ -341,7 +342,7 @@ def difference(expected: Any, got: Any, tolerance: float = 0.0) -> str | None:
 
 def _difference(expected: Any, got: Any, tolerance: float, path: str = "answer") -> str | None:
     """Where ``got`` first differs from ``expected`` (numbers may differ by ``tolerance``)."""
-    if _is_number(expected) and _is_number(got):
+    if is_number(expected) and is_number(got):
         if math.isclose(got, expected, rel_tol=0, abs_tol=tolerance):
             return None
         within = f" (tolerance {tolerance:g})" if tolerance else ""
@@ -380,7 +381,7 @@ def _top_label(answer: Any) -> tuple[str, float] | None:
     if not scored:
         return None
     for item in scored:
-        if not _is_number(item["score"]):
+        if not is_number(item["score"]):
             raise ValueError(
                 f"the score of label {_short(item['label'])} is not a number: "
                 f"{_short(item['score'])}"
@@ -389,12 +390,13 @@ def _top_label(answer: Any) -> tuple[str, float] | None:
     return best["label"], float(best["score"])
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is a number: an int or a float, not a bool."""
     # JSON true/false are bools, which Python counts as ints: not scores.
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def error_entry(answer: Any, limit: int = 80) -> str | None:
+def error_entry(answer: Any, limit: int = PREVIEW) -> str | None:
     """The error a JSON answer carries (``{"error": "..."}``, ``[{"error": "..."}]``), shortened;
     None for an answer without one.
 
@@ -404,14 +406,12 @@ def error_entry(answer: Any, limit: int = 80) -> str | None:
     entries = answer if isinstance(answer, list) else [answer]
     if not any(_carries_error(entry) for entry in entries):
         return None
-    text = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(json.dumps(answer, ensure_ascii=False, separators=(",", ":")), limit)
 
 
 def _carries_error(entry: Any) -> bool:
-    return isinstance(entry, dict) and isinstance(entry.get("error"), str) and bool(entry["error"])
+    return bool(contract.error_of(entry))  # a message: an empty one says nothing
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 300 else text[:300] + f"… ({len(text) - 300} more characters)"
+    return shorten(json.dumps(value, ensure_ascii=False), 300, say_more=True)

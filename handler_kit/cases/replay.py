@@ -23,11 +23,10 @@ from typing import Any
 
 from ..endpoint import contract
 from ..errors import HandlerKitError
-from ..report import Column, Report, Status, count, duration
+from ..report import PREVIEW, Column, Report, Status, count, duration, shorten
 from .case import Case, CaseError, cases_folder, cases_for
 
 DEFAULT_TIMEOUT = 60.0  # seconds per request: a cold endpoint or a large model answers slowly
-PREVIEW = 80  # characters of an answer shown in a passing row
 
 
 class Unreachable(HandlerKitError):
@@ -63,15 +62,11 @@ class Answer:
     def error_message(self) -> str:
         """The ``error`` of a JSON error body, else the start of the body as text."""
         try:
-            found = self.json()
+            said = contract.error_of(self.json())
         except ValueError:
-            found = None
-        if isinstance(found, dict) and isinstance(found.get("error"), str):
-            text = found["error"]
-        else:
-            text = self.body.decode("utf-8", "replace")
-        text = " ".join(text.split())
-        return text if len(text) <= 300 else text[:299] + "…"
+            said = None
+        text = said if said is not None else self.body.decode("utf-8", "replace")
+        return shorten(" ".join(text.split()), 300)
 
 
 def send(
@@ -282,8 +277,7 @@ def _replay(
         what = error.what.removeprefix(f"case {case.name}: ")
         detail = "\n".join(part for part in (what, error.hint) if part)
         return ReplayRow(case.name, Status.DIFFERS, detail, answer.status, answer.seconds)
-    text = answer.body.decode("utf-8", "replace")
-    preview = text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…"
+    preview = shorten(answer.body.decode("utf-8", "replace"), PREVIEW)
     return ReplayRow(case.name, Status.PASS, preview, answer.status, answer.seconds)
 
 

@@ -2,7 +2,7 @@
 
 The handler is built and called in a fresh Python process (``checks.worker``: this
 interpreter, or the one given as ``python``, a venv with production's versions), so nothing
-loaded in the current kernel can make it pass; inside it, ``checks.run`` imports handler.py
+loaded in the current kernel can make it pass; inside it, ``checks.in_worker`` imports handler.py
 with ``handler_kit.load`` exactly as production does, builds the handler, times it and
 replays the payload cases. The static checks run here, against what the worker's
 interpreter has installed: requirements.txt (``checks.requirements``), the packages the code
@@ -21,11 +21,11 @@ from ..errors import HandlerKitError
 from ..reload.repository import Repository
 from .environment import differences
 from .imports import import_rows
+from .in_worker import not_built
 from .large_files import large_file_rows
 from .paths import path_rows
-from .report import CheckReport
+from .report import CheckName, CheckReport
 from .requirements import requirement_rows
-from .run import not_built
 from .worker import Ran, Worker
 
 DEFAULT_TIMEOUT = 300.0
@@ -67,9 +67,9 @@ def _check(given: Path, cases: str | Path | None, timeout: float, worker: Worker
         else:
             ran = worker.run(folder, Path(cases) if cases is not None else None, timeout)
     environment = worker.environment
-    entry_rows = [row for row in ran.rows if row.check == "entry"]
+    entry_rows = [row for row in ran.rows if row.check is CheckName.ENTRY]
     rows = [*entry_rows, *requirement_rows(folder, environment)]
     rows += import_rows(folder, environment, ran.roots)
-    rows += [row for row in ran.rows if row.check != "entry"]
+    rows += [row for row in ran.rows if row.check is not CheckName.ENTRY]
     rows += path_rows(folder, ran.roots) + large_file_rows(folder)
     return CheckReport(folder, rows, differences(folder, environment, ran.roots))

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from ..production.distributions import image_provider
-from ..production.environment import Environment
-from ..production.image import production
-from ..production.requirements import Requirements
+from ..packages.distributions import image_provider
+from ..packages.environment import Environment
+from ..packages.image import production
+from ..packages.requirements import Requirements
 from ..reload.repository import Repository
 from .imports import unlisted_imports
 from .report import Difference

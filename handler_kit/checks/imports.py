@@ -16,12 +16,13 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ..production.distributions import candidates, distribution, image_provider, missing_hint
-from ..production.environment import Environment, import_name, namespace_names
-from ..production.requirements import Requirements
-from ..reload.repository import Repository, imports_in, source_text
+from ..packages.distributions import candidates, distribution, image_provider, missing_hint
+from ..packages.environment import Environment, import_name, namespace_names
+from ..packages.requirements import Requirements
+from ..reload.repository import Repository, source_text
+from ..reload.syntax import imports_in
 from ..report import Status
-from .report import Row
+from .report import CheckName, Row
 
 
 def import_rows(
@@ -47,7 +48,7 @@ def import_rows(
             rows.append(row)
     return rows or [
         Row(
-            "imports",
+            CheckName.IMPORTS,
             Status.PASS,
             "requirements.txt or production's image has every package imported",
         )
@@ -88,7 +89,7 @@ def _missing_row(
     provides = "which neither requirements.txt nor production's image provides"
     if imported.optional:
         return Row(
-            f"import {module}",
+            CheckName.IMPORT.of(module),
             Status.WARN,
             f"{said} inside try/except ImportError, {provides}: production runs "
             f"without it; list {name} in requirements.txt if the handler needs it there",
@@ -101,7 +102,7 @@ def _missing_row(
     else:
         hint = missing_hint(module, environment, requirements, own)
         detail = f"{said} (not installed here), {provides}: {hint[0].lower()}{hint[1:]}"
-    return Row(f"import {module}", Status.FAIL, detail)
+    return Row(CheckName.IMPORT.of(module), Status.FAIL, detail)
 
 
 @dataclass(frozen=True)

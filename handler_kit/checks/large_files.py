@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from ..report import Status
-from .report import Row
+from .report import CheckName, Row
 
 LFS_LIMIT = 10 * 1024 * 1024  # the Hub refuses files over 10 MB that git LFS does not track
 
@@ -22,7 +22,7 @@ def large_file_rows(repo: Path) -> list[Row]:
     """Warn about files over 10 MB that git LFS does not track: the Hub refuses them."""
     large = large_files(repo)
     if not large:
-        return [Row("large files", Status.PASS, "none over 10 MB outside git LFS")]
+        return [Row(CheckName.LARGE_FILES, Status.PASS, "none over 10 MB outside git LFS")]
     tracked = lfs_tracked(repo, list(large))
     rows = []
     for relative, size in large.items():
@@ -34,13 +34,13 @@ def large_file_rows(repo: Path) -> list[Row]:
             said = "and not tracked by git LFS"
         rows.append(
             Row(
-                "large file",
+                CheckName.LARGE_FILE,
                 Status.WARN,
                 f"{relative} is {size / 1024 / 1024:.1f} MB {said}; "
                 f'the Hub refuses files over 10 MB without it: git lfs track "{relative}"',
             )
         )
-    return rows or [Row("large files", Status.PASS, "none over 10 MB outside git LFS")]
+    return rows or [Row(CheckName.LARGE_FILES, Status.PASS, "none over 10 MB outside git LFS")]
 
 
 def large_files(repo: Path) -> dict[str, int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..reload.repository import Repository, source_text
 from ..report import Status
-from .report import Row
+from .report import CheckName, Row
 
 # Folders of the developer's machine; production mounts the repository somewhere else.
 # /tmp/ is not one: it is a normal scratch folder in production too.
@@ -37,7 +37,7 @@ def path_rows(repo: Path, roots: Collection[str] = ()) -> list[Row]:
             if MACHINE_PATH.match(node.value):
                 rows.append(
                     Row(
-                        "hard-coded path",
+                        CheckName.HARD_CODED_PATH,
                         Status.WARN,
                         f"{repository.relative(file)}:{node.lineno}: {node.value!r} is a path on "
                         "this machine; production mounts the repository elsewhere: build paths "
@@ -46,5 +46,5 @@ def path_rows(repo: Path, roots: Collection[str] = ()) -> list[Row]:
                 )
     rows.sort(key=lambda row: row.detail)
     return rows or [
-        Row("hard-coded paths", Status.PASS, "none in the Python files the handler imports")
+        Row(CheckName.HARD_CODED_PATHS, Status.PASS, "none in the Python files the handler imports")
     ]

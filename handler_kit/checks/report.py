@@ -2,23 +2,60 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..report import Column, Report, Status, count
 
 
+class CheckName(str, enum.Enum):
+    """The name of a row of the check, as the report shows it.
+
+    A row about one thing among several is named by its kind and the thing
+    (``CheckName.CASE.of("holiday")`` is ``case holiday``); the others by their name alone.
+    """
+
+    ENTRY = "entry"
+    START_UP = "start-up"
+    CASES = "cases"
+    CASE = "case"
+    REQUIREMENTS = "requirements"
+    REQUIREMENT = "requirement"
+    REPLACES = "replaces"  # a requirement that replaces a package of production's image
+    IMPORTS = "imports"
+    IMPORT = "import"
+    HARD_CODED_PATHS = "hard-coded paths"
+    HARD_CODED_PATH = "hard-coded path"
+    LARGE_FILES = "large files"
+    LARGE_FILE = "large file"
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__  # f"{name}" is the word, as str() is
+
+    def of(self, thing: str) -> str:
+        """The name of the row of this kind about ``thing``: ``import cv2``."""
+        return f"{self.value} {thing}"
+
+
 @dataclass(frozen=True)
 class Row:
     """One check: its name, its status (pass, fail, warn or skip) and what was found."""
 
-    check: str
+    check: CheckName | str  # a CheckName, or one of them with the thing it is about
     status: Status
     detail: str
 
     def __post_init__(self) -> None:
-        # The worker sends its rows as JSON: the status arrives as its word.
+        # The worker sends its rows as JSON: the status and the name arrive as their words.
         object.__setattr__(self, "status", Status(self.status))
+        if self.check in _NAMES:
+            object.__setattr__(self, "check", CheckName(self.check))
+
+
+_NAMES = frozenset(name.value for name in CheckName)
 
 
 @dataclass(frozen=True)

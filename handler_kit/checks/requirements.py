@@ -10,12 +10,12 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from ..production.distributions import distribution_typo, pip_command
-from ..production.environment import Environment
-from ..production.image import production
-from ..production.requirements import Line, Requirements
+from ..packages.distributions import distribution_typo, pip_command
+from ..packages.environment import Environment
+from ..packages.image import production
+from ..packages.requirements import Line, Requirements
 from ..report import Status
-from .report import Row
+from .report import CheckName, Row
 
 
 def requirement_rows(repo: Path, environment: Environment | None = None) -> list[Row]:
@@ -24,14 +24,23 @@ def requirement_rows(repo: Path, environment: Environment | None = None) -> list
     environment = environment or Environment.here()
     requirements = Requirements.read(repo)
     if requirements is None:
-        return [Row("requirements", Status.PASS, "no requirements.txt: nothing extra to install")]
+        return [
+            Row(
+                CheckName.REQUIREMENTS, Status.PASS, "no requirements.txt: nothing extra to install"
+            )
+        ]
     problems = [line for line in requirements.lines if line.problem]
     rows = [
-        Row("requirements", Status.FAIL, f"{line.where}: {line.problem}") for line in problems[:3]
+        Row(CheckName.REQUIREMENTS, Status.FAIL, f"{line.where}: {line.problem}")
+        for line in problems[:3]
     ]
     if len(problems) > 3:
         rows.append(
-            Row("requirements", Status.FAIL, f"and {len(problems) - 3} more lines like these")
+            Row(
+                CheckName.REQUIREMENTS,
+                Status.FAIL,
+                f"and {len(problems) - 3} more lines like these",
+            )
         )
     lines = [line for line in requirements.named() if not line.problem]
     rows += _replacing_rows(lines)
@@ -39,7 +48,7 @@ def requirement_rows(repo: Path, environment: Environment | None = None) -> list
         return [*rows, _long_file_row(requirements, lines, environment)]
     for line in lines:
         rows.append(_requirement_row(line, environment))
-    return rows or [Row("requirements", Status.PASS, "requirements.txt lists nothing")]
+    return rows or [Row(CheckName.REQUIREMENTS, Status.PASS, "requirements.txt lists nothing")]
 
 
 def _replacing_rows(lines: list[Line]) -> list[Row]:
@@ -59,7 +68,7 @@ def _replacing_rows(lines: list[Line]) -> list[Row]:
             # major, once one is out (transformers>=4.52 installs 5.x).
             rows.append(
                 Row(
-                    f"replaces {package.name}",
+                    CheckName.REPLACES.of(package.name),
                     Status.WARN,
                     f"{line.where}: {line.text} excludes production's {package.name} "
                     f"{package.version}, so pip installs the newest release, {theirs + 1}.x or "
@@ -74,7 +83,7 @@ def _replacing_rows(lines: list[Line]) -> list[Row]:
         other = "its current code" if line.url else f"{'/'.join(map(str, sorted(majors)))}.x"
         rows.append(
             Row(
-                f"replaces {package.name}",
+                CheckName.REPLACES.of(package.name),
                 Status.WARN,
                 f"{line.where}: {line.text} installs {other} over production's {package.name} "
                 f"{package.version}, and production's server itself runs on {package.name} "
@@ -113,7 +122,7 @@ def _majors(line: Line) -> set[int] | None:
 
 
 def _requirement_row(line: Line, environment: Environment) -> Row:
-    name = f"requirement {line.name}"
+    name = CheckName.REQUIREMENT.of(line.name)
     if not line.applies(environment.markers):
         return Row(
             name, Status.SKIP, f"{line.text}: not for this platform (its marker is false here)"
@@ -162,14 +171,16 @@ def _long_file_row(requirements: Requirements, lines: list[Line], env: Environme
             other.append(f"{line.name} {found} here ({spec} listed)")
     head = f"{requirements.file.name} lists {len(wanted)} packages (a pip freeze?)"
     if not missing and not other:
-        return Row("requirements", Status.PASS, f"{head}: all installed here in matching versions")
+        return Row(
+            CheckName.REQUIREMENTS, Status.PASS, f"{head}: all installed here in matching versions"
+        )
     said = []
     if missing:
         said.append(f"{len(missing)} not installed here ({_first(missing)})")
     if other:
         said.append(f"{len(other)} in other versions ({_first(other)})")
     return Row(
-        "requirements",
+        CheckName.REQUIREMENTS,
         Status.FAIL,
         f"{head}: {' and '.join(said)}; production installs them all: to test with them, "
         "install them in a fresh venv (python -m venv v && v/bin/pip install -r "

@@ -2,7 +2,7 @@
 
 Nothing loaded in the current kernel can make a check pass: the worker is started with this
 interpreter, or with the one given as ``python`` (a venv with production's versions), in a
-scratch folder. It runs ``checks.run`` and writes its rows as JSON lines, one record at a
+scratch folder. It runs ``checks.in_worker`` and writes its rows as JSON lines, one record at a
 time, so that what a worker did before it crashed or timed out is still read here.
 """
 
@@ -17,17 +17,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..production.distributions import usual_distribution
-from ..production.environment import Environment
+from ..packages.distributions import pip_command, usual_distribution
+from ..packages.environment import Environment
 from ..report import Status
-from .report import Row
+from .report import CheckName, Row
 
 STDERR_TAIL = 15  # lines of a crashed worker's stderr shown in its row
 # What the worker imports besides the standard library (the kit's modules it loads, the JSON
 # encoder and PIL of production's contract): another interpreter needs them installed.
 WORKER_NEEDS = ("packaging", "starlette", "orjson", "PIL")
 # The module the worker runs, and how: argv is REPO OUT [CASES].
-RUN = "handler_kit.checks.run"
+RUN = "handler_kit.checks.in_worker"
 _COMMAND = f"import sys; from {RUN} import main; main(sys.argv[1:])"
 
 
@@ -70,7 +70,8 @@ class Worker:
                 todo = "the kit needs Python 3.10 or later"
             else:
                 names = " ".join(map(usual_distribution, WORKER_NEEDS))
-                todo = f"install what the worker needs there ({self.python} -m pip install {names})"
+                pip = pip_command(str(self.python))
+                todo = f"install what the worker needs there ({pip} install {names})"
             self.missing = (
                 f"the check's worker cannot start in {self.python} (Python "
                 f"{self.environment.python}): importing {module} there fails ({error}); "
@@ -113,7 +114,7 @@ def _stopped(records: list[dict], code: int | None, stderr: str, timeout: float)
     """The failed row of a worker that crashed (``code``) or timed out (no code): the step it
     was in, and the end of its stderr."""
     steps = [record["step"] for record in records if "step" in record]
-    name, doing = steps[-1] if steps else ("entry", "while starting Python")
+    name, doing = steps[-1] if steps else (CheckName.ENTRY, "while starting Python")
     if code is None:
         what = (
             f"the worker timed out after {timeout:g} s {doing} "
@@ -139,7 +140,7 @@ def _interpreter(python: str | Path) -> str:
 
 
 def _read_records(file: Path) -> list[dict]:
-    """The records the worker wrote (``checks.run.emit``), up to a line cut short."""
+    """The records the worker wrote (``checks.in_worker.emit``), up to a line cut short."""
     records = []
     try:
         lines = file.read_text(encoding="utf-8").splitlines()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .. import style
 from ..errors import HandlerKitError
-from ..report import Status
+from ..report import Status, count, text_table
 from .ignore import GitIgnores, Rule
 from .opened import Opened, opened_names
 
@@ -144,17 +144,16 @@ class Manifest:
 
     @property
     def verdict(self) -> str:
-        count = f"{len(self.files)} file{'s' * (len(self.files) != 1)}, {human_size(self.size)}"
+        files = f"{count(len(self.files), 'file')}, {human_size(self.size)}"
         if self.ok:
-            return f"{count} to upload"
-        n = len(self.errors)
-        return f"{count}; {n} problem{'s' * (n != 1)}: nothing can be uploaded"
+            return f"{files} to upload"
+        return f"{files}; {count(len(self.errors), 'problem')}: nothing can be uploaded"
 
     def __str__(self) -> str:
         lines = [f"Files to upload from {self.repo}"]
         shown = self.files if len(self.files) <= SHOWN else self.files[:SHOWN]
         rows = [(human_size(f.size), f.path) for f in shown]
-        lines += style.text_table(("size", "file"), rows, right={0})
+        lines += text_table(("size", "file"), rows, right={0})
         if len(shown) < len(self.files):
             lines.append(f"... and {len(self.files) - len(shown)} more")
         if self.excluded:

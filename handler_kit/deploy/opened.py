@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 
 from ..reload.repository import Repository, source_text
+from ..report import shorten
 
 # Calls whose first argument (or a keyword of PATH_KEYWORDS) names a file or folder to read.
 OPENERS = frozenset(
@@ -181,9 +182,7 @@ class _Reader:
         if isinstance(node, ast.expr):
             resolved = self._resolve(node, names) or self._literal(node)
             if resolved is not None and resolved[2]:
-                code = ast.unparse(node)
-                if len(code) > CODE_LIMIT:
-                    code = code[: CODE_LIMIT - 3] + "..."
+                code = shorten(ast.unparse(node), CODE_LIMIT)
                 yield Opened(resolved[0], self.file, node.lineno, code, resolved[1])
                 return
         for child in ast.iter_child_nodes(node):

@@ -12,8 +12,8 @@ serialised by the Accept header, looked up in the same table: missing or ``*/*``
 that format, anything else is refused. Every refusal is HTTP 400 with ``{"error": ...}``.
 
 This module is the kit's one copy of those rules (written from the toolkit's behaviour, which
-tests/test_parity.py compares it with). Where production answers 400, the kit answers 400 too,
-with a message that says what production refuses and what to send instead.
+tests/endpoint/test_parity.py compares it with). Where production answers 400, the kit
+answers 400 too, with a message that says what production refuses and what to send instead.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import io
 import json
 import mimetypes
 import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -259,7 +260,7 @@ def check_payload(data: Any, what: str = "the body", hint: str = "") -> None:
     """
     if has_inputs(data):
         return
-    got = f"keys {sorted(map(str, data))}" if isinstance(data, dict) else f"a {_type(data)}"
+    got = f"keys {sorted(map(str, data))}" if isinstance(data, dict) else f"a {type_name(data)}"
     raise BadRequest(
         f"{what} must be a JSON object with an `inputs` key (or `instances`); got {got}",
         hint=f'Production refuses it with HTTP 400; send e.g. {{"inputs": "I am happy"}}.{hint}',
@@ -304,7 +305,7 @@ def request_data(
         if not isinstance(data, dict):
             raise BadRequest(
                 "query parameters go into the body's `parameters`, and this body is a "
-                f"{_type(data)}, not a JSON object (production answers 400)",
+                f"{type_name(data)}, not a JSON object (production answers 400)",
                 hint='Send a JSON object, e.g. {"inputs": ..., "parameters": {...}}.',
             )
         data["parameters"] = query_parameters(query)
@@ -371,10 +372,10 @@ def encode_response(answer: Any, accept: str | None) -> tuple[bytes, str]:
 
 def encode_image(answer: Any, accept: str) -> bytes:
     """A PIL image answer as production writes it for ``Accept: image/...``."""
-    if not _is_image(answer):
+    if not is_image(answer):
         raise BadRequest(
             f"with `Accept: {accept}` production writes the answer as an image, and this "
-            f"answer is a {_type(answer)}, not a PIL image (production answers 400)",
+            f"answer is a {type_name(answer)}, not a PIL image (production answers 400)",
             hint=f"Return a PIL image, or ask for `{JSON}`.",
         )
     if accept not in WRITABLE_IMAGES:
@@ -395,6 +396,18 @@ def encode_image(answer: Any, accept: str) -> bytes:
     return buffer.getvalue()
 
 
+def error_body(message: str) -> dict[str, str]:
+    """Production's answer to a request that failed (HTTP 400): ``{"error": message}``."""
+    return {"error": message}
+
+
+def error_of(value: Any) -> str | None:
+    """The message of an error body (a JSON object whose ``error`` is a string, whatever else
+    it holds: a hosted endpoint adds keys), else None."""
+    error = value.get("error") if isinstance(value, dict) else None
+    return error if isinstance(error, str) else None
+
+
 def encode_answer(answer: Any) -> bytes:
     """The answer as production's JSON (orjson, numpy allowed, PIL images as base64 PNG)."""
     import orjson
@@ -412,7 +425,7 @@ def encode_answer(answer: Any) -> bytes:
         path, value = found
         if isinstance(value, (dict, list, tuple)):  # unserializable's only container: a loop
             raise NotSerializable(
-                f"{path} is a {_type(value)} that holds it: the answer refers to itself, "
+                f"{path} is a {type_name(value)} that holds it: the answer refers to itself, "
                 f"which production cannot turn into JSON ({error}; production answers 400)",
                 hint="Return a copy of the values without the loop, e.g. a new dict or list.",
             ) from None
@@ -426,7 +439,7 @@ def encode_answer(answer: Any) -> bytes:
         elif "key" in path:
             hint = "JSON object keys must be strings: `{str(k): v ...}`."
         raise NotSerializable(
-            f"{path} is a {_type(value)}, which production cannot turn into JSON "
+            f"{path} is a {type_name(value)}, which production cannot turn into JSON "
             f"({error}; production answers 400)",
             hint=hint,
         ) from None
@@ -479,22 +492,24 @@ def unserializable(
     return None
 
 
-def _is_image(value: Any) -> bool:
-    try:
-        from PIL import Image
-    except ImportError:
-        return False
-    return isinstance(value, Image.Image)
+def is_image(value: Any) -> bool:
+    """Whether ``value`` is a PIL image."""
+    # Looked up, not imported: a value can only hold a PIL image once PIL is loaded.
+    image = sys.modules.get("PIL.Image")
+    return image is not None and isinstance(value, image.Image)
 
 
 def _pil_to_png(value: Any) -> str:
-    if _is_image(value):
+    if is_image(value):
         buffer = io.BytesIO()
         value.save(buffer, format="PNG")
         return base64.b64encode(buffer.getvalue()).decode("utf-8")
     raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
-def _type(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """The type of ``value`` as a message names it: ``dict``, ``torch.Tensor``."""
     cls = type(value)
-    return cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import style
-from ..report import Status
+from ..report import Status, count
 
 LOG_LINES = 200  # records an endpoint keeps
 GRACE = 2.0  # seconds a call replaced by a reload may run on, at least, before it is left behind
@@ -291,7 +291,7 @@ class Endpoint:
         if self.log:
             lines = len(self._memory.lines)
             parts.append(
-                f"<details><summary>log ({lines} line{'s' * (lines != 1)})</summary>"
+                f"<details><summary>log ({count(lines, 'line')})</summary>"
                 f'<pre style="color:{style.TEXT};font-family:{style.MONOSPACE}">'
                 f"{html.escape(self.log)}</pre></details>"
             )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import style
+from ..cases.case import is_number
 from ..report import count
 from .media import as_image, png_url
 
@@ -43,17 +44,6 @@ class Figure:
 
     html: str
     complete: bool = False
-
-
-def figure(kind: str, answer: Any, request: Any = None) -> Figure | None:
-    """The figure of a result table's layout ``kind`` (None for a layout without one)."""
-    if kind == "layout":
-        return Figure(boxes(answer, request_image(request)))
-    if kind == "segments":
-        return Figure(timeline(answer))
-    if kind == "matches":
-        return Figure(grid(answer), complete=True)
-    return None
 
 
 def first_of(item: dict, keys: Sequence[str]) -> Any:
@@ -229,7 +219,7 @@ def grid(matches: Sequence[dict]) -> str:
 
 
 def _is_shown(value: Any) -> bool:
-    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    return isinstance(value, str) or is_number(value)
 
 
 def _share(part: float, whole: float) -> str:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import html
 import io
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 from .. import style
+from ..endpoint.contract import is_image
 
 MAX_PIXELS = 256  # an image answer is shown scaled down to fit this square
 # How the files a value may hold begin, raw and in base64 (what JSON answers carry).
@@ -95,13 +95,6 @@ def holds_image(value: Any) -> bool:
         return True
     media = find_media(value)
     return media is not None and media.is_image
-
-
-def is_image(value: Any) -> bool:
-    """Whether ``value`` is a PIL image."""
-    # Looked up, not imported: a value can only hold a PIL image once PIL is loaded.
-    image = sys.modules.get("PIL.Image")
-    return image is not None and isinstance(value, image.Image)
 
 
 def open_image(data: bytes) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import style
 from ..errors import HandlerKitError
-from ..report import Status
+from ..report import Status, shorten
 
 KERNEL = "handler-kit"  # the kernel spec `make setup` registers for the project's venv
 
@@ -305,9 +305,7 @@ def _stderr_line(cell: Any) -> str | None:
 def _first_line(source: str, width: int = 60) -> str | None:
     """The first non-empty line of ``source``, cut to ``width`` characters."""
     line = next((line.strip() for line in source.splitlines() if line.strip()), None)
-    if line is None or len(line) <= width:
-        return line
-    return line[: width - 1].rstrip() + "…"
+    return None if line is None else shorten(line, width)
 
 
 def _export_html(output: Path) -> Path | None:

@@ -15,6 +15,7 @@ HTML-escaped.
 
 from __future__ import annotations
 
+import enum
 import html
 import json
 import math
@@ -22,13 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import style
+from ..cases.case import is_number
+from ..endpoint.contract import is_image
 from ..errors import HandlerKitError
-from ..report import count
+from ..report import count, shorten, text_table
 from . import figures
 from .figures import BOX_KEYS, WORD_KEYS, note
 from .media import find_media as _media
 from .media import holds_image, image_html
-from .media import is_image as _is_image
 
 MAX_TEXT = 200  # characters of one value shown before it is shortened
 MAX_ROWS = 50
@@ -36,6 +38,41 @@ MAX_NUMBERS = 8  # leading values of an embedding shown
 
 ENTITY_KEYS = ("entity_group", "entity")
 TEXT_KEYS = ("generated_text", "summary_text", "translation_text")
+
+
+class TableKind(str, enum.Enum):
+    """The shape ``result_table`` recognised in an answer, and laid it out as."""
+
+    LABELS = "labels"
+    TOP_K = "top-k"  # labels per input
+    ENTITIES = "entities"
+    ANSWERS = "answers"
+    TEXT = "text"
+    EMBEDDINGS = "embeddings"
+    IMAGE = "image"
+    AUDIO = "audio"
+    MEDIA = "media"  # images and audio
+    LAYOUT = "layout"  # words with boxes
+    SEGMENTS = "segments"  # speakers over time
+    MATCHES = "matches"  # images with scores
+    DICT = "dict"
+    JSON = "json"
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__  # f"{kind}" is the word, as str() is
+
+
+def figure(kind: TableKind, answer: Any, request: Any = None) -> figures.Figure | None:
+    """The figure drawn above a table of ``kind`` (None for a kind without one)."""
+    if kind is TableKind.LAYOUT:
+        return figures.Figure(figures.boxes(answer, figures.request_image(request)))
+    if kind is TableKind.SEGMENTS:
+        return figures.Figure(figures.timeline(answer))
+    if kind is TableKind.MATCHES:
+        return figures.Figure(figures.grid(answer), complete=True)
+    return None
 
 
 @dataclass
@@ -60,7 +97,7 @@ class ResultTable:
             self._plain = _plain(result)
             self.kind, self.sections = _layout(self._plain)
         except Exception:  # an answer of an unforeseen shape is still shown, as JSON
-            self.kind, self.sections = "json", [_json_section(result)]
+            self.kind, self.sections = TableKind.JSON, [_json_section(result)]
 
     def to_dataframe(self) -> Any:
         """The rows as one pandas DataFrame (a ``table`` column when there are several)."""
@@ -79,21 +116,15 @@ class ResultTable:
     def __repr__(self) -> str:
         out = []
         for section in self.sections:
-            out.append(f"{section.title}")
-            cells = [section.columns] + [[_text(c) for c in row] for row in section.rows]
-            widths = [max(len(str(r[i])) for r in cells) for i in range(len(section.columns))]
-            for n, row in enumerate(cells):
-                line = "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
-                out.append(line.rstrip())
-                if n == 0:
-                    out.append("  ".join("-" * w for w in widths))
+            rows = [[_text(cell) for cell in row] for row in section.rows]
+            out += [section.title, *text_table(section.columns, rows, rule=True)]
             out += [f"({text})" for text in section.notes]
         return "\n".join(out).rstrip()
 
     def _repr_html_(self) -> str:
         parts = [f'<div class="handler-kit-result" style="color:{style.TEXT}">']
         try:
-            drawn = figures.figure(self.kind, self._plain, self.request)
+            drawn = figure(self.kind, self._plain, self.request)
         except Exception as error:  # the table still shows the answer
             drawn = figures.Figure(note(f"the figure could not be drawn: {error!r}"))
         if drawn is not None:
@@ -120,7 +151,7 @@ class ResultTable:
                 cells = []
                 for i, cell in enumerate(row):
                     text = _cell_html(cell)
-                    if i == section.bars and isinstance(cell, (int, float)):
+                    if i == section.bars and is_number(cell):
                         width = max(0.0, min(1.0, float(cell))) * 100
                         text = (
                             f'<div style="background:{style.BAR};height:0.8em;width:{width:.0f}px;'
@@ -145,13 +176,6 @@ def result_table(result: Any, request: Any = None) -> ResultTable:
 show = result_table
 
 
-def shorten(text: str, limit: int = MAX_TEXT) -> str:
-    """``text`` cut to ``limit`` characters, saying how many were left out."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… ({len(text) - limit} more characters)"
-
-
 def number_text(value: float) -> str:
     """A float as a table shows it: at most 4 decimals, and no more than it has (0.63, not
     0.6300); a value too small for 4 decimals in two significant digits, never as 0."""
@@ -166,18 +190,19 @@ def number_text(value: float) -> str:
 def _text(cell: Any) -> str:
     if isinstance(cell, float):
         return number_text(cell)
-    if _is_image(cell):
+    if is_image(cell):
         return f"image {cell.width}×{cell.height} {cell.mode}"
     media = _media(cell)
     if media is not None:
         return media.description
     if isinstance(cell, (bytes, bytearray)):
         return f"{len(cell)} bytes"
-    return shorten(cell if isinstance(cell, str) else json.dumps(cell, default=str))
+    text = cell if isinstance(cell, str) else json_text(cell)
+    return shorten(text, MAX_TEXT, say_more=True)
 
 
 def _cell_html(cell: Any) -> str:
-    if _is_image(cell):
+    if is_image(cell):
         return image_html(cell, _text(cell))
     media = _media(cell)
     if media is not None:
@@ -201,10 +226,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _records(value: Any, *keys: str) -> bool:
     """A non-empty list of dicts that all have every key."""
     return (
@@ -214,59 +235,61 @@ def _records(value: Any, *keys: str) -> bool:
     )
 
 
-def _layout(result: Any) -> tuple[str, list[Section]]:
-    if _is_image(result):
-        return "image", [Section("image", ["image"], [[result]])]
-    if isinstance(result, list) and result and all(_is_image(r) for r in result):
+def _layout(result: Any) -> tuple[TableKind, list[Section]]:
+    if is_image(result):
+        return TableKind.IMAGE, [Section("image", ["image"], [[result]])]
+    if isinstance(result, list) and result and all(is_image(r) for r in result):
         rows = [[i, image] for i, image in enumerate(result)]
-        return "image", [_cut(Section("images", ["#", "image"], rows))]
+        return TableKind.IMAGE, [_cut(Section("images", ["#", "image"], rows))]
     media = _media(result)
     if media is not None:
-        kind = media.mime.split("/")[0]
-        return kind, [Section(kind, [kind], [[result]])]
+        kind = TableKind.IMAGE if media.is_image else TableKind.AUDIO
+        return kind, [Section(kind.value, [kind.value], [[result]])]
     if isinstance(result, list) and result and all(_media(r) for r in result):
-        kind = "image" if all(_media(r).mime.startswith("image/") for r in result) else "media"
+        kind = TableKind.IMAGE if all(_media(r).is_image for r in result) else TableKind.MEDIA
         rows = [[i, item] for i, item in enumerate(result)]
-        return kind, [_cut(Section(f"{kind}s", ["#", kind], rows))]
+        return kind, [_cut(Section(f"{kind}s", ["#", kind.value], rows))]
     drawn = _drawn(result)  # before labels: labelled words have a label and a score too
     if drawn is not None:
         return drawn
     if _records(result, "label", "score"):
-        return "labels", [_labels("labels", result)]
+        return TableKind.LABELS, [_labels("labels", result)]
     if isinstance(result, list) and result and all(_records(r, "label", "score") for r in result):
-        return "top-k", [_labels(f"input {i + 1}", r) for i, r in enumerate(result)]
+        return TableKind.TOP_K, [_labels(f"input {i + 1}", r) for i, r in enumerate(result)]
     if any(_records(result, key, "word") for key in ENTITY_KEYS):
         key = next(k for k in ENTITY_KEYS if _records(result, k, "word"))
         columns = [key, "word", "start", "end", "score"]
-        return "entities", [_section("entities", columns, result, bars=4)]
+        return TableKind.ENTITIES, [_section("entities", columns, result, bars=4)]
     # Entities per input (a batch of sentences): one table per input, like top-k.
     for key in ENTITY_KEYS:
         if isinstance(result, list) and result and all(_records(r, key, "word") for r in result):
             columns = [key, "word", "start", "end", "score"]
-            return "entities", [
+            return TableKind.ENTITIES, [
                 _section(f"input {i + 1}", columns, r, bars=4) for i, r in enumerate(result)
             ]
     answers = [result] if isinstance(result, dict) else result
     if _records(answers, "answer"):
         columns = ["answer", "score", "start", "end"]
-        return "answers", [_section("answers", columns, answers, bars=1)]
+        return TableKind.ANSWERS, [_section("answers", columns, answers, bars=1)]
     texts = [result] if isinstance(result, dict) else result
     for key in TEXT_KEYS:
         if _records(texts, key):
-            return "text", [_section(key.replace("_", " "), [key], texts)]
+            return TableKind.TEXT, [_section(key.replace("_", " "), [key], texts)]
         # Batched generation: one list of texts per input, laid out like top-k per input.
         if isinstance(result, list) and result and all(_records(r, key) for r in result):
-            return "text", [_section(f"input {i + 1}", [key], r) for i, r in enumerate(result)]
+            return TableKind.TEXT, [
+                _section(f"input {i + 1}", [key], r) for i, r in enumerate(result)
+            ]
     shape = _numeric_shape(result)
     if shape:
-        return "embeddings", [_embeddings(result, shape)]
+        return TableKind.EMBEDDINGS, [_embeddings(result, shape)]
     if isinstance(result, dict) and result:
         rows = [[str(k), v] for k, v in result.items()]
-        return "dict", [_cut(Section("answer", ["key", "value"], rows))]
-    return "json", [_json_section(result)]
+        return TableKind.DICT, [_cut(Section("answer", ["key", "value"], rows))]
+    return TableKind.JSON, [_json_section(result)]
 
 
-def _drawn(result: Any) -> tuple[str, list[Section]] | None:
+def _drawn(result: Any) -> tuple[TableKind, list[Section]] | None:
     """The layouts with a figure (figures.py): words with boxes, speaker segments, images
     with scores; None for any other answer."""
     if not isinstance(result, list) or not result or not all(isinstance(r, dict) for r in result):
@@ -281,29 +304,31 @@ def _drawn(result: Any) -> tuple[str, list[Section]] | None:
         box = next(key for key in BOX_KEYS if key in result[0])
         columns = [c for c in (text, "label", box, "score") if c in present]
         bars = columns.index("score") if "score" in columns else None
-        return "layout", [_section(f"{text}s with boxes", columns, result, bars)]
+        return TableKind.LAYOUT, [_section(f"{text}s with boxes", columns, result, bars)]
     if _records(result, "speaker", "start", "end") and all(
-        _is_number(r["start"]) and _is_number(r["end"]) for r in result
+        is_number(r["start"]) and is_number(r["end"]) for r in result
     ):
         speakers = count(len({str(r["speaker"]) for r in result}), "speaker")
         columns = ["speaker", "start", "end"]
-        return "segments", [_section(f"segments, {speakers}", columns, result)]
+        return TableKind.SEGMENTS, [_section(f"segments, {speakers}", columns, result)]
     if _records(result, "image", "score") and all(
-        holds_image(r["image"]) and _is_number(r["score"]) for r in result
+        holds_image(r["image"]) and is_number(r["score"]) for r in result
     ):
         ranked = [{"#": rank, **record} for rank, record in enumerate(result, 1)]
         columns = ["#", "score", "image", *(["caption"] if "caption" in result[0] else [])]
-        return "matches", [_section("images, best first", columns, ranked, 1)]
+        return TableKind.MATCHES, [_section("images, best first", columns, ranked, 1)]
     return None
 
 
 def _json_section(result: Any) -> Section:
-    return Section("answer", ["json"], [[shorten(_json(result), 2000)]])
+    return Section(
+        "answer", ["json"], [[shorten(json_text(result, indent=2), 2000, say_more=True)]]
+    )
 
 
 def _labels(title: str, records: list[dict]) -> Section:
     ordered = sorted(
-        records, key=lambda r: r["score"] if _is_number(r["score"]) else 0, reverse=True
+        records, key=lambda r: r["score"] if is_number(r["score"]) else 0, reverse=True
     )
     return _section(title, ["label", "score"], ordered, bars=1)
 
@@ -328,7 +353,7 @@ def _cut(section: Section) -> Section:
 
 def _numeric_shape(value: Any) -> tuple[int, ...] | None:
     """The shape of a (nested) list of numbers, or None when it is not one."""
-    if _is_number(value):
+    if is_number(value):
         return ()
     if not isinstance(value, list) or not value:
         return None
@@ -354,13 +379,15 @@ def _embeddings(result: list, shape: tuple[int, ...]) -> Section:
 
 
 def _flatten(value: Any) -> list[float]:
-    if _is_number(value):
+    if is_number(value):
         return [float(value)]
     return [x for v in value for x in _flatten(v)]
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any, indent: int | None = None) -> str:
+    """``value`` as JSON text, what JSON cannot hold as its ``str`` (a numpy number, an image),
+    and the whole as its ``repr`` when it is no JSON at all."""
     try:
-        return json.dumps(value, indent=2, default=repr, ensure_ascii=False)
+        return json.dumps(value, indent=indent, default=str, ensure_ascii=False)
     except (TypeError, ValueError):  # keys that are not strings, circular references
         return repr(value)

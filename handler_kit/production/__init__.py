@@ -1,2 +1,3 @@
-"""Production as data and as a process: its image and requirements, the toolkit, its venvs and
-servers, and the comparison of its answers with the kit's."""
+"""Production as a process: the toolkit's source, its venvs and real server, and the
+comparison of its answers with the kit's (its image and requirements as data are
+``handler_kit.packages``)."""

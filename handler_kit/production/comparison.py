@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..cases.case import Case, CaseError, difference
 from ..cases.replay import Answer, Unreachable, send
-from ..report import Column, Report, Status, count
+from ..endpoint.contract import error_of
+from ..report import Column, Report, Status, count, shorten
 
 REQUEST_TIMEOUT = 60.0  # seconds per request
 SHORT = 100  # characters of a body shown in a cell
@@ -38,7 +39,7 @@ class Side:
             text = " ".join(answer.body.decode("utf-8", "replace").split())
         else:
             text = f"<{len(answer.body)} bytes>"
-        return cls(answer.status, answer.content_type, _short(text))
+        return cls(answer.status, answer.content_type, shorten(text, SHORT))
 
     def __str__(self) -> str:
         if self.status is None:
@@ -157,7 +158,7 @@ def answer_difference(
 
     Status, then content type, then body: JSON compared as values (numbers within
     ``tolerance``), other bodies byte for byte. An error answer's message is the kit's own
-    (it says what to do), so two errors are the same when both are ``{"error": text}``.
+    (it says what to do), so two errors are the same when both carry one (``contract.error_of``).
     ``names`` says where each answer came from: the first a noun ("status 400 in
     production"), the second a place ("200 here", "200 at the endpoint").
     """
@@ -174,18 +175,14 @@ def answer_difference(
             expected, got = production.json(), kit.json()
         except ValueError as error:
             return f"a body that is not JSON: {error}"
-        if production.status != 200 and _is_error(expected) and _is_error(got):
+        if (
+            production.status != 200
+            and error_of(expected) is not None
+            and error_of(got) is not None
+        ):
             return None
         found = difference(expected, got, tolerance)
         return f"body differs from {first}'s: {found}" if found else None
     if production.body != kit.body:
         return f"body: {len(production.body)} bytes in {first}, {len(kit.body)} {second}, not equal"
     return None
-
-
-def _is_error(value: object) -> bool:
-    return isinstance(value, dict) and list(value) == ["error"] and isinstance(value["error"], str)
-
-
-def _short(text: str, limit: int = SHORT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

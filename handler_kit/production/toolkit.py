@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HandlerKitError
-from .environment import ask
+from ..packages.environment import ask
 
 PACKAGE = "huggingface_inference_toolkit"
 APP = f"{PACKAGE}.webservice_starlette:app"
@@ -37,6 +37,11 @@ class Toolkit:
 
     source: Path | None = None  # the folder that holds src/huggingface_inference_toolkit
     python: Path | None = None  # an interpreter where the toolkit and its pins are importable
+
+    def __repr__(self) -> str:
+        found = [f"source {self.source}"] if self.source is not None else []
+        found += [f"python {self.python}"] if self.python is not None else []
+        return f"production's toolkit: {'; '.join(found) or 'not found'}"
 
     @property
     def src(self) -> Path | None:

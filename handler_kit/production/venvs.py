@@ -15,12 +15,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..cache import Entry, cache_dir, digest
+from ..cache import CachedFolder, cache_dir, digest
 from ..errors import HandlerKitError
-from .environment import ask
-from .image import production
+from ..packages.environment import ask
+from ..packages.image import production
+from ..packages.requirements import Requirements
 from .processes import CommandLog, tail
-from .requirements import Requirements
 from .toolkit import Toolkit, ToolkitError
 
 # Production's versions: every version its image pins, as production.json lists them (the
@@ -92,9 +92,9 @@ def ensure_venv(
     return python
 
 
-def _entry(venv: Path, stamp: str) -> Entry:
+def _entry(venv: Path, stamp: str) -> CachedFolder:
     """A venv of the cache: built in place (its paths are fixed), locked beside it."""
-    return Entry(venv, stamp, lock=venv.parent / f"{venv.name}.lock")
+    return CachedFolder(venv, stamp, lock=venv.parent / f"{venv.name}.lock")
 
 
 def _stamp_text() -> str:

@@ -17,12 +17,13 @@ from .syntax import (
     Context,
     Summary,
     TreeKey,
-    absolute_module,
     constant,
     import_bindings,
+    imported_modules,
     is_docstring,
     is_import,
     is_name,
+    packages_of,
     segment,
     source_lines,
     summarise,
@@ -220,21 +221,19 @@ def analyse_modules(
 
 
 def _imports(body: list[ast.stmt], lines: list[str], name: str, package: bool) -> set[str]:
-    """Every module a text imports, at the top or inside functions and classes.
+    """Every module a text imports (``syntax.imported_modules``), at the top or inside
+    functions and classes, and the packages each runs first: ``import pkg.mod`` runs again
+    when pkg/__init__.py changed.
 
     Only the statements whose source mentions ``import`` are walked: walking the whole tree
     of a long file costs more than the rest of its analysis.
     """
-    found = set()
-    for stmt in body:
-        if "import" not in segment(lines, stmt):
-            continue
-        for node in ast.walk(stmt):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                found |= {t.removesuffix(".*") for _, t in import_bindings(node, name, package)}
-                if isinstance(node, ast.ImportFrom):
-                    found.add(absolute_module(node, name, package))
-    return found
+    statements = [stmt for stmt in body if "import" in segment(lines, stmt)]
+    return {
+        found
+        for module, _ in imported_modules(statements, name, package)
+        for found in [*packages_of(module), module]
+    }
 
 
 def _top_level(body: list[ast.stmt], context: tuple = ()) -> Iterator[tuple[ast.stmt, tuple]]:

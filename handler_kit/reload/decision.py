@@ -38,26 +38,33 @@ from .analysis import Analysis, analyse_modules
 from .effects import REQUEST_TIME, Effect
 from .lazy import Drop, Verdict, drop_clause, verdict
 from .reach import World, could_reach, home_of
+from .report import Outcome
 
 
 class Mode(Choice):
-    """How a reload treats the running instance: let the edit decide, keep it, or rebuild."""
+    """How a reload is asked to treat the running instance: let the edit decide, keep it, or
+    rebuild it (the option; what a reload did is an ``Outcome``)."""
 
     AUTO = "auto"
     HOT = "hot"
     REINIT = "reinit"
 
+    @property
+    def outcome(self) -> Outcome | None:
+        """The outcome this mode forces; None for AUTO, where the edit decides."""
+        return {Mode.HOT: Outcome.HOT, Mode.REINIT: Outcome.REINIT}.get(self)
+
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome: HOT or REINIT, the rule that decided, and what a hot swap must carry.
+    """The outcome (HOT or REINIT), the rule that decided, and what a hot swap must carry.
 
     ``carry`` names module globals (``(module, name)``) that start-up code writes with a
     ``global`` statement: a hot swap copies them into the re-run module. ``notes`` are things
     the user should know about the reload (a logging call that has no effect twice).
     """
 
-    mode: Mode
+    mode: Outcome
     reason: str
     changed: tuple[str, ...] = ()
     carry: tuple[tuple[str, str], ...] = ()
@@ -107,7 +114,7 @@ def compare(
             return _compare(before, after, entry_key, class_name, held)
     except Exception as exc:  # texts that parse must give a decision: the safe one
         problems = [f"{type(exc).__name__}: {exc}"]
-    return Decision(Mode.REINIT, f"the edit could not be analysed ({problems[0]})")
+    return Decision(Outcome.REINIT, f"the edit could not be analysed ({problems[0]})")
 
 
 def _compare(
@@ -129,7 +136,7 @@ def _compare(
         lazy = verdict(worlds, changed)
         reason = lazy.reinit or _held_changed(after, worlds, changed, held, lazy.drops)
     if reason is not None:
-        return Decision(Mode.REINIT, reason, labels)
+        return Decision(Outcome.REINIT, reason, labels)
     carry = tuple(sorted(worlds[1].globals_written(worlds[1].reachable())))
     hot_effects = [
         f"{e.kind.value} {e.label} {verb}" for e, verb in effects if e.kind in REQUEST_TIME
@@ -137,9 +144,9 @@ def _compare(
     # A note about a logging call only when that call changed: the user just edited it.
     notes = tuple(e.note for e, _ in effects if e.note and e.kind in REQUEST_TIME)
     if not labels and not hot_effects:
-        return Decision(Mode.HOT, "only comments or formatting changed", (), carry, notes)
+        return Decision(Outcome.HOT, "only comments or formatting changed", (), carry, notes)
     said = _join((*labels, *hot_effects)) + drop_clause(lazy.drops)
-    return Decision(Mode.HOT, said, labels, carry, notes, lazy.drops)
+    return Decision(Outcome.HOT, said, labels, carry, notes, lazy.drops)
 
 
 def _start_up_changed(

@@ -218,7 +218,7 @@ def good_file(pid: int) -> Path:
 
 def keep_good(texts: Mapping[str, str]) -> None:
     """Keep the module texts of the version now serving, for a server started again after this
-    one ended (see ``endpoint/supervisor.py``); removed when the process ends normally."""
+    one ended (see ``supervisor.py``); removed when the process ends normally."""
     path = good_file(os.getpid())
     try:
         folder().mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from ..errors import (
     HandlerReloadError,
     ReloadSuperseded,
 )
+from ..report import count
 from . import flight, loader
 from .absent import NoHandler, Waiting
 from .decision import Mode
@@ -261,7 +262,7 @@ class LiveHandler:
         planned = plan(self.repository, old, readable, self._instance, mode)
         if timeout is None:
             timeout = max(DEFAULT_TIMEOUT, 3 * self._build_seconds)
-        free_first = planned.mode is Mode.REINIT and not lost and self._frees_first(memory)
+        free_first = planned.mode is Outcome.REINIT and not lost and self._frees_first(memory)
         freed: list[str] = []
         # The running handler's modules, before the staging replaces them in sys.modules.
         previous = {n: sys.modules[n] for n in old if n in sys.modules}
@@ -322,7 +323,7 @@ class LiveHandler:
         ]
         return ReloadReport(
             (self.file.name, *siblings),
-            Outcome(staged.mode.value),
+            staged.mode,
             staged.decision.reason,
             time.perf_counter() - started,
             forced=mode is not Mode.AUTO,
@@ -338,7 +339,7 @@ class LiveHandler:
         # One attribute assignment swaps the instance for every caller.
         self._module, self._instance = staged.module, staged.instance
         self._ready.set()
-        if staged.mode is Mode.REINIT:
+        if staged.mode is Outcome.REINIT:
             self._build_seconds = staged.build_seconds
             self._footprint = staged.footprint or self._footprint
             self._built = staged.built or Built()
@@ -350,7 +351,7 @@ class LiveHandler:
         self._sources = {n: s for n, s in sources.items() if n in sys.modules}
         self.reloads += 1
         self.discover()
-        if staged.mode is Mode.REINIT:
+        if staged.mode is Outcome.REINIT:
             staged.instance = None
             return release(old.pop())[1]
         return []
@@ -468,10 +469,9 @@ class LiveHandler:
         return texts_now(self._sources)
 
     def _summary(self) -> str:
-        reloads = f"{self.reloads} reload{'s' * (self.reloads != 1)}"
         return (
             f"{self.entry.class_name} from {self.file}, loaded {self.loaded_at:%H:%M:%S} "
-            f"in {self.load_seconds:.2f} s, {reloads}"
+            f"in {self.load_seconds:.2f} s, {count(self.reloads, 'reload')}"
         )
 
     def _ended(self) -> str:

@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import Abandoned, HandlerKitError, describe, user_location, user_trace
-from .repository import ENTRIES, Entry, Repository
+from .repository import Entry, Repository
 
 
 def prepare(repository: Repository) -> None:
@@ -46,16 +46,8 @@ def forget_other_repositories(repository: Repository) -> None:
     next to another repository's handler.py or pipeline.py are forgotten.
     """
     importlib.invalidate_caches()  # files created a moment ago must be found
-    repo, own = repository.path, repository.top_names()
-    for name in list(sys.modules):
-        if name.split(".")[0] not in own:
-            continue
-        file = getattr(sys.modules[name], "__file__", None)
-        if not isinstance(file, str) or Path(file).resolve().is_relative_to(repo):
-            continue
-        folder = Path(file).resolve().parent
-        if any((d / e).is_file() for d in (folder, folder.parent) for e, _, _ in ENTRIES):
-            del sys.modules[name]
+    for name in repository.shadowed():
+        del sys.modules[name]
 
 
 def handler_class(

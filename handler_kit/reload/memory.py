@@ -162,10 +162,17 @@ def _rss() -> int:
         with open(f"/proc/{os.getpid()}/statm", "rb") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
-        import resource  # not Linux: the peak is the best there is
+        return peak_rss() or 0  # not Linux: the peak is the best there is
 
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak if sys.platform == "darwin" else peak * 1024
+
+def peak_rss() -> int | None:
+    """This process's peak resident memory in bytes; None where the OS does not say."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux counts kilobytes
 
 
 def _available() -> int:

@@ -17,7 +17,9 @@ from typing import Any
 from ..errors import HandlerReloadError
 from .analysis import Analysis, analyse_modules
 from .decision import Decision, Mode, compare
+from .report import Outcome
 from .repository import Repository, Source
+from .syntax import packages_of
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Plan:
     text changed), so that running the modules does not read them again.
     """
 
-    mode: Mode
+    mode: Outcome
     decision: Decision
     rerun: dict[str, str | None]  # sibling modules to run again (None: take it out)
     texts: dict[str, str | None]
@@ -37,8 +39,8 @@ class Plan:
     @classmethod
     def first_load(cls, repository: Repository, text: str) -> Plan:
         """The plan of a load: run the entry's ``text`` and build the handler."""
-        decision = Decision(Mode.REINIT, "loaded")
-        return cls(Mode.REINIT, decision, {}, {repository.entry.module_key: text})
+        decision = Decision(Outcome.REINIT, "loaded")
+        return cls(Outcome.REINIT, decision, {}, {repository.entry.module_key: text})
 
     def analysis(self, name: str, text: str) -> Analysis | None:
         """The analysis of module ``name`` when ``text`` is the text the plan read for it."""
@@ -62,11 +64,11 @@ def plan(
             f"{entry.file.name} is gone", file=entry.file, hint="Restore the file."
         )
     decision, analyses = _decide(repository, old, texts, instance)
-    chosen = Mode(decision.mode) if mode is Mode.AUTO else mode
-    if chosen is Mode.HOT and not hasattr(instance, "__dict__"):
-        chosen = Mode.REINIT
+    chosen = mode.outcome or decision.mode
+    if chosen is Outcome.HOT and not hasattr(instance, "__dict__"):
+        chosen = Outcome.REINIT
         decision = Decision(
-            Mode.REINIT, f"{entry.class_name} has no __dict__ to carry over", decision.changed
+            Outcome.REINIT, f"{entry.class_name} has no __dict__ to carry over", decision.changed
         )
     rerun = _rerun(old, texts, entry.module_key, analyses)
     return Plan(chosen, decision, {n: texts[n] for n in sorted(rerun)}, dict(texts), analyses)
@@ -80,7 +82,7 @@ def _decide(
 ) -> tuple[Decision, dict[str, Analysis]]:
     """The decision, and the analyses of ``texts`` it was made from (none: nothing changed)."""
     if all(texts[n] == s.text for n, s in old.items()):
-        return Decision(Mode.HOT, "no file changed"), {}
+        return Decision(Outcome.HOT, "no file changed"), {}
     entry = repository.entry
     files = {n: repository.relative(s.file) for n, s in old.items()}
     try:
@@ -151,16 +153,11 @@ def _rerun(
             for n in siblings
             if n not in rerun and (analyses[n].problem or analyses[n].imports & rerun)
         }
-        more |= {p for n in rerun for p in _parents(n) if p in old and p not in rerun}
+        more |= {p for n in rerun for p in packages_of(n) if p in old and p not in rerun}
         if not more:
             break
         rerun |= more
     return rerun
-
-
-def _parents(name: str) -> list[str]:
-    parts = name.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 _held_cache: dict[tuple, frozenset[str]] = {}

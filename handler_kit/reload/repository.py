@@ -9,7 +9,6 @@ the reload, the import recorder and the deployment check all ask here.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import hashlib
 import importlib.util
@@ -21,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..errors import HandlerKitError, HandlerLoadError, HandlerReloadError, describe
-from .syntax import absolute_module
+from .syntax import imports_in, packages_of
 
 
 @dataclass(frozen=True)
@@ -299,6 +298,23 @@ class Repository:
                 found[name] = module
         return found
 
+    def shadowed(self) -> list[str]:
+        """Modules in sys.modules of another handler repository that this one's files would
+        shadow: one of this repository's top-level names, loaded from a file beside another
+        repository's handler.py or pipeline.py (or in a package there)."""
+        found = []
+        own = self.top_names()
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None)
+            if name.split(".")[0] not in own or not isinstance(file, str):
+                continue
+            folder = Path(file).resolve().parent
+            if not folder.is_relative_to(self.path) and any(
+                _entry_in(d) for d in (folder, folder.parent)
+            ):
+                found.append(name)
+        return found
+
     def modules_on_disk(self) -> dict[str, Path]:
         """Every module of the repository that ``import name`` could find from its roots.
 
@@ -334,39 +350,13 @@ class Repository:
             except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
                 continue  # the entry check reports an unreadable handler.py
             for target, _ in imports_in(text, name, file.name == "__init__.py"):
-                for candidate in _with_parents(target):
+                # `import pkg.mod` runs pkg/__init__.py, then pkg/mod.py.
+                for candidate in [*packages_of(target), target]:
                     # `from . import x` in handler.py names the entry's own file: seen.
                     if candidate in own and own[candidate] not in found.values():
                         found[candidate] = own[candidate]
                         todo.append((candidate, own[candidate]))
         return found
-
-
-def imports_in(text: str, name: str, package: bool = False) -> list[tuple[str, int]]:
-    """``(absolute module name, line)`` for every module that module ``name``'s text imports.
-
-    Import statements anywhere count (inside functions too); ``from a import b`` names both
-    ``a`` and ``a.b`` (b may be a submodule). ``package``: the text is an ``__init__.py``. A
-    text that does not parse imports nothing.
-    """
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return []
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [(alias.name, node.lineno) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = absolute_module(node, name, package)
-            if base:
-                found.append((base, node.lineno))
-            found += [
-                (f"{base}.{alias.name}" if base else alias.name, node.lineno)
-                for alias in node.names
-                if alias.name != "*"
-            ]
-    return found
 
 
 def _entry_in(folder: Path) -> Entry | None:
@@ -375,12 +365,6 @@ def _entry_in(folder: Path) -> Entry | None:
         if (folder / name).is_file():
             return Entry(folder / name, key, class_name)
     return None
-
-
-def _with_parents(name: str) -> list[str]:
-    # `import pkg.mod` runs pkg/__init__.py, then pkg/mod.py.
-    parts = name.split(".")
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _python_files(root: Path) -> list[Path]:

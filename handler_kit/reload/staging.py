@@ -21,15 +21,18 @@ once, and from then on it can change nothing, whatever its thread still does.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib.util
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from ..errors import Abandoned, HandlerKitError, describe, user_location, user_trace
+from ..packages.distributions import missing_hint
+from ..packages.requirements import Requirements
 from .analysis import analyse
 from .patches import HOOK, Ledger
 from .plan import Plan
@@ -282,29 +285,25 @@ def _absolute(name: str, globals: Mapping[str, Any] | None, level: int) -> str:
         return ""
 
 
-class active:
-    """Context manager: ``staging`` runs in this thread, with the import hook installed."""
-
-    def __init__(self, staging: Staging) -> None:
-        self.staging = staging
-
-    def __enter__(self) -> Staging:
-        global _previous
-        self.staging.thread = threading.get_ident()
+@contextlib.contextmanager
+def active(staging: Staging) -> Iterator[Staging]:
+    """``staging`` runs in this thread, with the import hook installed, until the block ends."""
+    global _previous
+    staging.thread = threading.get_ident()
+    with _active_lock:
+        if not _active:
+            _previous = builtins.__import__
+            builtins.__import__ = _staged_import
+        _active[staging.thread] = staging
+    try:
+        yield staging
+    finally:
         with _active_lock:
-            if not _active:
-                _previous = builtins.__import__
-                builtins.__import__ = _staged_import
-            _active[self.staging.thread] = self.staging
-        return self.staging
-
-    def __exit__(self, *_: object) -> None:
-        with _active_lock:
-            if _active.get(self.staging.thread) is self.staging:
-                del _active[self.staging.thread]
+            if _active.get(staging.thread) is staging:
+                del _active[staging.thread]
             if not _active and builtins.__import__ is _staged_import:
                 builtins.__import__ = _previous
-        self.staging.done.set()
+        staging.done.set()
 
 
 def _hint(
@@ -326,9 +325,6 @@ def _hint(
                 f"{gone.file.name} is gone (deleted or renamed?) and {Path(where or file).name}"
                 f":{line or '?'} still imports it: restore the file, or remove the import."
             )
-        from ..production.distributions import missing_hint
-        from ..production.requirements import Requirements
-
         folder = repo or file.parent
         own = {name.split(".")[0] for name in Repository.expected(folder).modules_on_disk()}
         return missing_hint(exc.name, requirements=Requirements.read(folder), own=own)

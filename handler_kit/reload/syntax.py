@@ -1,6 +1,7 @@
 """Readings of Python syntax trees that the reload's analysis is built from.
 
-What a piece of code refers to (``summarise``), dotted names, what an import binds, and keys
+What a piece of code refers to (``summarise``), dotted names, what an import binds and which
+modules a text imports (``imports_in``, the one rule the reload and the check read), and keys
 that compare code without positions, comments or docstrings. Functions of trees and texts only:
 a definition is compared by its tree, the one its module's text was parsed into, never by its
 text parsed or compiled again (a method's lines cannot always stand alone: a comment at column
@@ -100,6 +101,51 @@ def absolute_module(stmt: ast.ImportFrom, current: str, package: bool = False) -
     drop = stmt.level - 1 if package else stmt.level
     base = parts[: len(parts) - drop] if drop <= len(parts) else []
     return ".".join([*base, *([stmt.module] if stmt.module else [])])
+
+
+def imported_modules(
+    nodes: list[ast.stmt], module: str, package: bool = False
+) -> list[tuple[str, int]]:
+    """``(absolute module name, line)`` for every module an import in ``nodes`` names, at any
+    depth (inside functions too), in the order they are written.
+
+    ``import a.b`` names ``a.b``; ``from a import b`` names both ``a`` and ``a.b`` (b may be a
+    submodule); a relative import is made absolute in ``module`` (``package``: its
+    ``__init__.py``), and ``from . import b`` in a top-level module names ``b`` alone.
+    """
+    statements = [
+        sub for node in nodes for sub in walk(node) if isinstance(sub, (ast.Import, ast.ImportFrom))
+    ]
+    found = []
+    for stmt in sorted(statements, key=lambda s: (s.lineno, s.col_offset)):
+        if isinstance(stmt, ast.Import):
+            found += [(alias.name, stmt.lineno) for alias in stmt.names]
+            continue
+        base = absolute_module(stmt, module, package)
+        if base:
+            found.append((base, stmt.lineno))
+        found += [
+            (f"{base}.{alias.name}" if base else alias.name, stmt.lineno)
+            for alias in stmt.names
+            if alias.name != "*"
+        ]
+    return found
+
+
+def imports_in(text: str, name: str, package: bool = False) -> list[tuple[str, int]]:
+    """``imported_modules`` of module ``name``'s text; a text that does not parse imports
+    nothing."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    return imported_modules(tree.body, name, package)
+
+
+def packages_of(name: str) -> list[str]:
+    """The packages ``import name`` runs first: ``a`` and ``a.b`` for ``a.b.c``."""
+    parts = name.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def constant(node: ast.AST) -> object:

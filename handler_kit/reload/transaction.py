@@ -20,11 +20,12 @@ from typing import Any, TypeVar
 
 from ..errors import HandlerKitError
 from . import memory, process
-from .decision import Decision, Mode
+from .decision import Decision
 from .lazy import Drop
 from .loader import build, handler_class
 from .patches import Ledger
 from .plan import Plan
+from .report import Outcome
 from .repository import Repository, Source
 from .staging import Staging, active
 from .worker import run_bounded
@@ -120,7 +121,7 @@ class Staged:
     module: ModuleType
     instance: Any
     executed: dict[str, Source]  # the modules that ran, by name, with the text they ran
-    mode: Mode
+    mode: Outcome
     decision: Decision
     kept: tuple[str, ...] = ()
     build_seconds: float = 0.0  # the time __init__ took (0 for a hot swap)
@@ -150,9 +151,9 @@ def stage(
         module = staging.run(entry.module_key, entry.file, text)
         staging.finish()
         # A hot swap never calls __init__: its signature is checked when it is called.
-        cls = handler_class(module, entry, text, error, plan.mode is Mode.REINIT)
+        cls = handler_class(module, entry, text, error, plan.mode is Outcome.REINIT)
         footprint = built = None
-        if plan.mode is Mode.HOT:
+        if plan.mode is Outcome.HOT:
             _carry_globals(decision.carry, old_modules, staging)
             instance = running()
             new, took = _carry_over(cls, instance, decision.drop), 0.0

@@ -79,7 +79,7 @@ def cached_build(
     """
     key = build_key(recipe, inputs, packages)
     root = cache.cache_dir()
-    entry = cache.Entry(
+    entry = cache.CachedFolder(
         root / f"{name}-{key[:12]}", STAMP, lock=root / f".{name}.lock", aside=f"{name}-"
     )
 

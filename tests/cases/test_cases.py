@@ -12,6 +12,7 @@ from handler_kit.cases.case import (
     CaseError,
     cases_folder,
     cases_for,
+    is_number,
     read_case,
     save_case,
 )
@@ -210,3 +211,8 @@ def test_without_case_files_the_default_case_is_given_only_when_asked_for(tmp_pa
 def test_a_folder_given_that_is_not_there_is_an_error_even_with_a_default(tmp_path):
     with pytest.raises(CaseError, match=f"no cases folder at {tmp_path / 'missing'}"):
         cases_for(tmp_path, tmp_path / "missing", default=True)
+
+
+def test_a_number_is_an_int_or_a_float_and_never_a_bool():
+    assert is_number(1) and is_number(0.5)
+    assert not is_number(True) and not is_number("0.9") and not is_number(None)

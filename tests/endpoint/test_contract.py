@@ -2,7 +2,7 @@
 
 The cases of the toolkit's own unit tests (tests/unit/test_serializer.py, the custom-pipeline
 cases of test_handler.py and test_utils.py) are re-expressed here against the kit's contract,
-where they apply; tests/test_parity.py compares the whole with the real server.
+where they apply; tests/endpoint/test_parity.py compares the whole with the real server.
 """
 
 from __future__ import annotations
@@ -462,3 +462,16 @@ def test_a_files_content_type_is_what_its_bytes_are_else_what_its_name_says():
     assert contract.file_content_type("payload", b'{"inputs": 1}') == "application/json"
     with pytest.raises(handler_kit.HandlerKitError, match="cannot tell how production"):
         contract.file_content_type("notes.txt", b"just words")  # text/plain: never decoded
+
+
+def test_an_image_is_a_pil_image_and_nothing_else():
+    assert contract.is_image(Image.new("RGB", (2, 2)))
+    assert not contract.is_image(b"\x89PNG") and not contract.is_image(np.zeros((2, 2, 3)))
+
+
+def test_an_error_body_is_written_and_read_by_one_rule():
+    body = contract.encode_answer(contract.error_body("bad input"))
+    assert json.loads(body) == {"error": "bad input"}
+    assert contract.error_of(json.loads(body)) == "bad input"
+    assert contract.error_of({"error": "loading", "estimated_time": 20.0}) == "loading"
+    assert contract.error_of({"error": 0.12}) is None and contract.error_of([]) is None

@@ -145,9 +145,3 @@ def test_a_grid_shows_each_image_its_rank_and_score():
     assert "width:86px" in page and "width:0px" in page  # the score bars
     many = figures.grid([{"image": small, "score": 0.5}] * (figures.MAX_MATCHES + 3))
     assert many.count("<img") == figures.MAX_MATCHES and "3 more not shown" in many
-
-
-def test_only_three_layouts_have_a_figure():
-    assert figures.figure("labels", [{"label": "a", "score": 1.0}]) is None
-    assert not figures.figure("layout", WORDS).complete  # the table follows
-    assert figures.figure("matches", [{"image": png((8, 8)), "score": 1.0}]).complete

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from handler_kit import HandlerKitError
-from handler_kit.notebook.tables import result_table, show
+from handler_kit.notebook.tables import TableKind, figure, json_text, result_table, show
 
 
 def lines(table):
@@ -134,6 +134,11 @@ def test_answers_of_an_unforeseen_shape_fall_back_to_json():
     assert "[[...]]" in repr(result_table(loop))
 
 
+def test_json_text_writes_what_json_cannot_hold_by_its_str_and_keeps_accents():
+    assert json_text({"score": np.float32(0.5), "text": "été"}) == '{"score": "0.5", "text": "été"}'
+    assert json_text({(1, 2): "a tuple key"}) == "{(1, 2): 'a tuple key'}"  # no JSON: its repr
+
+
 def png(size=(300, 200)):
     buffer = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(buffer, format="PNG")
@@ -251,7 +256,14 @@ def test_a_figure_that_cannot_be_drawn_leaves_the_table(monkeypatch):
     def broken(*args):
         raise ValueError("no")
 
-    monkeypatch.setattr("handler_kit.notebook.figures.figure", broken)
+    monkeypatch.setattr("handler_kit.notebook.tables.figure", broken)
     page = result_table(LABELLED)._repr_html_()
     assert "the figure could not be drawn: ValueError(&#x27;no&#x27;)" in page
     assert "<table" in page and "Grace" in page
+
+
+def test_only_three_layouts_have_a_figure():
+    assert figure(TableKind.LABELS, [{"label": "a", "score": 1.0}]) is None
+    assert not figure(TableKind.LAYOUT, LABELLED).complete  # the table follows
+    assert figure(TableKind.MATCHES, [{"image": png((8, 8)), "score": 1.0}]).complete
+    assert result_table(LABELLED).kind is TableKind.LAYOUT and f"{TableKind.TOP_K}" == "top-k"

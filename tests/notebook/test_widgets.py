@@ -14,6 +14,7 @@ import handler_kit
 from handler_kit.cases.case import load_cases
 from handler_kit.errors import HandlerKitError
 from handler_kit.notebook.form import payload_form
+from handler_kit.notebook.form.export import Export
 from handler_kit.report import Status
 
 SAMPLE = {"inputs": "I am quite excited", "date": "2022-07-04", "top": 3, "flag": True}
@@ -525,3 +526,13 @@ def test_an_upload_from_code_needs_a_type_production_decodes(tmp_path):
         form.upload(notes)
     form.upload(notes.read_bytes(), "audio/wav")
     assert form.fields["inputs"].file()["name"] == "upload"
+
+
+def test_an_export_reads_as_what_it_did_and_the_files_it_wrote(tmp_path):
+    done = Export([tmp_path / "case_001.json"], known=2)
+    assert (
+        repr(done)
+        == f"exported 1 case to {tmp_path}; 2 requests already had a case\n  case_001.json"
+    )
+    page = done._repr_html_()
+    assert "exported 1 case to" in page and ">case_001.json</div>" in page

@@ -94,6 +94,9 @@ def test_a_source_folder_is_found_from_itself_its_src_and_the_environment(tmp_pa
     (clone / "src" / toolkit.PACKAGE).mkdir(parents=True)
     (clone / "src" / toolkit.PACKAGE / "webservice_starlette.py").write_text("")
     assert find_toolkit(clone) == Toolkit(source=clone.resolve())
+    assert (
+        repr(Toolkit(source=clone.resolve())) == f"production's toolkit: source {clone.resolve()}"
+    )
     assert find_toolkit(clone / "src").source == clone.resolve()
     monkeypatch.setenv(toolkit.ENV_VARIABLE, str(clone))
     assert find_toolkit().src == clone.resolve() / "src"

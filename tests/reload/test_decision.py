@@ -1,6 +1,6 @@
 """decision.py: hot or re-init decided from two versions' texts alone (nothing is loaded).
 
-The cases are those the live tests reload (test_reload's RULES, test_changes' REACHES and
+The cases are those the live tests reload (test_reload's RULES, test_reach's REACHES and
 PATTERNS, the patch patterns): here the same texts go in and the same decision must come out,
 without importing or running a line of them.
 """
@@ -15,12 +15,13 @@ from pathlib import Path
 
 import pytest
 from conftest import ENTRY, FIXTURES, fixture_text
-from test_changes import PATTERNS, REACH_IDS, REACHES
+from test_reach import PATTERNS, REACH_IDS, REACHES
 from test_reload import RULES
 
 import handler_kit.templates as handler_kit_templates
-from handler_kit.reload.decision import Mode, decide
+from handler_kit.reload.decision import decide
 from handler_kit.reload.lazy import Drop
+from handler_kit.reload.report import Outcome
 
 
 def _holds_formatter(candidates, skip):
@@ -125,7 +126,7 @@ def test_a_file_that_does_not_parse_is_named():
 def test_a_hot_swap_carries_the_globals_that_start_up_writes():
     old, new, files = _versions("patterns/init_global")
     decision = decide(old, new, ENTRY, "EndpointHandler", files)
-    assert decision.mode is Mode.HOT
+    assert decision.mode is Outcome.HOT
     assert decision.carry == ((ENTRY, "_MODEL"),)
 
 
@@ -361,7 +362,7 @@ def test_an_analysis_that_fails_re_initialises_and_says_why(monkeypatch):
         )
     finally:
         analysis.analyse.cache_clear()
-    assert decision.mode is Mode.REINIT
+    assert decision.mode is Outcome.REINIT
     assert decision.reason == (
         "the edit could not be analysed (handler/EndpointHandler.py: IndexError: a reading the "
         "analysis did not expect)"

@@ -6,6 +6,7 @@ from conftest import ENTRY, fixture_text
 from handler_kit import HandlerReloadError
 from handler_kit.reload.decision import Mode
 from handler_kit.reload.plan import plan
+from handler_kit.reload.report import Outcome
 from handler_kit.reload.repository import Source
 
 EDITED = fixture_text("siblings/consts_edited.py")
@@ -36,7 +37,7 @@ def test_a_plan_carries_the_analyses_it_decided_from(siblings):
     repository, old = siblings
     planned = plan(repository, old, _texts(old, consts=EDITED), Instance(), Mode.AUTO)
     assert (planned.mode, planned.decision.reason) == (
-        Mode.HOT,
+        Outcome.HOT,
         "module constant consts.PREFIX changed",
     )
     assert set(planned.analyses) == {ENTRY, "utils", "consts"}
@@ -54,14 +55,14 @@ def test_what_imports_an_edited_module_runs_again_after_it(siblings):
 def test_nothing_changed_needs_no_analysis_and_runs_no_sibling(siblings):
     repository, old = siblings
     planned = plan(repository, old, _texts(old), Instance(), Mode.REINIT)
-    assert (planned.mode, planned.decision.reason) == (Mode.REINIT, "no file changed")
+    assert (planned.mode, planned.decision.reason) == (Outcome.REINIT, "no file changed")
     assert planned.analyses == {} and planned.rerun == {}
 
 
 def test_an_instance_without_a_dict_is_built_again(siblings):
     repository, old = siblings
     planned = plan(repository, old, _texts(old, consts=EDITED), object(), Mode.AUTO)
-    assert planned.mode is Mode.REINIT
+    assert planned.mode is Outcome.REINIT
     assert planned.decision.reason == "EndpointHandler has no __dict__ to carry over"
 
 
@@ -95,7 +96,15 @@ def test_an_edit_the_analysis_cannot_read_re_initialises_and_says_why(siblings, 
     finally:
         analysis.analyse.cache_clear()
     assert (planned.mode, planned.decision.reason) == (
-        Mode.REINIT,
+        Outcome.REINIT,
         "the edit could not be analysed (handler.py: RecursionError: maximum recursion depth "
         "exceeded)",
+    )
+
+
+def test_a_forced_mode_is_the_outcome_it_asks_for_and_auto_asks_for_none():
+    assert (Mode.HOT.outcome, Mode.REINIT.outcome, Mode.AUTO.outcome) == (
+        Outcome.HOT,
+        Outcome.REINIT,
+        None,
     )

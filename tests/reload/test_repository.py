@@ -4,8 +4,6 @@ import sys
 
 import pytest
 
-from handler_kit.reload.repository import imports_in
-
 LAYOUT = {
     "handler.py": "import utils\nfrom pkg import mod\n\n\nclass EndpointHandler:\n    pass\n",
     "utils.py": "def lazy():\n    import deep.inner\n",  # imported inside a function
@@ -113,17 +111,21 @@ def test_imported_by_entry_finds_modules_under_the_handler_s_sys_path_folders(re
     assert seen.imported_by_entry()["engine"] == repository.path / "src/engine.py"
 
 
-def test_imports_in_names_every_module_a_text_imports_with_its_line():
-    text = (
-        "import a.b\nfrom . import c\nfrom .d import e\nfrom .f import *\ndef f():\n    import g\n"
-    )
-    assert imports_in(text, "pkg.mod") == [
-        ("a.b", 1),
-        ("pkg", 2),
-        ("pkg.c", 2),
-        ("pkg.d", 3),
-        ("pkg.d.e", 3),
-        ("pkg.f", 4),
-        ("g", 6),
-    ]
-    assert imports_in("import (", "m") == []  # a text that does not parse imports nothing
+def test_what_another_repository_left_in_sys_modules_is_shadowed_only_where_it_has_an_entry(
+    layout, tmp_path, monkeypatch
+):
+    other = tmp_path / "other"
+    (other / "pkg").mkdir(parents=True)
+    (other / "handler.py").write_text("class EndpointHandler:\n    pass\n")
+    (tmp_path / "loose").mkdir()
+    modules = {
+        "utils": other / "utils.py",  # beside another repository's handler.py
+        "pkg.mod": other / "pkg" / "mod.py",  # in a package there
+        "deep": tmp_path / "loose" / "deep.py",  # no handler.py beside it: a library
+        "json": other / "json.py",  # not a name of this repository
+    }
+    for name, file in modules.items():
+        module = type(sys)(name)
+        module.__file__ = str(file)
+        monkeypatch.setitem(sys.modules, name, module)
+    assert sorted(layout.shadowed()) == ["pkg.mod", "utils"]

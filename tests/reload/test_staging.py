@@ -9,9 +9,10 @@ import pytest
 from handler_kit import HandlerReloadError
 from handler_kit.errors import Abandoned
 from handler_kit.reload.analysis import analyse
-from handler_kit.reload.decision import Decision, Mode
+from handler_kit.reload.decision import Decision
 from handler_kit.reload.patches import Ledger
 from handler_kit.reload.plan import Plan
+from handler_kit.reload.report import Outcome
 from handler_kit.reload.staging import Staging, active
 
 
@@ -29,7 +30,7 @@ def stage(repo):
     def make(rerun=None, analyses=None):
         texts = {**(rerun or {})}
         plan = Plan(
-            Mode.HOT, Decision(Mode.HOT, "edited"), dict(rerun or {}), texts, analyses or {}
+            Outcome.HOT, Decision(Outcome.HOT, "edited"), dict(rerun or {}), texts, analyses or {}
         )
         return Staging(repository, HandlerReloadError, Ledger.of(repository), plan)
 

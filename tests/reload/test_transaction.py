@@ -7,9 +7,10 @@ from conftest import ENTRY, fixture_text, wait_for_no_reload_threads
 
 import handler_kit
 from handler_kit import HandlerReloadError
-from handler_kit.reload.decision import Decision, Mode
+from handler_kit.reload.decision import Decision
 from handler_kit.reload.patches import Ledger
 from handler_kit.reload.plan import Plan
+from handler_kit.reload.report import Outcome
 from handler_kit.reload.transaction import Transaction
 
 PATCH = "libstub.Base.parse = _lenient\n"
@@ -17,7 +18,7 @@ PATCH = "libstub.Base.parse = _lenient\n"
 
 def _reinit(text: str) -> Plan:
     """A plan that runs ``text`` as handler.py again and builds the handler."""
-    return Plan(Mode.REINIT, Decision(Mode.REINIT, "forced"), {}, {ENTRY: text})
+    return Plan(Outcome.REINIT, Decision(Outcome.REINIT, "forced"), {}, {ENTRY: text})
 
 
 @pytest.fixture
@@ -95,6 +96,6 @@ def test_the_first_load_s_plan_runs_the_entry_and_builds_the_handler(repo):
     with Transaction(repository, HandlerReloadError, plan) as transaction:
         staged = transaction.stage()
         transaction.commit()
-    assert (staged.mode, staged.decision.reason) == (Mode.REINIT, "loaded")
+    assert (staged.mode, staged.decision.reason) == (Outcome.REINIT, "loaded")
     assert type(staged.instance).__name__ == "EndpointHandler"
     assert set(staged.executed) == {ENTRY} and sys.modules[ENTRY] is staged.module

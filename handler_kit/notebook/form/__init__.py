@@ -23,10 +23,10 @@ from ...errors import HandlerKitError
 from ...report import Status, count
 from .export import export_cases, export_folder
 from .fields import Field, FieldKind, Fields
-from .history import Entry, History, Reload
+from .history import Exchange, History, Reload
 from .sender import Sender
 
-__all__ = ["Entry", "Field", "FieldKind", "PayloadForm", "payload_form"]
+__all__ = ["Exchange", "Field", "FieldKind", "PayloadForm", "payload_form"]
 
 NOT_SENT = style.bold("not sent", Status.ERROR.colour)
 MEDIA = IMAGE_TYPES + AUDIO_TYPES  # what the upload of ``inputs`` sends
@@ -89,7 +89,7 @@ class PayloadForm:
         return self._sender.shown
 
     @property
-    def history(self) -> list[Entry]:
+    def history(self) -> list[Exchange]:
         """The last requests, oldest first."""
         return self._history.entries
 
@@ -167,7 +167,7 @@ class PayloadForm:
 
     # --- sending -----------------------------------------------------------------------
 
-    def send(self, payload: dict | None = None, entry: Entry | None = None) -> None:
+    def send(self, payload: dict | None = None, entry: Exchange | None = None) -> None:
         """Send the form's payload (or ``payload``) to the handler in a background thread."""
         if self.running:
             return
@@ -179,7 +179,7 @@ class PayloadForm:
             self._sender.show_error(str(error))
             return
         self.send_button.disabled = True
-        self._sender.send(self.handler, entry or Entry.of(payload, self.fields.upload()))
+        self._sender.send(self.handler, entry or Exchange.of(payload, self.fields.upload()))
 
     @property
     def running(self) -> bool:
@@ -190,7 +190,7 @@ class PayloadForm:
         """Wait for the call in flight, if any (at most ``timeout`` seconds)."""
         self._sender.wait(timeout)
 
-    def _finished(self, entry: Entry) -> None:
+    def _finished(self, entry: Exchange) -> None:
         try:
             self._history.remember(entry)
         finally:

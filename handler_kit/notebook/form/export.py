@@ -7,6 +7,7 @@ content type and the body, or the JSON payload, and the query string's parameter
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterable
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ... import style
 from ...cases.case import Case, CaseError, cases_folder, query_of, read_cases, save_case
 from ...report import count
-from .history import Entry
+from .history import Exchange
 
 # A request as production receives it: content type, body (a JSON payload as its canonical
 # text), query-string parameters (canonical JSON).
@@ -41,13 +43,24 @@ class Export:
             said += f"; skipped {count(self.skipped.count(reason), 'upload')}: {reason}"
         return said
 
+    def __repr__(self) -> str:
+        return "\n".join([str(self), *(f"  {path.name}" for path in self.written)])
+
+    def _repr_html_(self) -> str:
+        files = "".join(
+            f'<div style="font-family:{style.MONOSPACE};color:{style.MUTED}">'
+            f"{html.escape(path.name)}</div>"
+            for path in self.written
+        )
+        return f'<div style="color:{style.TEXT}">{html.escape(str(self))}{files}</div>'
+
 
 def export_folder(handler: Any, folder: str | Path | None = None) -> Path:
     """Where exported cases go: ``folder``, else the handler's repository's cases folder."""
     return cases_folder(getattr(handler, "path", None) or ".", folder)
 
 
-def export_cases(entries: Iterable[Entry], folder: Path) -> Export:
+def export_cases(entries: Iterable[Exchange], folder: Path) -> Export:
     """Write each distinct request that was answered as a new case in ``folder``.
 
     A request is written once, with its last answer; one that a case in ``folder`` already
@@ -57,7 +70,7 @@ def export_cases(entries: Iterable[Entry], folder: Path) -> Export:
     An answer with labels and scores is kept as its top label and score, with a tolerance
     (scores vary in their last digits across machines); any other answer exactly.
     """
-    distinct: dict[Request, Entry] = {}
+    distinct: dict[Request, Exchange] = {}
     skipped = []
     for entry in (e for e in entries if e.error is None):
         try:
@@ -76,7 +89,7 @@ def export_cases(entries: Iterable[Entry], folder: Path) -> Export:
     return Export(written, len(distinct) - len(written), skipped)
 
 
-def request_of(entry: Entry) -> Request:
+def request_of(entry: Exchange) -> Request:
     """The request production receives for ``entry``; CaseError says why an upload has none."""
     if entry.body is None:
         return entry.content_type, _canonical(entry.payload), ""
@@ -114,7 +127,7 @@ def _request_of_case(case: Case) -> Request:
     return case.content_type, case.body(), parameters
 
 
-def _save(folder: Path, name: str, entry: Entry) -> Path:
+def _save(folder: Path, name: str, entry: Exchange) -> Path:
     if entry.body is None:
         return save_case(folder, name, entry.payload, entry.answer)
     return save_case(

@@ -20,6 +20,7 @@ from typing import Any
 import ipywidgets as w
 
 from ... import style
+from ...cases.case import is_number
 from ...endpoint import contract
 from ...errors import HandlerKitError
 
@@ -194,7 +195,7 @@ def guess_kind(name: str, value: Any) -> FieldKind:
     """The editor for a payload value: text, number, bool, date or json."""
     if isinstance(value, bool):
         return FieldKind.BOOL
-    if isinstance(value, (int, float)):
+    if is_number(value):
         return FieldKind.NUMBER
     if is_date(value) or (name == "date" and value in (None, "")):
         return FieldKind.DATE

@@ -10,7 +10,9 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..tables import result_table
+from ...cases.case import is_number
+from ...report import shorten
+from ..tables import TableKind, json_text, result_table
 
 
 class Reload(enum.Enum):
@@ -22,8 +24,8 @@ class Reload(enum.Enum):
 
 
 @dataclass
-class Entry:
-    """One request in the history: what was sent, what came back, how long it took."""
+class Exchange:
+    """One exchange in the form's history: the request sent, what came back, how long it took."""
 
     payload: dict
     answer: Any
@@ -37,7 +39,7 @@ class Entry:
     reloads: int | None = None  # the handler's count of reloads when it answered (a LiveHandler)
 
     @classmethod
-    def of(cls, payload: dict, upload: dict | None = None) -> Entry:
+    def of(cls, payload: dict, upload: dict | None = None) -> Exchange:
         """A request not sent yet: ``payload``, and the uploaded file it came from, if any."""
         entry = cls(payload, None, 0.0)
         if upload is not None:
@@ -47,15 +49,15 @@ class Entry:
             entry.file_name = upload["name"]
         return entry
 
-    def summary(self, previous: Entry | None = None) -> str:
+    def summary(self, previous: Exchange | None = None) -> str:
         """One line: the request (what differs from ``previous``), whether the handler was
         reloaded since, the answer, the time."""
         got = f"error: {self.error}" if self.error else answer_summary(self.answer)
         reload = self.reload_since(previous)
         mark = f" · {reload.value}" if reload is not Reload.NONE else ""
-        return f"{self.request_summary(previous)}{mark} → {cut(got, 50)}  {self.ms:.0f} ms"
+        return f"{self.request_summary(previous)}{mark} → {shorten(got, 51)}  {self.ms:.0f} ms"
 
-    def reload_since(self, previous: Entry | None = None) -> Reload:
+    def reload_since(self, previous: Exchange | None = None) -> Reload:
         """What became of the code since ``previous``: the autoreload's word, else whether the
         handler's count of reloads moved (``%handler_reload`` in a cell, say)."""
         if self.reload is not Reload.NONE or previous is None:
@@ -63,7 +65,7 @@ class Entry:
         moved = self.reloads is not None and self.reloads != previous.reloads
         return Reload.RELOADED if moved else Reload.NONE
 
-    def request_summary(self, previous: Entry | None = None) -> str:
+    def request_summary(self, previous: Exchange | None = None) -> str:
         """The request in a few words: every field, or only those that differ from ``previous``.
 
         A changed text is shown from a little before its first changed character, so that two
@@ -81,7 +83,7 @@ class Entry:
             parts += [f"{k} removed" for k in before if k not in sent]
             if not parts:
                 return "same request"
-        return cut(", ".join(parts), 90)
+        return shorten(", ".join(parts), 91)
 
     def _shown(self) -> dict:
         """The payload as the history shows it: an upload by its file name."""
@@ -95,10 +97,10 @@ class History:
 
     def __init__(self, keep: int = 20) -> None:
         self.keep = keep
-        self.entries: list[Entry] = []
+        self.entries: list[Exchange] = []
         self.list = w.Select(options=[], rows=5, layout=w.Layout(width="700px"))
 
-    def remember(self, entry: Entry) -> None:
+    def remember(self, entry: Exchange) -> None:
         """Add a request that was answered (or failed), forgetting those past ``keep``."""
         self.entries = [*self.entries, entry][-self.keep :]
         before = [None, *self.entries[:-1]]
@@ -109,7 +111,7 @@ class History:
         self.list.options = options
         self.list.value = len(self.entries) - 1
 
-    def selected(self) -> Entry | None:
+    def selected(self) -> Exchange | None:
         """The request chosen in the list, if any."""
         index = self.list.value
         return self.entries[index] if index is not None and index < len(self.entries) else None
@@ -119,37 +121,26 @@ def answer_summary(answer: Any) -> str:
     """The top label and its score, else the answer as JSON: never an exception."""
     try:
         table = result_table(answer)
-        if table.kind in ("labels", "top-k"):
+        if table.kind in (TableKind.LABELS, TableKind.TOP_K):
             label, score = table.sections[0].rows[0]
             # A handler under development may answer a score of None or "0.9".
-            shown = f"{score:.2f}" if isinstance(score, (int, float)) else repr(score)
+            shown = f"{score:.2f}" if is_number(score) else repr(score)
             return f"{label} ({shown})"
     except Exception:  # a summary must not cost the history its entry
         pass
-    return _json(answer)
+    return json_text(answer)
 
 
-def _short(value: Any, before: Any = None, width: int = 40) -> str:
-    """A payload value in a few characters; a changed text from just before its change."""
+def _short(value: Any, before: Any = None, width: int = 41) -> str:
+    """A payload value in a few characters (``width``, the ellipsis included); a changed text
+    from just before its change."""
     if not isinstance(value, str):
-        return cut(_json(value), width)
+        return shorten(json_text(value), width)
     start = 0
     if isinstance(before, str) and len(value) > width:
         pairs = zip(before, value, strict=False)
         same = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(before), len(value)))
         if same > width // 2:
             start = same - width // 4  # a few characters of context before the change
-    text = ("…" if start else "") + cut(value[start:], width)
+    text = ("…" if start else "") + shorten(value[start:], width)
     return json.dumps(text, ensure_ascii=False)
-
-
-def cut(text: str, width: int) -> str:
-    """``text``, cut to ``width`` characters and an ellipsis when longer."""
-    return text if len(text) <= width else text[:width] + "…"
-
-
-def _json(value: Any) -> str:
-    try:
-        return json.dumps(value, default=str)
-    except (TypeError, ValueError):  # keys that are not strings, circular references
-        return repr(value)

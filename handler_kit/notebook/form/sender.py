@@ -23,14 +23,14 @@ from ...errors import HandlerKitError, handler_frames
 from ...report import Status
 from ..autoreload import Reloaded, taken
 from ..tables import result_table
-from .history import Entry, Reload
+from .history import Exchange, Reload
 
 
 class Sender:
     """Sends one request at a time; ``say`` writes the status line, ``finished`` gets each
     request once it is answered or failed (from the sender's thread)."""
 
-    def __init__(self, say: Callable[[str], None], finished: Callable[[Entry], None]) -> None:
+    def __init__(self, say: Callable[[str], None], finished: Callable[[Exchange], None]) -> None:
         self._say, self._finished = say, finished
         self._thread: threading.Thread | None = None
         self.output = w.Output()  # the current answer or error, and nothing else
@@ -52,7 +52,7 @@ class Sender:
         """The text of what is shown now: the answer's table, the error, or ""."""
         return "".join(o.get("data", {}).get("text/plain", "") for o in self.output.outputs)
 
-    def send(self, handler: Any, entry: Entry) -> None:
+    def send(self, handler: Any, entry: Exchange) -> None:
         """Call ``handler`` with the entry's payload in a background thread."""
         self._thread = threading.Thread(target=self._run, args=(handler, entry), daemon=True)
         self._thread.start()
@@ -61,7 +61,7 @@ class Sender:
         """Show an error (its message, then the trace) in place of what was shown."""
         self._show(_Error(message, trace))
 
-    def _run(self, handler: Any, entry: Entry) -> None:
+    def _run(self, handler: Any, entry: Exchange) -> None:
         started = time.perf_counter()
         done = threading.Event()
         ticker = threading.Thread(target=self._tick, args=(started, done), daemon=True)
@@ -94,7 +94,7 @@ class Sender:
             done.set()
             self._finished(entry)
 
-    def _show_reloads(self, handler: Any, entry: Entry) -> None:
+    def _show_reloads(self, handler: Any, entry: Exchange) -> None:
         """Show what the autoreload did before this request (nothing when it did nothing), and
         note it in the entry for the history."""
         outcomes = taken(handler)

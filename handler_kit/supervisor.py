@@ -30,7 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..reload import flight
+from .endpoint.server import listen
+from .reload import flight
 
 RESTARTS = 3  # ends within WINDOW seconds, after which it waits for the files to change
 WINDOW = 60.0
@@ -56,8 +57,6 @@ def supervise(
 ) -> int:
     """Run ``command`` (the server: ``handler-kit serve ... --reload``) as a supervised child
     until it stops, or Ctrl-C; start it again when it ends unexpectedly. Its exit status."""
-    from .server import listen
-
     sock = listen(host, port)
     sock.set_inheritable(True)
     stop = stop or threading.Event()

@@ -1,7 +1,9 @@
-"""decision.py: hot only when nothing __init__ reaches changed, however __init__ reaches it.
+"""reach.py, through a live reload: hot only when nothing __init__ reaches changed, however
+__init__ reaches it (a sibling module, a dotted import, a re-export, a base class...).
 
 Each case loads a small repository, edits one file, reloads and checks both the decision and
-its effect: after a re-init the handler answers from the state the new __init__ built.
+its effect: after a re-init the handler answers from the state the new __init__ built. The
+same texts are decided without loading them in test_decision.py.
 """
 
 import pytest

@@ -9,24 +9,23 @@ crash or a timeout is blamed on the right row.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..cases.case import DEFAULT_CASE, DEFAULT_PAYLOAD, Case, CaseError, cases_for
+from ..endpoint.contract import encode_answer, type_name, unserializable
 from ..errors import HandlerKitError, HandlerLoadError, describe, user_location
-from ..production.distributions import missing_hint
-from ..production.requirements import Requirements
+from ..packages.distributions import missing_hint
+from ..packages.requirements import Requirements
 from ..reload.live import load
-from ..report import Status, duration
-from .report import Row
+from ..reload.memory import peak_rss
+from ..report import PREVIEW, Status, duration, shorten
+from .report import CheckName, Row
 
 if TYPE_CHECKING:
     from ..reload.live import LiveHandler
-
-PREVIEW = 80  # characters of an answer shown in a passing case's row
 
 
 def main(argv: list[str]) -> None:
@@ -41,16 +40,16 @@ def main(argv: list[str]) -> None:
 def not_built(why: str) -> list[Row]:
     """The rows of a handler that could not be built: its entry fails, the rest is skipped."""
     return [
-        Row("entry", Status.FAIL, why),
-        Row("start-up", Status.SKIP, "not built: the entry check failed"),
-        Row("cases", Status.SKIP, "not run: the handler was not built"),
+        Row(CheckName.ENTRY, Status.FAIL, why),
+        Row(CheckName.START_UP, Status.SKIP, "not built: the entry check failed"),
+        Row(CheckName.CASES, Status.SKIP, "not run: the handler was not built"),
     ]
 
 
 def work(repo: Path, cases: Path | None, out: IO[str]) -> None:
     """Build the handler of ``repo`` and answer its cases (those in ``cases`` when given),
     each row written to ``out`` as it is found."""
-    emit(out, step=("entry", "while importing the handler and building it"))
+    emit(out, step=(CheckName.ENTRY, "while importing the handler and building it"))
     try:
         live = load(repo)
     except HandlerLoadError as error:
@@ -58,34 +57,37 @@ def work(repo: Path, cases: Path | None, out: IO[str]) -> None:
             emit(out, row=row)
         return
     name = live.entry.file.name
-    emit(out, row=Row("entry", Status.PASS, f"{name}: {live.entry.class_name}(path) built"))
+    emit(out, row=Row(CheckName.ENTRY, Status.PASS, f"{name}: {live.entry.class_name}(path) built"))
     # The folders the handler put on sys.path (src/): modules found there are its own.
     emit(out, roots=live.repository.roots()[1:])
-    memory = peak_memory_mb()
-    said = f"peak memory {memory:.0f} MB" if memory is not None else "peak memory unknown"
-    emit(out, row=Row("start-up", Status.PASS, f"built in {duration(live.load_seconds)}; {said}"))
+    peak = peak_rss()
+    said = f"peak memory {peak / 2**20:.0f} MB" if peak is not None else "peak memory unknown"
+    emit(
+        out,
+        row=Row(CheckName.START_UP, Status.PASS, f"built in {duration(live.load_seconds)}; {said}"),
+    )
     try:
         found = cases_for(repo, cases, default=True)
     except CaseError as error:  # no such folder given
-        emit(out, row=Row("cases", Status.FAIL, str(error)))
+        emit(out, row=Row(CheckName.CASES, Status.FAIL, str(error)))
         return
     for case in found:
         if isinstance(case, CaseError):  # a case file that could not be read
             stem = Path(case.file or "").stem
-            emit(out, row=Row(f"case {stem}", Status.FAIL, str(case)))
+            emit(out, row=Row(CheckName.CASE.of(stem), Status.FAIL, str(case)))
             continue
-        emit(out, step=(f"case {case.name}", f"while answering case {case.name}"))
+        emit(out, step=(CheckName.CASE.of(case.name), f"while answering case {case.name}"))
         try:
             row = answer_case(live, case, repo)
         except Exception as exc:  # one bad case fails its own row; the others still run
             detail = f"the case could not be run: {describe(exc)}"
-            row = Row(f"case {case.name}", Status.FAIL, detail)
+            row = Row(CheckName.CASE.of(case.name), Status.FAIL, detail)
         emit(out, row=row)
 
 
 def answer_case(live: LiveHandler, case: Case, repo: Path) -> Row:
     """Answer one case; a failed row says why the answer would not do in production."""
-    name = f"case {case.name}"
+    name = CheckName.CASE.of(case.name)
     default = case.name == DEFAULT_CASE and case.file is None
     sent = json.dumps(DEFAULT_PAYLOAD)
 
@@ -135,8 +137,6 @@ def unserializable_path(answer: Any) -> str | None:
     Production serialises answers with orjson (numpy values allowed, PIL images as PNG);
     None when the whole answer serialises.
     """
-    from ..endpoint.contract import unserializable
-
     found = unserializable(answer, "")
     if found is None:
         return None
@@ -145,18 +145,7 @@ def unserializable_path(answer: Any) -> str | None:
     if isinstance(value, (dict, list, tuple)):  # only a loop is returned as a container
         return f"{where}: a {type(value).__name__} that holds itself (the answer refers to itself)"
     keys = " (keys must be strings)" if path.endswith(f" key {value!r}") else ""
-    return f"{where}: {_type_name(value)}{keys}"
-
-
-def peak_memory_mb() -> float | None:
-    """This process's peak resident memory in MB; None where the OS does not say."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux counts kilobytes, macOS bytes.
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+    return f"{where}: {type_name(value)}{keys}"
 
 
 def emit(out: IO[str], **record: Any) -> None:
@@ -169,15 +158,5 @@ def emit(out: IO[str], **record: Any) -> None:
     out.flush()
 
 
-def _preview(answer: Any, limit: int = PREVIEW) -> str:
-    from ..endpoint.contract import encode_answer
-
-    text = encode_answer(answer).decode("utf-8")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _type_name(value: Any) -> str:
-    cls = type(value)
-    if cls.__module__ == "builtins":
-        return cls.__qualname__
-    return f"{cls.__module__}.{cls.__qualname__}"
+def _preview(answer: Any) -> str:
+    return shorten(encode_answer(answer).decode("utf-8"), PREVIEW)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from handler_kit.errors import HandlerKitError
-from handler_kit.production.distributions import (
+from handler_kit.packages.distributions import (
     KNOWN_DISTRIBUTIONS,
     candidates,
     distribution,
@@ -18,9 +18,9 @@ from handler_kit.production.distributions import (
     typo_of,
     usual_distribution,
 )
-from handler_kit.production.environment import Environment
-from handler_kit.production.image import production
-from handler_kit.production.requirements import Requirements, url_distribution
+from handler_kit.packages.environment import Environment
+from handler_kit.packages.image import production
+from handler_kit.packages.requirements import Requirements, url_distribution
 
 
 def requirements(tmp_path: Path, text: str, **others: str) -> Requirements:

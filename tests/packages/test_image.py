@@ -1,11 +1,11 @@
-"""production.py: production's image as data, checked against the toolkit's own source."""
+"""image.py: production's image as data, checked against the toolkit's own source."""
 
 import re
 from pathlib import Path
 
 import pytest
 
-from handler_kit.production.image import production
+from handler_kit.packages.image import production
 
 # ../shared/reference from the project root (a worktree may sit one folder deeper).
 REFERENCE = next(
