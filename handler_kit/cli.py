@@ -15,7 +15,7 @@ from .cases.replay import DEFAULT_TIMEOUT as REPLAY_TIMEOUT
 from .cases.replay import replay
 from .checks.against_production import check_repository
 from .checks.check import DEFAULT_TIMEOUT
-from .endpoint import contract
+from .endpoint import answers, contract
 from .endpoint.vertex import vertex_port
 from .errors import HandlerKitError
 from .reload.live import load
@@ -250,7 +250,7 @@ def _call(args: argparse.Namespace) -> int:
     # Decoded and checked as the endpoint does; the handler is loaded only for a good request.
     data = contract.request_data(content_type, body, query, contract.hf_task())
     answer = load(args.repo)(data, check=False)
-    print(json.dumps(json.loads(contract.encode_answer(answer)), indent=2))
+    print(json.dumps(json.loads(answers.encode_answer(answer)), indent=2))
     return 0
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..endpoint import contract
+from ..endpoint import answers, contract
 from ..errors import HandlerKitError, describe
 from ..report import PREVIEW, shorten
 
@@ -90,7 +90,7 @@ class Case:
 
     def check(self, answer: Any) -> None:
         """Raise CaseError when ``answer`` does not match what the case expects."""
-        plain = json.loads(contract.encode_answer(answer))
+        plain = json.loads(answers.encode_answer(answer))
         if self.has_tolerance and not is_number(self.tolerance):
             raise CaseError(
                 f"case {self.name}: `tolerance` must be a number, not {_short(self.tolerance)}",
@@ -286,7 +286,7 @@ def save_case(
     else:
         case["payload"] = payload
     if answer is not None:
-        plain = json.loads(contract.encode_answer(answer))
+        plain = json.loads(answers.encode_answer(answer))
         try:
             top = _top_label(plain)
         except ValueError:
@@ -410,7 +410,7 @@ def error_entry(answer: Any, limit: int = PREVIEW) -> str | None:
 
 
 def _carries_error(entry: Any) -> bool:
-    return bool(contract.error_of(entry))  # a message: an empty one says nothing
+    return bool(answers.error_of(entry))  # a message: an empty one says nothing
 
 
 def _short(value: Any) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..endpoint import contract
+from ..endpoint import answers, contract
 from ..errors import HandlerKitError
 from ..report import PREVIEW, Column, Report, Status, count, duration, shorten
 from .case import Case, CaseError, cases_folder, cases_for
@@ -62,7 +62,7 @@ class Answer:
     def error_message(self) -> str:
         """The ``error`` of a JSON error body, else the start of the body as text."""
         try:
-            said = contract.error_of(self.json())
+            said = answers.error_of(self.json())
         except ValueError:
             said = None
         text = said if said is not None else self.body.decode("utf-8", "replace")

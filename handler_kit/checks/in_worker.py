@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..cases.case import DEFAULT_CASE, DEFAULT_PAYLOAD, Case, CaseError, cases_for
-from ..endpoint.contract import encode_answer, type_name, unserializable
+from ..endpoint.answers import encode_answer, unserializable
+from ..endpoint.contract import type_name
 from ..errors import HandlerKitError, HandlerLoadError, describe, user_location
 from ..packages.distributions import missing_hint
 from ..packages.requirements import Requirements

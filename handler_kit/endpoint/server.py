@@ -38,12 +38,12 @@ from starlette.routing import Route
 from .. import colab
 from ..errors import HandlerKitError, describe, handler_frames
 from ..report import shorten
-from . import contract
+from . import answers, contract
 from .running import Call, Calls, Endpoint, EndpointLog, Stats, endpoint_logger
 from .vertex import vertex_routes
 
 MAX_BODY = 32 * 2**20
-NOT_AWAITED = contract.NotSerializable(
+NOT_AWAITED = answers.NotSerializable(
     "the answer is a coroutine: EndpointHandler.__call__ is `async def`, and production calls "
     "it in a thread without awaiting it, then cannot turn the coroutine into JSON "
     "(production answers 400)",
@@ -159,7 +159,7 @@ class Service:
             result.close()  # never awaited, by production either: no RuntimeWarning about it
             return bad_request(NOT_AWAITED)
         try:
-            content, media = contract.encode_response(result, headers.get("accept"))
+            content, media = answers.encode_response(result, headers.get("accept"))
         except Exception as error:  # production's predict answers any error with 400
             return bad_request(error)
         return Response(content, media_type=media)
@@ -194,7 +194,7 @@ def _preview(data: Any) -> str:
 
 def refused(status: int, message: str) -> Response:
     """A refusal as production writes one: ``{"error": message}`` in JSON."""
-    body = contract.encode_answer(contract.error_body(message))
+    body = answers.encode_answer(answers.error_body(message))
     return Response(body, status, media_type=contract.JSON)
 
 

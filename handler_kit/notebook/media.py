@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import style
-from ..endpoint.contract import is_image
+from ..endpoint.answers import is_image
 
 MAX_PIXELS = 256  # an image answer is shown scaled down to fit this square
 # How the files a value may hold begin, raw and in base64 (what JSON answers carry).

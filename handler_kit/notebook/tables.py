@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import style
 from ..cases.case import is_number
-from ..endpoint.contract import is_image
+from ..endpoint.answers import is_image
 from ..errors import HandlerKitError
 from ..report import count, shorten, text_table
 from . import figures

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..cases.case import Case, CaseError, difference
 from ..cases.replay import Answer, Unreachable, send
-from ..endpoint.contract import error_of
+from ..endpoint.answers import error_of
 from ..report import Column, Report, Status, count, shorten
 
 REQUEST_TIMEOUT = 60.0  # seconds per request
@@ -158,7 +158,7 @@ def answer_difference(
 
     Status, then content type, then body: JSON compared as values (numbers within
     ``tolerance``), other bodies byte for byte. An error answer's message is the kit's own
-    (it says what to do), so two errors are the same when both carry one (``contract.error_of``).
+    (it says what to do), so two errors are the same when both carry one (``answers.error_of``).
     ``names`` says where each answer came from: the first a noun ("status 400 in
     production"), the second a place ("200 here", "200 at the endpoint").
     """

@@ -19,8 +19,9 @@ import pytest
 from PIL import Image
 
 import handler_kit
-from handler_kit.endpoint import contract
-from handler_kit.endpoint.contract import BadRequest, Kind, NotSerializable
+from handler_kit.endpoint import answers, contract
+from handler_kit.endpoint.answers import NotSerializable
+from handler_kit.endpoint.contract import BadRequest, Kind
 from handler_kit.endpoint.server import serve
 from handler_kit.production.toolkit import ToolkitError, find_toolkit
 
@@ -46,13 +47,13 @@ def png(image: Image.Image) -> bytes:
 
 def test_json_answers_serialise_numpy_as_production_writes_them():
     answer = {"res": np.array([2.0]), "text": "I like you.", "float": 1.2}
-    assert contract.encode_answer(answer) == b'{"res":[2.0],"text":"I like you.","float":1.2}'
+    assert answers.encode_answer(answer) == b'{"res":[2.0],"text":"I like you.","float":1.2}'
 
 
 def test_pil_images_inside_json_answers_become_base64_png():
     masks = [Image.new("RGB", (60, 30), color="red") for _ in range(3)]
     answer = [{"label": "cat", "mask": mask, "score": 0.99} for mask in masks]
-    body, media = contract.encode_response(answer, None)
+    body, media = answers.encode_response(answer, None)
     assert media == "application/json"
     decoded = Image.open(io.BytesIO(base64.b64decode(json.loads(body)[0]["mask"])))
     assert (decoded.format, decoded.size, decoded.getpixel((0, 0))) == (
@@ -64,7 +65,7 @@ def test_pil_images_inside_json_answers_become_base64_png():
 
 def test_an_image_answer_is_written_in_the_accepted_format():
     image = Image.new("RGB", (60, 30), color="red")
-    body, media = contract.encode_response(image, "image/png")
+    body, media = answers.encode_response(image, "image/png")
     assert media == "image/png" and body == png(image)
 
 
@@ -196,7 +197,7 @@ def test_no_content_type_and_unknown_ones_are_refused_with_what_to_send():
     with pytest.raises(BadRequest, match="the Content-Type header is empty"):
         contract.decode_body("", b"{}")
     with pytest.raises(BadRequest, match="refuses an empty one: send `Accept: application/json`"):
-        contract.encode_response([], "")
+        answers.encode_response([], "")
 
 
 @pytest.mark.parametrize(
@@ -332,12 +333,12 @@ def test_the_audio_tasks_take_base64_inputs_when_parameters_are_given(task):
 
 @pytest.mark.parametrize("accept", [None, "*/*", "application/json"])
 def test_json_is_the_answer_without_accept_or_for_any(accept):
-    assert contract.encode_response({"a": 1}, accept) == (b'{"a":1}', "application/json")
+    assert answers.encode_response({"a": 1}, accept) == (b'{"a":1}', "application/json")
 
 
 def test_the_json_entry_with_a_charset_answers_with_that_media_type():
     exact = "application/json; charset=UTF-8"
-    assert contract.encode_response([1], exact) == (b"[1]", exact)
+    assert answers.encode_response([1], exact) == (b"[1]", exact)
 
 
 @pytest.mark.parametrize(
@@ -355,13 +356,13 @@ def test_the_json_entry_with_a_charset_answers_with_that_media_type():
 )
 def test_other_accept_values_are_refused_with_what_to_ask_for(accept, says):
     with pytest.raises(BadRequest) as caught:
-        contract.encode_response({"a": 1}, accept)
+        answers.encode_response({"a": 1}, accept)
     assert says in caught.value.one_line()
 
 
 @pytest.mark.parametrize("accept", contract.WRITABLE_IMAGES)
 def test_an_image_answer_is_written_in_every_format_production_can(accept):
-    body, media = contract.encode_response(Image.new("RGB", (4, 3), "red"), accept)
+    body, media = answers.encode_response(Image.new("RGB", (4, 3), "red"), accept)
     assert media == accept
     assert Image.open(io.BytesIO(body)).format == contract.IMAGE_FORMATS[accept]
 
@@ -372,19 +373,19 @@ def test_the_image_formats_pillow_does_not_know_are_refused():
         "image/x-image",
     }
     with pytest.raises(BadRequest, match="Pillow knows no format JPG") as caught:
-        contract.encode_response(Image.new("RGB", (1, 1)), "image/jpg")
+        answers.encode_response(Image.new("RGB", (1, 1)), "image/jpg")
     assert "image/jpeg" in caught.value.one_line()
 
 
 def test_an_image_pillow_cannot_write_in_that_format_is_refused():
     with pytest.raises(BadRequest, match="cannot write mode RGBA as JPEG") as caught:
-        contract.encode_response(Image.new("RGBA", (1, 1)), "image/jpeg")
+        answers.encode_response(Image.new("RGBA", (1, 1)), "image/jpeg")
     assert 'convert("RGB")' in caught.value.one_line()
 
 
 def test_an_answer_that_is_not_an_image_is_refused_for_an_image_accept():
     with pytest.raises(BadRequest, match="not a PIL image"):
-        contract.encode_response([Image.new("RGB", (1, 1))], "image/png")
+        answers.encode_response([Image.new("RGB", (1, 1))], "image/png")
 
 
 @pytest.mark.parametrize(
@@ -398,7 +399,7 @@ def test_an_answer_that_is_not_an_image_is_refused_for_an_image_accept():
 )
 def test_an_unserialisable_answer_names_its_part_and_what_to_return(answer, path, says):
     with pytest.raises(NotSerializable) as caught:
-        contract.encode_answer(answer)
+        answers.encode_answer(answer)
     message = caught.value.one_line()
     assert path in message and says in message
     assert isinstance(caught.value, BadRequest)  # a 400, as production's
@@ -409,26 +410,26 @@ def test_an_answer_that_refers_to_itself_is_a_400_that_names_where():
     answer = {"label": "joy", "scores": [0.5]}
     answer["scores"].append(answer)
     with pytest.raises(NotSerializable) as caught:
-        contract.encode_answer(answer)
+        answers.encode_answer(answer)
     message = caught.value.one_line()
     assert 'answer["scores"][1] is a dict that holds it' in message
     assert "Recursion limit reached" in message
-    assert contract.unserializable(answer) == ('answer["scores"][1]', answer)
+    assert answers.unserializable(answer) == ('answer["scores"][1]', answer)
 
 
 def test_a_part_shared_by_two_branches_is_no_loop():
     shared = [1, 2]
-    assert contract.unserializable({"a": shared, "b": [shared]}) is None
-    assert contract.encode_answer({"a": shared, "b": [shared]}) == b'{"a":[1,2],"b":[[1,2]]}'
+    assert answers.unserializable({"a": shared, "b": [shared]}) is None
+    assert answers.encode_answer({"a": shared, "b": [shared]}) == b'{"a":[1,2],"b":[[1,2]]}'
 
 
 def test_an_answer_nested_deeper_than_orjson_allows_says_so():
     deep: list = []
     for _ in range(3000):  # deeper than Python's own recursion limit too
         deep = [deep]
-    assert contract.unserializable(deep) is None
+    assert answers.unserializable(deep) is None
     with pytest.raises(NotSerializable, match="deeper than production's JSON writer allows"):
-        contract.encode_answer(deep)
+        answers.encode_answer(deep)
 
 
 def test_numpy_nan_and_python_values_orjson_writes_are_written():
@@ -436,7 +437,7 @@ def test_numpy_nan_and_python_values_orjson_writes_are_written():
 
     answer = {"n": np.int64(3), "f": np.float32(0.5), "nan": float("nan"), "t": (1, 2)}
     answer["at"] = datetime.datetime(2022, 7, 4, 12, 30)
-    assert contract.encode_answer(answer) == (
+    assert answers.encode_answer(answer) == (
         b'{"n":3,"f":0.5,"nan":null,"t":[1,2],"at":"2022-07-04T12:30:00"}'
     )
 
@@ -444,7 +445,7 @@ def test_numpy_nan_and_python_values_orjson_writes_are_written():
 def test_a_torch_tensor_gets_the_tolist_hint():
     torch = pytest.importorskip("torch")
     with pytest.raises(NotSerializable, match="tolist"):
-        contract.encode_answer([torch.tensor(0.5)])
+        answers.encode_answer([torch.tensor(0.5)])
 
 
 def test_guessing_what_a_header_meant():
@@ -465,13 +466,13 @@ def test_a_files_content_type_is_what_its_bytes_are_else_what_its_name_says():
 
 
 def test_an_image_is_a_pil_image_and_nothing_else():
-    assert contract.is_image(Image.new("RGB", (2, 2)))
-    assert not contract.is_image(b"\x89PNG") and not contract.is_image(np.zeros((2, 2, 3)))
+    assert answers.is_image(Image.new("RGB", (2, 2)))
+    assert not answers.is_image(b"\x89PNG") and not answers.is_image(np.zeros((2, 2, 3)))
 
 
 def test_an_error_body_is_written_and_read_by_one_rule():
-    body = contract.encode_answer(contract.error_body("bad input"))
+    body = answers.encode_answer(answers.error_body("bad input"))
     assert json.loads(body) == {"error": "bad input"}
-    assert contract.error_of(json.loads(body)) == "bad input"
-    assert contract.error_of({"error": "loading", "estimated_time": 20.0}) == "loading"
-    assert contract.error_of({"error": 0.12}) is None and contract.error_of([]) is None
+    assert answers.error_of(json.loads(body)) == "bad input"
+    assert answers.error_of({"error": "loading", "estimated_time": 20.0}) == "loading"
+    assert answers.error_of({"error": 0.12}) is None and answers.error_of([]) is None
