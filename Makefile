@@ -59,9 +59,10 @@ format: setup
 test: lint
 	$(PY) -m pytest
 
-# All but the slow parts (model builds, production's real server, the browser, notebooks).
+# All but the slow parts (model builds, production's real server, the browser, notebooks),
+# on every core (pytest-xdist).
 test-fast: lint
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow" -n auto
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
