@@ -222,7 +222,7 @@ def new(name: str, dest: str | Path, model: bool = True, progress: bool = True) 
             (dest / "README.md").write_text(with_model_card(readme, card), encoding="utf-8")
         samples.write_gitattributes(dest)
         samples.write_gitignore(dest)
-        with samples.progress_bars(False):  # cases that load the model to record answers
+        with samples.libraries_quiet():  # cases that load the model to record answers
             template.write_cases(dest, built)
     except BaseException:
         # Half a repository would only mislead: take back what was written.

@@ -73,9 +73,10 @@ def cached_build(
 
     ``train(folder, progress)`` writes the model into an empty folder (on one PyTorch thread,
     see :func:`one_thread`) and returns figures (accuracy, ...) for the folder's stamp (see
-    :func:`build_info`); the folder replaces the cache entry only once complete, so a crash
-    never leaves half a model behind. Another process building the same model is waited
-    for, not duplicated.
+    :func:`build_info`). ``progress`` says whether it draws its own training bar; the
+    libraries' bars are off either way (see :func:`libraries_quiet`). The folder replaces
+    the cache entry only once complete, so a crash never leaves half a model behind. Another process
+    building the same model is waited for, not duplicated.
     """
     key = build_key(recipe, inputs, packages)
     root = cache.cache_dir()
@@ -85,7 +86,7 @@ def cached_build(
 
     def make(folder: Path) -> str:
         started = time.perf_counter()
-        with one_thread(), progress_bars(progress):
+        with one_thread(), libraries_quiet():
             figures = train(folder, progress) or {}
         seconds = time.perf_counter() - started
         files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
@@ -151,9 +152,36 @@ def one_thread() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def progress_bars(shown: bool) -> Iterator[None]:
-    """transformers' own bars ("Loading weights", "Writing model shards") only when ``shown``."""
-    import transformers.utils.logging  # noqa: F401 (imported: quiet_progress_bars acts on it)
+def libraries_quiet() -> Iterator[None]:
+    """The libraries' own bars and warnings off while a model is built or its cases written.
 
-    with contextlib.nullcontext() if shown else quiet_progress_bars():
+    transformers' "Loading weights" and "Writing model shards", datasets' "Map", a config
+    warning about a field the build never sets: a line of noise each, in a cell, a command,
+    a log, and nothing a user can act on. The build's own bar ("training <name>", drawn by
+    :func:`handler_kit.templates.recipes.fit`) says how far it is.
+    """
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        with quiet_progress_bars(), _datasets_bars_off():
+            yield
+    finally:
+        logging.set_verbosity(verbosity)
+
+
+@contextlib.contextmanager
+def _datasets_bars_off() -> Iterator[None]:
+    try:
+        from datasets import utils
+    except ImportError:  # not installed: no Map bar to hide
         yield
+        return
+    shown = not utils.are_progress_bars_disabled()
+    utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if shown:
+            utils.enable_progress_bars()

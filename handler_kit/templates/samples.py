@@ -19,7 +19,7 @@ from .builds import (
     build_info,
     cached_build,
     copy_build,
-    progress_bars,
+    libraries_quiet,
     write_gitattributes,
     write_gitignore,
 )
@@ -41,9 +41,9 @@ __all__ = [
     "emotion_data",
     "emotion_repo",
     "guide_repo",
+    "libraries_quiet",
     "minilm_dir",
     "model_repo",
-    "progress_bars",
     "write_gitattributes",
     "write_gitignore",
 ]

@@ -143,8 +143,11 @@ def test_tutorial_notebook_runs(notebook, tmp_path):
 
         tour = next(text for text in cells if "hot reload in" in text)
         lines = [line for line in tour.splitlines() if line.strip()]
-        assert [line.split(":")[0] for line in lines] == templates.names()
-        assert all(", ready to deploy, " in line for line in lines), tour
+        # A model the cache lacks is built first: its bar (a widget here) and its figure.
+        built = [line for line in lines if "held-out" in line or "%|" in line]
+        toured = [line for line in lines if line not in built]
+        assert [line.split(":")[0] for line in toured] == templates.names(), tour
+        assert all(", ready to deploy, " in line for line in toured), tour
 
 
 @pytest.mark.model

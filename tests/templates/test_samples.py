@@ -182,3 +182,38 @@ print(samples.cached_build("toy", {{}}, train, progress=False))
     ]
     folders = {run.communicate(timeout=60)[0].strip() for run in runs}
     assert len(folders) == 1 and log.read_text() == "trained\n"
+
+
+def test_a_build_draws_its_own_bar_and_none_of_the_libraries(tmp_path, monkeypatch, capfd):
+    """Cold builds in a notebook showed "Loading weights", "Map", a config warning, ..."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModel
+    from transformers.utils import logging
+
+    from handler_kit.templates.recipes import fit
+
+    monkeypatch.setenv("HANDLER_KIT_CACHE", str(tmp_path / "cache"))
+
+    def train(folder, progress):
+        model = AutoModel.from_pretrained(training.minilm_dir())  # transformers' load bar
+        Dataset.from_dict({"x": [1, 2]}).map(lambda row: row)  # datasets' Map bar
+        logging.get_logger("transformers").warning("loss_type=None was set in the config")
+        weight = torch.nn.Linear(1, 1)
+        fit(
+            weight,
+            2,
+            {"epochs": 1, "batch_size": 2, "seed": 0},
+            lambda rows: weight.weight.sum(),
+            torch.optim.SGD(weight.parameters(), lr=0.1),
+            desc="training toy",
+            progress=progress,
+        )
+        model.save_pretrained(folder)  # transformers' write bar
+        return {}
+
+    samples.cached_build("toy", {}, train, progress=True)
+    drawn = capfd.readouterr().err
+    assert "training toy" in drawn, drawn
+    for noise in ("Loading weights", "Map", "Writing model shards", "loss_type"):
+        assert noise not in drawn, drawn

@@ -56,6 +56,7 @@ def _train(dest: Path, progress: bool) -> dict:
     from datasets import Dataset
     from setfit import SetFitModel, Trainer, TrainingArguments
     from setfit import logging as setfit_logging
+    from transformers import PrinterCallback
     from transformers.utils import logging
 
     train, held_out = topic_data()
@@ -72,7 +73,7 @@ def _train(dest: Path, progress: bool) -> dict:
             num_iterations=RECIPE["num_iterations"],
             seed=RECIPE["seed"],
             show_progress_bar=progress,
-            logging_strategy="steps" if progress else "no",  # else each step's loss is printed
+            logging_strategy="no",  # else each step's loss is printed as a dict
             report_to="none",
         )
         dataset = Dataset.from_dict(
@@ -81,7 +82,11 @@ def _train(dest: Path, progress: bool) -> dict:
         with warnings.catch_warnings():
             # "pin_memory is set but no accelerator": true, and nothing to act on here.
             warnings.filterwarnings("ignore", message=".*pin_memory.*")
-            Trainer(model=model, args=arguments, train_dataset=dataset).train()
+            trainer = Trainer(model=model, args=arguments, train_dataset=dataset)
+            # transformers at "error" verbosity draws no bar and prints every log as a dict
+            # instead (PrinterCallback): lines of noise between the build's own.
+            trainer.remove_callback(PrinterCallback)
+            trainer.train()
     finally:
         logging.set_verbosity(verbosity)
         scratch.cleanup()
