@@ -377,3 +377,12 @@ def test_each_template_answers_alike_under_productions_real_server(
     repo = templates.new(name, tmp_path / name, progress=False)
     comparison = against_production(repo, toolkit=production_toolkit)
     assert comparison.rows and comparison.ok, str(comparison)
+
+
+def test_captions_spell_each_plural():
+    from handler_kit.templates.recipes.image_text import caption, vocabulary
+
+    assert caption(("two", "red", "cross")) == "two red crosses"  # was "crosss"
+    assert caption(("one", "red", "cross")) == "one red cross"
+    assert caption(("four", "blue", "square")) == "four blue squares"
+    assert "crosses" in vocabulary() and "crosss" not in vocabulary()

@@ -53,10 +53,15 @@ def combinations() -> list[tuple[str, str, str]]:
     return [(n, c, s) for n in COUNTS for c in COLOURS for s in SHAPES]
 
 
+def plural(shape: str) -> str:
+    """A shape's plural in a caption: "circles", "crosses"."""
+    return f"{shape}es" if shape.endswith("s") else f"{shape}s"
+
+
 def caption(what: tuple[str, str, str], rng: random.Random | None = None) -> str:
     """What a picture shows in words: canonical without ``rng``, else a random phrasing."""
     count, colour, shape = what
-    noun = shape if count == "one" else f"{shape}s"
+    noun = shape if count == "one" else plural(shape)
     if rng is None:
         return f"{count} {colour} {noun}"
     said = rng.choice([count, str(COUNTS.index(count) + 1)] + (["a"] if count == "one" else []))
@@ -105,7 +110,7 @@ def vocabulary() -> list[str]:
     towers = template_module(NAME, "towers")
     found = {str(n) for n in range(1, len(COUNTS) + 1)} | {"a", "picture", "of", "all"}
     for count, colour, shape in combinations():
-        found |= {count, colour, shape, f"{shape}s"}
+        found |= {count, colour, shape, plural(shape)}
     assert all(towers.words(word) == [word] for word in found)
     return ["[PAD]", "[UNK]", *sorted(found)]
 
