@@ -57,7 +57,7 @@ format: setup
 	$(PY) -m ruff check --fix .
 
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25  # the slowest, in the log: where the 20 minutes go
 
 # All but the slow parts (model builds, production's real server, the browser, notebooks),
 # on every core (pytest-xdist).
