@@ -191,6 +191,11 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' * (n != 1)}"
 
 
+def name_of(value: object) -> str:
+    """How a message names an object: its qualified name, else its name, else its repr."""
+    return getattr(value, "__qualname__", None) or getattr(value, "__name__", None) or repr(value)
+
+
 def shorten(text: str, limit: int, *, say_more: bool = False) -> str:
     """``text`` in at most ``limit`` characters, an ellipsis where it was cut.
 

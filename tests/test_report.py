@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 from handler_kit import style
-from handler_kit.report import Column, Report, Status, count, duration, shorten, text_table
+from handler_kit.report import Column, Report, Status, count, duration, name_of, shorten, text_table
 
 
 @dataclass(repr=False)
@@ -94,3 +94,13 @@ def test_a_text_table_pads_its_columns_and_indents_the_last_ones_later_lines():
     ]
     ruled = text_table(("label", "score"), [("joy", "0.9"), ("sadness", "0.05")], rule=True)
     assert ruled == ["label    score", "-------  -----", "joy      0.9", "sadness  0.05"]
+
+
+def test_a_message_names_an_object_by_its_qualified_name():
+    class Handler:
+        def call(self):
+            pass
+
+    assert name_of(Handler.call).endswith("Handler.call")
+    assert name_of(len) == "len"
+    assert name_of(3) == "3"

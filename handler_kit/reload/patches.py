@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ..report import name_of
 from .effects import Slot, patch_points
 
 if TYPE_CHECKING:
@@ -205,6 +206,4 @@ def _put(owner: Any, kind: str, key: Any, value: Any) -> None:
 
 
 def _name(owner: Any) -> str:
-    if owner is os.environ:
-        return "os.environ"
-    return getattr(owner, "__qualname__", None) or getattr(owner, "__name__", None) or repr(owner)
+    return "os.environ" if owner is os.environ else name_of(owner)

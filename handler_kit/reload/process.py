@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..report import name_of
+
 _original = signal.signal
 _original_exit = os._exit
 _guarded: dict[int, Route | None] = {}  # thread id -> where its signal.signal calls go
@@ -155,4 +157,4 @@ def _name(value: Any) -> str:
     if isinstance(value, int):
         with contextlib.suppress(ValueError):
             return signal.Signals(value).name
-    return getattr(value, "__qualname__", None) or getattr(value, "__name__", None) or repr(value)
+    return name_of(value)
