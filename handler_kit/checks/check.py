@@ -15,6 +15,7 @@ production's, the report says so once, above its rows (``checks.environment``).
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import HandlerKitError
@@ -38,6 +39,7 @@ def check(
     cases: str | Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     python: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> CheckReport:
     """Check that the repository at ``repo`` is ready to deploy; returns the report.
 
@@ -45,11 +47,13 @@ def check(
     default payload is sent); ``timeout`` bounds the worker that builds and calls the
     handler, in seconds; ``python`` is the interpreter the worker runs in (default this
     one), e.g. a venv's ``bin/python`` with production's versions: the handler is built,
-    and its requirements and imports are checked, with what that interpreter has.
+    and its requirements and imports are checked, with what that interpreter has. ``env``
+    adds variables to the worker's environment (an endpoint's ``env`` and secrets: a handler
+    that reads one in ``__init__`` is checked as the endpoint will run it).
     """
     given = Path(repo).expanduser()
     with tempfile.TemporaryDirectory(prefix="handler-kit-kit-") as kit:
-        worker = Worker(python, Path(kit))
+        worker = Worker(python, Path(kit), env)
         return _check(given, cases, timeout, worker)
 
 

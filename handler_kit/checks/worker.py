@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +49,12 @@ class Worker:
     first). ``missing`` says what that interpreter lacks to run the worker, if anything.
     """
 
-    def __init__(self, python: str | Path | None, scratch: Path) -> None:
+    def __init__(
+        self, python: str | Path | None, scratch: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.python = _interpreter(python) if python is not None else sys.executable
-        self.env: dict[str, str] | None = None
+        added = dict(env or {})
+        self.env: dict[str, str] | None = {**os.environ, **added} if added else None
         self.missing: str | None = None
         if python is None:
             self.environment = Environment.here()
@@ -62,7 +66,7 @@ class Worker:
         except OSError:  # no symbolic links (Windows without the right): a copy
             shutil.copytree(package, link, ignore=shutil.ignore_patterns("__pycache__"))
         paths = [str(scratch), *filter(None, [os.environ.get("PYTHONPATH")])]
-        self.env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+        self.env = {**os.environ, **added, "PYTHONPATH": os.pathsep.join(paths)}
         self.environment = Environment.of(self.python, [RUN, *WORKER_NEEDS], self.env)
         if self.environment.missing:
             module, error = self.environment.missing

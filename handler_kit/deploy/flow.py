@@ -203,7 +203,8 @@ class Deployment:
         return Status.PASS, f"{self.account}; the endpoint is {name}"
 
     def _gate(self) -> tuple[Status, str]:
-        report = check(self.plan.repo, self.plan.cases, self.plan.timeout)
+        plan = self.plan
+        report = check(plan.repo, plan.cases, plan.timeout, env=plan.settings.variables())
         self.report.check = report
         lines = [f"{row.check}: {row.detail}" for row in report.failed + report.warnings]
         if report.ok and lines:
@@ -239,7 +240,9 @@ class Deployment:
                 "run under production before they are pushed.",
             ) from error
         try:
-            comparison = rehearse(manifest, plan.cases, toolkit, plan.timeout, self.say)
+            comparison = rehearse(
+                manifest, plan.cases, toolkit, plan.timeout, self.say, plan.settings.variables()
+            )
         except HandlerKitError as error:
             # Say what was run: a file the handler needs and the upload leaves out is why.
             left = f" (left out: {manifest.left_out})" if manifest.excluded else ""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..cases.case import FOLDER, cases_folder
@@ -29,11 +29,13 @@ def rehearse(
     toolkit: str | Path | Toolkit | None = None,
     timeout: float = START_TIMEOUT,
     echo: Callable[[str], object] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> ProductionComparison:
     """Run a copy of exactly ``manifest``'s files under production's server and the kit's.
 
     ``cases`` is the folder of cases (default: the repository's ``cases/``, uploaded or not);
-    ``toolkit`` and ``timeout`` are ``against_production``'s. Raises HandlerKitError when a
+    ``toolkit``, ``timeout`` and ``env`` (the endpoint's variables) are
+    ``against_production``'s. Raises HandlerKitError when a
     server does not start (its log's tail says why: a missing file's traceback).
     """
     with tempfile.TemporaryDirectory(prefix="handler-kit-rehearsal-") as scratch:
@@ -42,7 +44,7 @@ def rehearse(
         if echo is not None:
             echo(f"rehearsal: {len(manifest.files)} files copied to {copy}")
         return against_production(
-            copy, rehearsal_cases(manifest, cases), toolkit, timeout=timeout, echo=echo
+            copy, rehearsal_cases(manifest, cases), toolkit, timeout=timeout, echo=echo, env=env
         )
 
 

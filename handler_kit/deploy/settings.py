@@ -107,6 +107,12 @@ class EndpointSettings:
                 found[key] = (there, value)
         return found
 
+    def variables(self) -> dict[str, str]:
+        """The variables the endpoint's container has besides its image's: ``env``, the
+        secrets and ``HF_TASK`` (the gate and the rehearsal run the handler with them too)."""
+        task = {"HF_TASK": self.task} if self.task else {}
+        return {**(self.env or {}), **(self.secrets or {}), **task}
+
     def hardware(self) -> str:
         """``cpu intel-icl x1 on aws us-east-1``: a new endpoint's instance, for a report."""
         new = self.for_new()

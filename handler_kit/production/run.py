@@ -9,7 +9,7 @@ both; the report (``comparison.ProductionComparison``) has a row per case.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..cases.case import Case, CaseError, cases_for
@@ -31,6 +31,7 @@ def against_production(
     python: str | Path | None = None,
     timeout: float = START_TIMEOUT,
     echo: Callable[[str], object] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> ProductionComparison:
     """Run ``repo`` under production's real server and the kit's endpoint; compare each case.
 
@@ -40,7 +41,8 @@ def against_production(
     ``Toolkit`` that ``toolkit.find_toolkit`` found;
     ``python`` the interpreter for production's server (default: a cached venv with
     production's pins, built on first use). ``timeout`` bounds each server's start-up;
-    ``echo`` (e.g. ``print``) is told each step as it starts, the slow ones first of all.
+    ``echo`` (e.g. ``print``) is told each step as it starts, the slow ones first of all;
+    ``env`` adds variables to both servers' environments (an endpoint's env and secrets).
     Raises HandlerKitError when there is no toolkit or a server does not start.
     """
     # The entry file production imports (HF_DEFAULT_PIPELINE_NAME, else handler.py, else
@@ -56,10 +58,12 @@ def against_production(
     # production's must be another, or the comparison would send every case to one server
     # twice.
     kit_port = free_port()
-    production = ProductionServer(folder, kit, layered, env=OFF, avoid={kit_port})
+    production = ProductionServer(
+        folder, kit, layered, env={**(env or {}), **OFF}, avoid={kit_port}
+    )
     report = ProductionComparison(folder, production=_described(kit, base, layered))
     say(f"starting production's server and the kit's endpoint on {folder}")
-    with kit_server(folder, timeout, kit_port) as ready:
+    with kit_server(folder, timeout, kit_port, env) as ready:
         production.start(timeout)  # while the kit's endpoint builds the handler too
         try:
             if production.port == kit_port:

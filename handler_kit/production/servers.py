@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 
 from ..endpoint.vertex import health_route, http_port, without_vertex
@@ -159,7 +159,10 @@ class ProductionServer:
 
 @contextlib.contextmanager
 def kit_server(
-    repo: Path, timeout: float = START_TIMEOUT, port: int | None = None
+    repo: Path,
+    timeout: float = START_TIMEOUT,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Callable[[], str]]:
     """``handler-kit serve REPO`` in a fresh process on ``port`` (default: a free one) of
     127.0.0.1.
@@ -167,13 +170,14 @@ def kit_server(
     It starts at once; the function it gives waits (at most ``timeout`` s) until the endpoint
     answers and returns its URL, so another server can start meanwhile. It serves Inference
     Endpoints' routes on that port: Vertex AI's variables of this shell are not passed on.
+    ``env`` adds variables (an endpoint's), as ``ProductionServer``'s does.
     """
     port = port if port is not None else free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="handler-kit-serve-") as scratch:
         log_file = Path(scratch) / "serve.log"
         command = [sys.executable, "-m", "handler_kit", "serve", str(repo), "--port", str(port)]
-        env = {**without_vertex(os.environ), "PYTHONUNBUFFERED": "1"}
+        env = {**without_vertex({**os.environ, **(env or {})}), "PYTHONUNBUFFERED": "1"}
         # The scratch folder is the working directory, as in the check.
         process = spawn(command, log_file, scratch, env)
         started = time.monotonic()

@@ -4,6 +4,8 @@ The check as a whole: a ready repository, the entry, `%handler_check`; each kind
 its own module (test_check_requirements.py, test_check_imports.py, ...).
 """
 
+import os
+
 from check_support import PYTEST, line_of, row, run_check
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -110,3 +112,29 @@ def test_check_is_exported():
 
     assert {"check", "CheckReport"} <= set(handler_kit.__all__)
     assert handler_kit.check is check
+
+
+def test_variables_given_are_the_workers_as_an_endpoints_are_its_handlers(repo, monkeypatch):
+    # An endpoint's env and secrets are environment variables of its handler: a handler that
+    # reads one in __init__ fails without it and is checked with it.
+    monkeypatch.delenv("GREETING", raising=False)
+    repo.write(
+        "handler.py",
+        text="""\
+import os
+
+
+class EndpointHandler:
+    def __init__(self, path=""):
+        self.greeting = os.environ["GREETING"]
+
+    def __call__(self, data):
+        return [{"label": self.greeting, "score": 1.0}]
+""",
+    )
+    without = check(repo.path)
+    assert not without.ok and "KeyError: 'GREETING'" in row(without, "entry").detail
+    given = check(repo.path, env={"GREETING": "hello"})
+    assert given.ok, given
+    assert '"label":"hello"' in row(given, "case default").detail
+    assert "GREETING" not in os.environ  # this process is left as it was

@@ -68,6 +68,45 @@ def test_a_template_is_deployed_and_answered_by_production_at_the_pushed_commit(
     assert len(hub.commits(repo_id)) == 2  # the Hub's first commit, and the deploy's
 
 
+# A handler configured by its endpoint: a variable and a secret, read in __init__.
+READS_ENV = """\
+import os
+
+
+class EndpointHandler:
+    def __init__(self, path=""):
+        self.version = os.environ["MODEL_VERSION"]
+        assert os.environ["API_KEY"], "the endpoint's secret is empty"
+
+    def __call__(self, data):
+        return {"version": self.version, "inputs": data["inputs"]}
+"""
+
+
+def test_the_endpoints_variables_are_the_gates_the_rehearsals_and_the_endpoints(
+    plane, tmp_path, monkeypatch
+):
+    # Without them here, the gate and both rehearsal servers would fail (KeyError) while the
+    # endpoint, which has them, starts: the deploy would stop at what is not wrong.
+    for name in ("MODEL_VERSION", "API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    repo = write_repository(tmp_path / "configured", READS_ENV)
+    report = handler_kit.deploy(
+        repo,
+        f"{USER.name}/configured",
+        env={"MODEL_VERSION": "1"},  # what the case expects
+        secrets={"API_KEY": "k"},
+        timeout=WAIT,
+        wait_timeout=WAIT,
+        refresh_every=0.2,
+        after="pause",
+    )
+    assert report.ok, report
+    assert report.row(Step.GATE).outcome is Status.PASS
+    assert [(row.case, row.match) for row in report.rehearsal.rows] == [("hello", Status.SAME)]
+    assert [(row.case, row.outcome) for row in report.verification.rows] == [("hello", Status.SAME)]
+
+
 def test_a_file_the_manifest_cannot_see_is_missed_by_the_rehearsal_nothing_pushed(plane, tmp_path):
     # The name is built at run time: only running the uploaded files shows it is missing.
     reads = deploy_support.HANDLER.replace('"version.txt"', '"-".join(["secret", "v1.txt"])')

@@ -69,3 +69,9 @@ def test_env_and_secrets_are_name_value_pairs():
     assert pairs(None, "--env") is None
     with pytest.raises(DeployError, match="--secret 'TOKEN' is not NAME=VALUE"):
         pairs(["TOKEN"], "--secret")
+
+
+def test_the_endpoints_variables_are_its_env_its_secrets_and_its_task():
+    settings = EndpointSettings(env={"A": "1"}, secrets={"TOKEN": "s"}, task="text-generation")
+    assert settings.variables() == {"A": "1", "TOKEN": "s", "HF_TASK": "text-generation"}
+    assert EndpointSettings().variables() == {}
