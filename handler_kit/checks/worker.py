@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..packages.distributions import pip_command, usual_distribution
 from ..packages.environment import Environment
+from ..reload import flight
 from ..report import Status
 from .report import CheckName, Row
 
@@ -90,33 +91,47 @@ class Worker:
             command = [self.python, "-c", _COMMAND, str(repo), str(out)]
             if cases is not None:
                 command.append(str(cases.expanduser().resolve()))
+            # The scratch folder is the working directory: as in production, relative
+            # paths do not land in the repository (pass `path` to __init__ instead).
+            process = subprocess.Popen(
+                command,
+                cwd=scratch,
+                env=self.env,
+                stdin=subprocess.DEVNULL,  # a handler that waits for input would hang
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+            )
+            code: int | None = None
             try:
-                # The scratch folder is the working directory: as in production, relative
-                # paths do not land in the repository (pass `path` to __init__ instead).
-                done = subprocess.run(
-                    command,
-                    cwd=scratch,
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,  # a handler that waits for input would hang
-                    capture_output=True,
-                    text=True,
-                    errors="replace",
-                    timeout=timeout,
-                )
-                code, stderr = done.returncode, done.stderr
-            except subprocess.TimeoutExpired as expired:
-                code, stderr = None, _text(expired.stderr)
+                _, stderr = process.communicate(timeout=timeout)
+                code = process.returncode
+            except subprocess.TimeoutExpired:
+                process.kill()
+                _, stderr = process.communicate()
+            except BaseException:  # interrupted: the worker does not outlive the check
+                process.kill()
+                process.wait()
+                raise
+            # This report says how the worker ended: its flight record (what it was loading,
+            # a fault's frames) is said here, and not again, as news, by the next load.
+            ended = flight.forget(process.pid)
             records = _read_records(out)
         rows = [Row(**record["row"]) for record in records if "row" in record]
         roots = tuple(root for record in records for root in record.get("roots", ()))
         if code == 0 and any(record.get("done") for record in records):
             return Ran(rows, roots)
-        return Ran([*rows, _stopped(records, code, stderr, timeout)], roots)
+        fault = ended.fault if ended is not None else ()
+        return Ran([*rows, _stopped(records, code, stderr, timeout, fault)], roots)
 
 
-def _stopped(records: list[dict], code: int | None, stderr: str, timeout: float) -> Row:
+def _stopped(
+    records: list[dict], code: int | None, stderr: str, timeout: float, fault: tuple[str, ...]
+) -> Row:
     """The failed row of a worker that crashed (``code``) or timed out (no code): the step it
-    was in, and the end of its stderr."""
+    was in, what Python's fault handler said (``fault``: its first line, the repository's
+    frames) and the end of its stderr."""
     steps = [record["step"] for record in records if "step" in record]
     name, doing = steps[-1] if steps else (CheckName.ENTRY, "while starting Python")
     if code is None:
@@ -126,6 +141,8 @@ def _stopped(records: list[dict], code: int | None, stderr: str, timeout: float)
         )
     else:
         what = f"the worker crashed {doing} ({_exit_status(code)})"
+    if fault:
+        what += f": {'; '.join(fault)}"
     tail = "\n".join(stderr.rstrip().splitlines()[-STDERR_TAIL:])
     detail = what + (f"; the end of its stderr:\n{tail}" if tail else "; it wrote no stderr")
     return Row(name, Status.FAIL, detail)
@@ -169,9 +186,3 @@ def _exit_status(code: int) -> str:
         hint = ", maybe out of memory" if name == "SIGKILL" else ""
         return f"killed by {name}{hint}"
     return f"exit status {code}"
-
-
-def _text(output: str | bytes | None) -> str:
-    if isinstance(output, bytes):
-        return output.decode("utf-8", "replace")
-    return output or ""

@@ -166,6 +166,18 @@ def record_of(pid: int, repo: str | None = None) -> Ended | None:
     )
 
 
+def forget(pid: int) -> Ended | None:
+    """What process ``pid`` (ended) was doing, as ``record_of`` says, and its record removed.
+
+    For a process that started ``pid`` and says itself how it ended (the check's worker):
+    the next load would otherwise say it again, as news.
+    """
+    record = record_of(pid)
+    _remove(folder() / f"{pid}.log")
+    _remove(good_file(pid))
+    return record
+
+
 def _fault(lines: list[str], repo: str) -> tuple[str, ...]:
     """The fault handler's first line and the frames of ``repo`` it printed (innermost first)."""
     said = [line.strip() for line in lines if line.startswith("Fatal Python error")][:1]

@@ -17,6 +17,7 @@ from handler_kit.checks.worker import WORKER_NEEDS
 from handler_kit.cli import main
 from handler_kit.packages.distributions import usual_distribution
 from handler_kit.packages.environment import Environment
+from handler_kit.reload import flight
 
 
 def other_python(folder: Path) -> Path:
@@ -126,7 +127,8 @@ def test_python_is_an_argument_of_the_magic(repo, tmp_path, capsys):
     assert out.rstrip().endswith("ready to deploy")
 
 
-def test_a_worker_that_times_out_is_a_failed_row_with_its_stderr(repo):
+def test_a_worker_that_times_out_is_a_failed_row_with_its_stderr(repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("HANDLER_KIT_CACHE", str(tmp_path / "cache"))  # where flight records go
     repo.write(
         "handler.py",
         text="""\
@@ -149,6 +151,22 @@ class EndpointHandler:
     assert entry.status == "fail"
     assert entry.detail.startswith("the worker timed out after 3 s while importing the handler")
     assert entry.detail.endswith("the end of its stderr:\nloading weights")
+    # Said by the report: the next load does not say it again as news of a dead process.
+    assert flight.ended(repo.path) is None
+
+
+def test_a_worker_that_segfaults_says_where_and_the_next_load_does_not_repeat_it(
+    repo, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("HANDLER_KIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("PYTHONFAULTHANDLER", raising=False)  # the flight record has the fault
+    repo.write("handler.py", "hostile/segfault_at_import.py")
+    entry = row(check(repo.path), "entry")
+    assert entry.detail.startswith(
+        "the worker crashed while importing the handler and building it (killed by SIGSEGV): "
+        "Fatal Python error: Segmentation fault; handler.py:7 in <module>"
+    ), entry.detail
+    assert flight.ended(repo.path) is None
 
 
 def test_a_worker_that_crashes_is_a_failed_row_and_keeps_the_rows_before(repo):
