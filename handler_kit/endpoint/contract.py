@@ -123,13 +123,18 @@ def meant(value: str | None) -> str | None:
     return None
 
 
-def file_content_type(name: str, body: bytes) -> str:
+def guess_content_type(name: str, body: bytes) -> str | None:
     """The Content-Type production decodes a file by: what its bytes are (an image, audio,
-    JSON), else what its name says, as the entry of production's table it means."""
+    JSON), else what its name says, as the entry of production's table it means; or None."""
     sniffed = sniff(body)
     if sniffed is not None:
         return sniffed.media_type
-    guessed = meant(mimetypes.guess_type(name)[0])
+    return meant(mimetypes.guess_type(name)[0])
+
+
+def file_content_type(name: str, body: bytes) -> str:
+    """``guess_content_type``, or an error that says to give the type."""
+    guessed = guess_content_type(name, body)
     if guessed is None:
         raise HandlerKitError(
             f"cannot tell how production would decode {name}: its bytes are no image, audio "

@@ -20,6 +20,11 @@ class Sniffed:
     what: str  # "a PNG image"
     media_type: str  # "image/png": an entry of production's table (contract.MEDIA_TYPES)
 
+    @property
+    def is_file(self) -> bool:
+        """An image or audio file (not JSON)."""
+        return self.media_type.startswith(("image/", "audio/"))
+
 
 # The image formats of production's table, as Pillow names them (its MIME table gives the type).
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")
@@ -28,7 +33,6 @@ AUDIO = (
     (((0, b"RIFF"), (8, b"WAVE")), "WAV audio", "audio/wav"),
     (((0, b"fLaC"),), "FLAC audio", "audio/flac"),
     (((0, b"OggS"),), "Ogg audio", "audio/ogg"),
-    (((0, b"ID3"),), "MP3 audio", "audio/mpeg"),
     (((0, b"\xff\xfb"),), "MP3 audio", "audio/mpeg"),
     (((0, b"#!AMR-WB\n"),), "AMR-WB audio", "audio/AMR-WB"),
     (((0, b"#!AMR\n"),), "AMR audio", "audio/amr"),
@@ -44,6 +48,8 @@ def sniff(body: bytes) -> Sniffed | None:
     for signatures, what, media_type in AUDIO:
         if all(body[at : at + len(sign)] == sign for at, sign in signatures):
             return Sniffed(what, media_type)
+    if _id3(body):
+        return Sniffed("MP3 audio", "audio/mpeg")
     image = _image(body)
     if image is not None:
         return image
@@ -56,6 +62,13 @@ def sniff(body: bytes) -> Sniffed | None:
             return None
         return Sniffed("JSON", "application/json")
     return None
+
+
+def _id3(body: bytes) -> bool:
+    """An MP3's ID3 tag: "ID3", version 2 to 4, and a size of four 7-bit bytes (three letters
+    alone are as likely text)."""
+    tagged = body[:3] == b"ID3" and len(body) >= 10 and body[3] in (2, 3, 4)
+    return tagged and all(byte < 0x80 for byte in body[6:10])
 
 
 def _image(body: bytes) -> Sniffed | None:

@@ -16,15 +16,10 @@ from typing import Any
 
 from .. import style
 from ..endpoint.answers import is_image
+from ..endpoint.media import sniff
 
 MAX_PIXELS = 256  # an image answer is shown scaled down to fit this square
 # How the files a value may hold begin, raw and in base64 (what JSON answers carry).
-IMAGE_MAGIC = {
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"\xff\xd8\xff": "image/jpeg",
-    b"GIF8": "image/gif",
-}
-AUDIO_MAGIC = {b"fLaC": "audio/flac", b"OggS": "audio/ogg"}
 BASE64_PREFIXES = ("iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR", "ZkxhQ", "T2dnU", "SUQz")
 MIN_BASE64 = 64  # characters: shorter strings are text, whatever they look like
 
@@ -133,19 +128,9 @@ def image_html(image: Any, alt: str) -> str:
 
 
 def _sniff(data: bytes) -> str | None:
-    """The media type of a file's bytes, from how such files begin."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
-        return "audio/wav"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    for magic, mime in (*IMAGE_MAGIC.items(), *AUDIO_MAGIC.items()):
-        if data.startswith(magic):
-            return mime
-    # An MP3's ID3 tag: version 2 to 4, and a size of four 7-bit bytes.
-    tag = data[:3] == b"ID3" and len(data) >= 10 and data[3] in (2, 3, 4)
-    if tag and all(byte < 0x80 for byte in data[6:10]):
-        return "audio/mpeg"
-    return None
+    """The media type of an image or audio file's bytes (``endpoint.media.sniff`` tells)."""
+    sniffed = sniff(data)
+    return sniffed.media_type if sniffed is not None and sniffed.is_file else None
 
 
 def _base64_file(text: str) -> bytes | None:

@@ -63,3 +63,10 @@ def test_json_is_told_and_what_is_nothing_known_is_none():
     assert sniff(b"inputs=a") is None
     assert sniff(b"") is None
     assert sniff(b"RIFF\x00\x00\x00\x00AVI ") is None  # a RIFF that is not WAVE
+
+
+def test_an_id3_tag_is_mp3_and_three_letters_alone_are_not():
+    tag = b"ID3\x04\x00\x00\x00\x00\x01\x7f" + b"\xff\xfb" + bytes(64)  # v2.4, a 255-byte tag
+    assert sniff(tag) == Sniffed("MP3 audio", "audio/mpeg")
+    assert sniff(b"ID3 tags are how MP3 files carry titles") is None  # text, not audio
+    assert not Sniffed("JSON", "application/json").is_file and sniff(tag).is_file

@@ -528,6 +528,17 @@ def test_an_upload_from_code_needs_a_type_production_decodes(tmp_path):
     assert form.fields["inputs"].file()["name"] == "upload"
 
 
+def test_an_upload_from_code_is_typed_by_its_bytes_before_its_name(tmp_path):
+    # As `handler-kit call @FILE` types a file: a name that says nothing, or the wrong thing.
+    form = payload_form(lambda data: [])
+    form.upload(png())  # bytes without a name
+    assert form.fields["inputs"].file()["type"] == "image/png"
+    scan = tmp_path / "scan.jpg"  # a PNG saved under a .jpg name
+    scan.write_bytes(png())
+    form.upload(scan)
+    assert form.fields["inputs"].file()["type"] == "image/png"
+
+
 def test_an_export_reads_as_what_it_did_and_the_files_it_wrote(tmp_path):
     done = Export([tmp_path / "case_001.json"], known=2)
     assert (

@@ -11,7 +11,6 @@ import datetime as dt
 import enum
 import html
 import json
-import mimetypes
 import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -131,8 +130,8 @@ class Field:
     ) -> None:
         """Put a file in the upload, as choosing it in the browser would (``inputs`` only).
 
-        ``file`` is a path or the file's bytes; ``content_type`` is guessed from the name
-        when not given (production decodes the body by it: image/png, audio/wav, ...).
+        ``file`` is a path or the file's bytes; ``content_type`` is guessed from its bytes,
+        else its name, when not given (production decodes the body by it: image/png, ...).
         """
         if self.upload is None:
             raise HandlerKitError(f"`{self.name}` takes no file", hint="Upload into `inputs`.")
@@ -141,7 +140,7 @@ class Field:
             content, name = path.read_bytes(), name or path.name
         else:
             content, name = bytes(file), name or "upload"
-        content_type = content_type or mimetypes.guess_type(name)[0]
+        content_type = content_type or contract.guess_content_type(name, content)
         if content_type not in contract.SUPPORTED_TYPES:
             raise HandlerKitError(
                 f"cannot tell how production would decode {name} (type {content_type})",
