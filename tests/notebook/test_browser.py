@@ -294,6 +294,20 @@ def kernel_label(kernel: str) -> str:
     return "Python (handler-kit)" if kernel == "handler-kit" else "Python 3 (ipykernel)"
 
 
+def open_notebook(page, frontend: str, jupyter, name: str) -> None:
+    """Open notebook ``name`` in ``frontend`` ("lab", "notebook7") and wait for its kernel."""
+    url, token, _, _, kernel = jupyter
+    if frontend == "lab":
+        # A workspace of its own: not the tabs the other tests left open.
+        page.goto(f"{url}/lab/workspaces/{Path(name).stem}/tree/{name}?token={token}")
+        page.locator(".jp-Notebook").first.wait_for()
+        page.get_by_text(f"{kernel_label(kernel)} | Idle").first.wait_for()
+    else:
+        page.goto(f"{url}/notebooks/{name}?token={token}")
+        page.locator(".jp-Notebook").first.wait_for()
+        page.locator(".jp-NotebookKernelStatus-idle, [data-status=idle]").first.wait_for()
+
+
 def test_the_form_in_jupyterlab_light_and_dark(jupyter, browser):
     url, token, root, repo, kernel = jupyter
     name = form_notebook(root, "lab.ipynb", repo, kernel)
@@ -315,12 +329,10 @@ def test_the_form_in_jupyterlab_light_and_dark(jupyter, browser):
 
 
 def test_the_form_in_notebook_7(jupyter, browser):
-    url, token, root, repo, kernel = jupyter
+    _, _, root, repo, kernel = jupyter
     name = form_notebook(root, "notebook7.ipynb", repo, kernel)
     with new_page(browser, "notebook7") as page:
-        page.goto(f"{url}/notebooks/{name}?token={token}")
-        page.locator(".jp-Notebook").first.wait_for()
-        page.locator(".jp-NotebookKernelStatus-idle, [data-status=idle]").first.wait_for()
+        open_notebook(page, "notebook7", jupyter, name)
         run_all_cells(page)
         lines = use_the_form(page, "notebook7_form.png")
         contrast = error_contrast(page)  # in the theme the server's settings have now
@@ -328,12 +340,14 @@ def test_the_form_in_notebook_7(jupyter, browser):
     assert contrast["ratio"] >= 4.5, contrast
 
 
-def test_autoreload_answers_send_with_the_saved_code_without_a_cell(jupyter, browser):
+@pytest.mark.parametrize("frontend", ["lab", "notebook7"])
+def test_autoreload_answers_send_with_the_saved_code_without_a_cell(jupyter, browser, frontend):
     """Edit handler.py on disk, click Send: the new answer and the reload line, no cell run."""
     from playwright.sync_api import expect
 
-    url, token, root, repo, kernel = jupyter
-    repo = Path(shutil.copytree(repo, root / "autoreload-repo"))  # the others' stays as it is
+    _, _, root, repo, kernel = jupyter
+    # A repository of its own: the other tests' stays as it is.
+    repo = Path(shutil.copytree(repo, root / f"autoreload-{frontend}"))
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": kernel, "display_name": kernel, "language": "python"}
     notebook.cells = [
@@ -342,13 +356,11 @@ def test_autoreload_answers_send_with_the_saved_code_without_a_cell(jupyter, bro
         ),
         nbformat.v4.new_code_cell("%handler_form"),  # the sample: the repository's first case
     ]
-    nbformat.write(notebook, root / "autoreload.ipynb")
+    name = f"autoreload_{frontend}.ipynb"
+    nbformat.write(notebook, root / name)
     handler = repo / "handler.py"
-    with new_page(browser, "autoreload") as page:
-        # A workspace of its own: not the tabs the other tests left open.
-        page.goto(f"{url}/lab/workspaces/autoreload/tree/autoreload.ipynb?token={token}")
-        page.locator(".jp-Notebook").first.wait_for()
-        page.get_by_text(f"{kernel_label(kernel)} | Idle").first.wait_for()
+    with new_page(browser, f"autoreload_{frontend}") as page:
+        open_notebook(page, frontend, jupyter, name)
         run_all_cells(page)
         text_area = page.locator(".widget-textarea textarea").first
         text_area.wait_for(timeout=120_000)
@@ -362,7 +374,7 @@ def test_autoreload_answers_send_with_the_saved_code_without_a_cell(jupyter, bro
         send(page, expect, 2)  # no cell runs in between
         expect(page.locator(".handler-kit-result td").first).to_have_text("festive")
         expect(page.locator(".handler-kit-reload")).to_contain_text("handler.py reloaded hot in")
-        page.screenshot(path=str(ARTEFACTS / "autoreload_reloaded.png"), full_page=True)
+        page.screenshot(path=str(ARTEFACTS / f"{frontend}_autoreload.png"), full_page=True)
 
         handler.write_text(handler.read_text() + "\ndef broken(:\n")
         send(page, expect, 3)
@@ -370,7 +382,7 @@ def test_autoreload_answers_send_with_the_saved_code_without_a_cell(jupyter, bro
         failed = page.locator(".handler-kit-reload-failed")
         expect(failed).to_contain_text("the reload failed: the last good handler answered")
         expect(failed).to_contain_text("SyntaxError")
-        page.screenshot(path=str(ARTEFACTS / "autoreload_failed.png"), full_page=True)
+        page.screenshot(path=str(ARTEFACTS / f"{frontend}_autoreload_failed.png"), full_page=True)
         send(page, expect, 4)  # the same broken file: said once
         expect(failed).to_have_count(0)
         lines = [

@@ -417,13 +417,26 @@ def test_ctrl_c_during_a_hung_reload_stops_it_and_says_where(live, repo):
     import _thread
 
     repo.write("handler.py", "fatal/busy_loop.py")
-    timer = threading.Timer(0.3, _thread.interrupt_main)
-    timer.start()
+    handler = str(repo.path / "handler.py")
+    stop = threading.Event()
+
+    def ctrl_c_once_it_loops() -> None:
+        # Pressed while the loop runs, as a person does: not at a fixed time, which a loaded
+        # machine may reach before the reload has even started waiting.
+        while not stop.wait(0.02):
+            frames = sys._current_frames().values()
+            if any(f.f_code.co_filename == handler for f in frames):
+                _thread.interrupt_main()
+                return
+
+    presser = threading.Thread(target=ctrl_c_once_it_loops)
+    presser.start()
     try:
         with pytest.raises(HandlerReloadError) as info:
             live.reload(timeout=30)
     finally:
-        timer.cancel()
+        stop.set()
+        presser.join(5)
     assert "was interrupted (Ctrl-C) while running <module>" in str(info.value)
     assert info.value.line == 9
     wait_for_no_reload_threads()  # the busy loop was stopped
