@@ -1,6 +1,7 @@
 """reload.py: edits take effect without a restart; the model survives request-time edits."""
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -429,6 +430,9 @@ def test_ctrl_c_during_a_hung_reload_stops_it_and_says_where(live, repo):
                 _thread.interrupt_main()
                 return
 
+    # Ctrl-C as a terminal's Python (and a kernel) has it: a runner started in the
+    # background by a shell ignores SIGINT, and interrupt_main then does nothing.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     presser = threading.Thread(target=ctrl_c_once_it_loops)
     presser.start()
     try:
@@ -437,6 +441,7 @@ def test_ctrl_c_during_a_hung_reload_stops_it_and_says_where(live, repo):
     finally:
         stop.set()
         presser.join(5)
+        signal.signal(signal.SIGINT, previous)
     assert "was interrupted (Ctrl-C) while running <module>" in str(info.value)
     assert info.value.line == 9
     wait_for_no_reload_threads()  # the busy loop was stopped
