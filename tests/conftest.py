@@ -130,6 +130,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Before the slow tests run, build the models they use, two at a time (prebuild.py)."""
+    slow = any(item.get_closest_marker("slow") for item in session.items)
+    if not slow or hasattr(session.config, "workerinput"):  # an xdist worker: its controller's
+        return
+    from prebuild import build_models
+
+    seconds, missing = build_models()
+    said = f"template models ready in {seconds:.0f} s (built two at a time where missing)"
+    if missing:
+        said += f"; not built, left to their tests: {', '.join(missing)}"
+    session.config.get_terminal_writer().line(said)
+
+
 # --- quality figures: recorded by tests, printed at the end of the run --------------------
 
 _QUALITY: list[tuple[str, str, float, str, float | None]] = []
