@@ -15,6 +15,7 @@ from .cases.replay import DEFAULT_TIMEOUT as REPLAY_TIMEOUT
 from .cases.replay import replay
 from .checks.against_production import check_repository
 from .checks.check import DEFAULT_TIMEOUT
+from .deploy.settings import pairs
 from .endpoint import answers, contract
 from .endpoint.vertex import vertex_port
 from .errors import HandlerKitError
@@ -149,6 +150,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="the production toolkit: a clone of huggingface/huggingface-inference-toolkit, or "
         "a venv where it is installed (default: $HANDLER_KIT_TOOLKIT)",
+    )
+    ready.add_argument(
+        "--env",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a variable of the handler's environment, as an endpoint's --env or --secret "
+        "(repeatable)",
     )
     ready.set_defaults(func=_check)
 
@@ -337,6 +345,7 @@ def _check(args: argparse.Namespace) -> int:
         against=args.against_production,
         toolkit=args.toolkit,
         echo=_progress,
+        env=pairs(args.env, "--env"),
     )
     print(report, flush=True)
     return 0 if report.ok else 1

@@ -263,15 +263,16 @@ def test_check_against_production_compares_after_the_check(repo, capsys, monkeyp
     checked = Reported("checked")
     monkeypatch.setattr(run + "check", lambda *a: calls.append("check") or checked)
 
-    def against_production(repo, cases, toolkit, timeout, echo):
+    def against_production(repo, cases, toolkit, timeout, echo, env):
         echo("starting")
-        calls.append(("compare", repo, cases, toolkit))
+        calls.append(("compare", repo, cases, toolkit, env))
         return Reported(f"compared, ok={same}", same)
 
     monkeypatch.setattr(run + "against_production", against_production)
     argv = ["check", str(repo.path), "--against-production", "--toolkit", "/src/toolkit"]
-    assert main(argv) == (0 if same else 1)
-    assert calls == ["/src/toolkit", "check", ("compare", str(repo.path), None, "kit")]
+    assert main([*argv, "--env", "A=1"]) == (0 if same else 1)
+    compared = ("compare", str(repo.path), None, "kit", {"A": "1"})
+    assert calls == ["/src/toolkit", "check", compared]
     printed = capsys.readouterr()
     assert printed.out == f"checked\n\ncompared, ok={same}\n"  # both reports
     # Progress goes to stderr, the tables to stdout.

@@ -8,7 +8,7 @@ kept in a ``ProductionCheck``. It sits above both: the production wing never imp
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,19 +47,21 @@ def check_against_production(
     python: str | Path | None = None,
     toolkit: str | Path | Toolkit | None = None,
     echo: Callable[[str], object] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> ProductionCheck:
     """Check ``repo``, then compare it under production's real server and the kit's endpoint.
 
     The toolkit (as in ``against_production``) is found first: a missing one is said at once,
     not after minutes of checking. Then ``check.check`` (``python`` is its worker's
     interpreter) and ``against_production``; ``timeout`` bounds each step, ``echo`` (e.g.
-    ``print``) is told each one as it starts. Both reports are kept in the result.
+    ``print``) is told each one as it starts; ``env`` adds variables to the handler's
+    environment in both (an endpoint's). Both reports are kept in the result.
     """
     kit = toolkit if isinstance(toolkit, Toolkit) else find_toolkit(toolkit)
-    report = check(repo, cases, timeout, python)
+    report = check(repo, cases, timeout, python, env)
     if echo is not None:
         echo(f"check: {report.verdict}")
-    comparison = against_production(repo, cases, kit, timeout=timeout, echo=echo)
+    comparison = against_production(repo, cases, kit, timeout=timeout, echo=echo, env=env)
     return ProductionCheck(report, comparison)
 
 
@@ -71,6 +73,7 @@ def check_repository(
     against: bool = False,
     toolkit: str | Path | Toolkit | None = None,
     echo: Callable[[str], object] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> CheckReport | ProductionCheck:
     """What ``handler-kit check`` and ``%handler_check`` run: the check, or with ``against``
     ``check_against_production``. A ``toolkit`` without ``against`` is refused (it would be
@@ -81,5 +84,5 @@ def check_repository(
                 "--toolkit goes with --against-production: add it, or drop --toolkit",
                 hint="The toolkit is only used to compare with production's real server.",
             )
-        return check(repo, cases, timeout, python)
-    return check_against_production(repo, cases, timeout, python, toolkit, echo)
+        return check(repo, cases, timeout, python, env)
+    return check_against_production(repo, cases, timeout, python, toolkit, echo, env)

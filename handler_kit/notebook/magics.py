@@ -18,6 +18,7 @@ from ..checks.check import DEFAULT_TIMEOUT, CheckReport
 from ..deploy.arguments import OPTIONS, deploy_options
 from ..deploy.flow import deploy
 from ..deploy.report import DeployReport
+from ..deploy.settings import pairs
 from ..endpoint.running import Endpoint
 from ..endpoint.server import serve
 from ..errors import HandlerKitError
@@ -162,6 +163,12 @@ class HandlerMagics(Magics):
     )
     @argument("--toolkit", help="the production toolkit: its source folder, or a venv with it")
     @argument("--python", help="interpreter for the worker (a venv with production's versions)")
+    @argument(
+        "--env",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a variable of the handler's environment, as an endpoint's (repeatable)",
+    )
     def handler_check(self, line: str) -> CheckReport | ProductionCheck:
         """Check that a repository is ready to deploy, in a fresh process; returns the report.
 
@@ -179,8 +186,9 @@ class HandlerMagics(Magics):
             path = live.path if isinstance(live, LiveHandler) else "."
         python = _unquote(args.python) if args.python else None
         toolkit = _unquote(args.toolkit) if args.toolkit else None
+        env = pairs(args.env, "--env")
         return check_repository(
-            path, cases, args.timeout, python, args.against_production, toolkit, echo=print
+            path, cases, args.timeout, python, args.against_production, toolkit, print, env
         )
 
     @line_magic

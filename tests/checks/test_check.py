@@ -114,13 +114,7 @@ def test_check_is_exported():
     assert handler_kit.check is check
 
 
-def test_variables_given_are_the_workers_as_an_endpoints_are_its_handlers(repo, monkeypatch):
-    # An endpoint's env and secrets are environment variables of its handler: a handler that
-    # reads one in __init__ fails without it and is checked with it.
-    monkeypatch.delenv("GREETING", raising=False)
-    repo.write(
-        "handler.py",
-        text="""\
+READS_GREETING = """\
 import os
 
 
@@ -130,11 +124,32 @@ class EndpointHandler:
 
     def __call__(self, data):
         return [{"label": self.greeting, "score": 1.0}]
-""",
-    )
+"""
+
+
+def test_variables_given_are_the_workers_as_an_endpoints_are_its_handlers(repo, monkeypatch):
+    # An endpoint's env and secrets are environment variables of its handler: a handler that
+    # reads one in __init__ fails without it and is checked with it.
+    monkeypatch.delenv("GREETING", raising=False)
+    repo.write("handler.py", text=READS_GREETING)
     without = check(repo.path)
     assert not without.ok and "KeyError: 'GREETING'" in row(without, "entry").detail
     given = check(repo.path, env={"GREETING": "hello"})
     assert given.ok, given
     assert '"label":"hello"' in row(given, "case default").detail
     assert "GREETING" not in os.environ  # this process is left as it was
+
+
+def test_the_command_and_the_magic_take_variables_as_deploy_does(repo, capsys, monkeypatch):
+    monkeypatch.delenv("GREETING", raising=False)
+    repo.write("handler.py", text=READS_GREETING)
+    status, out = run_check(capsys, str(repo.path), "--env", "GREETING=hi")
+    assert status == 0 and '"label":"hi"' in line_of(out, "case default"), out
+    status, out = run_check(capsys, str(repo.path))
+    assert status == 1 and "KeyError: 'GREETING'" in line_of(out, "entry"), out
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "handler_kit")
+    report = shell.run_line_magic("handler_check", f"{repo.path} --env GREETING=ho")
+    assert report.ok and '"label":"ho"' in row(report, "case default").detail
+    assert main(["check", str(repo.path), "--env", "GREETING"]) == 1  # not NAME=VALUE
+    assert "--env 'GREETING' is not NAME=VALUE" in capsys.readouterr().err

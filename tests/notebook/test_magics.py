@@ -316,7 +316,7 @@ def test_check_against_production_returns_the_check_and_the_comparison(
     report = CheckReport(loaded.path)
     monkeypatch.setattr(api + "check", lambda path, *_: calls.append(path) or report)
 
-    def against_production(path, cases, toolkit, timeout, echo):
+    def against_production(path, cases, toolkit, timeout, echo, env):
         echo("starting")
         calls.append(("compare", path, toolkit))
         return "comparison"
