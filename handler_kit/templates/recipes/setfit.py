@@ -57,11 +57,9 @@ def _train(dest: Path, progress: bool) -> dict:
     from setfit import SetFitModel, Trainer, TrainingArguments
     from setfit import logging as setfit_logging
     from transformers import PrinterCallback
-    from transformers.utils import logging
 
     train, held_out = topic_data()
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()
+    # transformers is quiet already (builds.libraries_quiet); setfit has its own logger.
     setfit_logging.set_verbosity_error()  # "no model_head.pkl": expected, the head is new
     scratch = tempfile.TemporaryDirectory(prefix="handler-kit-setfit-")
     try:
@@ -88,7 +86,6 @@ def _train(dest: Path, progress: bool) -> dict:
             trainer.remove_callback(PrinterCallback)
             trainer.train()
     finally:
-        logging.set_verbosity(verbosity)
         scratch.cleanup()
     texts = [text for text, _ in held_out]
     predicted = model.predict(texts, as_numpy=True)
